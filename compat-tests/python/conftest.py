@@ -1,0 +1,417 @@
+"""Fixtures that run the real `wharf` binary for the WAHA-SDK compatibility tests.
+
+Every test that takes the `server` fixture runs twice: once against the embedded
+(SQLite) store and once against MongoDB (a SecantusDB process started once per
+pytest session from `MONGO_SERVER_BIN`). Each test gets its own wharf process,
+store directory and Mongo namespace, so tests never see each other's sessions.
+
+Environment knobs:
+  WHARF_BIN            wharf binary (default: <repo>/target/debug/wharf)
+  MONGO_SERVER_BIN     secantusd-py (or any mongod-like binary taking
+                       --host/--port/--storage-path); unset = mongo cases skipped
+  WHARF_REQUIRE_MONGO  "1" turns that skip into a failure (.ci/run sets it)
+
+Command-line option: --store=embedded|mongo|all (default all).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import requests
+from waha import WahaClient
+
+REPO = Path(__file__).resolve().parents[2]
+WHARF_BIN = Path(os.environ.get("WHARF_BIN") or REPO / "target" / "debug" / "wharf")
+
+STARTUP_DEADLINE_S = 20.0
+SHUTDOWN_DEADLINE_S = 10.0
+MONGO_STARTUP_DEADLINE_S = 30.0
+
+STORES = ["embedded", "mongo"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (bind to 0, read it back, release it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def random_key() -> str:
+    return secrets.token_hex(16)  # 32 hex chars
+
+
+def _hermetic_env(extra: dict[str, str]) -> dict[str, str]:
+    """The caller's environment minus anything that configures WAHA/wharf, plus `extra`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("WAHA_") or k.startswith("WHATSAPP_") or k in ("PORT", "DEBUG"))
+    }
+    env.update(extra)
+    return env
+
+
+class WharfServer:
+    """One wharf process (restartable on the same store)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], api_key: str | None, label: str):
+        self.workdir = workdir
+        self.env = env
+        self.api_key = api_key
+        self.label = label
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.generation = 0
+        self.log_paths: list[Path] = []
+        self.expected_exit = False
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        assert self.port is not None, "server not started"
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        if not WHARF_BIN.exists():
+            pytest.fail(
+                f"wharf binary not found at {WHARF_BIN}; "
+                "build it with `cargo build -p wharf --features mock-network` or set WHARF_BIN",
+                pytrace=False,
+            )
+        self.generation += 1
+        self.port = free_port()
+        env = dict(self.env, PORT=str(self.port))
+        log = self.workdir / f"wharf-{self.generation}.log"
+        self.log_paths.append(log)
+        self._log_file = open(log, "wb")
+        self.expected_exit = False
+        self.proc = subprocess.Popen(
+            [str(WHARF_BIN)],
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
+        last_err: Exception | None = None
+        while time.monotonic() < deadline:
+            code = self.proc.poll()
+            if code is not None:
+                pytest.fail(
+                    f"wharf exited with code {code} during startup\n{self.logs()}",
+                    pytrace=False,
+                )
+            try:
+                r = requests.get(f"{self.base_url}/ping", timeout=1)
+                if r.status_code == 200:
+                    return
+                last_err = RuntimeError(f"/ping answered {r.status_code}: {r.text!r}")
+            except requests.RequestException as e:
+                last_err = e
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(
+            f"wharf did not answer GET /ping within {STARTUP_DEADLINE_S}s "
+            f"(last error: {last_err})\n{self.logs()}",
+            pytrace=False,
+        )
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after a deadline. Returns the exit code (None if never started)."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(SHUTDOWN_DEADLINE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self._log_file.close()
+        return proc.returncode
+
+    def restart(self) -> None:
+        """Stop and start again on the same store (same dir / Mongo namespace), new port."""
+        self.stop()
+        self.start()
+
+    def exited_unexpectedly(self) -> int | None:
+        if self.proc is not None and not self.expected_exit:
+            return self.proc.poll()
+        return None
+
+    # -- clients -------------------------------------------------------------------
+
+    def client(self, api_key: str | None = "default") -> WahaClient:
+        key = self.api_key if api_key == "default" else api_key
+        return WahaClient(base_url=self.base_url, api_key=key, timeout=30)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Api-Key": self.api_key} if self.api_key else {}
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return requests.get(self.url(path), headers=kw.pop("headers", self.headers()), timeout=30, **kw)
+
+    def post(self, path: str, **kw) -> requests.Response:
+        return requests.post(self.url(path), headers=kw.pop("headers", self.headers()), timeout=30, **kw)
+
+    def put(self, path: str, **kw) -> requests.Response:
+        return requests.put(self.url(path), headers=kw.pop("headers", self.headers()), timeout=30, **kw)
+
+    def delete(self, path: str, **kw) -> requests.Response:
+        return requests.delete(self.url(path), headers=kw.pop("headers", self.headers()), timeout=30, **kw)
+
+    def logs(self) -> str:
+        parts = []
+        for p in self.log_paths:
+            try:
+                text = p.read_text(errors="replace")
+            except OSError as e:
+                text = f"<unreadable: {e}>"
+            if len(text) > 20000:
+                text = "...[truncated]...\n" + text[-20000:]
+            parts.append(f"----- {self.label} {p.name} -----\n{text}")
+        return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- MongoDB
+
+
+class _MongoServer:
+    def __init__(self, binary: str, workdir: Path):
+        self.log = workdir / "secantus.log"
+        self._log_file = open(self.log, "wb")
+        self.proc = subprocess.Popen(
+            [binary, "--host", "127.0.0.1", "--port", "0", "--storage-path", ":memory:"],
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,  # the "listening on" line is on stderr
+        )
+        deadline = time.monotonic() + MONGO_STARTUP_DEADLINE_S
+        pattern = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
+        while time.monotonic() < deadline:
+            m = pattern.search(self.log.read_bytes())
+            if m:
+                self.url = f"mongodb://127.0.0.1:{int(m.group(1))}/"
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.close()
+        raise RuntimeError(
+            f"MongoDB test server ({binary}) did not report its port within "
+            f"{MONGO_STARTUP_DEADLINE_S}s:\n{self.log.read_text(errors='replace')}"
+        )
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log_file.close()
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory) -> Iterator[str]:
+    binary = os.environ.get("MONGO_SERVER_BIN")
+    if not binary:
+        msg = (
+            "MONGO_SERVER_BIN is not set: SKIPPING every MongoDB-store case. "
+            "Run `export MONGO_SERVER_BIN=$(.ci/install-mongo.sh)` to include them."
+        )
+        if os.environ.get("WHARF_REQUIRE_MONGO") == "1":
+            pytest.fail(msg + " (WHARF_REQUIRE_MONGO=1)", pytrace=False)
+        warnings.warn(msg)
+        pytest.skip(msg)
+    server = _MongoServer(binary, tmp_path_factory.mktemp("mongo"))
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+# --------------------------------------------------------------------------- wharf fixtures
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--store",
+        choices=["all", *STORES],
+        default="all",
+        help="which session store(s) to run wharf on (default: all)",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    """Every test that (indirectly) uses a wharf server runs once per selected store."""
+    if "store" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--store")
+        metafunc.parametrize("store", STORES if chosen == "all" else [chosen])
+
+
+@pytest.fixture
+def start_server(request, store, tmp_path) -> Iterator[Callable[..., WharfServer]]:
+    """Factory: start_server(api_key=..., **extra_env) -> a running WharfServer on `store`.
+
+    Pass api_key=None together with WAHA_NO_API_KEY="true" for an open server.
+    Pass an env value of None to leave that variable unset.
+    """
+    servers: list[WharfServer] = []
+    request.node._wharf_servers = servers
+    mongo = request.getfixturevalue("mongo_url") if store == "mongo" else None
+
+    def factory(
+        api_key: str | None = "random", env_api_key: str | None = None, **extra: str | None
+    ) -> WharfServer:
+        """api_key: the key clients send ("random" = a fresh 32-hex key, None = none).
+        env_api_key: what WAHA_API_KEY is set to (default: api_key itself)."""
+        n = len(servers) + 1
+        workdir = tmp_path / f"wharf{n}"
+        workdir.mkdir()
+        key = random_key() if api_key == "random" else api_key
+        env: dict[str, str] = {
+            "WAHA_LOCAL_STORE_BASE_DIR": str(workdir / "sessions"),
+            "WAHA_LOG_LEVEL": "debug",
+        }
+        if env_api_key is not None or key is not None:
+            env["WAHA_API_KEY"] = env_api_key if env_api_key is not None else key
+        if mongo:
+            env["WHATSAPP_SESSIONS_MONGO_URL"] = mongo
+            env["WAHA_NAMESPACE"] = "ct" + uuid.uuid4().hex[:12]
+        for k, v in extra.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+        srv = WharfServer(workdir, _hermetic_env(env), key, f"wharf[{store}#{n}]")
+        servers.append(srv)
+        srv.start()
+        return srv
+
+    yield factory
+
+    problems = []
+    for srv in servers:
+        code = srv.exited_unexpectedly()
+        if code is not None:
+            problems.append(f"{srv.label} exited by itself with code {code} during the test")
+        srv.stop()
+    if problems:
+        pytest.fail("\n".join(problems) + "\n" + "\n".join(s.logs() for s in servers), pytrace=False)
+
+
+@pytest.fixture
+def server(start_server) -> WharfServer:
+    """A running wharf with a random API key, on the parametrized store."""
+    return start_server()
+
+
+@pytest.fixture
+def client(server) -> Iterator[WahaClient]:
+    c = server.client()
+    yield c
+    c.close()
+
+
+# --------------------------------------------------------------------------- SDK models
+
+# Places where waha-py's pydantic models (generated from a "cleaned" copy of the spec
+# that lost `nullable`) are stricter than WAHA itself. Real WAHA 2026 sends these
+# values (waha.md §1.3, §5.1, §9; the spec's own `nullable: true`), so wharf must
+# too; anything else the models reject is a compatibility failure.
+# (model, location with "*" for list indexes) -> (accepted input, why)
+_IS_NULL = lambda err: err["type"] == "missing" or err.get("input", "x") is None  # noqa: E731
+_IS_STR = lambda err: isinstance(err.get("input"), str)  # noqa: E731
+KNOWN_SDK_MODEL_DIVERGENCES = {
+    ("SessionInfo", ("presence",)): (_IS_NULL, "WAHA sends presence:null (issue #2243); model wants a dict"),
+    ("SessionInfo", ("timestamps", "activity")): (_IS_NULL, "spec: activity nullable; WAHA sends timestamps:{}"),
+    ("WAHAEnvironment", ("browser",)): (_IS_NULL, "WAHA sends browser:null without a browser engine"),
+    ("WAHAEnvironment", ("worker", "id")): (_IS_NULL, "spec: worker.id nullable"),
+}
+for _model in ("SessionInfo", "SessionDTO"):
+    KNOWN_SDK_MODEL_DIVERGENCES[(_model, ("config", "webhooks", "*", "events", "*"))] = (
+        _IS_STR,
+        "WebhookConfig.events is list[dict] in the SDK (spec items: object); WAHA uses strings",
+    )
+TOLERATED: set[str] = set()
+
+
+def sdk_validate(model_cls, data) -> None:
+    """Validate a response with waha-py's model; fail on anything but a known divergence."""
+    from pydantic import ValidationError
+
+    try:
+        model_cls.model_validate(data)
+        return
+    except ValidationError as exc:
+        errors = exc.errors()
+    name = model_cls.__name__
+    real = []
+    for err in errors:
+        loc = tuple("*" if isinstance(part, int) else part for part in err["loc"])
+        known = KNOWN_SDK_MODEL_DIVERGENCES.get((name, loc))
+        if known and known[0](err):
+            TOLERATED.add(f"{name}.{'.'.join(loc)}: {known[1]}")
+        else:
+            real.append(err)
+    if real:
+        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']} (input={e.get('input')!r})" for e in real]
+        pytest.fail(
+            f"waha-py model {name} rejects what wharf returned:\n" + "\n".join(lines) + f"\nresponse: {data!r}",
+            pytrace=False,
+        )
+
+
+def strip_nulls(value):
+    """Drop null members recursively (wharf, like WAHA's DTOs, may omit or echo them)."""
+    if isinstance(value, dict):
+        return {k: strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [strip_nulls(v) for v in value]
+    return value
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TOLERATED:
+        terminalreporter.section("waha-py model strictness tolerated (SDK vs WAHA, not wharf bugs)")
+        for line in sorted(TOLERATED):
+            terminalreporter.write_line(line)
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the wharf logs of a failed test to its report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for srv in getattr(item, "_wharf_servers", []):
+            report.sections.append((f"{srv.label} output", srv.logs()))
