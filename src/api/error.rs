@@ -1,0 +1,189 @@
+//! Every error body wharf answers with, in WAHA's exact wording and shape.
+//!
+//! Owns: [`ApiError`] (one variant per WAHA body *shape*), the conversions from each
+//! layer's error enum, and the rendering used by extractors, the default 404, the auth
+//! middleware and the 500 rewriter. No other file knows WAHA's strings
+//! (`../shared/reference/waha.md` §3.1). Pinned byte-for-byte by `tests/e2e/errors.rs`.
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use serde::Serialize;
+
+use crate::sessions::{self, status::SessionStatus};
+
+/// WAHA's error bodies.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401 `{"message":"Unauthorized","statusCode":401}`.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// 403 `{"message":"Forbidden","statusCode":403}`.
+    #[error("Forbidden")]
+    Forbidden,
+    /// NestJS `HttpException`: `{"message","error","statusCode"}`.
+    #[error("{message}")]
+    Http {
+        /// Status code.
+        status: StatusCode,
+        /// `message`.
+        message: String,
+    },
+    /// 400 class-validator failure: `message` is an array.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<String>),
+    /// 422 `{"error":"Session status is not as expected…","session","status","expected"}`.
+    #[error("Session status is not as expected. Try again later or restart the session")]
+    SessionStatus {
+        /// Session name.
+        session: String,
+        /// Its status.
+        status: SessionStatus,
+        /// What the route needs.
+        expected: Vec<SessionStatus>,
+    },
+    /// 500; details are logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// 404 `Session not found`.
+    pub fn session_not_found() -> Self {
+        Self::Http { status: StatusCode::NOT_FOUND, message: "Session not found".into() }
+    }
+    /// Nest's default 404 for unknown routes: `Cannot GET /path`.
+    pub fn route_not_found(method: &str, path: &str) -> Self {
+        Self::Http { status: StatusCode::NOT_FOUND, message: format!("Cannot {method} {path}") }
+    }
+    /// 400 with a single string message (malformed JSON, like body-parser's).
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::Http { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+    /// 413 from body-parser.
+    pub fn payload_too_large() -> Self {
+        Self::Http { status: StatusCode::PAYLOAD_TOO_LARGE, message: "request entity too large".into() }
+    }
+    /// 422 with a message.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::Http { status: StatusCode::UNPROCESSABLE_ENTITY, message: message.into() }
+    }
+}
+
+#[derive(Serialize)]
+struct BareBody<'a> {
+    message: &'a str,
+    #[serde(rename = "statusCode")]
+    status_code: u16,
+}
+
+#[derive(Serialize)]
+struct HttpBody<'a, M: Serialize> {
+    message: M,
+    error: &'a str,
+    #[serde(rename = "statusCode")]
+    status_code: u16,
+}
+
+#[derive(Serialize)]
+struct StatusBody<'a> {
+    error: &'a str,
+    session: &'a str,
+    status: SessionStatus,
+    expected: &'a [SessionStatus],
+}
+
+/// Marker the 500 rewriter (`api::internal_error_body`) looks for.
+pub(crate) const INTERNAL_MARKER: &str = "x-wharf-internal-error";
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Http { status, .. } => *status,
+            Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::SessionStatus { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let mut res = HttpResponse::build(status);
+        match self {
+            Self::Unauthorized | Self::Forbidden => {
+                res.json(BareBody { message: reason, status_code: status.as_u16() })
+            }
+            Self::Http { message, .. } => res.json(HttpBody {
+                message: message.as_str(),
+                error: reason,
+                status_code: status.as_u16(),
+            }),
+            Self::Validation(messages) => res.json(HttpBody {
+                message: messages,
+                error: reason,
+                status_code: status.as_u16(),
+            }),
+            Self::SessionStatus { session, status, expected } => res.json(StatusBody {
+                error: "Session status is not as expected. Try again later or restart the session",
+                session,
+                status: *status,
+                expected,
+            }),
+            Self::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                // The body is rebuilt with the request's path/method/query by the
+                // middleware in `api::mod`, which can see the request.
+                res.insert_header((INTERNAL_MARKER, "1"));
+                res.finish()
+            }
+        }
+    }
+}
+
+/// WAHA's 500 body, minus the internals WAHA leaks (stack, request body).
+pub(crate) fn internal_body(
+    path: &str,
+    method: &str,
+    query: serde_json::Value,
+    version: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "statusCode": 500,
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "exception": { "message": "Internal server error", "name": "Error" },
+        "request": { "path": path, "method": method, "query": query },
+        "version": version,
+    })
+}
+
+impl From<sessions::Error> for ApiError {
+    fn from(e: sessions::Error) -> Self {
+        match e {
+            sessions::Error::NotFound(_) => Self::session_not_found(),
+            sessions::Error::AlreadyExists(name) => {
+                Self::unprocessable(format!("Session '{name}' already exists. Use PUT to update it."))
+            }
+            sessions::Error::AlreadyStarted(name) => {
+                Self::unprocessable(format!("Session '{name}' is already started."))
+            }
+            sessions::Error::WrongStatus { session, status, expected } => {
+                Self::SessionStatus { session, status, expected }
+            }
+            sessions::Error::Store(e) => Self::from(e),
+        }
+    }
+}
+
+impl From<crate::store::Error> for ApiError {
+    fn from(e: crate::store::Error) -> Self {
+        match e {
+            crate::store::Error::AlreadyExists(what) => {
+                Self::unprocessable(format!("'{what}' already exists."))
+            }
+            crate::store::Error::Unavailable(_)
+            | crate::store::Error::Corrupt(_)
+            | crate::store::Error::Backend(_) => Self::Internal(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! `🔍 Observability`: `/ping`, `/health`, `/api/server/*`, `/api/version` (waha.md §9).
+//!
+//! Owns: `WAHAEnvironment`, the health document and the redaction of
+//! `/api/server/environment` (wharf never prints secrets there, unlike WAHA).
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, AppState, Body};
+use crate::config::{Config, WAHA_VERSION};
+
+/// `PingResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PingResponse {
+    /// Always `pong`.
+    #[schema(example = "pong")]
+    pub message: String,
+}
+
+/// `WAHAEnvironment.worker`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvironmentWorker {
+    /// `WAHA_WORKER_ID`, or null.
+    pub id: Option<String>,
+}
+
+/// `WAHAEnvironment`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WAHAEnvironment {
+    /// WAHA API version implemented.
+    #[schema(example = "2026.7.1")]
+    pub version: String,
+    /// Reported engine.
+    #[schema(example = "GOWS")]
+    pub engine: String,
+    /// Tier.
+    #[schema(example = "CORE")]
+    pub tier: String,
+    /// Browser path (always null: no browser).
+    pub browser: Option<String>,
+    /// `os/arch`.
+    #[schema(example = "linux/x64")]
+    pub platform: String,
+    /// Worker.
+    pub worker: EnvironmentWorker,
+}
+
+/// The environment block used by `/api/server/version`, webhooks and 500 bodies.
+pub fn environment_info(config: &Config) -> WAHAEnvironment {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    WAHAEnvironment {
+        version: WAHA_VERSION.to_string(),
+        engine: config.engine.as_str().to_string(),
+        tier: "CORE".to_string(),
+        browser: None,
+        platform: format!("{}/{arch}", std::env::consts::OS),
+        worker: EnvironmentWorker {
+            id: (!config.worker_id.is_empty()).then(|| config.worker_id.clone()),
+        },
+    }
+}
+
+/// `WorkerInfo`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerInfo {
+    /// The worker id.
+    #[schema(example = "waha")]
+    pub id: String,
+}
+
+/// `ServerStatusResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerStatusResponse {
+    /// Start time, ms.
+    pub start_timestamp: i64,
+    /// Uptime, ms.
+    pub uptime: i64,
+    /// Worker.
+    pub worker: WorkerInfo,
+}
+
+/// `StopRequest`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StopRequest {
+    /// Terminate at once instead of a graceful stop.
+    #[serde(default)]
+    pub force: Option<bool>,
+}
+
+/// `StopResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StopResponse {
+    /// Always true.
+    pub stopping: bool,
+}
+
+/// Query of `/api/server/environment`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EnvironmentQuery {
+    /// Include all environment variables.
+    #[serde(default)]
+    pub all: Option<String>,
+}
+
+/// Ping the server
+///
+/// Check if the server is alive and responding to requests.
+#[utoipa::path(
+    operation_id = "PingController_ping",
+    tag = "🔍 Observability",
+    responses((status = 200, description = "", body = PingResponse))
+)]
+#[get("/ping")]
+pub async fn ping() -> HttpResponse {
+    HttpResponse::Ok().json(PingResponse { message: "pong".into() })
+}
+
+/// Check the health of the server
+///
+/// Perform all health checks and return the server's health status.
+#[utoipa::path(
+    operation_id = "HealthController_check",
+    tag = "🔍 Observability",
+    responses(
+        (status = 200, description = "The Health Check is successful", body = Object),
+        (status = 503, description = "The Health Check is not successful", body = Object)
+    ),
+    security(("api_key" = []))
+)]
+#[get("/health")]
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    // Indicator names follow WAHA's terminus checks (`mongodb`); the embedded store
+    // reports as `sessionsFiles`.
+    let store = state.manager.store();
+    let key = if store.kind() == "mongodb" { "mongodb" } else { "sessionsFiles" };
+    let probe = tokio::time::timeout(std::time::Duration::from_secs(3), store.ping()).await;
+    let (ok, indicator) = match probe {
+        Ok(Ok(())) => (true, serde_json::json!({"status": "up", "message": "Up and running"})),
+        Ok(Err(e)) => (false, serde_json::json!({"status": "down", "message": e.to_string()})),
+        Err(_) => (false, serde_json::json!({"status": "down", "message": "timeout"})),
+    };
+    let details = serde_json::json!({ key: indicator });
+    if ok {
+        HttpResponse::Ok().json(serde_json::json!({
+            "status": "ok", "info": details, "error": {}, "details": details,
+        }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "status": "error", "info": {}, "error": details, "details": details,
+        }))
+    }
+}
+
+/// Get the version of the server
+#[utoipa::path(
+    operation_id = "ServerController_get",
+    tag = "🔍 Observability",
+    responses((status = 200, description = "", body = WAHAEnvironment)),
+    security(("api_key" = []))
+)]
+#[get("/api/server/version")]
+pub async fn server_version(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(environment_info(&state.config))
+}
+
+/// Get the server version 
+#[utoipa::path(
+    operation_id = "VersionController_get",
+    tag = "🔍 Observability",
+    responses((status = 200, description = "", body = WAHAEnvironment)),
+    security(("api_key" = []))
+)]
+#[get("/api/version")]
+pub async fn version(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(environment_info(&state.config))
+}
+
+/// Get the server status
+#[utoipa::path(
+    operation_id = "ServerController_status",
+    tag = "🔍 Observability",
+    responses((status = 200, description = "", body = ServerStatusResponse)),
+    security(("api_key" = []))
+)]
+#[get("/api/server/status")]
+pub async fn server_status(state: web::Data<AppState>) -> HttpResponse {
+    let now = crate::sessions::runtime::now_ms();
+    HttpResponse::Ok().json(ServerStatusResponse {
+        start_timestamp: state.started_at_ms,
+        uptime: now - state.started_at_ms,
+        worker: WorkerInfo { id: state.config.worker_id.clone() },
+    })
+}
+
+/// Names whose values are secrets whatever they hold.
+fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["KEY", "PASSWORD", "SECRET", "TOKEN", "CREDENTIAL", "PASSPHRASE"]
+        .iter()
+        .any(|w| upper.contains(w))
+}
+
+/// Hides secret values and the password part of URLs (`scheme://user:***@host`).
+pub fn redact(name: &str, value: &str) -> String {
+    if is_secret_name(name) {
+        return "***".to_string();
+    }
+    if let Some((scheme, rest)) = value.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && !userinfo.contains('/')
+    {
+        let user = userinfo.split(':').next().unwrap_or("");
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    value.to_string()
+}
+
+/// The environment map shown by `/api/server/environment`, redacted.
+pub fn redacted_environment(config: &Config, all: bool) -> BTreeMap<String, String> {
+    config
+        .environment
+        .expose()
+        .iter()
+        .filter(|(k, _)| {
+            all || k.starts_with("WAHA_") || k.starts_with("WHATSAPP_") || k.starts_with("DEBUG")
+        })
+        .map(|(k, v)| (k.clone(), redact(k, v)))
+        .collect()
+}
+
+/// Get the server environment
+#[utoipa::path(
+    operation_id = "ServerController_environment",
+    tag = "🔍 Observability",
+    params(EnvironmentQuery),
+    responses((status = 200, description = "", body = Object)),
+    security(("api_key" = []))
+)]
+#[get("/api/server/environment")]
+pub async fn server_environment(
+    state: web::Data<AppState>,
+    query: web::Query<EnvironmentQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let all = matches!(query.all.as_deref(), Some("true" | "1"));
+    Ok(HttpResponse::Ok().json(redacted_environment(&state.config, all)))
+}
+
+/// Stop (and restart) the server
+///
+/// If you're using docker, after calling this endpoint Docker will start a new container, so you can use this endpoint to restart the server
+#[utoipa::path(
+    operation_id = "ServerController_stop",
+    tag = "🔍 Observability",
+    request_body = StopRequest,
+    responses((status = 201, description = "", body = StopResponse)),
+    security(("api_key" = []))
+)]
+#[post("/api/server/stop")]
+pub async fn server_stop(
+    state: web::Data<AppState>,
+    body: Body<StopRequest>,
+) -> HttpResponse {
+    let force = body.0.force.unwrap_or(false);
+    tracing::warn!(force, "stop requested through the API");
+    if force {
+        // WAHA: SIGKILL. Sessions are crash-safe (all state is in the store).
+        std::thread::spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            std::process::exit(1);
+        });
+    } else {
+        // WAHA answers first and stops ~1 s later; the graceful path in `app` does the rest.
+        let stop = state.stop.clone();
+        actix_web::rt::spawn(async move {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(500)).await;
+            stop.cancel();
+        });
+    }
+    HttpResponse::Created().json(StopResponse { stopping: true })
+}
+
+/// Registers this tag's routes.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    cfg.service(ping)
+        .service(health)
+        .service(server_version)
+        .service(server_environment)
+        .service(server_status)
+        .service(server_stop)
+        .service(version);
+}

@@ -1,0 +1,543 @@
+//! `🖥️ Sessions`: `/api/sessions…` (waha.md §1.2), deprecated routes included.
+//!
+//! Thin handlers over [`crate::sessions::SessionManager`]; this file owns the WAHA DTOs
+//! (`SessionInfo`, `SessionDTO`, requests) and the session-name rules.
+
+use actix_web::{HttpResponse, delete, get, post, put, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, AppState, Body, parse_value};
+use crate::sessions::{SessionView, config::{MeInfo, SessionConfig}, status::SessionStatus};
+
+/// WAHA's session-name pattern message (`src/nestjs/validation/SessionName.ts`).
+const NAME_PATTERN_MESSAGE: &str = "Session name can only contain alphanumeric characters, hyphens, and underscores (a-z, A-Z, 0-9, -, _) or be empty";
+
+/// WAHA's cap: 64 − len("waha_noweb").
+const NAME_MAX: usize = 54;
+
+/// `SessionInfo.timestamps`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionTimestamps {
+    /// Last activity, ms, or null.
+    pub activity: Option<i64>,
+}
+
+/// `App` (apps are not implemented: always an empty list with `expand=apps`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct App {
+    /// App id.
+    pub id: String,
+    /// Session.
+    pub session: String,
+    /// `chatwoot`, `calls` or `mcp`.
+    pub app: String,
+    /// Enabled.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// App config.
+    pub config: serde_json::Value,
+}
+
+/// Engine details of `GET /api/sessions/{session}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EngineInfo {
+    /// Reported engine name (`WHATSAPP_DEFAULT_ENGINE`, default GOWS).
+    pub engine: String,
+}
+
+/// `SessionInfo`: list and get.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// Session name (id).
+    #[schema(example = "default")]
+    pub name: String,
+    /// Status.
+    pub status: SessionStatus,
+    /// Stored config (`{}` when none).
+    pub config: SessionConfig,
+    /// The account, or null.
+    pub me: Option<MeInfo>,
+    /// Session presence (always null for now).
+    #[schema(value_type = Object)]
+    pub presence: Option<serde_json::Value>,
+    /// Timestamps.
+    pub timestamps: SessionTimestamps,
+    /// Worker running the session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_worker: Option<String>,
+    /// Apps, with `expand=apps`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apps: Option<Vec<App>>,
+    /// Engine details (`GET /api/sessions/{session}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineInfo>,
+}
+
+/// `SessionDTO`: answers of create/update/start/stop/logout/restart.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDTO {
+    /// Session name (id).
+    #[schema(example = "default")]
+    pub name: String,
+    /// Status.
+    pub status: SessionStatus,
+    /// Stored config (`{}` when none).
+    pub config: SessionConfig,
+}
+
+impl From<SessionView> for SessionDTO {
+    fn from(v: SessionView) -> Self {
+        Self { name: v.name, status: v.status, config: v.config.unwrap_or_default() }
+    }
+}
+
+fn info(v: SessionView, expand_apps: bool, engine: Option<&str>) -> SessionInfo {
+    SessionInfo {
+        name: v.name,
+        status: v.status,
+        config: v.config.unwrap_or_default(),
+        me: v.me,
+        presence: None,
+        timestamps: SessionTimestamps { activity: v.activity_ms },
+        assigned_worker: v.assigned_worker,
+        apps: expand_apps.then(Vec::new),
+        engine: engine.map(|e| EngineInfo { engine: e.to_string() }),
+    }
+}
+
+/// `SessionCreateRequest`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionCreateRequest {
+    /// Session name (id); generated when omitted or empty.
+    #[serde(default)]
+    #[schema(example = "default")]
+    pub name: Option<String>,
+    /// Apps to be synchronized for this session (not supported; must be empty).
+    #[serde(default)]
+    pub apps: Option<Vec<App>>,
+    /// Start session after creation (default true).
+    #[serde(default)]
+    #[schema(example = true, default = true)]
+    pub start: Option<bool>,
+    /// Session config.
+    #[serde(default)]
+    pub config: Option<SessionConfig>,
+}
+
+/// `SessionUpdateRequest` (a full replace of the config).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionUpdateRequest {
+    /// Apps (not supported; must be empty).
+    #[serde(default)]
+    pub apps: Option<Vec<App>>,
+    /// The new config.
+    #[serde(default)]
+    pub config: Option<SessionConfig>,
+}
+
+/// `SessionStartDeprecatedRequest`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionStartDeprecatedRequest {
+    /// Session name (id).
+    pub name: String,
+    /// Session config.
+    #[serde(default)]
+    pub config: Option<SessionConfig>,
+}
+
+/// `SessionStopDeprecatedRequest`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionStopDeprecatedRequest {
+    /// Session name (id).
+    pub name: String,
+    /// Stop and logout (and delete) the session.
+    #[serde(default)]
+    pub logout: Option<bool>,
+}
+
+/// `SessionLogoutDeprecatedRequest`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionLogoutDeprecatedRequest {
+    /// Session name (id).
+    pub name: String,
+}
+
+/// Query of the list/get routes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Return all sessions, including those that are in the STOPPED state.
+    #[serde(default)]
+    pub all: Option<String>,
+    /// Expand additional session details (`apps`).
+    #[serde(default)]
+    pub expand: Option<String>,
+}
+
+/// Query of `GET /api/sessions/{session}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GetQuery {
+    /// Expand additional session details (`apps`).
+    #[serde(default)]
+    pub expand: Option<String>,
+}
+
+fn expands_apps(expand: Option<&str>) -> bool {
+    expand.is_some_and(|e| e.split(',').any(|p| p.trim() == "apps"))
+}
+
+fn query_bool(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
+    match value {
+        None | Some("") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(_) => Err(ApiError::Validation(vec![format!("{name} must be a boolean value")])),
+    }
+}
+
+/// Longest session name the store can hold: 54 (WAHA), shorter when the MongoDB database
+/// name `waha_{session_namespace}_{name}` would reach MongoDB's 64-byte limit.
+fn name_max(state: &AppState) -> usize {
+    if state.config.mongo_url.is_some() {
+        let prefix = format!("waha_{}_", state.config.session_namespace).len();
+        NAME_MAX.min(63usize.saturating_sub(prefix))
+    } else {
+        NAME_MAX
+    }
+}
+
+/// Validates a session name from a body (400 with WAHA's messages).
+fn validate_name(state: &AppState, name: &str) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let max = name_max(state);
+    if name.chars().count() > max {
+        errors.push(format!("name must be shorter than or equal to {max} characters"));
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        errors.push(NAME_PATTERN_MESSAGE.to_string());
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+}
+
+/// A session name from the path: anything the store could not hold is simply not found.
+fn path_name(state: &AppState, name: &str) -> Result<String, ApiError> {
+    if name.is_empty() || validate_name(state, name).is_err() {
+        return Err(ApiError::session_not_found());
+    }
+    Ok(name.to_string())
+}
+
+fn reject_apps(apps: Option<&Vec<App>>) -> Result<(), ApiError> {
+    match apps {
+        Some(list) if !list.is_empty() => Err(ApiError::unprocessable(
+            "Apps are not supported by wharf yet.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Generated name like WAHA's `generatePrefixedId`: `session_` + uuid4 hex.
+fn generated_name() -> String {
+    format!("session_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// List all sessions
+#[utoipa::path(
+    operation_id = "SessionsController_list",
+    tag = "🖥️ Sessions",
+    params(ListQuery),
+    responses((status = 200, description = "", body = Vec<SessionInfo>)),
+    security(("api_key" = []))
+)]
+#[get("/api/sessions")]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let all = query_bool("all", query.all.as_deref())?;
+    let apps = expands_apps(query.expand.as_deref());
+    let views = state.manager.list(all).await?;
+    let body: Vec<SessionInfo> = views.into_iter().map(|v| info(v, apps, None)).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Create a session
+///
+/// Create session a new session (and start it at the same time if required).
+#[utoipa::path(
+    operation_id = "SessionsController_create",
+    tag = "🖥️ Sessions",
+    request_body = SessionCreateRequest,
+    responses((status = 201, description = "", body = SessionDTO)),
+    security(("api_key" = []))
+)]
+#[post("/api/sessions")]
+pub async fn create_session(
+    state: web::Data<AppState>,
+    body: Body<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(name) = body.0.get("name")
+        && !name.is_string()
+        && !name.is_null()
+    {
+        return Err(ApiError::Validation(vec!["name must be a string".into()]));
+    }
+    let req: SessionCreateRequest = parse_value(body.0)?;
+    reject_apps(req.apps.as_ref())?;
+    let name = match req.name.filter(|n| !n.is_empty()) {
+        Some(n) => {
+            validate_name(&state, &n)?;
+            n
+        }
+        None => generated_name(),
+    };
+    let view = state.manager.create(&name, req.config, req.start.unwrap_or(true)).await?;
+    Ok(HttpResponse::Created().json(SessionDTO::from(view)))
+}
+
+/// Get session information
+#[utoipa::path(
+    operation_id = "SessionsController_get",
+    tag = "🖥️ Sessions",
+    params(("session" = String, Path, description = "Session name"), GetQuery),
+    responses((status = 200, description = "", body = SessionInfo)),
+    security(("api_key" = []))
+)]
+#[get("/api/sessions/{session}")]
+pub async fn get_session(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<GetQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_name(&state, &path)?;
+    let view = state.manager.get(&name).await?;
+    let engine = state.config.engine.as_str();
+    Ok(HttpResponse::Ok().json(info(view, expands_apps(query.expand.as_deref()), Some(engine))))
+}
+
+/// Update a session
+#[utoipa::path(
+    operation_id = "SessionsController_update",
+    tag = "🖥️ Sessions",
+    params(("session" = String, Path, description = "Session name")),
+    request_body = SessionUpdateRequest,
+    responses((status = 200, description = "", body = SessionDTO)),
+    security(("api_key" = []))
+)]
+#[put("/api/sessions/{session}")]
+pub async fn update_session(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Body<SessionUpdateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_name(&state, &path)?;
+    reject_apps(body.0.apps.as_ref())?;
+    let view = state.manager.update(&name, body.0.config).await?;
+    Ok(HttpResponse::Ok().json(SessionDTO::from(view)))
+}
+
+/// Delete the session
+///
+/// Delete the session with the given name. Stop and logout as well. Idempotent operation.
+#[utoipa::path(
+    operation_id = "SessionsController_delete",
+    tag = "🖥️ Sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 200, description = "")),
+    security(("api_key" = []))
+)]
+#[delete("/api/sessions/{session}")]
+pub async fn delete_session(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    // Idempotent: a name that cannot exist is already deleted.
+    if let Ok(name) = path_name(&state, &path) {
+        state.manager.delete(&name).await?;
+    }
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// Get information about the authenticated account
+#[utoipa::path(
+    operation_id = "SessionsController_getMe",
+    tag = "🖥️ Sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 200, description = "", body = MeInfo)),
+    security(("api_key" = []))
+)]
+#[get("/api/sessions/{session}/me")]
+pub async fn get_me(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_name(&state, &path)?;
+    let me = state.manager.me(&name).await?;
+    Ok(HttpResponse::Ok().json(me))
+}
+
+/// Start the session
+///
+/// Start the session with the given name. The session must exist. Idempotent operation.
+#[utoipa::path(
+    operation_id = "SessionsController_start",
+    tag = "🖥️ Sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 201, description = "", body = SessionDTO)),
+    security(("api_key" = []))
+)]
+#[post("/api/sessions/{session}/start")]
+pub async fn start_session(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_name(&state, &path)?;
+    let view = state.manager.start(&name).await?;
+    Ok(HttpResponse::Created().json(SessionDTO::from(view)))
+}
+
+/// Stop the session
+///
+/// Stop the session with the given name. Idempotent operation.
+#[utoipa::path(
+    operation_id = "SessionsController_stop",
+    tag = "🖥️ Sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 201, description = "", body = SessionDTO)),
+    security(("api_key" = []))
+)]
+#[post("/api/sessions/{session}/stop")]
+pub async fn stop_session(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_name(&state, &path)?;
+    let view = state.manager.stop(&name).await?;
+    Ok(HttpResponse::Created().json(SessionDTO::from(view)))
+}
+
+/// Logout from the session
+///
+/// Logout the session, restart a session if it was not STOPPED
+#[utoipa::path(
+    operation_id = "SessionsController_logout",
+    tag = "🖥️ Sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 201, description = "", body = SessionDTO)),
+    security(("api_key" = []))
+)]
+#[post("/api/sessions/{session}/logout")]
+pub async fn logout_session(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_name(&state, &path)?;
+    let view = state.manager.logout(&name).await?;
+    Ok(HttpResponse::Created().json(SessionDTO::from(view)))
+}
+
+/// Restart the session
+///
+/// Restart the session with the given name.
+#[utoipa::path(
+    operation_id = "SessionsController_restart",
+    tag = "🖥️ Sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 201, description = "", body = SessionDTO)),
+    security(("api_key" = []))
+)]
+#[post("/api/sessions/{session}/restart")]
+pub async fn restart_session(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_name(&state, &path)?;
+    let view = state.manager.restart(&name).await?;
+    Ok(HttpResponse::Created().json(SessionDTO::from(view)))
+}
+
+/// Upsert and Start session
+///
+/// Create session (if not exists) or update a config (if exists) and start it.
+#[utoipa::path(
+    operation_id = "SessionsController_DEPRACATED_start",
+    tag = "🖥️ Sessions",
+    request_body = SessionStartDeprecatedRequest,
+    responses((status = 201, description = "", body = SessionDTO)),
+    security(("api_key" = [])),
+    
+)]
+#[post("/api/sessions/start")]
+pub async fn deprecated_start(
+    state: web::Data<AppState>,
+    body: Body<SessionStartDeprecatedRequest>,
+) -> Result<HttpResponse, ApiError> {
+    validate_name(&state, &body.0.name)?;
+    if body.0.name.is_empty() {
+        return Err(ApiError::Validation(vec!["name should not be empty".into()]));
+    }
+    let view = state.manager.upsert_and_start(&body.0.name, body.0.config).await?;
+    Ok(HttpResponse::Created().json(SessionDTO::from(view)))
+}
+
+/// Stop (and Logout if asked) session
+#[utoipa::path(
+    operation_id = "SessionsController_DEPRECATED_stop",
+    tag = "🖥️ Sessions",
+    request_body = SessionStopDeprecatedRequest,
+    responses((status = 201, description = "")),
+    security(("api_key" = []))
+)]
+#[post("/api/sessions/stop")]
+pub async fn deprecated_stop(
+    state: web::Data<AppState>,
+    body: Body<SessionStopDeprecatedRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_name(&state, &body.0.name)?;
+    if body.0.logout.unwrap_or(false) {
+        state.manager.delete(&name).await?;
+    } else {
+        state.manager.stop(&name).await?;
+    }
+    Ok(HttpResponse::Created().finish())
+}
+
+/// Logout and Delete session.
+#[utoipa::path(
+    operation_id = "SessionsController_DEPRECATED_logout",
+    tag = "🖥️ Sessions",
+    request_body = SessionLogoutDeprecatedRequest,
+    responses((status = 201, description = "")),
+    security(("api_key" = []))
+)]
+#[post("/api/sessions/logout")]
+pub async fn deprecated_logout(
+    state: web::Data<AppState>,
+    body: Body<SessionLogoutDeprecatedRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_name(&state, &body.0.name)?;
+    state.manager.delete(&name).await?;
+    Ok(HttpResponse::Created().finish())
+}
+
+/// Registers this tag's routes. The deprecated fixed paths come before
+/// `/api/sessions/{session}…` so `start`/`stop`/`logout` are never read as session names.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    cfg.service(deprecated_start)
+        .service(deprecated_stop)
+        .service(deprecated_logout)
+        .service(list_sessions)
+        .service(create_session)
+        .service(get_session)
+        .service(update_session)
+        .service(delete_session)
+        .service(get_me)
+        .service(start_session)
+        .service(stop_session)
+        .service(logout_session)
+        .service(restart_session);
+}

@@ -1,0 +1,156 @@
+//! Wiring: config → store → session manager → HTTP server, and the orderly stop.
+//!
+//! Owns: the root cancellation token, the bound listener (port 0 allowed, for tests) and
+//! the shutdown order: stop HTTP, cancel sessions (never logging them out), wait with a
+//! deadline. Built by `main` (or a test), lives until [`App::run_until_stopped`] returns.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::web;
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api::{self, AppState},
+    config::Config,
+    sessions::{ManagerSettings, SessionManager},
+    store::{Namespaces, Store},
+};
+
+/// A built, listening server.
+#[must_use = "an App does nothing until run_until_stopped() is awaited"]
+pub struct App {
+    port: u16,
+    server: actix_web::dev::Server,
+    manager: SessionManager,
+    stop: CancellationToken,
+}
+
+/// Opens the store the configuration asks for.
+///
+/// # Errors
+/// When the store cannot be opened or reached.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let ns = Namespaces { main: config.namespace.clone(), session: config.session_namespace.clone() };
+    match &config.mongo_url {
+        Some(url) => Store::mongo(url.expose(), ns).await.context("cannot open the MongoDB store"),
+        None => Store::sqlite(&config.local_store_base_dir, ns)
+            .await
+            .with_context(|| {
+                format!("cannot open the local store at {}", config.local_store_base_dir.display())
+            }),
+    }
+}
+
+impl App {
+    /// Opens the store, restores sessions, binds the listener.
+    ///
+    /// # Errors
+    /// Store unreachable, port taken.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        if let Some(key) = &config.generated_api_key {
+            // WAHA prints generated credentials once so they can be saved to .env.
+            tracing::warn!(
+                "no strong API key configured; generated one for this run. Save it:\n\
+                 cat <<'EOF' >> .env\nWAHA_API_KEY={}\nEOF",
+                key.expose()
+            );
+        }
+        let store = open_store(&config).await?;
+        let stop = CancellationToken::new();
+        let manager = SessionManager::new(
+            store.clone(),
+            ManagerSettings { worker_id: config.worker_id.clone(), wa_url: config.wa_url.clone() },
+            tokio::runtime::Handle::current(),
+            stop.child_token(),
+        );
+        let config = Arc::new(config);
+        let listener = TcpListener::bind((config.bind_host.as_str(), config.port))
+            .with_context(|| format!("cannot listen on {}:{}", config.bind_host, config.port))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            manager: manager.clone(),
+            config: config.clone(),
+            started_at_ms: crate::sessions::runtime::now_ms(),
+            stop: stop.clone(),
+        });
+        let server = actix_web::HttpServer::new(move || api::build_app(state.clone()))
+            .workers(2)
+            .shutdown_timeout(5)
+            // Stopping is ours (see run_until_stopped): SIGTERM must not skip session shutdown.
+            .disable_signals()
+            .listen(listener)?
+            .run();
+        tracing::info!(
+            store = store.kind(),
+            engine = config.engine.as_str(),
+            namespace = config.namespace,
+            worker = config.worker_id,
+            "wharf listening on http://{}:{port}",
+            config.bind_host
+        );
+        let restored = manager
+            .restore(
+                config.worker_restart_sessions,
+                config.restart_all_sessions,
+                &config.start_sessions,
+                config.auto_start_delay,
+            )
+            .await
+            .context("cannot restore sessions")?;
+        if restored > 0 {
+            tracing::info!("restored {restored} sessions");
+        }
+        Ok(Self { port, server, manager, stop })
+    }
+
+    /// The bound port (useful with `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A token that stops the app when cancelled (what `POST /api/server/stop` uses).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM or the stop token, then shuts down in order: HTTP
+    /// (draining requests), sessions (cancel + join, never logout).
+    ///
+    /// # Errors
+    /// When the HTTP server fails.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        tokio::select! {
+            () = self.stop.cancelled() => tracing::info!("stop requested"),
+            () = shutdown_signal() => tracing::info!("signal received, stopping"),
+        }
+        handle.stop(true).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        self.manager.shutdown().await;
+        tracing::info!("wharf stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,492 @@
+//! Typed configuration from WAHA's own environment variables.
+//!
+//! Owns: the table of variable names and defaults (`../shared/reference/waha.md` §8), their
+//! parsing and validation, and the weak-API-key rule. Built once in `main` (from the process
+//! environment plus an optional `.env` file) or by tests (from a map); lives for the process.
+//! Parsing is pure ([`Config::from_vars`]) and reports *every* bad variable at once.
+
+use std::{collections::BTreeMap, fmt, path::PathBuf, time::Duration};
+
+use sha2::{Digest, Sha512};
+
+use crate::sessions::config::{
+    CustomHeader, HmacConfiguration, RetriesConfiguration, RetryPolicy, WebhookConfig,
+};
+
+/// The WAHA API version wharf implements (reported by `/api/server/version`).
+pub const WAHA_VERSION: &str = "2026.7.1";
+
+/// A value whose `Debug` never prints it (API keys, passwords, URLs with credentials).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret value.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+    /// The secret itself; call sites are easy to grep.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Which WAHA engine wharf reports. The implementation is always whatsapp-rust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineName {
+    /// whatsapp-web.js
+    Webjs,
+    /// wppconnect
+    Wpp,
+    /// Baileys
+    Noweb,
+    /// whatsmeow; wharf's default: a native protocol client, no browser.
+    Gows,
+}
+
+impl EngineName {
+    /// Upper-case name as WAHA prints it (`GOWS`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webjs => "WEBJS",
+            Self::Wpp => "WPP",
+            Self::Noweb => "NOWEB",
+            Self::Gows => "GOWS",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "WEBJS" => Some(Self::Webjs),
+            "WPP" => Some(Self::Wpp),
+            "NOWEB" => Some(Self::Noweb),
+            "GOWS" => Some(Self::Gows),
+            _ => None,
+        }
+    }
+}
+
+/// How requests are authenticated with the admin key.
+#[derive(Debug, Clone)]
+pub enum ApiKey {
+    /// `WAHA_NO_API_KEY=true`: no authentication at all.
+    Disabled,
+    /// A plain key, compared in constant time.
+    Plain(Secret<String>),
+    /// `sha512:<hex>`: the presented key is hashed and compared in constant time.
+    Sha512(Secret<Vec<u8>>),
+}
+
+impl ApiKey {
+    /// Whether `presented` is the admin key (constant-time).
+    pub fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        match self {
+            Self::Disabled => true,
+            Self::Plain(key) => {
+                let (a, b) = (key.expose().as_bytes(), presented.as_bytes());
+                // Length is not secret (WAHA leaks it too); content is.
+                a.len() == b.len() && bool::from(a.ct_eq(b))
+            }
+            Self::Sha512(hash) => {
+                let digest = Sha512::digest(presented.as_bytes());
+                bool::from(digest.as_slice().ct_eq(hash.expose()))
+            }
+        }
+    }
+}
+
+/// Log output format (`WAHA_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything wharf reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PORT` / `WHATSAPP_API_PORT` (3000). 0 picks a free port (tests).
+    pub port: u16,
+    /// Interface to bind (`WHARF_BIND_HOST`, default all interfaces like WAHA).
+    pub bind_host: String,
+    /// `WHATSAPP_API_HOSTNAME` (localhost), used in the base URL.
+    pub hostname: String,
+    /// `WHATSAPP_API_SCHEMA` (http).
+    pub schema: String,
+    /// `WAHA_BASE_URL`, or `{schema}://{hostname}:{port}`; no trailing `/`.
+    pub base_url: String,
+    /// Admin API key.
+    pub api_key: ApiKey,
+    /// A key generated because none (or a weak one) was configured; printed once at start.
+    pub generated_api_key: Option<Secret<String>>,
+    /// `WAHA_API_KEY_EXCLUDE_PATH` / `WHATSAPP_API_KEY_EXCLUDE_PATH`: anchored regexes over the
+    /// path without its leading `/`.
+    pub api_key_exclude: Vec<regex::Regex>,
+    /// `WHATSAPP_SESSIONS_MONGO_URL`: MongoDB store when set.
+    pub mongo_url: Option<Secret<String>>,
+    /// `WAHA_LOCAL_STORE_BASE_DIR` (`./.sessions`).
+    pub local_store_base_dir: PathBuf,
+    /// `WHATSAPP_DEFAULT_ENGINE` (reported engine; default GOWS).
+    pub engine: EngineName,
+    /// `WAHA_NAMESPACE` (engine name lower-case).
+    pub namespace: String,
+    /// `WAHA_SESSION_NAMESPACE` (engine name lower-case).
+    pub session_namespace: String,
+    /// `WAHA_WORKER_ID` ('').
+    pub worker_id: String,
+    /// `WAHA_WORKER_RESTART_SESSIONS` (true).
+    pub worker_restart_sessions: bool,
+    /// `WHATSAPP_RESTART_ALL_SESSIONS` / `WAHA_RESTART_ALL_SESSIONS` (false).
+    pub restart_all_sessions: bool,
+    /// `WHATSAPP_START_SESSION`: names started at boot.
+    pub start_sessions: Vec<String>,
+    /// `WAHA_AUTO_START_DELAY_SECONDS` (0): spacing between restored sessions.
+    pub auto_start_delay: Duration,
+    /// `WAHA_PRINT_QR` (true).
+    pub print_qr: bool,
+    /// `WAHA_LOG_LEVEL` (info; `DEBUG=1` forces debug).
+    pub log_level: String,
+    /// `WAHA_LOG_FORMAT` (PRETTY).
+    pub log_format: LogFormat,
+    /// `WHATSAPP_SWAGGER_ENABLED` (true).
+    pub swagger_enabled: bool,
+    /// The global webhook from `WHATSAPP_HOOK_*`, if any.
+    pub global_webhook: Option<WebhookConfig>,
+    /// `WHARF_WA_URL`: WhatsApp websocket URL override; only in `mock-network` builds.
+    pub wa_url: Option<String>,
+    /// The variables wharf was started with (for `/api/server/environment`).
+    pub environment: Secret<BTreeMap<String, String>>,
+}
+
+/// Every configuration problem found, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Keys WAHA considers weak and replaces by a random one (waha.md §3.2, since 2025.10.3).
+fn is_weak_key(key: &str) -> bool {
+    const WEAK: &[&str] = &["", "123", "321", "waha", "admin"];
+    let zeros = "0".repeat(32);
+    let ones = "1".repeat(32);
+    let zeros_sha = format!("sha512:{}", hex::encode(Sha512::digest(zeros.as_bytes())));
+    WEAK.contains(&key) || key == zeros || key == ones || key.eq_ignore_ascii_case(&zeros_sha)
+}
+
+/// A random key like WAHA's: uuid4 hex without dashes.
+pub fn random_key() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+struct Reader<'a> {
+    vars: &'a BTreeMap<String, String>,
+    errors: Vec<String>,
+}
+
+impl Reader<'_> {
+    /// The first set (non-empty after trim) variable among `names`.
+    fn get(&self, names: &[&str]) -> Option<(String, String)> {
+        names.iter().find_map(|n| {
+            self.vars
+                .get(*n)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .map(|v| ((*n).to_string(), v.to_string()))
+        })
+    }
+    fn string(&self, names: &[&str], default: &str) -> String {
+        self.get(names).map_or_else(|| default.to_string(), |(_, v)| v)
+    }
+    fn bool(&mut self, names: &[&str], default: bool) -> bool {
+        match self.get(names) {
+            None => default,
+            Some((name, v)) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    self.errors
+                        .push(format!("{name}: expected true or false, got {v:?}"));
+                    default
+                }
+            },
+        }
+    }
+    fn number<T: std::str::FromStr>(&mut self, names: &[&str], default: T) -> T {
+        match self.get(names) {
+            None => default,
+            Some((name, v)) => v.parse().unwrap_or_else(|_| {
+                self.errors.push(format!("{name}: expected a number, got {v:?}"));
+                default
+            }),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment, with `.env` (if present in the working directory)
+    /// filling in variables the environment does not set.
+    ///
+    /// # Errors
+    /// Every invalid variable, in one [`ConfigError`].
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        if let Ok(iter) = dotenvy::from_path_iter(".env") {
+            for (k, v) in iter.flatten() {
+                vars.insert(k, v);
+            }
+        }
+        vars.extend(std::env::vars());
+        Self::from_vars(vars)
+    }
+
+    /// Pure parse of a variable map (tests pass their own).
+    ///
+    /// # Errors
+    /// Every invalid variable, in one [`ConfigError`].
+    pub fn from_vars(vars: BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let mut r = Reader { vars: &vars, errors: Vec::new() };
+
+        // WAHA: PORT wins over WHATSAPP_API_PORT.
+        let port = r.number::<u16>(&["PORT", "WHATSAPP_API_PORT"], 3000);
+        let bind_host = r.string(&["WHARF_BIND_HOST"], "0.0.0.0");
+        let hostname = r.string(&["WHATSAPP_API_HOSTNAME"], "localhost");
+        let schema = r.string(&["WHATSAPP_API_SCHEMA"], "http").to_ascii_lowercase();
+        if schema != "http" && schema != "https" {
+            r.errors
+                .push(format!("WHATSAPP_API_SCHEMA: expected http or https, got {schema:?}"));
+        }
+        let base_url = r
+            .get(&["WAHA_BASE_URL"])
+            .map(|(_, v)| v.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("{schema}://{hostname}:{port}"));
+
+        let no_api_key = r.bool(&["WAHA_NO_API_KEY"], false);
+        let mut generated_api_key = None;
+        let api_key = if no_api_key {
+            ApiKey::Disabled
+        } else {
+            // WHATSAPP_API_KEY is copied into WAHA_API_KEY when set (waha.md §3.2).
+            let raw = vars
+                .get("WHATSAPP_API_KEY")
+                .or_else(|| vars.get("WAHA_API_KEY"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            if is_weak_key(&raw) {
+                let key = random_key();
+                generated_api_key = Some(Secret::new(key.clone()));
+                ApiKey::Plain(Secret::new(key))
+            } else if let Some(hexed) = raw.strip_prefix("sha512:") {
+                match hex::decode(hexed) {
+                    Ok(bytes) if bytes.len() == 64 => ApiKey::Sha512(Secret::new(bytes)),
+                    _ => {
+                        r.errors.push(
+                            "WAHA_API_KEY: sha512: must be followed by 128 hex characters".into(),
+                        );
+                        ApiKey::Disabled
+                    }
+                }
+            } else {
+                ApiKey::Plain(Secret::new(raw))
+            }
+        };
+
+        let mut api_key_exclude = Vec::new();
+        if let Some((name, list)) =
+            r.get(&["WAHA_API_KEY_EXCLUDE_PATH", "WHATSAPP_API_KEY_EXCLUDE_PATH"])
+        {
+            for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let part = part.trim_start_matches('/');
+                match regex::Regex::new(&format!("^(?:{part})$")) {
+                    Ok(re) => api_key_exclude.push(re),
+                    Err(e) => r.errors.push(format!("{name}: bad pattern {part:?}: {e}")),
+                }
+            }
+        }
+
+        let mongo_url = r.get(&["WHATSAPP_SESSIONS_MONGO_URL"]).map(|(_, v)| Secret::new(v));
+        if let Some(url) = &mongo_url
+            && !(url.expose().starts_with("mongodb://") || url.expose().starts_with("mongodb+srv://"))
+        {
+            r.errors.push(
+                "WHATSAPP_SESSIONS_MONGO_URL: must start with mongodb:// or mongodb+srv://".into(),
+            );
+        }
+        if r.get(&["WHATSAPP_SESSIONS_POSTGRESQL_URL"]).is_some() {
+            r.errors.push(
+                "WHATSAPP_SESSIONS_POSTGRESQL_URL: PostgreSQL storage is not supported by wharf; \
+                 use WHATSAPP_SESSIONS_MONGO_URL or the embedded store"
+                    .into(),
+            );
+        }
+        let local_store_base_dir =
+            PathBuf::from(r.string(&["WAHA_LOCAL_STORE_BASE_DIR"], "./.sessions"));
+
+        let engine = match r.get(&["WHATSAPP_DEFAULT_ENGINE"]) {
+            None => EngineName::Gows,
+            Some((name, v)) => EngineName::parse(&v).unwrap_or_else(|| {
+                r.errors.push(format!(
+                    "{name}: expected one of WEBJS, WPP, NOWEB, GOWS, got {v:?}"
+                ));
+                EngineName::Gows
+            }),
+        };
+        let engine_ns = engine.as_str().to_ascii_lowercase();
+        let namespace = r.string(&["WAHA_NAMESPACE"], &engine_ns);
+        let session_namespace = r.string(&["WAHA_SESSION_NAMESPACE"], &engine_ns);
+        for (name, ns) in [("WAHA_NAMESPACE", &namespace), ("WAHA_SESSION_NAMESPACE", &session_namespace)] {
+            if !ns.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                r.errors.push(format!(
+                    "{name}: only letters, digits, '-' and '_' are allowed, got {ns:?}"
+                ));
+            }
+        }
+
+        let worker_id = r.string(&["WAHA_WORKER_ID"], "");
+        let worker_restart_sessions = r.bool(&["WAHA_WORKER_RESTART_SESSIONS"], true);
+        let restart_all_sessions =
+            r.bool(&["WHATSAPP_RESTART_ALL_SESSIONS", "WAHA_RESTART_ALL_SESSIONS"], false);
+        let start_sessions = r
+            .string(&["WHATSAPP_START_SESSION"], "")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        let auto_start_delay =
+            Duration::from_secs_f64(r.number::<f64>(&["WAHA_AUTO_START_DELAY_SECONDS"], 0.0).max(0.0));
+        let print_qr = r.bool(&["WAHA_PRINT_QR"], true);
+
+        let debug = r.bool(&["DEBUG"], false);
+        let mut log_level = r.string(&["WAHA_LOG_LEVEL"], "info").to_ascii_lowercase();
+        if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
+            r.errors.push(format!(
+                "WAHA_LOG_LEVEL: expected error, warn, info, debug or trace, got {log_level:?}"
+            ));
+            log_level = "info".into();
+        }
+        if debug {
+            log_level = "debug".into();
+        }
+        let log_format = match r.string(&["WAHA_LOG_FORMAT"], "PRETTY").to_ascii_uppercase().as_str() {
+            "PRETTY" => LogFormat::Pretty,
+            "JSON" => LogFormat::Json,
+            other => {
+                r.errors
+                    .push(format!("WAHA_LOG_FORMAT: expected PRETTY or JSON, got {other:?}"));
+                LogFormat::Pretty
+            }
+        };
+        let swagger_enabled = r.bool(&["WHATSAPP_SWAGGER_ENABLED"], true);
+
+        let global_webhook = parse_global_webhook(&mut r);
+
+        let wa_url = r.get(&["WHARF_WA_URL"]).map(|(_, v)| v);
+        if wa_url.is_some() && !cfg!(feature = "mock-network") {
+            r.errors.push(
+                "WHARF_WA_URL: this build only connects to WhatsApp itself; the variable is \
+                 accepted only by test builds with the `mock-network` feature"
+                    .into(),
+            );
+        }
+
+        if !r.errors.is_empty() {
+            return Err(ConfigError(r.errors));
+        }
+        Ok(Self {
+            port,
+            bind_host,
+            hostname,
+            schema,
+            base_url,
+            api_key,
+            generated_api_key,
+            api_key_exclude,
+            mongo_url,
+            local_store_base_dir,
+            engine,
+            namespace,
+            session_namespace,
+            worker_id,
+            worker_restart_sessions,
+            restart_all_sessions,
+            start_sessions,
+            auto_start_delay,
+            print_qr,
+            log_level,
+            log_format,
+            swagger_enabled,
+            global_webhook,
+            wa_url,
+            environment: Secret::new(vars),
+        })
+    }
+}
+
+/// `WHATSAPP_HOOK_URL` and friends; an invalid value aborts boot, as in WAHA.
+fn parse_global_webhook(r: &mut Reader<'_>) -> Option<WebhookConfig> {
+    let (_, url) = r.get(&["WHATSAPP_HOOK_URL"])?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        r.errors.push(format!("WHATSAPP_HOOK_URL: must be an http(s) URL, got {url:?}"));
+    }
+    let events = r
+        .string(&["WHATSAPP_HOOK_EVENTS"], "*")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let hmac = r.get(&["WHATSAPP_HOOK_HMAC_KEY"]).map(|(_, key)| HmacConfiguration { key: Some(key) });
+    let policy = match r.get(&["WHATSAPP_HOOK_RETRIES_POLICY"]) {
+        None => None,
+        Some((name, v)) => match v.to_ascii_lowercase().as_str() {
+            "constant" => Some(RetryPolicy::Constant),
+            "linear" => Some(RetryPolicy::Linear),
+            "exponential" => Some(RetryPolicy::Exponential),
+            _ => {
+                r.errors.push(format!(
+                    "{name}: expected constant, linear or exponential, got {v:?}"
+                ));
+                None
+            }
+        },
+    };
+    let delay = r.get(&["WHATSAPP_HOOK_RETRIES_DELAY_SECONDS"]).map(|_| {
+        r.number::<f64>(&["WHATSAPP_HOOK_RETRIES_DELAY_SECONDS"], 2.0)
+    });
+    let attempts = r
+        .get(&["WHATSAPP_HOOK_RETRIES_ATTEMPTS"])
+        .map(|_| r.number::<f64>(&["WHATSAPP_HOOK_RETRIES_ATTEMPTS"], 15.0));
+    let retries = (policy.is_some() || delay.is_some() || attempts.is_some()).then_some(
+        RetriesConfiguration { delay_seconds: delay, attempts, policy },
+    );
+    let mut headers = Vec::new();
+    if let Some((name, v)) = r.get(&["WHATSAPP_HOOK_CUSTOM_HEADERS"]) {
+        // WAHA format: "H1:v1;H2:v2".
+        for pair in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            match pair.split_once(':') {
+                Some((h, val)) if !h.trim().is_empty() => headers.push(CustomHeader {
+                    name: h.trim().to_string(),
+                    value: val.trim().to_string(),
+                }),
+                _ => r.errors.push(format!("{name}: expected 'Name:value;Name2:value2', got {pair:?}")),
+            }
+        }
+    }
+    Some(WebhookConfig {
+        url,
+        events,
+        hmac,
+        retries,
+        custom_headers: (!headers.is_empty()).then_some(headers),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,14 @@
+//! wharf: a WhatsApp HTTP API server, wire-compatible with WAHA.
+//!
+//! Layers, outermost first: [`api`] (actix handlers, WAHA's wire format) → [`sessions`]
+//! (registry, per-session runtime, status machine) → [`engine`] (the WhatsApp client) and
+//! [`store`] (SQLite or MongoDB). [`app`] wires them; [`config`] reads WAHA's environment.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod engine;
+pub mod openapi;
+pub mod sessions;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,32 @@
+//! The `wharf` binary: configuration → telemetry → app → run until stopped.
+//! `wharf openapi` prints the OpenAPI document instead (used to refresh `openapi/openapi.json`).
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("openapi") {
+        print!("{}", wharf::openapi::spec_json());
+        return std::process::ExitCode::SUCCESS;
+    }
+    let config = match wharf::config::Config::from_process_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wharf: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    wharf::telemetry::init(&config);
+    let app = match wharf::app::App::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!("wharf could not start: {e:#}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match app.run_until_stopped().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("wharf stopped with an error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

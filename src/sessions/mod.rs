@@ -1,0 +1,408 @@
+//! The session registry: which sessions exist (the store) and which run (this process).
+//!
+//! Owns: per-session runtimes ([`runtime::RuntimeHandle`]), the per-name lock that serializes
+//! mutating calls (WAHA's `AsyncLock`), worker assignment, and boot restoration. Built once
+//! by `app::App::build` with the runtime handle and a child of the root cancellation token;
+//! lives for the process. Never imports actix: handlers call these methods and map
+//! [`Error`] to WAHA's bodies in `api/error.rs`.
+
+pub mod config;
+pub mod runtime;
+pub mod status;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use self::{
+    config::{MeInfo, SessionConfig},
+    runtime::{LiveState, RuntimeHandle},
+    status::SessionStatus,
+};
+use crate::{
+    engine::StartSpec,
+    store::{self, SessionRecord, Store},
+};
+
+/// How long a stopping session may take before its task is aborted.
+const STOP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Errors of the session layer (data only; WAHA wording lives in `api/error.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No session with that name is stored.
+    #[error("session {0:?} not found")]
+    NotFound(String),
+    /// Creating a session whose name is taken.
+    #[error("session {0:?} already exists")]
+    AlreadyExists(String),
+    /// Starting a session that is running.
+    #[error("session {0:?} is already started")]
+    AlreadyStarted(String),
+    /// The session is not in a status the operation needs.
+    #[error("session {session:?} is {status:?}, expected one of {expected:?}")]
+    WrongStatus {
+        /// Session name.
+        session: String,
+        /// Its status now.
+        status: SessionStatus,
+        /// What the operation needs.
+        expected: Vec<SessionStatus>,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// Result alias of the session layer.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What the API shows of a session (`SessionInfo` / `SessionDTO`).
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    /// Name (id).
+    pub name: String,
+    /// Current status.
+    pub status: SessionStatus,
+    /// Stored config.
+    pub config: Option<SessionConfig>,
+    /// The account, when known.
+    pub me: Option<MeInfo>,
+    /// Last activity, ms.
+    pub activity_ms: Option<i64>,
+    /// Worker the session runs on, when running.
+    pub assigned_worker: Option<String>,
+}
+
+/// Settings the manager needs from `Config`.
+#[derive(Debug, Clone)]
+pub struct ManagerSettings {
+    /// `WAHA_WORKER_ID`.
+    pub worker_id: String,
+    /// `WHARF_WA_URL` (mock-network builds).
+    pub wa_url: Option<String>,
+}
+
+/// Cheap-to-clone handle to the registry.
+#[derive(Clone)]
+pub struct SessionManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    settings: ManagerSettings,
+    rt: tokio::runtime::Handle,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    running: Mutex<HashMap<String, RuntimeHandle>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SessionManager {
+    /// A registry over `store`; sessions run on `rt` under children of `cancel`.
+    pub fn new(
+        store: Store,
+        settings: ManagerSettings,
+        rt: tokio::runtime::Handle,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                settings,
+                rt,
+                cancel,
+                tracker: TaskTracker::new(),
+                running: Mutex::new(HashMap::new()),
+                locks: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The store behind the registry.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Serializes mutating calls per session name (WAHA: `AsyncLock` per session).
+    async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.inner.locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(name.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    fn live(&self, name: &str) -> Option<LiveState> {
+        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.get(name).map(|h| h.state.borrow().clone())
+    }
+
+    /// The live state of a running session (for the auth and chat routes).
+    pub fn live_state(&self, name: &str) -> Option<LiveState> {
+        self.live(name)
+    }
+
+    /// Current status of a session that exists: running status or `STOPPED`.
+    pub fn status_of(&self, name: &str) -> SessionStatus {
+        self.live(name).map_or(SessionStatus::Stopped, |s| s.status)
+    }
+
+    async fn view(&self, record: SessionRecord) -> Result<SessionView> {
+        let live = self.live(&record.name);
+        let (status, me, activity_ms, assigned_worker) = match live {
+            Some(s) => (s.status, s.me, s.activity_ms, Some(self.inner.settings.worker_id.clone())),
+            None => (SessionStatus::Stopped, self.inner.store.get_me(&record.name).await?, None, None),
+        };
+        Ok(SessionView {
+            name: record.name,
+            status,
+            config: record.config,
+            me,
+            activity_ms,
+            assigned_worker: assigned_worker.filter(|w| !w.is_empty()),
+        })
+    }
+
+    async fn record(&self, name: &str) -> Result<SessionRecord> {
+        self.inner.store.get_session(name).await?.ok_or_else(|| Error::NotFound(name.to_string()))
+    }
+
+    /// Sessions ordered by name; only running ones unless `all`.
+    pub async fn list(&self, all: bool) -> Result<Vec<SessionView>> {
+        let mut out = Vec::new();
+        for record in self.inner.store.list_sessions().await? {
+            if all || self.live(&record.name).is_some() {
+                out.push(self.view(record).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One session.
+    pub async fn get(&self, name: &str) -> Result<SessionView> {
+        let record = self.record(name).await?;
+        self.view(record).await
+    }
+
+    /// The stored account of a session (`None` before pairing).
+    pub async fn me(&self, name: &str) -> Result<Option<MeInfo>> {
+        self.record(name).await?;
+        if let Some(live) = self.live(name) {
+            return Ok(live.me);
+        }
+        Ok(self.inner.store.get_me(name).await?)
+    }
+
+    /// Creates a session (and starts it when `start`).
+    pub async fn create(
+        &self,
+        name: &str,
+        config: Option<SessionConfig>,
+        start: bool,
+    ) -> Result<SessionView> {
+        let _guard = self.lock(name).await;
+        let record = SessionRecord { name: name.to_string(), config };
+        self.inner.store.insert_session(&record).await.map_err(|e| match e {
+            store::Error::AlreadyExists(_) => Error::AlreadyExists(name.to_string()),
+            other => Error::Store(other),
+        })?;
+        if start {
+            self.start_locked(&record).await?;
+        }
+        self.view(record).await
+    }
+
+    /// Replaces a session's config; a running session is restarted with it.
+    pub async fn update(&self, name: &str, config: Option<SessionConfig>) -> Result<SessionView> {
+        let _guard = self.lock(name).await;
+        let mut record = self.record(name).await?;
+        record.config = config;
+        let was_running = self.stop_locked(name, false).await?;
+        self.inner.store.upsert_session(&record).await?;
+        if was_running {
+            self.start_locked(&record).await?;
+        }
+        self.view(record).await
+    }
+
+    /// Upsert + start (deprecated `POST /api/sessions/start`).
+    pub async fn upsert_and_start(
+        &self,
+        name: &str,
+        config: Option<SessionConfig>,
+    ) -> Result<SessionView> {
+        let _guard = self.lock(name).await;
+        if self.live(name).is_some() {
+            return Err(Error::AlreadyStarted(name.to_string()));
+        }
+        let record = SessionRecord { name: name.to_string(), config };
+        self.inner.store.upsert_session(&record).await?;
+        self.start_locked(&record).await?;
+        self.view(record).await
+    }
+
+    /// Starts a stored session; `AlreadyStarted` when it runs (WAHA 2026 behaviour).
+    pub async fn start(&self, name: &str) -> Result<SessionView> {
+        let _guard = self.lock(name).await;
+        let record = self.record(name).await?;
+        if self.live(name).is_some() {
+            return Err(Error::AlreadyStarted(name.to_string()));
+        }
+        self.start_locked(&record).await?;
+        self.view(record).await
+    }
+
+    /// Stops a session if it runs (idempotent); never logs out.
+    pub async fn stop(&self, name: &str) -> Result<SessionView> {
+        let _guard = self.lock(name).await;
+        let record = self.record(name).await?;
+        self.stop_locked(name, true).await?;
+        self.view(record).await
+    }
+
+    /// Stop + start.
+    pub async fn restart(&self, name: &str) -> Result<SessionView> {
+        let _guard = self.lock(name).await;
+        let record = self.record(name).await?;
+        self.stop_locked(name, false).await?;
+        self.start_locked(&record).await?;
+        self.view(record).await
+    }
+
+    /// Wipes the credentials, keeping the config; a running session starts again (new QR).
+    pub async fn logout(&self, name: &str) -> Result<SessionView> {
+        let _guard = self.lock(name).await;
+        let record = self.record(name).await?;
+        let was_running = self.stop_locked(name, false).await?;
+        self.wipe_credentials(name).await?;
+        if was_running {
+            self.start_locked(&record).await?;
+        }
+        self.view(record).await
+    }
+
+    /// Stops, logs out and deletes everything of the session. Idempotent.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let _guard = self.lock(name).await;
+        self.stop_locked(name, true).await?;
+        self.inner.store.delete_session(name).await?;
+        Ok(())
+    }
+
+    async fn wipe_credentials(&self, name: &str) -> Result<()> {
+        self.inner.store.drop_session_data(name).await?;
+        self.inner.store.set_me(name, None).await?;
+        Ok(())
+    }
+
+    /// Starts the runtime; caller holds the session lock and has checked it is not running.
+    async fn start_locked(&self, record: &SessionRecord) -> Result<()> {
+        let worker = &self.inner.settings.worker_id;
+        self.inner.store.assign_worker(&record.name, worker).await?;
+        let me = self.inner.store.get_me(&record.name).await?;
+        let spec = StartSpec {
+            session: record.name.clone(),
+            config: record.config.clone(),
+            wa_url: self.inner.settings.wa_url.clone(),
+        };
+        let handle = runtime::spawn(
+            &self.inner.rt,
+            spec,
+            self.inner.store.clone(),
+            me,
+            self.inner.cancel.child_token(),
+        );
+        tracing::info!(session = record.name, "session started");
+        let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = running.insert(record.name.clone(), handle) {
+            // Unreachable under the session lock; never leak a task if it happens.
+            self.inner.tracker.spawn_on(old.stop(STOP_DEADLINE), &self.inner.rt);
+        }
+        Ok(())
+    }
+
+    /// Stops the runtime if any; returns whether it was running. `unassign` removes the
+    /// worker row (user stop/delete) — a restart keeps it so a crash mid-restart restores.
+    async fn stop_locked(&self, name: &str, unassign: bool) -> Result<bool> {
+        let handle = {
+            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.remove(name)
+        };
+        let was_running = handle.is_some();
+        if let Some(handle) = handle {
+            handle.stop(STOP_DEADLINE).await;
+            tracing::info!(session = name, "session stopped");
+        }
+        if unassign {
+            self.inner.store.unassign_worker(name, &self.inner.settings.worker_id).await?;
+        }
+        Ok(was_running)
+    }
+
+    /// Boot: start what WAHA would (`WAHA_WORKER_RESTART_SESSIONS`, `WHATSAPP_RESTART_ALL_SESSIONS`,
+    /// `WHATSAPP_START_SESSION`), spaced by `delay`, logging progress.
+    pub async fn restore(
+        &self,
+        worker_sessions: bool,
+        all: bool,
+        named: &[String],
+        delay: Duration,
+    ) -> Result<usize> {
+        let mut names: Vec<String> = Vec::new();
+        if all {
+            names.extend(self.inner.store.list_sessions().await?.into_iter().map(|r| r.name));
+        } else if worker_sessions {
+            names.extend(self.inner.store.sessions_of_worker(&self.inner.settings.worker_id).await?);
+        }
+        for n in named {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        let total = names.len();
+        let mut started = 0;
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 && !delay.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = self.inner.cancel.cancelled() => break,
+                }
+            }
+            let result = match self.inner.store.get_session(name).await? {
+                Some(_) => self.start(name).await.map(|_| ()),
+                // WAHA: WHATSAPP_START_SESSION creates the session if it does not exist.
+                None => self.create(name, None, true).await.map(|_| ()),
+            };
+            match result {
+                Ok(()) | Err(Error::AlreadyStarted(_)) => started += 1,
+                Err(e) => tracing::error!(session = name, error = %e, "could not restore session"),
+            }
+            if (i + 1) % 50 == 0 || i + 1 == total {
+                tracing::info!("restored {}/{} sessions", i + 1, total);
+            }
+        }
+        Ok(started)
+    }
+
+    /// Shutdown: stop every runtime (two-phase), never logging out; worker rows stay so the
+    /// next boot restores the same sessions.
+    pub async fn shutdown(&self) {
+        let handles: Vec<(String, RuntimeHandle)> = {
+            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.drain().collect()
+        };
+        self.inner.cancel.cancel();
+        for (name, handle) in handles {
+            handle.stop(STOP_DEADLINE).await;
+            tracing::debug!(session = name, "session stopped for shutdown");
+        }
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+    }
+}
