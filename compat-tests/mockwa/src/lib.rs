@@ -1,0 +1,116 @@
+//! `mockwa`: a mock WhatsApp Web multi-device network for offline end-to-end
+//! tests.
+//!
+//! It speaks the server side of the protocol real clients use (Noise XX over
+//! a websocket, binary nodes), plays every phone's primary device (QR and
+//! pairing-code linking, unlinking) and relays ciphertext between the
+//! companion devices of different numbers: usync, prekey bundles, messages,
+//! receipts, chatstates, presence, groups, media and an offline queue. It
+//! never does Signal crypto on messages: both ends are real clients.
+//!
+//! Start it in-process with [`MockNetwork::start`] or run the `mockwa` binary
+//! (`mockwa --listen 127.0.0.1:0`). One port serves the websocket
+//! (`/ws/chat`), the admin API (`/admin/...`, see README.md) and media.
+//! Clients must be whatsapp-rust builds with `danger-skip-cert-chain-verify`
+//! (the mock's Noise certificate is zero-signed).
+
+mod admin;
+mod conn;
+mod groups;
+mod noise;
+mod phone;
+mod proto;
+mod server;
+mod state;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub use admin::{AdminError, DeviceInfo, FaultSettings};
+
+use state::Net;
+
+/// A running mock network. Dropping it does not stop the server; call
+/// [`MockNetwork::shutdown`] (tests usually just let the runtime end).
+pub struct MockNetwork {
+    net: Arc<Net>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MockNetwork {
+    /// Binds `listen` (e.g. `"127.0.0.1:0"`) and starts serving on the
+    /// current tokio runtime.
+    pub async fn start(listen: &str) -> std::io::Result<MockNetwork> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let net = Arc::new(Net::new(addr));
+        let task = tokio::spawn(server::accept_loop(net.clone(), listener));
+        Ok(MockNetwork { net, task })
+    }
+
+    /// The bound address (with the real port when started on port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.net.addr
+    }
+
+    /// `ws://HOST:PORT/ws/chat`, for `TokioWebSocketTransportFactory::with_url`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws/chat", self.net.addr)
+    }
+
+    /// `http://HOST:PORT/admin` (no trailing slash).
+    pub fn admin_url(&self) -> String {
+        format!("http://{}/admin", self.net.addr)
+    }
+
+    /// The phone `phone` (digits, no `+`; created if new, with push name
+    /// `push_name`) scans the QR string a connected client shows. Returns the
+    /// new device JID (`PHONE:N@s.whatsapp.net`); `NotFound` if no connected
+    /// client shows that QR.
+    pub fn scan_qr(&self, qr: &str, phone: &str, push_name: &str) -> Result<String, AdminError> {
+        admin::scan_qr(&self.net, qr, phone, push_name)
+    }
+
+    /// The user of `phone` types `code` (`ABCD-EFGH`) that a client requested
+    /// with `pair_with_code`. Waits for the client's `companion_finish` and
+    /// returns the new device JID; `NotFound` if no client asked for a code
+    /// for that phone or the code does not match.
+    pub async fn pair_code(&self, phone: &str, code: &str) -> Result<String, AdminError> {
+        admin::pair_code(&self.net, phone, code).await
+    }
+
+    /// All linked companion devices.
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        admin::devices(&self.net)
+    }
+
+    /// Drops the device's socket (no stream error); the client reconnects.
+    pub fn disconnect(&self, jid: &str) -> Result<(), AdminError> {
+        admin::disconnect(&self.net, jid)
+    }
+
+    /// The phone unlinks the device; a connected client is logged out.
+    pub fn unlink(&self, jid: &str) -> Result<(), AdminError> {
+        admin::unlink(&self.net, jid)
+    }
+
+    /// Sends `<stream:error>` (`"515"`, `"conflict"` or a numeric code) to a
+    /// connected device and closes its socket.
+    pub fn stream_error(&self, jid: &str, code: &str) -> Result<(), AdminError> {
+        admin::stream_error(&self.net, jid, code)
+    }
+
+    /// Applies fault settings; returns the full resulting settings.
+    pub fn set_faults(&self, faults: &FaultSettings) -> FaultSettings {
+        admin::set_faults(&self.net, faults)
+    }
+
+    /// Stops accepting and closes every connection.
+    pub async fn shutdown(self) {
+        self.net.is_shutdown.store(true, Ordering::Relaxed);
+        self.net.shutdown.notify_waiters();
+        let _ = self.task.await;
+    }
+}
