@@ -25,8 +25,8 @@ import subprocess
 import time
 import uuid
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import requests
@@ -58,11 +58,7 @@ def random_key() -> str:
 
 def _hermetic_env(extra: dict[str, str]) -> dict[str, str]:
     """The caller's environment minus anything that configures WAHA/wharf, plus `extra`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.startswith("WAHA_") or k.startswith("WHATSAPP_") or k in ("PORT", "DEBUG"))
-    }
+    env = {k: v for k, v in os.environ.items() if not (k.startswith(("WAHA_", "WHATSAPP_")) or k in ("PORT", "DEBUG"))}
     env.update(extra)
     return env
 
@@ -100,16 +96,16 @@ class WharfServer:
         env = dict(self.env, PORT=str(self.port))
         log = self.workdir / f"wharf-{self.generation}.log"
         self.log_paths.append(log)
-        self._log_file = open(log, "wb")
         self.expected_exit = False
-        self.proc = subprocess.Popen(
-            [str(WHARF_BIN)],
-            cwd=self.workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-        )
+        with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [str(WHARF_BIN)],
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + STARTUP_DEADLINE_S
         last_err: Exception | None = None
         while time.monotonic() < deadline:
@@ -129,8 +125,7 @@ class WharfServer:
             time.sleep(0.1)
         self.stop()
         pytest.fail(
-            f"wharf did not answer GET /ping within {STARTUP_DEADLINE_S}s "
-            f"(last error: {last_err})\n{self.logs()}",
+            f"wharf did not answer GET /ping within {STARTUP_DEADLINE_S}s (last error: {last_err})\n{self.logs()}",
             pytrace=False,
         )
 
@@ -146,7 +141,6 @@ class WharfServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        self._log_file.close()
         return proc.returncode
 
     def restart(self) -> None:
@@ -202,14 +196,14 @@ class WharfServer:
 class _MongoServer:
     def __init__(self, binary: str, workdir: Path):
         self.log = workdir / "secantus.log"
-        self._log_file = open(self.log, "wb")
-        self.proc = subprocess.Popen(
-            [binary, "--host", "127.0.0.1", "--port", "0", "--storage-path", ":memory:"],
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,  # the "listening on" line is on stderr
-        )
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [binary, "--host", "127.0.0.1", "--port", "0", "--storage-path", ":memory:"],
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,  # the "listening on" line is on stderr
+            )
         deadline = time.monotonic() + MONGO_STARTUP_DEADLINE_S
         pattern = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
         while time.monotonic() < deadline:
@@ -234,7 +228,6 @@ class _MongoServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        self._log_file.close()
 
 
 @pytest.fixture(scope="session")
@@ -286,9 +279,7 @@ def start_server(request, store, tmp_path) -> Iterator[Callable[..., WharfServer
     request.node._wharf_servers = servers
     mongo = request.getfixturevalue("mongo_url") if store == "mongo" else None
 
-    def factory(
-        api_key: str | None = "random", env_api_key: str | None = None, **extra: str | None
-    ) -> WharfServer:
+    def factory(api_key: str | None = "random", env_api_key: str | None = None, **extra: str | None) -> WharfServer:
         """api_key: the key clients send ("random" = a fresh 32-hex key, None = none).
         env_api_key: what WAHA_API_KEY is set to (default: api_key itself)."""
         n = len(servers) + 1
@@ -341,22 +332,29 @@ def client(server) -> Iterator[WahaClient]:
 
 # --------------------------------------------------------------------------- SDK models
 
+
 # Places where waha-py's pydantic models (generated from a "cleaned" copy of the spec
 # that lost `nullable`) are stricter than WAHA itself. Real WAHA 2026 sends these
 # values (waha.md §1.3, §5.1, §9; the spec's own `nullable: true`), so wharf must
 # too; anything else the models reject is a compatibility failure.
 # (model, location with "*" for list indexes) -> (accepted input, why)
-_IS_NULL = lambda err: err["type"] == "missing" or err.get("input", "x") is None  # noqa: E731
-_IS_STR = lambda err: isinstance(err.get("input"), str)  # noqa: E731
+def _is_null(err: dict) -> bool:
+    return err["type"] == "missing" or err.get("input", "x") is None
+
+
+def _is_str(err: dict) -> bool:
+    return isinstance(err.get("input"), str)
+
+
 KNOWN_SDK_MODEL_DIVERGENCES = {
-    ("SessionInfo", ("presence",)): (_IS_NULL, "WAHA sends presence:null (issue #2243); model wants a dict"),
-    ("SessionInfo", ("timestamps", "activity")): (_IS_NULL, "spec: activity nullable; WAHA sends timestamps:{}"),
-    ("WAHAEnvironment", ("browser",)): (_IS_NULL, "WAHA sends browser:null without a browser engine"),
-    ("WAHAEnvironment", ("worker", "id")): (_IS_NULL, "spec: worker.id nullable"),
+    ("SessionInfo", ("presence",)): (_is_null, "WAHA sends presence:null (issue #2243); model wants a dict"),
+    ("SessionInfo", ("timestamps", "activity")): (_is_null, "spec: activity nullable; WAHA sends timestamps:{}"),
+    ("WAHAEnvironment", ("browser",)): (_is_null, "WAHA sends browser:null without a browser engine"),
+    ("WAHAEnvironment", ("worker", "id")): (_is_null, "spec: worker.id nullable"),
 }
 for _model in ("SessionInfo", "SessionDTO"):
     KNOWN_SDK_MODEL_DIVERGENCES[(_model, ("config", "webhooks", "*", "events", "*"))] = (
-        _IS_STR,
+        _is_str,
         "WebhookConfig.events is list[dict] in the SDK (spec items: object); WAHA uses strings",
     )
 TOLERATED: set[str] = set()

@@ -155,7 +155,6 @@ def test_server_stop_status_code(server):
 
 
 def test_sigterm_stops_gracefully(server):
-    proc = server.proc
     started = time.monotonic()
     code = server.stop()
     assert time.monotonic() - started < 10, "wharf needed SIGKILL after SIGTERM"
