@@ -279,9 +279,16 @@ def start_server(request, store, tmp_path) -> Iterator[Callable[..., WharfServer
     request.node._wharf_servers = servers
     mongo = request.getfixturevalue("mongo_url") if store == "mongo" else None
 
-    def factory(api_key: str | None = "random", env_api_key: str | None = None, **extra: str | None) -> WharfServer:
+    def factory(
+        api_key: str | None = "random",
+        env_api_key: str | None = None,
+        same_store_as: WharfServer | None = None,
+        **extra: str | None,
+    ) -> WharfServer:
         """api_key: the key clients send ("random" = a fresh 32-hex key, None = none).
-        env_api_key: what WAHA_API_KEY is set to (default: api_key itself)."""
+        env_api_key: what WAHA_API_KEY is set to (default: api_key itself).
+        same_store_as: reuse that server's store dir and Mongo namespace.
+        extra: more environment (a None value removes the variable)."""
         n = len(servers) + 1
         workdir = tmp_path / f"wharf{n}"
         workdir.mkdir()
@@ -295,6 +302,10 @@ def start_server(request, store, tmp_path) -> Iterator[Callable[..., WharfServer
         if mongo:
             env["WHATSAPP_SESSIONS_MONGO_URL"] = mongo
             env["WAHA_NAMESPACE"] = "ct" + uuid.uuid4().hex[:12]
+        if same_store_as is not None:
+            for var in ("WAHA_LOCAL_STORE_BASE_DIR", "WAHA_NAMESPACE"):
+                if var in same_store_as.env:
+                    env[var] = same_store_as.env[var]
         for k, v in extra.items():
             if v is None:
                 env.pop(k, None)

@@ -255,6 +255,35 @@ def test_weak_key_is_replaced(start_server, weak):
     assert (r.status_code, r.json()) == (401, UNAUTHORIZED)
 
 
+def test_unknown_route_is_nest_404(server):
+    r = server.get("/api/no-such-route")
+    assert r.status_code == 404
+    assert r.json() == {"message": "Cannot GET /api/no-such-route", "error": "Not Found", "statusCode": 404}
+
+
+# --------------------------------------------------------------------------- CORS
+
+
+@pytest.mark.xfail(strict=True, reason="wharf: CORS not implemented yet (WAHA: app.enableCors(), all origins)")
+def test_cors_preflight_and_headers(server):
+    """WAHA enables CORS for all origins; browsers send the preflight without the key."""
+    origin = "http://dashboard.example"
+    r = requests.options(
+        server.url("/api/sessions"),
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key,content-type",
+        },
+        timeout=10,
+    )
+    assert r.status_code in (200, 204), f"preflight: {r.status_code} {r.text!r}"
+    assert r.headers.get("access-control-allow-origin") in ("*", origin), dict(r.headers)
+    r = server.get("/api/sessions", headers={**server.headers(), "Origin": origin})
+    assert r.status_code == 200
+    assert r.headers.get("access-control-allow-origin") in ("*", origin), dict(r.headers)
+
+
 # --------------------------------------------------------------------------- OpenAPI / Swagger
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -399,14 +401,20 @@ def test_invalid_session_name_is_400(server):
     assert server.get("/api/sessions?all=true").json() == []
 
 
-def test_session_name_length_limit(server):
-    ok = "a" * 54
-    r = server.post("/api/sessions", json={"name": ok, "start": False})
+def test_session_name_length_limit(server, store):
+    # WAHA: MaxLength(64 - len("waha_noweb")) = 54. On MongoDB wharf also keeps the
+    # per-session database name `waha_{session_namespace}_{name}` under MongoDB's
+    # 64-byte limit: 63 - len("waha_gows_") = 53 with the default namespace.
+    limit = 54 if store == "embedded" else 63 - len("waha_gows_")
+    r = server.post("/api/sessions", json={"name": "a" * limit, "start": False})
     assert r.status_code == 201, r.text
-    r = server.post("/api/sessions", json={"name": "b" * 55, "start": False})
+    r = server.post("/api/sessions", json={"name": "b" * (limit + 1), "start": False})
     assert r.status_code == 400, f"{r.status_code} {r.text!r}"
-    body = r.json()
-    assert body["statusCode"] == 400 and isinstance(body["message"], list), body
+    assert r.json() == {
+        "message": [f"name must be shorter than or equal to {limit} characters"],
+        "error": "Bad Request",
+        "statusCode": 400,
+    }
 
 
 def test_error_bodies_exact(server):
@@ -422,6 +430,19 @@ def test_error_bodies_exact(server):
         "error": "Unprocessable Entity",
         "statusCode": 422,
     }
+
+
+def test_malformed_bodies_are_400(server):
+    r = server.post("/api/sessions", data="not json", headers={**server.headers(), "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["statusCode"] == 400 and r.json()["error"] == "Bad Request", r.text
+    r = server.post("/api/sessions", json={"name": 5, "start": False})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"message": ["name must be a string"], "error": "Bad Request", "statusCode": 400}
+    r = server.post("/api/sessions", json={"name": "w", "start": False, "config": {"webhooks": [{"events": []}]}})
+    assert r.status_code == 400, r.text
+    assert isinstance(r.json()["message"], list), r.text
+    assert server.get("/api/sessions?all=true").json() == []
 
 
 def test_unknown_fields_are_dropped(server):
@@ -460,6 +481,46 @@ def test_sessions_persist_across_restart(server):
         assert c.sessions.stop("keep")["status"] == "STOPPED"
     finally:
         c.close()
+
+
+def test_namespaces_isolate_stores(start_server, store):
+    """WAHA_NAMESPACE selects the main store (`{base}/{ns}/` or Mongo `waha_{ns}`)."""
+    first = start_server(WAHA_NAMESPACE="ns" + uuid.uuid4().hex[:10])
+    c = first.client()
+    c.sessions.create({"name": "mine", "start": False, "config": {"metadata": {"ns": "first"}}})
+    c.close()
+    first.stop()
+
+    other = start_server(same_store_as=first, WAHA_NAMESPACE="other" + uuid.uuid4().hex[:8])
+    c = other.client()
+    assert c.sessions.list({"all": True}) == [], "another namespace must not see the sessions"
+    with http_error(404):
+        c.sessions.get("mine")
+    c.sessions.create({"name": "theirs", "start": False})
+    c.close()
+    other.stop()
+
+    again = start_server(same_store_as=first)
+    c = again.client()
+    try:
+        assert [s["name"] for s in c.sessions.list({"all": True})] == ["mine"]
+        assert strip_nulls(c.sessions.get("mine")["config"])["metadata"] == {"ns": "first"}
+    finally:
+        c.close()
+    if store == "embedded":
+        base = Path(first.env["WAHA_LOCAL_STORE_BASE_DIR"])
+        assert (base / first.env["WAHA_NAMESPACE"] / "waha.sqlite3").is_file(), sorted(base.rglob("*"))
+
+
+def test_expand_apps(client):
+    client.sessions.create({"name": "ea", "start": False})
+    plain = client.sessions.get("ea")
+    assert "apps" not in plain or plain["apps"] is None, plain
+    expanded = client.sessions.get("ea", {"expand": "apps"})
+    assert expanded["apps"] == [], expanded
+    listed = client.sessions.list({"all": True, "expand": "apps"})
+    assert [s["apps"] for s in listed] == [[]], listed
+    sdk_validate(models.SessionInfo, expanded)
 
 
 # --------------------------------------------------------------------------- async SDK
