@@ -1,1 +1,10 @@
-#[test] fn t() {}
+//! End-to-end tests: real, unmodified whatsapp-rust 0.7.0 clients against an
+//! in-process mockwa (plus one test of the built binary). One test binary on
+//! purpose: each binary that links whatsapp-rust costs minutes to build.
+
+mod binary;
+mod groups;
+mod harness;
+mod media;
+mod messaging;
+mod pairing;
