@@ -1,0 +1,4 @@
+//! Shared helpers of the `e2e` integration-test binary.
+
+pub mod app;
+pub mod mongo;
