@@ -429,6 +429,15 @@ impl Config {
     }
 }
 
+/// A JSON number that prints `2` for 2.0, as JavaScript does.
+fn json_number(x: f64) -> serde_json::Number {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        serde_json::Number::from(x as i64)
+    } else {
+        serde_json::Number::from_f64(x).unwrap_or_else(|| serde_json::Number::from(0))
+    }
+}
+
 /// `WHATSAPP_HOOK_URL` and friends; an invalid value aborts boot, as in WAHA.
 fn parse_global_webhook(r: &mut Reader<'_>) -> Option<WebhookConfig> {
     let (_, url) = r.get(&["WHATSAPP_HOOK_URL"])?;
@@ -457,12 +466,12 @@ fn parse_global_webhook(r: &mut Reader<'_>) -> Option<WebhookConfig> {
             }
         },
     };
-    let delay = r.get(&["WHATSAPP_HOOK_RETRIES_DELAY_SECONDS"]).map(|_| {
-        r.number::<f64>(&["WHATSAPP_HOOK_RETRIES_DELAY_SECONDS"], 2.0)
-    });
+    let delay = r
+        .get(&["WHATSAPP_HOOK_RETRIES_DELAY_SECONDS"])
+        .map(|_| json_number(r.number::<f64>(&["WHATSAPP_HOOK_RETRIES_DELAY_SECONDS"], 2.0)));
     let attempts = r
         .get(&["WHATSAPP_HOOK_RETRIES_ATTEMPTS"])
-        .map(|_| r.number::<f64>(&["WHATSAPP_HOOK_RETRIES_ATTEMPTS"], 15.0));
+        .map(|_| json_number(r.number::<f64>(&["WHATSAPP_HOOK_RETRIES_ATTEMPTS"], 15.0)));
     let retries = (policy.is_some() || delay.is_some() || attempts.is_some()).then_some(
         RetriesConfiguration { delay_seconds: delay, attempts, policy },
     );

@@ -45,6 +45,7 @@ pub struct WAHAEnvironment {
     #[schema(example = "linux/x64")]
     pub platform: String,
     /// Worker.
+    #[schema(inline)]
     pub worker: EnvironmentWorker,
 }
 

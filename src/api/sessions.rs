@@ -54,6 +54,7 @@ pub struct SessionInfo {
     #[schema(example = "default")]
     pub name: String,
     /// Status.
+    #[schema(inline)]
     pub status: SessionStatus,
     /// Stored config (`{}` when none).
     pub config: SessionConfig,
@@ -63,6 +64,7 @@ pub struct SessionInfo {
     #[schema(value_type = Object)]
     pub presence: Option<serde_json::Value>,
     /// Timestamps.
+    #[schema(inline)]
     pub timestamps: SessionTimestamps,
     /// Worker running the session.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,6 +74,7 @@ pub struct SessionInfo {
     pub apps: Option<Vec<App>>,
     /// Engine details (`GET /api/sessions/{session}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
     pub engine: Option<EngineInfo>,
 }
 
@@ -83,6 +86,7 @@ pub struct SessionDTO {
     #[schema(example = "default")]
     pub name: String,
     /// Status.
+    #[schema(inline)]
     pub status: SessionStatus,
     /// Stored config (`{}` when none).
     pub config: SessionConfig,

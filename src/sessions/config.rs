@@ -181,14 +181,17 @@ pub struct HmacConfiguration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetriesConfiguration {
-    /// Base delay in seconds.
+    /// Base delay in seconds (kept as the JSON number sent, so `2` stays `2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay_seconds: Option<f64>,
+    #[schema(value_type = Option<f64>, example = 2)]
+    pub delay_seconds: Option<serde_json::Number>,
     /// How many attempts in all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<f64>,
+    #[schema(value_type = Option<f64>, example = 15)]
+    pub attempts: Option<serde_json::Number>,
     /// `linear`, `exponential` or `constant`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
     pub policy: Option<RetryPolicy>,
 }
 

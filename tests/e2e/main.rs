@@ -1,0 +1,10 @@
+//! The one integration-test binary: the real app on port 0 (and the real binary where
+//! process behaviour matters), against the embedded store and MongoDB.
+
+mod binary;
+mod errors;
+mod observability;
+mod openapi;
+mod sessions;
+mod store_contract;
+mod support;
