@@ -264,7 +264,6 @@ def test_unknown_route_is_nest_404(server):
 # --------------------------------------------------------------------------- CORS
 
 
-@pytest.mark.xfail(strict=True, reason="wharf: CORS not implemented yet (WAHA: app.enableCors(), all origins)")
 def test_cors_preflight_and_headers(server):
     """WAHA enables CORS for all origins; browsers send the preflight without the key."""
     origin = "http://dashboard.example"

@@ -377,6 +377,25 @@ def test_deprecated_stop_with_logout_deletes(client):
 # --------------------------------------------------------------------------- raw HTTP details
 
 
+def test_numbers_keep_their_json_form(server):
+    """JS prints 2 as `2`, never `2.0`: typed clients and byte-comparing tests notice."""
+    server.post("/api/sessions", json={"name": "num", "start": False, "config": FULL_CONFIG})
+    for r in (server.get("/api/sessions/num"), server.get("/api/sessions?all=true")):
+        assert r.status_code == 200, r.text
+        body = r.json()
+        info = body[0] if isinstance(body, list) else body
+        retries = info["config"]["webhooks"][0]["retries"]
+        assert type(retries["attempts"]) is int and retries["attempts"] == 5, r.text
+        assert type(retries["delaySeconds"]) is int and retries["delaySeconds"] == 2, r.text
+        assert '"attempts":5' in r.text.replace(" ", ""), r.text
+    status = server.get("/api/server/status").json()
+    assert type(status["startTimestamp"]) is int and type(status["uptime"]) is int, status
+    started = server.post("/api/sessions/num/start")
+    assert started.status_code == 201, started.text
+    activity = server.get("/api/sessions/num").json()["timestamps"].get("activity")
+    assert activity is None or type(activity) is int, activity
+
+
 def test_create_status_code_and_body(server):
     r = server.post("/api/sessions", json={"name": "raw", "start": False, "config": {"debug": True}})
     assert r.status_code == 201, r.text
