@@ -289,6 +289,24 @@ def test_start_stop_restart_status_codes(server):
         assert body["status"] in {s.value for s in models.Status}, body
 
 
+def test_start_running_session_is_422(client):
+    """WAHA's code path (seen in #2231) rejects a second start of a running session."""
+    client.sessions.create({"name": "twice", "start": True})
+    expected = {
+        "message": "Session 'twice' is already started.",
+        "error": "Unprocessable Entity",
+        "statusCode": 422,
+    }
+    with http_error(422) as info:
+        client.sessions.start("twice")
+    assert info.value.response.json() == expected
+    with http_error(422) as info:
+        client.sessions.depracated_start({"name": "twice"})
+    assert info.value.response.json() == expected
+    # restart is the way to bounce a running session
+    assert client.sessions.restart("twice")["status"] != "STOPPED"
+
+
 def test_restart_starts_a_stopped_session(client):
     client.sessions.create({"name": "rs", "start": False})
     restarted = client.sessions.restart("rs")
