@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -482,6 +483,36 @@ def test_malformed_bodies_are_400(server):
     assert server.get("/api/sessions?all=true").json() == []
 
 
+def test_config_validation_is_400(server):
+    cases = [
+        ({"proxy": {}}, "config.proxy.server"),
+        ({"metadata": {"a": 1}}, "config.metadata.a"),
+        ({"debug": "yes"}, "config.debug"),
+        ({"webhooks": [{"url": "http://x", "events": ["message"], "retries": {"policy": "weird"}}]}, "policy"),
+    ]
+    for config, field in cases:
+        r = server.post("/api/sessions", json={"name": "v", "start": False, "config": config})
+        assert r.status_code == 400, f"{config}: {r.status_code} {r.text!r}"
+        body = r.json()
+        assert body["statusCode"] == 400 and body["error"] == "Bad Request", body
+        assert any(field in m for m in body["message"]), (config, body)
+    assert server.get("/api/sessions?all=true").json() == []
+
+
+@pytest.mark.xfail(strict=True, reason="wharf accepts a webhook url without a scheme (WAHA: IsUrl require_protocol)")
+def test_webhook_url_needs_a_scheme(server):
+    r = server.post(
+        "/api/sessions",
+        json={
+            "name": "v",
+            "start": False,
+            "config": {"webhooks": [{"url": "example.com/hook", "events": ["message"]}]},
+        },
+    )
+    assert r.status_code == 400, f"{r.status_code} {r.text!r}"
+    assert any("url" in m for m in r.json()["message"]), r.text
+
+
 def test_unknown_fields_are_dropped(server):
     """ValidationPipe{whitelist}: unknown members are stripped, not echoed, not a 400."""
     cfg = {"metadata": {"a": "b"}, "notAField": 1}
@@ -513,6 +544,12 @@ def test_sessions_persist_across_restart(server):
         assert_session_info(everything["keep2"], "keep2", "STOPPED")
         assert_config(FULL_CONFIG, everything["keep"]["config"])
         assert_config(FULL_CONFIG, c.sessions.get("keep")["config"])
+        # WAHA_WORKER_RESTART_SESSIONS (default true): what ran on this worker restarts at boot
+        # (WAHA does it in the background right after boot: allow a few seconds)
+        deadline = time.monotonic() + 5
+        while c.sessions.get("was-running")["status"] == "STOPPED" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert c.sessions.get("was-running")["status"] != "STOPPED", "running session not restarted at boot"
         # a restored session is fully usable
         assert c.sessions.start("keep")["status"] != "STOPPED"
         assert c.sessions.stop("keep")["status"] == "STOPPED"
