@@ -155,6 +155,31 @@ impl MongoStore {
         Ok(())
     }
 
+    /// `replaceOne(filter, replacement, {upsert: true})`, as WAHA writes all its documents.
+    ///
+    /// Two concurrent upserts of a new key can both miss and insert; the unique index then
+    /// fails one with E11000. Servers since 4.2 retry that internally, older ones do not, so
+    /// it is retried once here (the second attempt finds the document and replaces it).
+    async fn replace_upsert(
+        &self,
+        coll: &Collection<Document>,
+        filter: Document,
+        replacement: Document,
+    ) -> Result<()> {
+        let mut retried = false;
+        loop {
+            match coll
+                .replace_one(filter.clone(), &replacement)
+                .upsert(true)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if !retried && command_code(&e) == Some(DUPLICATE_KEY) => retried = true,
+                Err(e) => return Err(self.err(&e)),
+            }
+        }
+    }
+
     fn err(&self, e: &mongodb::error::Error) -> Error {
         self.redactor.error(e)
     }
@@ -277,12 +302,8 @@ impl StoreBackend for MongoStore {
     async fn upsert_session(&self, record: &SessionRecord) -> Result<()> {
         check_name(&record.name)?;
         let d = encode_session(record)?;
-        self.sessions()
-            .replace_one(doc! { "name": &record.name }, d)
-            .upsert(true)
+        self.replace_upsert(&self.sessions(), doc! { "name": &record.name }, d)
             .await
-            .map(drop)
-            .map_err(|e| self.err(&e))
     }
 
     async fn delete_session(&self, name: &str) -> Result<()> {
@@ -319,33 +340,28 @@ impl StoreBackend for MongoStore {
     }
 
     async fn set_me(&self, name: &str, me: Option<&MeInfo>) -> Result<()> {
-        let res = match me {
+        match me {
             Some(me) => {
                 let me = bson::to_bson(me)
                     .map_err(|e| Error::Backend(format!("cannot encode me of {name:?}: {e}")))?;
-                self.me()
-                    .replace_one(doc! { "session": name }, doc! { "session": name, "me": me })
-                    .upsert(true)
+                let d = doc! { "session": name, "me": me };
+                self.replace_upsert(&self.me(), doc! { "session": name }, d)
                     .await
-                    .map(drop)
             }
             // Like the SQL backends: logout removes the document.
             None => self
                 .me()
                 .delete_one(doc! { "session": name })
                 .await
-                .map(drop),
-        };
-        res.map_err(|e| self.err(&e))
+                .map(drop)
+                .map_err(|e| self.err(&e)),
+        }
     }
 
     async fn assign_worker(&self, name: &str, worker: &str) -> Result<()> {
-        self.workers()
-            .replace_one(doc! { "id": name }, doc! { "id": name, "worker": worker })
-            .upsert(true)
+        let d = doc! { "id": name, "worker": worker };
+        self.replace_upsert(&self.workers(), doc! { "id": name }, d)
             .await
-            .map(drop)
-            .map_err(|e| self.err(&e))
     }
 
     async fn unassign_worker(&self, name: &str, worker: &str) -> Result<()> {

@@ -15,14 +15,17 @@
 //! tiny and touched rarely (session create/update/delete, boot), so one serialised
 //! connection is plenty, and it makes the per-session folder operations atomic with the
 //! rows they belong to (an insert cannot interleave with a delete of the same name).
+//! The mutex is tokio's, taken *before* entering the blocking pool: callers queue as
+//! futures instead of parking one blocking thread each.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
 
 use super::{Error, Namespaces, Result, SessionRecord, StoreBackend};
 use crate::sessions::config::{MeInfo, SessionConfig};
@@ -59,8 +62,8 @@ pub struct SqliteStore {
 
 /// The state shared by all clones.
 struct Inner {
-    /// The one connection to `waha.sqlite3`; locked only inside blocking tasks.
-    conn: Mutex<Connection>,
+    /// The one connection to `waha.sqlite3`; the guard is moved into the blocking task.
+    conn: Arc<Mutex<Connection>>,
     /// `{base}/{WAHA_SESSION_NAMESPACE}`: parent of the per-session folders.
     sessions_dir: PathBuf,
     /// `{base}/{WAHA_NAMESPACE}/waha.sqlite3`.
@@ -129,7 +132,7 @@ impl SqliteStore {
         let (conn, sessions_dir) = conn;
         Ok(Self {
             inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
+                conn: Arc::new(Mutex::new(conn)),
                 sessions_dir,
                 db_path,
             }),
@@ -152,19 +155,19 @@ impl SqliteStore {
     }
 
     /// Runs `f` with the connection on the blocking pool.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before the lock is taken does nothing; after that, `f` still
+    /// runs to completion on the blocking pool (a write is never half-done) and the lock is
+    /// released when it ends.
     async fn with_conn<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection, &Inner) -> Result<T> + Send + 'static,
     {
+        let mut conn = Arc::clone(&self.inner.conn).lock_owned().await;
         let inner = Arc::clone(&self.inner);
-        blocking(move || {
-            // A panic while the lock was held leaves the connection usable (an open
-            // transaction is rolled back when dropped), so a poisoned lock is not fatal.
-            let mut conn = inner.conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn, &inner)
-        })
-        .await
+        blocking(move || f(&mut conn, &inner)).await
     }
 }
 

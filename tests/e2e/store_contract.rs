@@ -201,6 +201,7 @@ contract!(
     insert_session_unsafe_name_returns_backend_error,
     upsert_session_existing_name_replaces_whole_config,
     upsert_session_unknown_name_creates_it,
+    upsert_session_20_concurrent_same_new_name_all_ok,
     set_me_some_then_none_stores_then_clears,
     get_me_unknown_session_returns_none,
     assign_worker_several_sessions_listed_per_worker_sorted,
@@ -289,8 +290,8 @@ fn full_config() -> SessionConfig {
                     key: Some("hmac-secret".into()),
                 }),
                 retries: Some(RetriesConfiguration {
-                    delay_seconds: Some(2.5),
-                    attempts: Some(15.0),
+                    delay_seconds: serde_json::Number::from_f64(2.5),
+                    attempts: Some(serde_json::Number::from(15)),
                     policy: Some(RetryPolicy::Exponential),
                 }),
                 custom_headers: Some(vec![CustomHeader {
@@ -491,6 +492,50 @@ async fn upsert_session_unknown_name_creates_it(f: &Fixture) {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::AlreadyExists(_)), "{err:?}");
+}
+
+async fn upsert_session_20_concurrent_same_new_name_all_ok(f: &Fixture) {
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = f.store.clone();
+            let config = SessionConfig {
+                metadata: Some(BTreeMap::from([("i".to_owned(), i.to_string())])),
+                ..SessionConfig::default()
+            };
+            tokio::spawn(async move {
+                store.upsert_session(&record("race", Some(config))).await?;
+                store.assign_worker("race", &format!("w{i}")).await?;
+                store.set_me("race", Some(&me_info(&i.to_string()))).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .expect("task")
+            .expect("concurrent upserts all succeed");
+    }
+    // One row each, holding one of the writes whole.
+    let listed = f.store.list_sessions().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let meta = listed[0]
+        .config
+        .as_ref()
+        .unwrap()
+        .metadata
+        .as_ref()
+        .unwrap();
+    assert!(meta["i"].parse::<u32>().unwrap() < 20);
+    let mut owners = 0;
+    for i in 0..20 {
+        owners += f
+            .store
+            .sessions_of_worker(&format!("w{i}"))
+            .await
+            .unwrap()
+            .len();
+    }
+    assert_eq!(owners, 1);
+    assert!(f.store.get_me("race").await.unwrap().is_some());
 }
 
 async fn set_me_some_then_none_stores_then_clears(f: &Fixture) {
@@ -940,8 +985,8 @@ mod mongo_layout {
         assert_eq!(
             hooks[0].retries,
             Some(RetriesConfiguration {
-                delay_seconds: Some(2.0),
-                attempts: Some(15.0),
+                delay_seconds: Some(serde_json::Number::from(2)),
+                attempts: Some(serde_json::Number::from(15)),
                 policy: Some(RetryPolicy::Linear),
             })
         );
