@@ -31,13 +31,21 @@ pub struct App {
 /// # Errors
 /// When the store cannot be opened or reached.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let ns = Namespaces { main: config.namespace.clone(), session: config.session_namespace.clone() };
+    let ns = Namespaces {
+        main: config.namespace.clone(),
+        session: config.session_namespace.clone(),
+    };
     match &config.mongo_url {
-        Some(url) => Store::mongo(url.expose(), ns).await.context("cannot open the MongoDB store"),
+        Some(url) => Store::mongo(url.expose(), ns)
+            .await
+            .context("cannot open the MongoDB store"),
         None => Store::sqlite(&config.local_store_base_dir, ns)
             .await
             .with_context(|| {
-                format!("cannot open the local store at {}", config.local_store_base_dir.display())
+                format!(
+                    "cannot open the local store at {}",
+                    config.local_store_base_dir.display()
+                )
             }),
     }
 }
@@ -60,7 +68,10 @@ impl App {
         let stop = CancellationToken::new();
         let manager = SessionManager::new(
             store.clone(),
-            ManagerSettings { worker_id: config.worker_id.clone(), wa_url: config.wa_url.clone() },
+            ManagerSettings {
+                worker_id: config.worker_id.clone(),
+                wa_url: config.wa_url.clone(),
+            },
             tokio::runtime::Handle::current(),
             stop.child_token(),
         );
@@ -101,7 +112,12 @@ impl App {
         if restored > 0 {
             tracing::info!("restored {restored} sessions");
         }
-        Ok(Self { port, server, manager, stop })
+        Ok(Self {
+            port,
+            server,
+            manager,
+            stop,
+        })
     }
 
     /// The bound port (useful with `PORT=0`).

@@ -202,7 +202,8 @@ impl Reader<'_> {
         })
     }
     fn string(&self, names: &[&str], default: &str) -> String {
-        self.get(names).map_or_else(|| default.to_string(), |(_, v)| v)
+        self.get(names)
+            .map_or_else(|| default.to_string(), |(_, v)| v)
     }
     fn bool(&mut self, names: &[&str], default: bool) -> bool {
         match self.get(names) {
@@ -222,7 +223,8 @@ impl Reader<'_> {
         match self.get(names) {
             None => default,
             Some((name, v)) => v.parse().unwrap_or_else(|_| {
-                self.errors.push(format!("{name}: expected a number, got {v:?}"));
+                self.errors
+                    .push(format!("{name}: expected a number, got {v:?}"));
                 default
             }),
         }
@@ -251,16 +253,22 @@ impl Config {
     /// # Errors
     /// Every invalid variable, in one [`ConfigError`].
     pub fn from_vars(vars: BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let mut r = Reader { vars: &vars, errors: Vec::new() };
+        let mut r = Reader {
+            vars: &vars,
+            errors: Vec::new(),
+        };
 
         // WAHA: PORT wins over WHATSAPP_API_PORT.
         let port = r.number::<u16>(&["PORT", "WHATSAPP_API_PORT"], 3000);
         let bind_host = r.string(&["WHARF_BIND_HOST"], "0.0.0.0");
         let hostname = r.string(&["WHATSAPP_API_HOSTNAME"], "localhost");
-        let schema = r.string(&["WHATSAPP_API_SCHEMA"], "http").to_ascii_lowercase();
+        let schema = r
+            .string(&["WHATSAPP_API_SCHEMA"], "http")
+            .to_ascii_lowercase();
         if schema != "http" && schema != "https" {
-            r.errors
-                .push(format!("WHATSAPP_API_SCHEMA: expected http or https, got {schema:?}"));
+            r.errors.push(format!(
+                "WHATSAPP_API_SCHEMA: expected http or https, got {schema:?}"
+            ));
         }
         let base_url = r
             .get(&["WAHA_BASE_URL"])
@@ -310,9 +318,12 @@ impl Config {
             }
         }
 
-        let mongo_url = r.get(&["WHATSAPP_SESSIONS_MONGO_URL"]).map(|(_, v)| Secret::new(v));
+        let mongo_url = r
+            .get(&["WHATSAPP_SESSIONS_MONGO_URL"])
+            .map(|(_, v)| Secret::new(v));
         if let Some(url) = &mongo_url
-            && !(url.expose().starts_with("mongodb://") || url.expose().starts_with("mongodb+srv://"))
+            && !(url.expose().starts_with("mongodb://")
+                || url.expose().starts_with("mongodb+srv://"))
         {
             r.errors.push(
                 "WHATSAPP_SESSIONS_MONGO_URL: must start with mongodb:// or mongodb+srv://".into(),
@@ -340,8 +351,14 @@ impl Config {
         let engine_ns = engine.as_str().to_ascii_lowercase();
         let namespace = r.string(&["WAHA_NAMESPACE"], &engine_ns);
         let session_namespace = r.string(&["WAHA_SESSION_NAMESPACE"], &engine_ns);
-        for (name, ns) in [("WAHA_NAMESPACE", &namespace), ("WAHA_SESSION_NAMESPACE", &session_namespace)] {
-            if !ns.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        for (name, ns) in [
+            ("WAHA_NAMESPACE", &namespace),
+            ("WAHA_SESSION_NAMESPACE", &session_namespace),
+        ] {
+            if !ns
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 r.errors.push(format!(
                     "{name}: only letters, digits, '-' and '_' are allowed, got {ns:?}"
                 ));
@@ -350,8 +367,10 @@ impl Config {
 
         let worker_id = r.string(&["WAHA_WORKER_ID"], "");
         let worker_restart_sessions = r.bool(&["WAHA_WORKER_RESTART_SESSIONS"], true);
-        let restart_all_sessions =
-            r.bool(&["WHATSAPP_RESTART_ALL_SESSIONS", "WAHA_RESTART_ALL_SESSIONS"], false);
+        let restart_all_sessions = r.bool(
+            &["WHATSAPP_RESTART_ALL_SESSIONS", "WAHA_RESTART_ALL_SESSIONS"],
+            false,
+        );
         let start_sessions = r
             .string(&["WHATSAPP_START_SESSION"], "")
             .split(',')
@@ -359,8 +378,10 @@ impl Config {
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect();
-        let auto_start_delay =
-            Duration::from_secs_f64(r.number::<f64>(&["WAHA_AUTO_START_DELAY_SECONDS"], 0.0).max(0.0));
+        let auto_start_delay = Duration::from_secs_f64(
+            r.number::<f64>(&["WAHA_AUTO_START_DELAY_SECONDS"], 0.0)
+                .max(0.0),
+        );
         let print_qr = r.bool(&["WAHA_PRINT_QR"], true);
 
         let debug = r.bool(&["DEBUG"], false);
@@ -374,12 +395,17 @@ impl Config {
         if debug {
             log_level = "debug".into();
         }
-        let log_format = match r.string(&["WAHA_LOG_FORMAT"], "PRETTY").to_ascii_uppercase().as_str() {
+        let log_format = match r
+            .string(&["WAHA_LOG_FORMAT"], "PRETTY")
+            .to_ascii_uppercase()
+            .as_str()
+        {
             "PRETTY" => LogFormat::Pretty,
             "JSON" => LogFormat::Json,
             other => {
-                r.errors
-                    .push(format!("WAHA_LOG_FORMAT: expected PRETTY or JSON, got {other:?}"));
+                r.errors.push(format!(
+                    "WAHA_LOG_FORMAT: expected PRETTY or JSON, got {other:?}"
+                ));
                 LogFormat::Pretty
             }
         };
@@ -442,7 +468,9 @@ fn json_number(x: f64) -> serde_json::Number {
 fn parse_global_webhook(r: &mut Reader<'_>) -> Option<WebhookConfig> {
     let (_, url) = r.get(&["WHATSAPP_HOOK_URL"])?;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        r.errors.push(format!("WHATSAPP_HOOK_URL: must be an http(s) URL, got {url:?}"));
+        r.errors.push(format!(
+            "WHATSAPP_HOOK_URL: must be an http(s) URL, got {url:?}"
+        ));
     }
     let events = r
         .string(&["WHATSAPP_HOOK_EVENTS"], "*")
@@ -451,7 +479,9 @@ fn parse_global_webhook(r: &mut Reader<'_>) -> Option<WebhookConfig> {
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect();
-    let hmac = r.get(&["WHATSAPP_HOOK_HMAC_KEY"]).map(|(_, key)| HmacConfiguration { key: Some(key) });
+    let hmac = r
+        .get(&["WHATSAPP_HOOK_HMAC_KEY"])
+        .map(|(_, key)| HmacConfiguration { key: Some(key) });
     let policy = match r.get(&["WHATSAPP_HOOK_RETRIES_POLICY"]) {
         None => None,
         Some((name, v)) => match v.to_ascii_lowercase().as_str() {
@@ -473,7 +503,11 @@ fn parse_global_webhook(r: &mut Reader<'_>) -> Option<WebhookConfig> {
         .get(&["WHATSAPP_HOOK_RETRIES_ATTEMPTS"])
         .map(|_| json_number(r.number::<f64>(&["WHATSAPP_HOOK_RETRIES_ATTEMPTS"], 15.0)));
     let retries = (policy.is_some() || delay.is_some() || attempts.is_some()).then_some(
-        RetriesConfiguration { delay_seconds: delay, attempts, policy },
+        RetriesConfiguration {
+            delay_seconds: delay,
+            attempts,
+            policy,
+        },
     );
     let mut headers = Vec::new();
     if let Some((name, v)) = r.get(&["WHATSAPP_HOOK_CUSTOM_HEADERS"]) {
@@ -484,7 +518,9 @@ fn parse_global_webhook(r: &mut Reader<'_>) -> Option<WebhookConfig> {
                     name: h.trim().to_string(),
                     value: val.trim().to_string(),
                 }),
-                _ => r.errors.push(format!("{name}: expected 'Name:value;Name2:value2', got {pair:?}")),
+                _ => r.errors.push(format!(
+                    "{name}: expected 'Name:value;Name2:value2', got {pair:?}"
+                )),
             }
         }
     }

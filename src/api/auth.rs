@@ -53,7 +53,14 @@ fn is_public(path: &str) -> bool {
         || path == "/-json"
         || path.starts_with("/swagger-ui")
         || path.starts_with("/favicon-")
-        || matches!(path, "/index.css" | "/index.html" | "/swagger-initializer.js" | "/oauth2-redirect.html" | "/oauth2-redirect.js")
+        || matches!(
+            path,
+            "/index.css"
+                | "/index.html"
+                | "/swagger-initializer.js"
+                | "/oauth2-redirect.html"
+                | "/oauth2-redirect.js"
+        )
 }
 
 /// Middleware: attaches a [`Principal`] or answers WAHA's 401.

@@ -48,23 +48,38 @@ pub enum ApiError {
 impl ApiError {
     /// 404 `Session not found`.
     pub fn session_not_found() -> Self {
-        Self::Http { status: StatusCode::NOT_FOUND, message: "Session not found".into() }
+        Self::Http {
+            status: StatusCode::NOT_FOUND,
+            message: "Session not found".into(),
+        }
     }
     /// Nest's default 404 for unknown routes: `Cannot GET /path`.
     pub fn route_not_found(method: &str, path: &str) -> Self {
-        Self::Http { status: StatusCode::NOT_FOUND, message: format!("Cannot {method} {path}") }
+        Self::Http {
+            status: StatusCode::NOT_FOUND,
+            message: format!("Cannot {method} {path}"),
+        }
     }
     /// 400 with a single string message (malformed JSON, like body-parser's).
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::Http { status: StatusCode::BAD_REQUEST, message: message.into() }
+        Self::Http {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
     }
     /// 413 from body-parser.
     pub fn payload_too_large() -> Self {
-        Self::Http { status: StatusCode::PAYLOAD_TOO_LARGE, message: "request entity too large".into() }
+        Self::Http {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: "request entity too large".into(),
+        }
     }
     /// 422 with a message.
     pub fn unprocessable(message: impl Into<String>) -> Self {
-        Self::Http { status: StatusCode::UNPROCESSABLE_ENTITY, message: message.into() }
+        Self::Http {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: message.into(),
+        }
     }
 }
 
@@ -111,9 +126,10 @@ impl ResponseError for ApiError {
         let reason = status.canonical_reason().unwrap_or("Error");
         let mut res = HttpResponse::build(status);
         match self {
-            Self::Unauthorized | Self::Forbidden => {
-                res.json(BareBody { message: reason, status_code: status.as_u16() })
-            }
+            Self::Unauthorized | Self::Forbidden => res.json(BareBody {
+                message: reason,
+                status_code: status.as_u16(),
+            }),
             Self::Http { message, .. } => res.json(HttpBody {
                 message: message.as_str(),
                 error: reason,
@@ -124,7 +140,11 @@ impl ResponseError for ApiError {
                 error: reason,
                 status_code: status.as_u16(),
             }),
-            Self::SessionStatus { session, status, expected } => res.json(StatusBody {
+            Self::SessionStatus {
+                session,
+                status,
+                expected,
+            } => res.json(StatusBody {
                 error: "Session status is not as expected. Try again later or restart the session",
                 session,
                 status: *status,
@@ -161,15 +181,21 @@ impl From<sessions::Error> for ApiError {
     fn from(e: sessions::Error) -> Self {
         match e {
             sessions::Error::NotFound(_) => Self::session_not_found(),
-            sessions::Error::AlreadyExists(name) => {
-                Self::unprocessable(format!("Session '{name}' already exists. Use PUT to update it."))
-            }
+            sessions::Error::AlreadyExists(name) => Self::unprocessable(format!(
+                "Session '{name}' already exists. Use PUT to update it."
+            )),
             sessions::Error::AlreadyStarted(name) => {
                 Self::unprocessable(format!("Session '{name}' is already started."))
             }
-            sessions::Error::WrongStatus { session, status, expected } => {
-                Self::SessionStatus { session, status, expected }
-            }
+            sessions::Error::WrongStatus {
+                session,
+                status,
+                expected,
+            } => Self::SessionStatus {
+                session,
+                status,
+                expected,
+            },
             sessions::Error::Store(e) => Self::from(e),
         }
     }

@@ -67,9 +67,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
             let value: serde_json::Value = if buf.iter().all(u8::is_ascii_whitespace) {
                 serde_json::Value::Object(serde_json::Map::new())
             } else {
-                serde_json::from_slice(&buf).map_err(|e| {
-                    ApiError::bad_request(format!("Unexpected token in JSON: {e}"))
-                })?
+                serde_json::from_slice(&buf)
+                    .map_err(|e| ApiError::bad_request(format!("Unexpected token in JSON: {e}")))?
             };
             parse_value(value).map(Body)
         })
@@ -97,7 +96,11 @@ fn validation_message(path: &str, serde_msg: &str) -> String {
         .strip_prefix("missing field `")
         .and_then(|s| s.split('`').next())
     {
-        let full = if path == "." || path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+        let full = if path == "." || path.is_empty() {
+            field.to_string()
+        } else {
+            format!("{path}.{field}")
+        };
         return format!("{full} should not be empty");
     }
     let expected = serde_msg.split("expected ").nth(1).unwrap_or("");
@@ -107,7 +110,12 @@ fn validation_message(path: &str, serde_msg: &str) -> String {
         "must be a boolean value"
     } else if expected.starts_with("a sequence") {
         "must be an array"
-    } else if expected.contains("number") || expected.contains("integer") || expected.starts_with("f64") || expected.starts_with("u") || expected.starts_with("i") {
+    } else if expected.contains("number")
+        || expected.contains("integer")
+        || expected.starts_with("f64")
+        || expected.starts_with("u")
+        || expected.starts_with("i")
+    {
         "must be a number conforming to the specified constraints"
     } else if expected.starts_with("struct") || expected.starts_with("a map") {
         "must be an object"
@@ -143,12 +151,14 @@ pub fn build_app(
     let mut app = app
         .app_data(state)
         .app_data(web::Data::new(spec))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| {
-            ApiError::Validation(vec![e.to_string()]).into()
-        }))
-        .app_data(web::PathConfig::default().error_handler(|e, _| {
-            ApiError::bad_request(e.to_string()).into()
-        }))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::Validation(vec![e.to_string()]).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
+        )
         .route("/-json", web::get().to(openapi_json));
     if swagger {
         app = app
@@ -162,6 +172,16 @@ pub fn build_app(
     app.default_service(web::to(not_found))
         .wrap(actix_web::middleware::from_fn(auth::authenticate))
         .wrap(actix_web::middleware::from_fn(rewrite_internal_errors))
+        // Outermost, so browser preflights (which carry no key) are answered before auth.
+        // WAHA: `app.enableCors()` — every origin, `Access-Control-Allow-Origin: *`.
+        .wrap(
+            actix_cors::Cors::default()
+                .allow_any_origin()
+                .send_wildcard()
+                .allow_any_method()
+                .allow_any_header()
+                .max_age(3600),
+        )
 }
 
 /// Registers every WAHA route (the OpenAPI document is collected from these calls).
@@ -222,14 +242,24 @@ async fn rewrite_internal_errors(
     let request = res.request().clone();
     let query: serde_json::Map<String, serde_json::Value> =
         web::Query::<Vec<(String, String)>>::from_query(request.query_string())
-            .map(|q| q.into_inner().into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect())
+            .map(|q| {
+                q.into_inner()
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect()
+            })
             .unwrap_or_default();
     let version = request
         .app_data::<web::Data<AppState>>()
         .map(|s| observability::environment_info(&s.config))
         .map(|v| serde_json::to_value(v).unwrap_or_default())
         .unwrap_or_default();
-    let body = error::internal_body(request.path(), request.method().as_str(), query.into(), version);
+    let body = error::internal_body(
+        request.path(),
+        request.method().as_str(),
+        query.into(),
+        version,
+    );
     let response = HttpResponse::InternalServerError().json(body);
     Ok(ServiceResponse::new(request, response))
 }

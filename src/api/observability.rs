@@ -122,7 +122,9 @@ pub struct EnvironmentQuery {
 )]
 #[get("/ping")]
 pub async fn ping() -> HttpResponse {
-    HttpResponse::Ok().json(PingResponse { message: "pong".into() })
+    HttpResponse::Ok().json(PingResponse {
+        message: "pong".into(),
+    })
 }
 
 /// Check the health of the server
@@ -142,12 +144,25 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     // Indicator names follow WAHA's terminus checks (`mongodb`); the embedded store
     // reports as `sessionsFiles`.
     let store = state.manager.store();
-    let key = if store.kind() == "mongodb" { "mongodb" } else { "sessionsFiles" };
+    let key = if store.kind() == "mongodb" {
+        "mongodb"
+    } else {
+        "sessionsFiles"
+    };
     let probe = tokio::time::timeout(std::time::Duration::from_secs(3), store.ping()).await;
     let (ok, indicator) = match probe {
-        Ok(Ok(())) => (true, serde_json::json!({"status": "up", "message": "Up and running"})),
-        Ok(Err(e)) => (false, serde_json::json!({"status": "down", "message": e.to_string()})),
-        Err(_) => (false, serde_json::json!({"status": "down", "message": "timeout"})),
+        Ok(Ok(())) => (
+            true,
+            serde_json::json!({"status": "up", "message": "Up and running"}),
+        ),
+        Ok(Err(e)) => (
+            false,
+            serde_json::json!({"status": "down", "message": e.to_string()}),
+        ),
+        Err(_) => (
+            false,
+            serde_json::json!({"status": "down", "message": "timeout"}),
+        ),
     };
     let details = serde_json::json!({ key: indicator });
     if ok {
@@ -173,7 +188,7 @@ pub async fn server_version(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(environment_info(&state.config))
 }
 
-/// Get the server version 
+/// Get the server version
 #[utoipa::path(
     operation_id = "VersionController_get",
     tag = "🔍 Observability",
@@ -198,16 +213,25 @@ pub async fn server_status(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(ServerStatusResponse {
         start_timestamp: state.started_at_ms,
         uptime: now - state.started_at_ms,
-        worker: WorkerInfo { id: state.config.worker_id.clone() },
+        worker: WorkerInfo {
+            id: state.config.worker_id.clone(),
+        },
     })
 }
 
 /// Names whose values are secrets whatever they hold.
 fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["KEY", "PASSWORD", "SECRET", "TOKEN", "CREDENTIAL", "PASSPHRASE"]
-        .iter()
-        .any(|w| upper.contains(w))
+    [
+        "KEY",
+        "PASSWORD",
+        "SECRET",
+        "TOKEN",
+        "CREDENTIAL",
+        "PASSPHRASE",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
 }
 
 /// Hides secret values and the password part of URLs (`scheme://user:***@host`).
@@ -266,10 +290,7 @@ pub async fn server_environment(
     security(("api_key" = []))
 )]
 #[post("/api/server/stop")]
-pub async fn server_stop(
-    state: web::Data<AppState>,
-    body: Body<StopRequest>,
-) -> HttpResponse {
+pub async fn server_stop(state: web::Data<AppState>, body: Body<StopRequest>) -> HttpResponse {
     let force = body.0.force.unwrap_or(false);
     tracing::warn!(force, "stop requested through the API");
     if force {

@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState, Body, parse_value};
-use crate::sessions::{SessionView, config::{MeInfo, SessionConfig}, status::SessionStatus};
+use crate::sessions::{
+    SessionView,
+    config::{MeInfo, SessionConfig},
+    status::SessionStatus,
+};
 
 /// WAHA's session-name pattern message (`src/nestjs/validation/SessionName.ts`).
 const NAME_PATTERN_MESSAGE: &str = "Session name can only contain alphanumeric characters, hyphens, and underscores (a-z, A-Z, 0-9, -, _) or be empty";
@@ -94,7 +98,11 @@ pub struct SessionDTO {
 
 impl From<SessionView> for SessionDTO {
     fn from(v: SessionView) -> Self {
-        Self { name: v.name, status: v.status, config: v.config.unwrap_or_default() }
+        Self {
+            name: v.name,
+            status: v.status,
+            config: v.config.unwrap_or_default(),
+        }
     }
 }
 
@@ -105,10 +113,14 @@ fn info(v: SessionView, expand_apps: bool, engine: Option<&str>) -> SessionInfo 
         config: v.config.unwrap_or_default(),
         me: v.me,
         presence: None,
-        timestamps: SessionTimestamps { activity: v.activity_ms },
+        timestamps: SessionTimestamps {
+            activity: v.activity_ms,
+        },
         assigned_worker: v.assigned_worker,
         apps: expand_apps.then(Vec::new),
-        engine: engine.map(|e| EngineInfo { engine: e.to_string() }),
+        engine: engine.map(|e| EngineInfo {
+            engine: e.to_string(),
+        }),
     }
 }
 
@@ -199,7 +211,9 @@ fn query_bool(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
         None | Some("") => Ok(false),
         Some("true" | "1") => Ok(true),
         Some("false" | "0") => Ok(false),
-        Some(_) => Err(ApiError::Validation(vec![format!("{name} must be a boolean value")])),
+        Some(_) => Err(ApiError::Validation(vec![format!(
+            "{name} must be a boolean value"
+        )])),
     }
 }
 
@@ -219,12 +233,21 @@ fn validate_name(state: &AppState, name: &str) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     let max = name_max(state);
     if name.chars().count() > max {
-        errors.push(format!("name must be shorter than or equal to {max} characters"));
+        errors.push(format!(
+            "name must be shorter than or equal to {max} characters"
+        ));
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         errors.push(NAME_PATTERN_MESSAGE.to_string());
     }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 /// A session name from the path: anything the store could not hold is simply not found.
@@ -299,7 +322,10 @@ pub async fn create_session(
         }
         None => generated_name(),
     };
-    let view = state.manager.create(&name, req.config, req.start.unwrap_or(true)).await?;
+    let view = state
+        .manager
+        .create(&name, req.config, req.start.unwrap_or(true))
+        .await?;
     Ok(HttpResponse::Created().json(SessionDTO::from(view)))
 }
 
@@ -320,7 +346,11 @@ pub async fn get_session(
     let name = path_name(&state, &path)?;
     let view = state.manager.get(&name).await?;
     let engine = state.config.engine.as_str();
-    Ok(HttpResponse::Ok().json(info(view, expands_apps(query.expand.as_deref()), Some(engine))))
+    Ok(HttpResponse::Ok().json(info(
+        view,
+        expands_apps(query.expand.as_deref()),
+        Some(engine),
+    )))
 }
 
 /// Update a session
@@ -472,8 +502,7 @@ pub async fn restart_session(
     tag = "🖥️ Sessions",
     request_body = SessionStartDeprecatedRequest,
     responses((status = 201, description = "", body = SessionDTO)),
-    security(("api_key" = [])),
-    
+    security(("api_key" = []))
 )]
 #[post("/api/sessions/start")]
 pub async fn deprecated_start(
@@ -482,9 +511,14 @@ pub async fn deprecated_start(
 ) -> Result<HttpResponse, ApiError> {
     validate_name(&state, &body.0.name)?;
     if body.0.name.is_empty() {
-        return Err(ApiError::Validation(vec!["name should not be empty".into()]));
+        return Err(ApiError::Validation(vec![
+            "name should not be empty".into(),
+        ]));
     }
-    let view = state.manager.upsert_and_start(&body.0.name, body.0.config).await?;
+    let view = state
+        .manager
+        .upsert_and_start(&body.0.name, body.0.config)
+        .await?;
     Ok(HttpResponse::Created().json(SessionDTO::from(view)))
 }
 

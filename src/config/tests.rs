@@ -3,7 +3,10 @@ use std::collections::BTreeMap;
 use super::*;
 
 fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
 }
 
 fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -15,7 +18,10 @@ fn from_vars_empty_gives_waha_defaults() {
     let c = parse(&[]).unwrap();
     assert_eq!(c.port, 3000);
     assert_eq!(c.base_url, "http://localhost:3000");
-    assert_eq!(c.local_store_base_dir, std::path::PathBuf::from("./.sessions"));
+    assert_eq!(
+        c.local_store_base_dir,
+        std::path::PathBuf::from("./.sessions")
+    );
     assert_eq!(c.engine, EngineName::Gows);
     assert_eq!(c.namespace, "gows");
     assert_eq!(c.session_namespace, "gows");
@@ -40,8 +46,19 @@ fn from_vars_port_wins_over_whatsapp_api_port() {
 
 #[test]
 fn from_vars_weak_keys_are_replaced() {
-    let zeros_sha = format!("sha512:{}", hex::encode(Sha512::digest("0".repeat(32).as_bytes())));
-    for weak in ["123", "321", "waha", "admin", &"0".repeat(32), &"1".repeat(32), &zeros_sha] {
+    let zeros_sha = format!(
+        "sha512:{}",
+        hex::encode(Sha512::digest("0".repeat(32).as_bytes()))
+    );
+    for weak in [
+        "123",
+        "321",
+        "waha",
+        "admin",
+        &"0".repeat(32),
+        &"1".repeat(32),
+        &zeros_sha,
+    ] {
         let c = parse(&[("WAHA_API_KEY", weak)]).unwrap();
         assert!(c.generated_api_key.is_some(), "{weak} should be replaced");
         assert!(!c.api_key.matches(weak));
@@ -59,7 +76,11 @@ fn from_vars_plain_and_sha512_keys_match() {
     assert!(c.api_key.matches("s3cret-key"));
     assert!(!c.api_key.matches(&hashed));
     // WHATSAPP_API_KEY is copied over WAHA_API_KEY.
-    let c = parse(&[("WAHA_API_KEY", "a-key-one"), ("WHATSAPP_API_KEY", "b-key-two")]).unwrap();
+    let c = parse(&[
+        ("WAHA_API_KEY", "a-key-one"),
+        ("WHATSAPP_API_KEY", "b-key-two"),
+    ])
+    .unwrap();
     assert!(c.api_key.matches("b-key-two"));
 }
 
@@ -101,7 +122,10 @@ fn from_vars_engine_sets_namespaces() {
     assert_eq!(c.engine, EngineName::Noweb);
     assert_eq!(c.namespace, "noweb");
     let c = parse(&[("WAHA_NAMESPACE", "all"), ("WAHA_SESSION_NAMESPACE", "x")]).unwrap();
-    assert_eq!((c.namespace.as_str(), c.session_namespace.as_str()), ("all", "x"));
+    assert_eq!(
+        (c.namespace.as_str(), c.session_namespace.as_str()),
+        ("all", "x")
+    );
 }
 
 #[test]
@@ -137,7 +161,10 @@ fn from_vars_global_webhook_is_parsed() {
 fn from_vars_wa_url_only_in_mock_network_builds() {
     let result = parse(&[("WHARF_WA_URL", "ws://127.0.0.1:1/ws/chat")]);
     if cfg!(feature = "mock-network") {
-        assert_eq!(result.unwrap().wa_url.as_deref(), Some("ws://127.0.0.1:1/ws/chat"));
+        assert_eq!(
+            result.unwrap().wa_url.as_deref(),
+            Some("ws://127.0.0.1:1/ws/chat")
+        );
     } else {
         let err = result.unwrap_err().to_string();
         assert!(err.contains("WHARF_WA_URL"), "{err}");

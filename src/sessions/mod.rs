@@ -156,8 +156,18 @@ impl SessionManager {
     async fn view(&self, record: SessionRecord) -> Result<SessionView> {
         let live = self.live(&record.name);
         let (status, me, activity_ms, assigned_worker) = match live {
-            Some(s) => (s.status, s.me, s.activity_ms, Some(self.inner.settings.worker_id.clone())),
-            None => (SessionStatus::Stopped, self.inner.store.get_me(&record.name).await?, None, None),
+            Some(s) => (
+                s.status,
+                s.me,
+                s.activity_ms,
+                Some(self.inner.settings.worker_id.clone()),
+            ),
+            None => (
+                SessionStatus::Stopped,
+                self.inner.store.get_me(&record.name).await?,
+                None,
+                None,
+            ),
         };
         Ok(SessionView {
             name: record.name,
@@ -170,7 +180,11 @@ impl SessionManager {
     }
 
     async fn record(&self, name: &str) -> Result<SessionRecord> {
-        self.inner.store.get_session(name).await?.ok_or_else(|| Error::NotFound(name.to_string()))
+        self.inner
+            .store
+            .get_session(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(name.to_string()))
     }
 
     /// Sessions ordered by name; only running ones unless `all`.
@@ -207,11 +221,18 @@ impl SessionManager {
         start: bool,
     ) -> Result<SessionView> {
         let _guard = self.lock(name).await;
-        let record = SessionRecord { name: name.to_string(), config };
-        self.inner.store.insert_session(&record).await.map_err(|e| match e {
-            store::Error::AlreadyExists(_) => Error::AlreadyExists(name.to_string()),
-            other => Error::Store(other),
-        })?;
+        let record = SessionRecord {
+            name: name.to_string(),
+            config,
+        };
+        self.inner
+            .store
+            .insert_session(&record)
+            .await
+            .map_err(|e| match e {
+                store::Error::AlreadyExists(_) => Error::AlreadyExists(name.to_string()),
+                other => Error::Store(other),
+            })?;
         if start {
             self.start_locked(&record).await?;
         }
@@ -241,7 +262,10 @@ impl SessionManager {
         if self.live(name).is_some() {
             return Err(Error::AlreadyStarted(name.to_string()));
         }
-        let record = SessionRecord { name: name.to_string(), config };
+        let record = SessionRecord {
+            name: name.to_string(),
+            config,
+        };
         self.inner.store.upsert_session(&record).await?;
         self.start_locked(&record).await?;
         self.view(record).await
@@ -322,7 +346,9 @@ impl SessionManager {
         let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = running.insert(record.name.clone(), handle) {
             // Unreachable under the session lock; never leak a task if it happens.
-            self.inner.tracker.spawn_on(old.stop(STOP_DEADLINE), &self.inner.rt);
+            self.inner
+                .tracker
+                .spawn_on(old.stop(STOP_DEADLINE), &self.inner.rt);
         }
         Ok(())
     }
@@ -340,7 +366,10 @@ impl SessionManager {
             tracing::info!(session = name, "session stopped");
         }
         if unassign {
-            self.inner.store.unassign_worker(name, &self.inner.settings.worker_id).await?;
+            self.inner
+                .store
+                .unassign_worker(name, &self.inner.settings.worker_id)
+                .await?;
         }
         Ok(was_running)
     }
@@ -356,9 +385,21 @@ impl SessionManager {
     ) -> Result<usize> {
         let mut names: Vec<String> = Vec::new();
         if all {
-            names.extend(self.inner.store.list_sessions().await?.into_iter().map(|r| r.name));
+            names.extend(
+                self.inner
+                    .store
+                    .list_sessions()
+                    .await?
+                    .into_iter()
+                    .map(|r| r.name),
+            );
         } else if worker_sessions {
-            names.extend(self.inner.store.sessions_of_worker(&self.inner.settings.worker_id).await?);
+            names.extend(
+                self.inner
+                    .store
+                    .sessions_of_worker(&self.inner.settings.worker_id)
+                    .await?,
+            );
         }
         for n in named {
             if !names.contains(n) {

@@ -51,7 +51,9 @@ impl LiveState {
 
     /// Applies a status-machine input; returns whether the status changed (or re-emitted).
     fn apply(&mut self, input: &Input) -> bool {
-        let Some(to) = next(self.status, input) else { return false };
+        let Some(to) = next(self.status, input) else {
+            return false;
+        };
         let now = now_ms();
         self.status = to;
         self.activity_ms = Some(now);
@@ -104,7 +106,11 @@ pub fn spawn(
     initial.apply(&Input::Start);
     let (tx, rx) = watch::channel(initial);
     let join = rt.spawn(run(spec, store, tx, cancel.clone()));
-    RuntimeHandle { state: rx, cancel, join }
+    RuntimeHandle {
+        state: rx,
+        cancel,
+        join,
+    }
 }
 
 async fn run(

@@ -130,7 +130,9 @@ impl Store {
     /// # Errors
     /// When the folder or the main database cannot be created.
     pub async fn sqlite(base_dir: &std::path::Path, ns: Namespaces) -> Result<Self> {
-        Ok(Self { backend: Backend::Sqlite(sqlite::SqliteStore::open(base_dir, ns).await?) })
+        Ok(Self {
+            backend: Backend::Sqlite(sqlite::SqliteStore::open(base_dir, ns).await?),
+        })
     }
 
     /// Connects to MongoDB (one client, one pool for the process) and creates indexes.
@@ -138,7 +140,9 @@ impl Store {
     /// # Errors
     /// When the URL is invalid or the server cannot be reached.
     pub async fn mongo(url: &str, ns: Namespaces) -> Result<Self> {
-        Ok(Self { backend: Backend::Mongo(mongo::MongoStore::connect(url, ns).await?) })
+        Ok(Self {
+            backend: Backend::Mongo(mongo::MongoStore::connect(url, ns).await?),
+        })
     }
 
     /// Short name of the backend for logs and `/health`: `sqlite` or `mongodb`.

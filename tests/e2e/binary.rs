@@ -9,7 +9,11 @@ use std::{
 const KEY: &str = "binary-test-key-0123456789";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wharf(dir: &std::path::Path, port: u16) -> Command {
@@ -60,7 +64,10 @@ fn bad_environment_stops_startup_naming_every_variable() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("WAHA_NO_API_KEY") && err.contains("WHATSAPP_DEFAULT_ENGINE"), "{err}");
+    assert!(
+        err.contains("WAHA_NO_API_KEY") && err.contains("WHATSAPP_DEFAULT_ENGINE"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -69,7 +76,10 @@ fn sigterm_stops_gracefully_and_sessions_persist_across_processes() {
     let port = free_port();
     let mut child = wharf(dir.path(), port).spawn().unwrap();
     wait_ping(port);
-    assert_eq!(http(port, "GET", "/ping"), (200, r#"{"message":"pong"}"#.into()));
+    assert_eq!(
+        http(port, "GET", "/ping"),
+        (200, r#"{"message":"pong"}"#.into())
+    );
     let (status, _) = http(port, "POST", "/api/sessions/start");
     assert_eq!(status, 400, "name is required");
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -86,7 +96,10 @@ fn sigterm_stops_gracefully_and_sessions_persist_across_processes() {
     assert!(out.starts_with("HTTP/1.1 201"), "{out}");
 
     // SIGTERM → exits 0 in time.
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let until = Instant::now() + Duration::from_secs(20);
     let code = loop {
         if let Some(st) = child.try_wait().unwrap() {
@@ -96,14 +109,20 @@ fn sigterm_stops_gracefully_and_sessions_persist_across_processes() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(code, Some(0));
-    assert!(dir.path().join(".sessions/gows/waha.sqlite3").exists(), "default store layout");
+    assert!(
+        dir.path().join(".sessions/gows/waha.sqlite3").exists(),
+        "default store layout"
+    );
 
     let port = free_port();
     let mut child = wharf(dir.path(), port).spawn().unwrap();
     wait_ping(port);
     let (status, body) = http(port, "GET", "/api/sessions?all=true");
     assert_eq!(status, 200);
-    assert!(body.contains(r#""name":"persisted""#) && body.contains("STOPPED"), "{body}");
+    assert!(
+        body.contains(r#""name":"persisted""#) && body.contains("STOPPED"),
+        "{body}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

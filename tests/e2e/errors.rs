@@ -10,7 +10,9 @@ async fn request_without_key_returns_401_exact_body() {
     let r = app.request(Method::GET, "/api/sessions", None, None).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.text, r#"{"message":"Unauthorized","statusCode":401}"#);
-    let r = app.request(Method::GET, "/api/sessions", Some("wrong-key"), None).await;
+    let r = app
+        .request(Method::GET, "/api/sessions", Some("wrong-key"), None)
+        .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.text, r#"{"message":"Unauthorized","statusCode":401}"#);
 }
@@ -28,23 +30,57 @@ async fn key_in_any_header_case_or_query_is_accepted() {
             .unwrap();
         assert_eq!(r.status(), 200, "{header}");
     }
-    let r = app.request(Method::GET, &format!("/api/sessions?x-api-key={API_KEY}"), None, None).await;
+    let r = app
+        .request(
+            Method::GET,
+            &format!("/api/sessions?x-api-key={API_KEY}"),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200);
     // The header wins over the query.
     let r = app
-        .request(Method::GET, &format!("/api/sessions?x-api-key={API_KEY}"), Some("bad"), None)
+        .request(
+            Method::GET,
+            &format!("/api/sessions?x-api-key={API_KEY}"),
+            Some("bad"),
+            None,
+        )
         .await;
     assert_eq!(r.status, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exclude_path_and_no_api_key_skip_auth() {
-    let app = TestApp::spawn_with(StoreKind::Embedded, &[("WAHA_API_KEY_EXCLUDE_PATH", "health,api/server/.*")]).await;
-    assert_eq!(app.request(Method::GET, "/health", None, None).await.status, 200);
-    assert_eq!(app.request(Method::GET, "/api/server/version", None, None).await.status, 200);
-    assert_eq!(app.request(Method::GET, "/api/sessions", None, None).await.status, 401);
+    let app = TestApp::spawn_with(
+        StoreKind::Embedded,
+        &[("WAHA_API_KEY_EXCLUDE_PATH", "health,api/server/.*")],
+    )
+    .await;
+    assert_eq!(
+        app.request(Method::GET, "/health", None, None).await.status,
+        200
+    );
+    assert_eq!(
+        app.request(Method::GET, "/api/server/version", None, None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.request(Method::GET, "/api/sessions", None, None)
+            .await
+            .status,
+        401
+    );
     let open = TestApp::spawn_with(StoreKind::Embedded, &[("WAHA_NO_API_KEY", "true")]).await;
-    assert_eq!(open.request(Method::GET, "/api/sessions", None, None).await.status, 200);
+    assert_eq!(
+        open.request(Method::GET, "/api/sessions", None, None)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +95,10 @@ async fn unknown_session_returns_404_exact_body() {
     ] {
         let r = app.request(method.clone(), path, Some(API_KEY), None).await;
         assert_eq!(r.status, 404, "{method} {path}");
-        assert_eq!(r.text, r#"{"message":"Session not found","error":"Not Found","statusCode":404}"#);
+        assert_eq!(
+            r.text,
+            r#"{"message":"Session not found","error":"Not Found","statusCode":404}"#
+        );
     }
     let r = app.put("/api/sessions/nope", "{}").await;
     assert_eq!(r.status, 404);
@@ -68,8 +107,15 @@ async fn unknown_session_returns_404_exact_body() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_existing_session_returns_422_exact_body() {
     let app = TestApp::spawn(StoreKind::Embedded).await;
-    assert_eq!(app.post("/api/sessions", r#"{"name":"dup","start":false}"#).await.status, 201);
-    let r = app.post("/api/sessions", r#"{"name":"dup","start":false}"#).await;
+    assert_eq!(
+        app.post("/api/sessions", r#"{"name":"dup","start":false}"#)
+            .await
+            .status,
+        201
+    );
+    let r = app
+        .post("/api/sessions", r#"{"name":"dup","start":false}"#)
+        .await;
     assert_eq!(r.status, 422);
     assert_eq!(
         r.text,
@@ -80,7 +126,10 @@ async fn create_existing_session_returns_422_exact_body() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_running_session_returns_422_already_started() {
     let app = TestApp::spawn(StoreKind::Embedded).await;
-    assert_eq!(app.post("/api/sessions", r#"{"name":"s1"}"#).await.status, 201);
+    assert_eq!(
+        app.post("/api/sessions", r#"{"name":"s1"}"#).await.status,
+        201
+    );
     let r = app.post("/api/sessions/s1/start", "").await;
     assert_eq!(r.status, 422);
     assert_eq!(
@@ -99,7 +148,9 @@ async fn invalid_session_name_returns_400_message_array() {
         r#"{"message":["Session name can only contain alphanumeric characters, hyphens, and underscores (a-z, A-Z, 0-9, -, _) or be empty"],"error":"Bad Request","statusCode":400}"#
     );
     let long = "a".repeat(55);
-    let r = app.post("/api/sessions", &format!(r#"{{"name":"{long}"}}"#)).await;
+    let r = app
+        .post("/api/sessions", &format!(r#"{{"name":"{long}"}}"#))
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(
         r.text,
@@ -107,8 +158,13 @@ async fn invalid_session_name_returns_400_message_array() {
     );
     let r = app.post("/api/sessions", r#"{"name":123}"#).await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.text, r#"{"message":["name must be a string"],"error":"Bad Request","statusCode":400}"#);
-    let r = app.post("/api/sessions", r#"{"name":"ok","start":"yes"}"#).await;
+    assert_eq!(
+        r.text,
+        r#"{"message":["name must be a string"],"error":"Bad Request","statusCode":400}"#
+    );
+    let r = app
+        .post("/api/sessions", r#"{"name":"ok","start":"yes"}"#)
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["message"][0], "start must be a boolean value");
 }
@@ -122,7 +178,10 @@ async fn malformed_json_returns_400_and_stores_nothing() {
     assert_eq!(body["error"], "Bad Request");
     assert_eq!(body["statusCode"], 400);
     assert!(body["message"].is_string());
-    assert_eq!(app.get("/api/sessions?all=true").await.json(), serde_json::json!([]));
+    assert_eq!(
+        app.get("/api/sessions?all=true").await.json(),
+        serde_json::json!([])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,9 +201,43 @@ async fn unknown_route_returns_nest_404() {
     let app = TestApp::spawn(StoreKind::Embedded).await;
     let r = app.get("/api/nope").await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.text, r#"{"message":"Cannot GET /api/nope","error":"Not Found","statusCode":404}"#);
+    assert_eq!(
+        r.text,
+        r#"{"message":"Cannot GET /api/nope","error":"Not Found","statusCode":404}"#
+    );
+    assert_eq!(r.headers["content-type"], "application/json");
     // A wrong method on a known path is a 404 too, like NestJS.
-    let r = app.request(Method::DELETE, "/ping", Some(API_KEY), None).await;
+    let r = app
+        .request(Method::DELETE, "/ping", Some(API_KEY), None)
+        .await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.text, r#"{"message":"Cannot DELETE /ping","error":"Not Found","statusCode":404}"#);
+    assert_eq!(
+        r.text,
+        r#"{"message":"Cannot DELETE /ping","error":"Not Found","statusCode":404}"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflight_needs_no_key_and_allows_any_origin() {
+    let app = TestApp::spawn(StoreKind::Embedded).await;
+    let client = reqwest::Client::new();
+    let r = client
+        .request(Method::OPTIONS, format!("{}/api/sessions", app.base))
+        .header("Origin", "http://dashboard.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "x-api-key,content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = client
+        .get(format!("{}/api/sessions", app.base))
+        .header("Origin", "http://dashboard.example")
+        .header("X-Api-Key", API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
 }

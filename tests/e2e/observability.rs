@@ -22,7 +22,10 @@ async fn health_reports_store_up_on_every_store() {
     for store in StoreKind::all("health_up") {
         let mongo = matches!(store, StoreKind::Mongo { .. });
         let app = TestApp::spawn(store).await;
-        assert_eq!(app.request(Method::GET, "/health", None, None).await.status, 401);
+        assert_eq!(
+            app.request(Method::GET, "/health", None, None).await.status,
+            401
+        );
         let r = app.get("/health").await;
         assert_eq!(r.status, 200, "{}", r.text);
         let body = r.json();
@@ -40,7 +43,11 @@ async fn health_returns_503_when_mongo_is_down() {
         return;
     };
     let own = MongoServer::spawn(&bin);
-    let app = TestApp::spawn(StoreKind::Mongo { url: own.url().into(), namespace: own.unique_namespace() }).await;
+    let app = TestApp::spawn(StoreKind::Mongo {
+        url: own.url().into(),
+        namespace: own.unique_namespace(),
+    })
+    .await;
     assert_eq!(app.get("/health").await.status, 200);
     own.stop();
     let until = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -53,7 +60,11 @@ async fn health_returns_503_when_mongo_is_down() {
             assert!(!r.text.contains(own.url()) || !own.url().contains('@'));
             break;
         }
-        assert!(tokio::time::Instant::now() < until, "health never turned 503: {}", r.text);
+        assert!(
+            tokio::time::Instant::now() < until,
+            "health never turned 503: {}",
+            r.text
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -70,9 +81,16 @@ async fn version_endpoints_return_waha_environment() {
         assert!(v["platform"].as_str().unwrap().contains('/'));
         assert_eq!(v["worker"], json!({"id": "w1"}));
     }
-    let app = TestApp::spawn_with(StoreKind::Embedded, &[("WHATSAPP_DEFAULT_ENGINE", "NOWEB")]).await;
-    assert_eq!(app.get("/api/server/version").await.json()["engine"], "NOWEB");
-    assert_eq!(app.get("/api/server/version").await.json()["worker"], json!({"id": null}));
+    let app =
+        TestApp::spawn_with(StoreKind::Embedded, &[("WHATSAPP_DEFAULT_ENGINE", "NOWEB")]).await;
+    assert_eq!(
+        app.get("/api/server/version").await.json()["engine"],
+        "NOWEB"
+    );
+    assert_eq!(
+        app.get("/api/server/version").await.json()["worker"],
+        json!({"id": null})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +118,12 @@ async fn environment_never_prints_secrets() {
     .await;
     let r = app.get("/api/server/environment").await;
     assert_eq!(r.status, 200);
-    for secret in [API_KEY, "hmac-secret-value", "dash-secret-value", "url-secret"] {
+    for secret in [
+        API_KEY,
+        "hmac-secret-value",
+        "dash-secret-value",
+        "url-secret",
+    ] {
         assert!(!r.text.contains(secret), "{secret} leaked: {}", r.text);
     }
     let env = r.json();
@@ -125,10 +148,18 @@ async fn server_stop_answers_201_then_stops_gracefully() {
     let until = tokio::time::Instant::now() + Duration::from_secs(15);
     let client = reqwest::Client::new();
     loop {
-        if client.get(format!("{}/ping", app.base)).send().await.is_err() {
+        if client
+            .get(format!("{}/ping", app.base))
+            .send()
+            .await
+            .is_err()
+        {
             break;
         }
-        assert!(tokio::time::Instant::now() < until, "server still answers after stop");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "server still answers after stop"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -54,9 +54,13 @@ fn every_operation_matches_waha_path_method_tag_and_operation_id() {
             .unwrap_or_else(|| panic!("{method} {path} is not a WAHA route"));
         assert_eq!(op["operationId"], theirs["operationId"], "{method} {path}");
         assert_eq!(op["tags"], theirs["tags"], "{method} {path}");
-        let expected_status: Vec<&String> = theirs["responses"].as_object().unwrap().keys().collect();
+        let expected_status: Vec<&String> =
+            theirs["responses"].as_object().unwrap().keys().collect();
         let our_status: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
-        assert_eq!(our_status, expected_status, "{method} {path} response codes");
+        assert_eq!(
+            our_status, expected_status,
+            "{method} {path} response codes"
+        );
     }
     let waha_paths: std::collections::BTreeSet<&String> = waha.keys().map(|(_, p)| p).collect();
     let our_paths: std::collections::BTreeSet<&String> = ours.keys().map(|(_, p)| p).collect();
@@ -77,7 +81,8 @@ fn schema_names_are_waha_schema_names() {
     let allowed_extra: [&str; 0] = [];
     for name in ours["components"]["schemas"].as_object().unwrap().keys() {
         assert!(
-            waha["components"]["schemas"].get(name).is_some() || allowed_extra.contains(&name.as_str()),
+            waha["components"]["schemas"].get(name).is_some()
+                || allowed_extra.contains(&name.as_str()),
             "schema {name} is not in WAHA's spec"
         );
     }
@@ -94,20 +99,37 @@ async fn spec_and_swagger_ui_are_served_without_a_key() {
     assert_eq!(r.status, 200);
     let served = r.json();
     assert!(served["openapi"].as_str().unwrap().starts_with("3."));
-    assert_eq!(served, serde_json::to_value(wharf::openapi::spec()).unwrap());
+    assert_eq!(
+        served,
+        serde_json::to_value(wharf::openapi::spec()).unwrap()
+    );
     let r = app.request(Method::GET, "/", None, None).await;
     assert_eq!(r.status, 200);
-    assert!(r.text.contains("swagger-ui"), "{}", &r.text[..r.text.len().min(300)]);
-    let r = app.request(Method::GET, "/swagger-initializer.js", None, None).await;
+    assert!(
+        r.text.contains("swagger-ui"),
+        "{}",
+        &r.text[..r.text.len().min(300)]
+    );
+    let r = app
+        .request(Method::GET, "/swagger-initializer.js", None, None)
+        .await;
     assert_eq!(r.status, 200);
     assert!(r.text.contains("/-json"));
-    let r = app.request(Method::GET, "/swagger-ui-bundle.js", None, None).await;
+    let r = app
+        .request(Method::GET, "/swagger-ui-bundle.js", None, None)
+        .await;
     assert_eq!(r.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swagger_can_be_disabled() {
-    let app = TestApp::spawn_with(StoreKind::Embedded, &[("WHATSAPP_SWAGGER_ENABLED", "false")]).await;
-    let r = app.request(Method::GET, "/", Some(crate::support::app::API_KEY), None).await;
+    let app = TestApp::spawn_with(
+        StoreKind::Embedded,
+        &[("WHATSAPP_SWAGGER_ENABLED", "false")],
+    )
+    .await;
+    let r = app
+        .request(Method::GET, "/", Some(crate::support::app::API_KEY), None)
+        .await;
     assert_eq!(r.status, 404);
 }

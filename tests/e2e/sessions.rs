@@ -59,7 +59,8 @@ async fn create_stopped_session_returns_201_and_round_trips_config() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_without_all_hides_stopped_sessions() {
     each_store("list_without_all", async |app| {
-        app.post("/api/sessions", r#"{"name":"b-stopped","start":false}"#).await;
+        app.post("/api/sessions", r#"{"name":"b-stopped","start":false}"#)
+            .await;
         app.post("/api/sessions", r#"{"name":"a-running"}"#).await;
         let running: Vec<String> = names(&app.get("/api/sessions").await.json());
         assert_eq!(running, vec!["a-running"]);
@@ -72,7 +73,11 @@ async fn list_without_all_hides_stopped_sessions() {
 }
 
 fn names(list: &Value) -> Vec<String> {
-    list.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +89,10 @@ async fn create_without_name_generates_session_hex() {
         let name = r.json()["name"].as_str().unwrap().to_string();
         let hex = name.strip_prefix("session_").expect("prefix");
         assert_eq!(hex.len(), 32);
-        assert!(hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            hex.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
     }
 }
 
@@ -93,10 +101,15 @@ async fn update_replaces_config_fully() {
     each_store("update_replaces_config", async |app| {
         let body = format!(r#"{{"name":"u1","start":false,"config":{FULL_CONFIG}}}"#);
         app.post("/api/sessions", &body).await;
-        let r = app.put("/api/sessions/u1", r#"{"config":{"debug":false}}"#).await;
+        let r = app
+            .put("/api/sessions/u1", r#"{"config":{"debug":false}}"#)
+            .await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.json()["config"], json!({"debug": false}));
-        assert_eq!(app.get("/api/sessions/u1").await.json()["config"], json!({"debug": false}));
+        assert_eq!(
+            app.get("/api/sessions/u1").await.json()["config"],
+            json!({"debug": false})
+        );
         let r = app.put("/api/sessions/u1", "{}").await;
         assert_eq!(r.json()["config"], json!({}));
     })
@@ -106,12 +119,15 @@ async fn update_replaces_config_fully() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_stop_restart_logout_follow_waha_statuses() {
     each_store("start_stop", async |app| {
-        app.post("/api/sessions", r#"{"name":"s1","start":false}"#).await;
+        app.post("/api/sessions", r#"{"name":"s1","start":false}"#)
+            .await;
         let r = app.post("/api/sessions/s1/start", "").await;
         assert_eq!(r.status, 201);
         assert_ne!(r.json()["status"], "STOPPED");
         // No engine in this build: the session must not hang in STARTING.
-        let failed = app.wait_status("s1", "FAILED", Duration::from_secs(10)).await;
+        let failed = app
+            .wait_status("s1", "FAILED", Duration::from_secs(10))
+            .await;
         assert!(failed["timestamps"]["activity"].is_i64());
         assert_eq!(names(&app.get("/api/sessions").await.json()), vec!["s1"]);
 
@@ -122,12 +138,26 @@ async fn start_stop_restart_logout_follow_waha_statuses() {
         assert_eq!(r.json()["status"], "STOPPED");
         // Stop is idempotent.
         let r = app.post("/api/sessions/s1/stop", "").await;
-        assert_eq!((r.status, r.json()["status"].clone()), (201, json!("STOPPED")));
+        assert_eq!(
+            (r.status, r.json()["status"].clone()),
+            (201, json!("STOPPED"))
+        );
         // Logout of a stopped session keeps it stopped and keeps its config.
         let r = app.post("/api/sessions/s1/logout", "").await;
-        assert_eq!((r.status, r.json()["status"].clone()), (201, json!("STOPPED")));
+        assert_eq!(
+            (r.status, r.json()["status"].clone()),
+            (201, json!("STOPPED"))
+        );
         assert_eq!(app.get("/api/sessions/s1/me").await.text, "null");
-        assert_eq!(app.get("/api/sessions?all=true").await.json().as_array().unwrap().len(), 1);
+        assert_eq!(
+            app.get("/api/sessions?all=true")
+                .await
+                .json()
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
     })
     .await;
 }
@@ -143,7 +173,12 @@ async fn delete_is_idempotent_and_removes_session() {
         assert_eq!(app.delete("/api/sessions/bad.name").await.status, 200);
         assert_eq!(app.get("/api/sessions?all=true").await.json(), json!([]));
         // The name is free again.
-        assert_eq!(app.post("/api/sessions", r#"{"name":"d1","start":false}"#).await.status, 201);
+        assert_eq!(
+            app.post("/api/sessions", r#"{"name":"d1","start":false}"#)
+                .await
+                .status,
+            201
+        );
     })
     .await;
 }
@@ -152,9 +187,14 @@ async fn delete_is_idempotent_and_removes_session() {
 async fn sessions_survive_restart_and_running_ones_are_restored() {
     for store in StoreKind::all("sessions_survive_restart") {
         let app = TestApp::spawn(store).await;
-        app.post("/api/sessions", r#"{"name":"kept","start":false,"config":{"debug":true}}"#).await;
+        app.post(
+            "/api/sessions",
+            r#"{"name":"kept","start":false,"config":{"debug":true}}"#,
+        )
+        .await;
         app.post("/api/sessions", r#"{"name":"runner"}"#).await;
-        app.post("/api/sessions", r#"{"name":"stopped-later"}"#).await;
+        app.post("/api/sessions", r#"{"name":"stopped-later"}"#)
+            .await;
         app.post("/api/sessions/stopped-later/stop", "").await;
         let app = app.restart().await;
         let all = app.get("/api/sessions?all=true").await.json();
@@ -162,20 +202,30 @@ async fn sessions_survive_restart_and_running_ones_are_restored() {
         assert_eq!(all[0]["status"], "STOPPED");
         assert_eq!(all[0]["config"], json!({"debug": true}));
         // Only the session that was running on this worker comes back.
-        assert_eq!(names(&app.get("/api/sessions").await.json()), vec!["runner"]);
+        assert_eq!(
+            names(&app.get("/api/sessions").await.json()),
+            vec!["runner"]
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_all_and_start_session_env_start_sessions_on_boot() {
     let app = TestApp::spawn(StoreKind::Embedded).await;
-    app.post("/api/sessions", r#"{"name":"one","start":false}"#).await;
-    app.post("/api/sessions", r#"{"name":"two","start":false}"#).await;
+    app.post("/api/sessions", r#"{"name":"one","start":false}"#)
+        .await;
+    app.post("/api/sessions", r#"{"name":"two","start":false}"#)
+        .await;
     let mut app = app;
-    app.extra.insert("WHATSAPP_RESTART_ALL_SESSIONS".into(), "true".into());
-    app.extra.insert("WHATSAPP_START_SESSION".into(), "three".into());
+    app.extra
+        .insert("WHATSAPP_RESTART_ALL_SESSIONS".into(), "true".into());
+    app.extra
+        .insert("WHATSAPP_START_SESSION".into(), "three".into());
     let app = app.restart().await;
-    assert_eq!(names(&app.get("/api/sessions").await.json()), vec!["one", "three", "two"]);
+    assert_eq!(
+        names(&app.get("/api/sessions").await.json()),
+        vec!["one", "three", "two"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,7 +236,9 @@ async fn concurrent_creates_of_one_name_yield_one_201() {
         for _ in 0..10 {
             let app = app.clone();
             tasks.push(tokio::spawn(async move {
-                app.post("/api/sessions", r#"{"name":"race","start":false}"#).await.status
+                app.post("/api/sessions", r#"{"name":"race","start":false}"#)
+                    .await
+                    .status
             }));
         }
         let mut codes = Vec::new();
@@ -203,19 +255,35 @@ async fn concurrent_creates_of_one_name_yield_one_201() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deprecated_routes_behave_like_waha() {
     each_store("deprecated_routes", async |app| {
-        let r = app.post("/api/sessions/start", r#"{"name":"old","config":{"debug":true}}"#).await;
+        let r = app
+            .post(
+                "/api/sessions/start",
+                r#"{"name":"old","config":{"debug":true}}"#,
+            )
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
         assert_eq!(r.json()["config"], json!({"debug": true}));
         let r = app.post("/api/sessions/start", r#"{"name":"old"}"#).await;
         assert_eq!(r.status, 422);
         let r = app.post("/api/sessions/stop", r#"{"name":"old"}"#).await;
         assert_eq!((r.status, r.text.as_str()), (201, ""));
-        assert_eq!(app.get("/api/sessions/old").await.json()["status"], "STOPPED");
-        let r = app.post("/api/sessions/stop", r#"{"name":"old","logout":true}"#).await;
+        assert_eq!(
+            app.get("/api/sessions/old").await.json()["status"],
+            "STOPPED"
+        );
+        let r = app
+            .post("/api/sessions/stop", r#"{"name":"old","logout":true}"#)
+            .await;
         assert_eq!(r.status, 201);
         assert_eq!(app.get("/api/sessions/old").await.status, 404);
-        app.post("/api/sessions", r#"{"name":"old2","start":false}"#).await;
-        assert_eq!(app.post("/api/sessions/logout", r#"{"name":"old2"}"#).await.status, 201);
+        app.post("/api/sessions", r#"{"name":"old2","start":false}"#)
+            .await;
+        assert_eq!(
+            app.post("/api/sessions/logout", r#"{"name":"old2"}"#)
+                .await
+                .status,
+            201
+        );
         assert_eq!(app.get("/api/sessions/old2").await.status, 404);
         assert_eq!(app.post("/api/sessions/start", r#"{}"#).await.status, 400);
     })
@@ -228,11 +296,28 @@ async fn mongo_name_limit_keeps_database_name_under_64_bytes() {
         return;
     };
     let ns = server.unique_namespace();
-    let app = TestApp::spawn(StoreKind::Mongo { url: server.url().into(), namespace: ns.clone() }).await;
+    let app = TestApp::spawn(StoreKind::Mongo {
+        url: server.url().into(),
+        namespace: ns.clone(),
+    })
+    .await;
     let max = 63 - format!("waha_{ns}_").len();
     let ok = "a".repeat(max.min(54));
-    assert_eq!(app.post("/api/sessions", &format!(r#"{{"name":"{ok}","start":false}}"#)).await.status, 201);
+    assert_eq!(
+        app.post(
+            "/api/sessions",
+            &format!(r#"{{"name":"{ok}","start":false}}"#)
+        )
+        .await
+        .status,
+        201
+    );
     let too_long = "b".repeat(max.min(54) + 1);
-    let r = app.post("/api/sessions", &format!(r#"{{"name":"{too_long}","start":false}}"#)).await;
+    let r = app
+        .post(
+            "/api/sessions",
+            &format!(r#"{{"name":"{too_long}","start":false}}"#),
+        )
+        .await;
     assert_eq!(r.status, 400, "{}", r.text);
 }

@@ -4,7 +4,11 @@ use super::{Input, SessionStatus as S, next};
 fn next_happy_path_qr_to_working() {
     assert_eq!(next(S::Stopped, &Input::Start), Some(S::Starting));
     assert_eq!(next(S::Starting, &Input::QrCode), Some(S::ScanQrCode));
-    assert_eq!(next(S::ScanQrCode, &Input::QrCode), Some(S::ScanQrCode), "every rotation is an event");
+    assert_eq!(
+        next(S::ScanQrCode, &Input::QrCode),
+        Some(S::ScanQrCode),
+        "every rotation is an event"
+    );
     assert_eq!(next(S::ScanQrCode, &Input::Connected), Some(S::Working));
 }
 
@@ -41,14 +45,22 @@ fn next_stop_always_stops_and_start_only_from_rest() {
 
 #[test]
 fn next_stopped_ignores_engine_noise() {
-    for input in [Input::QrCode, Input::Connected, Input::Disconnected, Input::LoggedOut] {
+    for input in [
+        Input::QrCode,
+        Input::Connected,
+        Input::Disconnected,
+        Input::LoggedOut,
+    ] {
         assert_eq!(next(S::Stopped, &input), None, "{input:?}");
     }
 }
 
 #[test]
 fn wire_names_match_waha() {
-    assert_eq!(serde_json::to_string(&S::ScanQrCode).unwrap(), "\"SCAN_QR_CODE\"");
+    assert_eq!(
+        serde_json::to_string(&S::ScanQrCode).unwrap(),
+        "\"SCAN_QR_CODE\""
+    );
     assert_eq!(
         serde_json::to_string(&S::PasskeyConfirmationRequired).unwrap(),
         "\"PASSKEY_CONFIRMATION_REQUIRED\""

@@ -84,7 +84,10 @@ impl TestApp {
     /// Starts an app with extra environment variables.
     pub async fn spawn_with(store: StoreKind, extra: &[(&str, &str)]) -> TestApp {
         let dir = std::sync::Arc::new(tempfile::tempdir().expect("tempdir"));
-        let extra = extra.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+        let extra = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
         Self::start(store, dir, extra).await
     }
 
@@ -164,30 +167,40 @@ impl TestApp {
             req = req.header("X-Api-Key", k);
         }
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         let res = req.send().await.expect("request sent");
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.expect("body");
-        Reply { status, headers, text }
+        Reply {
+            status,
+            headers,
+            text,
+        }
     }
 
     /// GET with the admin key.
     pub async fn get(&self, path: &str) -> Reply {
-        self.request(reqwest::Method::GET, path, Some(API_KEY), None).await
+        self.request(reqwest::Method::GET, path, Some(API_KEY), None)
+            .await
     }
     /// POST JSON with the admin key.
     pub async fn post(&self, path: &str, body: &str) -> Reply {
-        self.request(reqwest::Method::POST, path, Some(API_KEY), Some(body)).await
+        self.request(reqwest::Method::POST, path, Some(API_KEY), Some(body))
+            .await
     }
     /// PUT JSON with the admin key.
     pub async fn put(&self, path: &str, body: &str) -> Reply {
-        self.request(reqwest::Method::PUT, path, Some(API_KEY), Some(body)).await
+        self.request(reqwest::Method::PUT, path, Some(API_KEY), Some(body))
+            .await
     }
     /// DELETE with the admin key.
     pub async fn delete(&self, path: &str) -> Reply {
-        self.request(reqwest::Method::DELETE, path, Some(API_KEY), None).await
+        self.request(reqwest::Method::DELETE, path, Some(API_KEY), None)
+            .await
     }
 
     /// Polls `GET /api/sessions/{name}` until `status` or the deadline.
