@@ -10,7 +10,9 @@
 //! WAHA Mongo deployment is picked up as is:
 //! * `sessions`: `{...SessionConfig, name}`, written like WAHA's
 //!   `MongoSessionConfigRepository` (`replaceOne({name}, {...config, name}, {upsert})`);
-//!   a document holding only `name` is a session without config;
+//!   a document holding only `name` is a session without config. Consequence of the flat
+//!   shape (WAHA has it too): `Some(SessionConfig::default())`, an empty config, is stored
+//!   as that same document and reads back as `None` (SQLite keeps the two apart);
 //! * `me`: `{session, me}`;
 //! * `session_worker`: `{id, worker}`;
 //! * `api_key`: indexes only for now (unique `id`, unique `key`, `session`).

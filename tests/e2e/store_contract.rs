@@ -861,6 +861,15 @@ mod sqlite_layout {
         );
     }
 
+    /// Pins the one documented difference between the backends (see `store/mongo.rs`).
+    #[tokio::test]
+    async fn insert_session_sqlite_empty_config_reads_back_empty_config() {
+        let f = Fixture::sqlite().await;
+        let rec = record("empty", Some(SessionConfig::default()));
+        f.store.insert_session(&rec).await.unwrap();
+        assert_eq!(f.store.get_session("empty").await.unwrap(), Some(rec));
+    }
+
     #[tokio::test]
     async fn drop_session_data_sqlite_session_recreates_empty_folder() {
         let f = Fixture::sqlite().await;
@@ -993,6 +1002,22 @@ mod mongo_layout {
         assert_eq!(
             f.store.get_me("waha").await.unwrap().map(|me| me.push_name),
             Some("A".to_owned())
+        );
+        f.cleanup().await;
+    }
+
+    /// WAHA's flat `{...config, name}` cannot tell `{}` from no config (see `store/mongo.rs`).
+    #[tokio::test]
+    async fn insert_session_mongo_empty_config_reads_back_none() {
+        let test = "mongo_layout::insert_session_mongo_empty_config_reads_back_none";
+        let Some(f) = Fixture::mongo(test).await else {
+            return;
+        };
+        let rec = record("empty", Some(SessionConfig::default()));
+        f.store.insert_session(&rec).await.unwrap();
+        assert_eq!(
+            f.store.get_session("empty").await.unwrap(),
+            Some(record("empty", None))
         );
         f.cleanup().await;
     }
