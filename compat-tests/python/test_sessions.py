@@ -499,7 +499,6 @@ def test_config_validation_is_400(server):
     assert server.get("/api/sessions?all=true").json() == []
 
 
-@pytest.mark.xfail(strict=True, reason="wharf accepts a webhook url without a scheme (WAHA: IsUrl require_protocol)")
 def test_webhook_url_needs_a_scheme(server):
     r = server.post(
         "/api/sessions",

@@ -258,6 +258,34 @@ fn path_name(state: &AppState, name: &str) -> Result<String, ApiError> {
     Ok(name.to_string())
 }
 
+/// Checks class-validator would do on `SessionConfig` beyond types (WAHA's DTO decorators).
+fn validate_config(config: Option<&SessionConfig>) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    if let Some(hooks) = config.and_then(|c| c.webhooks.as_ref()) {
+        for (i, hook) in hooks.iter().enumerate() {
+            // WAHA: @IsUrl({require_protocol: true, require_tld: false}).
+            let rest = hook
+                .url
+                .strip_prefix("http://")
+                .or_else(|| hook.url.strip_prefix("https://"));
+            let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+            if host.is_none_or(|h| h.is_empty() || h.contains(char::is_whitespace)) {
+                errors.push(format!("config.webhooks.{i}.url must be a URL address"));
+            }
+        }
+    }
+    if let Some(proxy) = config.and_then(|c| c.proxy.as_ref())
+        && proxy.server.trim().is_empty()
+    {
+        errors.push("config.proxy.server should not be empty".into());
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
 fn reject_apps(apps: Option<&Vec<App>>) -> Result<(), ApiError> {
     match apps {
         Some(list) if !list.is_empty() => Err(ApiError::unprocessable(
@@ -315,6 +343,7 @@ pub async fn create_session(
     }
     let req: SessionCreateRequest = parse_value(body.0)?;
     reject_apps(req.apps.as_ref())?;
+    validate_config(req.config.as_ref())?;
     let name = match req.name.filter(|n| !n.is_empty()) {
         Some(n) => {
             validate_name(&state, &n)?;
@@ -370,6 +399,7 @@ pub async fn update_session(
 ) -> Result<HttpResponse, ApiError> {
     let name = path_name(&state, &path)?;
     reject_apps(body.0.apps.as_ref())?;
+    validate_config(body.0.config.as_ref())?;
     let view = state.manager.update(&name, body.0.config).await?;
     Ok(HttpResponse::Ok().json(SessionDTO::from(view)))
 }
@@ -510,6 +540,7 @@ pub async fn deprecated_start(
     body: Body<SessionStartDeprecatedRequest>,
 ) -> Result<HttpResponse, ApiError> {
     validate_name(&state, &body.0.name)?;
+    validate_config(body.0.config.as_ref())?;
     if body.0.name.is_empty() {
         return Err(ApiError::Validation(vec![
             "name should not be empty".into(),

@@ -231,7 +231,9 @@ impl SessionManager {
             .await
             .map_err(|e| match e {
                 store::Error::AlreadyExists(_) => Error::AlreadyExists(name.to_string()),
-                other => Error::Store(other),
+                other @ (store::Error::Unavailable(_)
+                | store::Error::Corrupt(_)
+                | store::Error::Backend(_)) => Error::Store(other),
             })?;
         if start {
             self.start_locked(&record).await?;

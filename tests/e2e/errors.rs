@@ -241,3 +241,27 @@ async fn cors_preflight_needs_no_key_and_allows_any_origin() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_url_without_scheme_returns_400() {
+    let app = TestApp::spawn(StoreKind::Embedded).await;
+    let r = app
+        .post(
+            "/api/sessions",
+            r#"{"name":"v","start":false,"config":{"webhooks":[{"url":"example.com/hook","events":["message"]}]}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.text,
+        r#"{"message":["config.webhooks.0.url must be a URL address"],"error":"Bad Request","statusCode":400}"#
+    );
+    let r = app
+        .put(
+            "/api/sessions/v",
+            r#"{"config":{"webhooks":[{"url":"ftp://x","events":[]}]}}"#,
+        )
+        .await;
+    // Like NestJS's ValidationPipe, the body is validated before the session is looked up.
+    assert_eq!(r.status, 400);
+}
