@@ -93,7 +93,9 @@ class WharfServer:
             )
         self.generation += 1
         self.port = free_port()
-        env = dict(self.env, PORT=str(self.port))
+        port_var = self.env.get("_WHARF_PORT_VAR", "PORT")  # test hook: WHATSAPP_API_PORT
+        env = {k: v for k, v in self.env.items() if k != "_WHARF_PORT_VAR"}
+        env[port_var] = str(self.port)
         log = self.workdir / f"wharf-{self.generation}.log"
         self.log_paths.append(log)
         self.expected_exit = False

@@ -43,6 +43,52 @@ def test_health(client, server):
     assert (r.status_code, r.json()) == (401, UNAUTHORIZED)
 
 
+def test_health_reports_the_store(start_server, store):
+    srv = start_server()
+    body = srv.get("/health").json()
+    assert body["status"] == "ok", body
+    if store == "mongo":
+        assert body["details"]["mongodb"] == {"status": "up", "message": "Up and running"}, body
+        assert body["info"]["mongodb"]["status"] == "up", body
+    assert all(v.get("status") == "up" for v in body["details"].values()), body
+    assert body["error"] == {}, body
+
+
+def test_api_key_exclude_path(start_server):
+    srv = start_server(WAHA_API_KEY_EXCLUDE_PATH="health,api/server/version")
+    assert requests.get(srv.url("/health"), timeout=10).status_code == 200
+    assert requests.get(srv.url("/api/server/version"), timeout=10).status_code == 200
+    r = requests.get(srv.url("/api/server/status"), timeout=10)
+    assert (r.status_code, r.json()) == (401, UNAUTHORIZED)
+    r = requests.get(srv.url("/api/sessions"), timeout=10)
+    assert (r.status_code, r.json()) == (401, UNAUTHORIZED)
+
+
+def test_whatsapp_api_key_alias(start_server):
+    key = "w" + "0123456789abcdef" * 2
+    srv = start_server(api_key=key, WAHA_API_KEY=None, WHATSAPP_API_KEY=key)
+    assert srv.get("/api/sessions").json() == []
+    r = requests.get(srv.url("/api/sessions"), headers={"X-Api-Key": "wrong"}, timeout=10)
+    assert r.status_code == 401
+
+
+def test_whatsapp_api_port(start_server):
+    srv = start_server(_WHARF_PORT_VAR="WHATSAPP_API_PORT")
+    assert "PORT" not in srv.env
+    assert srv.get("/api/sessions").json() == []
+
+
+def test_json_log_format(start_server):
+    srv = start_server(WAHA_LOG_FORMAT="JSON", WAHA_LOG_LEVEL="info")
+    srv.get("/api/sessions")
+    srv.stop()
+    lines = [line for line in srv.log_paths[-1].read_text().splitlines() if line.strip()]
+    assert lines, "no log output at all"
+    for line in lines:
+        record = json.loads(line)
+        assert isinstance(record, dict) and "level" in record, line
+
+
 # --------------------------------------------------------------------------- version / status
 
 
