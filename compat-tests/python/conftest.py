@@ -6,7 +6,9 @@ pytest session from `MONGO_SERVER_BIN`). Each test gets its own wharf process,
 store directory and Mongo namespace, so tests never see each other's sessions.
 
 Environment knobs:
-  WHARF_BIN            wharf binary (default: <repo>/target/debug/wharf)
+  WHARF_BIN            wharf binary (default: <repo>/target/debug/wharf); must be a
+                       `--features mock-network` build: the harness sets WHARF_WA_URL
+                       to a closed loopback port so no session ever dials WhatsApp
   MONGO_SERVER_BIN     secantusd-py (or any mongod-like binary taking
                        --host/--port/--storage-path); unset = mongo cases skipped
   WHARF_REQUIRE_MONGO  "1" turns that skip into a failure (.ci/run sets it)
@@ -298,6 +300,10 @@ def start_server(request, store, tmp_path) -> Iterator[Callable[..., WharfServer
         env: dict[str, str] = {
             "WAHA_LOCAL_STORE_BASE_DIR": str(workdir / "sessions"),
             "WAHA_LOG_LEVEL": "debug",
+            # Tests only ever talk to loopback: listen there, and point the engine
+            # (mock-network build) at a closed local port instead of WhatsApp.
+            "WHARF_BIND_HOST": "127.0.0.1",
+            "WHARF_WA_URL": f"ws://127.0.0.1:{free_port()}/ws/chat",
         }
         if env_api_key is not None or key is not None:
             env["WAHA_API_KEY"] = env_api_key if env_api_key is not None else key

@@ -33,14 +33,14 @@ FULL_CONFIG = {
     "webjs": {"tagsEventsOn": False},
     "webhooks": [
         {
-            "url": "https://example.com/webhooks/waha",
+            "url": "http://127.0.0.1:9/webhooks/waha",
             "events": ["message", "session.status"],
             "hmac": {"key": "super-secret"},
             "retries": {"delaySeconds": 2, "attempts": 5, "policy": "linear"},
             "customHeaders": [{"name": "X-Request-ID", "value": "123"}],
         },
         {
-            "url": "http://127.0.0.1:9/second",
+            "url": "http://localhost:9/second",
             "events": ["*"],
             "retries": {"delaySeconds": 1, "attempts": 0, "policy": "exponential"},
         },
