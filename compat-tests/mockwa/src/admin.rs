@@ -267,15 +267,22 @@ pub(crate) fn disconnect(net: &Net, jid: &str) -> Result<(), AdminError> {
 pub(crate) fn unlink(net: &Net, jid: &str) -> Result<(), AdminError> {
     let key = dev_key(net, jid)?;
     let mut st = net.lock();
-    if let Some(dev) = st.devices.remove(&key)
-        && let Some(conn) = dev.conn
-    {
-        conn.close(Some(
-            B::new("stream:error")
-                .a("code", "401")
-                .kids([B::new("conflict").a("type", "device_removed").build()])
-                .build(),
-        ));
+    let removed = st.devices.remove(&key);
+    if let Some(mut dev) = removed {
+        // Announce with the device's key index, after it left the valid list.
+        dev.registered = false;
+        let conn = dev.conn.take();
+        st.devices.insert(key.clone(), dev);
+        crate::phone::announce_device(&mut st, &key, "remove");
+        st.devices.remove(&key);
+        if let Some(conn) = conn {
+            conn.close(Some(
+                B::new("stream:error")
+                    .a("code", "401")
+                    .kids([B::new("conflict").a("type", "device_removed").build()])
+                    .build(),
+            ));
+        }
     }
     Ok(())
 }

@@ -85,6 +85,79 @@ fn signed_identity_hmac(
     .encode_to_vec())
 }
 
+/// The phone's signed list of valid companion key indexes (`<key-index-list>`
+/// content in usync device answers); clients drop companions without it.
+pub(crate) fn signed_key_index_list(account: &KeyPair, raw_id: u32, indexes: &[u32]) -> Result<Vec<u8>> {
+    let details = wa::ADVKeyIndexList {
+        raw_id: Some(raw_id),
+        timestamp: Some(now() as u64),
+        current_index: indexes.iter().copied().max(),
+        valid_indexes: indexes.to_vec(),
+        account_type: Some(wa::ADVEncryptionType::E2EE),
+    }
+    .encode_to_vec();
+    let mut msg = Vec::with_capacity(2 + details.len());
+    msg.extend_from_slice(&[6, 2]);
+    msg.extend_from_slice(&details);
+    let sig = wacore::crypto::calculate_curve_signature(&account.private_key, &msg)
+        .map_err(|e| anyhow!("sign: {e}"))?;
+    Ok(wa::ADVSignedKeyIndexList {
+        details: Some(details),
+        account_signature: Some(sig.to_vec()),
+        account_signature_key: Some(account.public_key.public_key_bytes().to_vec()),
+    }
+    .encode_to_vec())
+}
+
+/// Tells every device on the network that `key` was added or removed
+/// (`<notification type="devices">`), so cached device lists stay right —
+/// the real server does this for the account's own devices and contacts.
+pub(crate) fn announce_device(st: &mut State, key: &DevKey, op: &'static str) {
+    let Some(phone) = st.phones.get(&key.0) else {
+        return;
+    };
+    let mut indexes: Vec<u32> = st
+        .devices
+        .iter()
+        .filter(|((p, _), d)| p == &key.0 && d.registered)
+        .map(|(_, d)| d.key_index)
+        .collect();
+    indexes.sort_unstable();
+    let Ok(signed) = signed_key_index_list(&phone.account, phone.raw_id, &indexes) else {
+        return;
+    };
+    let key_index = st.devices.get(&key.clone()).map_or(0, |d| d.key_index);
+    let node = B::new("notification")
+        .a("from", pn_jid(&key.0, 0))
+        .a("lid", lid_jid(&phone.lid, 0))
+        .a("type", "devices")
+        .a("id", crate::state::random_token(8))
+        .a("t", now().to_string())
+        .kids([B::new(op)
+            .kids([
+                B::new("device")
+                    .a("jid", pn_jid(&key.0, key.1))
+                    .a("key-index", key_index.to_string())
+                    .a("lid", lid_jid(&phone.lid, key.1))
+                    .build(),
+                B::new("key-index-list")
+                    .a("ts", now().to_string())
+                    .bytes(signed)
+                    .build(),
+            ])
+            .build()])
+        .build();
+    let targets: Vec<DevKey> = st
+        .devices
+        .iter()
+        .filter(|(k, d)| d.registered && *k != key)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for t in targets {
+        st.deliver(&t, node.clone());
+    }
+}
+
 /// Everything needed to link one companion connection to a phone.
 pub(crate) struct LinkRequest<'a> {
     pub(crate) conn: &'a ConnHandle,

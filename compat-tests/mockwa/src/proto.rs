@@ -80,6 +80,7 @@ fn iq_answer(c: &mut Conn, n: &Node) -> Flow {
         dev.signed_identity = identity;
         dev.registered = true;
     }
+    crate::phone::announce_device(&mut st, &key, "add");
     // Pairing is done: this socket no longer shows QR refs or a code.
     if st.qr_conns.remove(&c.handle.id).is_some() {
         let id = c.handle.id;
@@ -311,21 +312,37 @@ fn usync(c: &mut Conn, n: &Node) -> Flow {
                 }
                 "devices" => {
                     let ids = phone.as_deref().map(|p| st.device_ids(p)).unwrap_or_default();
-                    let list = ids.into_iter().map(|id| {
+                    let mut indexes = Vec::new();
+                    // Device 0 is the primary (played by the mock): listed so
+                    // clients see a normal account, though it has no prekeys.
+                    let mut list = vec![B::new("device").a("id", "0").build()];
+                    for id in ids {
                         let ki = phone
                             .as_ref()
                             .and_then(|p| st.devices.get(&(p.clone(), id)))
                             .map_or(0, |d| d.key_index);
-                        B::new("device")
-                            .a("id", id.to_string())
-                            .a("key-index", ki.to_string())
-                            .build()
-                    });
-                    kids.push(
-                        B::new("devices")
-                            .kids([B::new("device-list").kids(list).build()])
-                            .build(),
-                    );
+                        indexes.push(ki);
+                        list.push(
+                            B::new("device")
+                                .a("id", id.to_string())
+                                .a("key-index", ki.to_string())
+                                .build(),
+                        );
+                    }
+                    let mut dkids = vec![B::new("device-list").kids(list).build()];
+                    if let Some(p) = phone.as_ref().and_then(|p| st.phones.get(p))
+                        && !indexes.is_empty()
+                        && let Ok(signed) =
+                            crate::phone::signed_key_index_list(&p.account, p.raw_id, &indexes)
+                    {
+                        dkids.push(
+                            B::new("key-index-list")
+                                .a("ts", now().to_string())
+                                .bytes(signed)
+                                .build(),
+                        );
+                    }
+                    kids.push(B::new("devices").kids(dkids).build());
                 }
                 "business" => {}
                 "status" | "picture" | "disappearing_mode" => {
@@ -574,6 +591,12 @@ fn receipt(c: &mut Conn, n: &Node) -> Flow {
             .a("t", now().to_string());
         (target, b.kids(children(n).to_vec()).build())
     };
+    // A device that is not "online" acknowledges delivery as `inactive`; the
+    // sender sees that as a plain delivery receipt, as from the real server.
+    let mut out = out;
+    if attr(&out, "type").as_deref() == Some("inactive") {
+        out.attrs.0.retain(|(k, _)| k != "type");
+    }
     if target_phone == me.0 {
         // A receipt for our own message on another device (e.g. read-self).
         st.deliver_to_phone(&target_phone, Some(&me), &out);

@@ -10,6 +10,30 @@ use whatsapp_rust::prelude::*;
 use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::wacore::store::InMemoryBackend;
 
+/// Opt-in client logging for debugging: `MOCKWA_TEST_LOG=debug`.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            eprintln!("[{} {}] {}", r.level(), r.target(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+pub fn init_log() {
+    if let Ok(level) = std::env::var("MOCKWA_TEST_LOG")
+        && let Ok(l) = level.parse::<log::LevelFilter>()
+        && log::set_logger(&StderrLog).is_ok()
+    {
+        log::set_max_level(l);
+    }
+}
+
 /// Pinned so the client never fetches web.whatsapp.com/sw.js.
 pub const VERSION: (u32, u32, u32) = (2, 3000, 1_030_000_000);
 
@@ -47,6 +71,7 @@ pub struct TestClient {
 }
 
 pub async fn start_client(net: &MockNetwork, backend: Arc<InMemoryBackend>) -> TestClient {
+    init_log();
     let (tx, rx) = whatsapp_rust::async_channel::unbounded();
     let bot = Bot::builder()
         .with_backend_arc(backend)
