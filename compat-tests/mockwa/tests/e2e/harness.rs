@@ -48,9 +48,10 @@ pub struct MockHttp {
 #[whatsapp_rust::async_trait]
 impl HttpClient for MockHttp {
     async fn execute(&self, mut request: HttpRequest) -> anyhow::Result<HttpResponse> {
-        if let Some(rest) = request.url.strip_prefix(&self.prefix) {
-            request.url = format!("http://{rest}");
+        if request.url.starts_with(&self.prefix) {
+            request.url = format!("http://{}", &request.url["https://".len()..]);
         }
+        log::debug!(target: "mockwa-test", "http {} {}", request.method, request.url);
         self.inner.execute(request).await
     }
 }
