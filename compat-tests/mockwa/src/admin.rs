@@ -107,12 +107,20 @@ fn dev_key(net: &Net, jid: &str) -> Result<DevKey, AdminError> {
 }
 
 /// The phone scans a QR a connected client shows; returns the new device JID.
-pub(crate) fn scan_qr(net: &Net, qr: &str, phone: &str, push_name: &str) -> Result<String, AdminError> {
+pub(crate) fn scan_qr(
+    net: &Net,
+    qr: &str,
+    phone: &str,
+    push_name: &str,
+) -> Result<String, AdminError> {
     check_phone(phone)?;
     let fields = phone::parse_qr(qr).map_err(|e| AdminError::BadRequest(e.to_string()))?;
     let mut st = net.lock();
     let not_showing = || AdminError::NotFound("no connected client is showing this QR".into());
-    let conn_id = *st.qr_refs.get(&fields.pairing_ref).ok_or_else(not_showing)?;
+    let conn_id = *st
+        .qr_refs
+        .get(&fields.pairing_ref)
+        .ok_or_else(not_showing)?;
     let pending = st.qr_conns.get(&conn_id).ok_or_else(not_showing)?;
     if pending.noise_pub[..] != fields.noise_pub[..] {
         return Err(not_showing());
@@ -140,11 +148,17 @@ pub(crate) fn scan_qr(net: &Net, qr: &str, phone: &str, push_name: &str) -> Resu
 }
 
 /// The phone's user types the pairing code a client displays.
-pub(crate) async fn pair_code(net: &Arc<Net>, phone: &str, code: &str) -> Result<String, AdminError> {
+pub(crate) async fn pair_code(
+    net: &Arc<Net>,
+    phone: &str,
+    code: &str,
+) -> Result<String, AdminError> {
     check_phone(phone)?;
     let clean: String = code.chars().filter(|c| *c != '-').collect();
     if clean.len() != 8 || !clean.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(AdminError::BadRequest("code must be 8 characters (ABCD-EFGH)".into()));
+        return Err(AdminError::BadRequest(
+            "code must be 8 characters (ABCD-EFGH)".into(),
+        ));
     }
     let (tx, rx) = oneshot::channel();
     let (conn, wrapped, pairing_ref, noise_pub, reg, account) = {
@@ -167,7 +181,9 @@ pub(crate) async fn pair_code(net: &Arc<Net>, phone: &str, code: &str) -> Result
         if let Some(p) = st.pair_codes.get_mut(phone) {
             p.finish_tx = Some(tx);
         }
-        (snapshot.0, snapshot.1, snapshot.2, snapshot.3, snapshot.4, account)
+        (
+            snapshot.0, snapshot.1, snapshot.2, snapshot.3, snapshot.4, account,
+        )
     };
     let code_owned = clean.to_uppercase();
     let ref_clone = pairing_ref.clone();
@@ -197,19 +213,23 @@ pub(crate) async fn pair_code(net: &Arc<Net>, phone: &str, code: &str) -> Result
             b.a("type", "result").build()
         } else {
             b.a("type", "error")
-                .kids([B::new("error").a("code", "400").a("text", "bad-request").build()])
+                .kids([B::new("error")
+                    .a("code", "400")
+                    .a("text", "bad-request")
+                    .build()])
                 .build()
         }
     };
-    let (identity_pub, adv_secret) = match phone::open_key_bundle(&hello, &account, &finish.wrapped_bundle) {
-        Ok(v) => v,
-        Err(_) => {
-            conn.send(answer(false));
-            return Err(AdminError::NotFound(format!(
-                "code {code} does not match the one the client for {phone} shows"
-            )));
-        }
-    };
+    let (identity_pub, adv_secret) =
+        match phone::open_key_bundle(&hello, &account, &finish.wrapped_bundle) {
+            Ok(v) => v,
+            Err(_) => {
+                conn.send(answer(false));
+                return Err(AdminError::NotFound(format!(
+                    "code {code} does not match the one the client for {phone} shows"
+                )));
+            }
+        };
     if identity_pub != finish.identity_pub {
         conn.send(answer(false));
         return Err(AdminError::NotFound("companion identity mismatch".into()));
@@ -298,7 +318,11 @@ pub(crate) fn stream_error(net: &Net, jid: &str, code: &str) -> Result<(), Admin
         c if !c.is_empty() && c.chars().all(|ch| ch.is_ascii_digit()) => {
             B::new("stream:error").a("code", c.to_string()).build()
         }
-        _ => return Err(AdminError::BadRequest("code must be \"515\", \"conflict\" or a number".into())),
+        _ => {
+            return Err(AdminError::BadRequest(
+                "code must be \"515\", \"conflict\" or a number".into(),
+            ));
+        }
     };
     let key = dev_key(net, jid)?;
     let mut st = net.lock();
@@ -319,7 +343,9 @@ pub(crate) fn set_faults(net: &Net, f: &FaultSettings) -> FaultSettings {
         net.faults.refuse_connections.store(r, Ordering::Relaxed);
     }
     if let Some(l) = f.latency_ms {
-        net.faults.latency_ms.store(l.min(60_000), Ordering::Relaxed);
+        net.faults
+            .latency_ms
+            .store(l.min(60_000), Ordering::Relaxed);
     }
     get_faults(net)
 }

@@ -98,7 +98,8 @@ async fn run(net: Arc<Net>, mut ws: Ws) -> Result<()> {
     let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, next_frame(&mut ws, &mut reader))
         .await
         .context("handshake timeout")??;
-    let (responder, server_hello) = XxResponder::respond(&hello, &net.server_static, &net.cert_chain)?;
+    let (responder, server_hello) =
+        XxResponder::respond(&hello, &net.server_static, &net.cert_chain)?;
     ws.send(Message::binary(server_hello)).await?;
     let finish = tokio::time::timeout(HANDSHAKE_TIMEOUT, next_frame(&mut ws, &mut reader))
         .await

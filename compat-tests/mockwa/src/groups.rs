@@ -74,7 +74,11 @@ pub(crate) fn fan_out(st: &mut State, me: &DevKey, group: &Jid, n: &Node) {
         }
         _ => return,
     };
-    let notify = st.phones.get(&me.0).map(|p| p.push_name.clone()).unwrap_or_default();
+    let notify = st
+        .phones
+        .get(&me.0)
+        .map(|p| p.push_name.clone())
+        .unwrap_or_default();
     let mut per_device: std::collections::HashMap<DevKey, Vec<Node>> = Default::default();
     if let Some(parts) = child(n, "participants") {
         for t in children(parts) {
@@ -182,7 +186,11 @@ pub(crate) fn iq(c: &mut Conn, n: &Node) -> Flow {
             st.invites.insert(g.invite.clone(), id.clone());
             st.groups.insert(id.clone(), g);
             let gj = Jid::group(id.clone());
-            let note = gp2(&gj, &me.0, vec![B::new("create").kids([node.clone()]).build()]);
+            let note = gp2(
+                &gj,
+                &me.0,
+                vec![B::new("create").kids([node.clone()]).build()],
+            );
             to_members(&mut st, &gj, Some(&me), &note);
             return Flow::reply(iq_result(n, vec![node]));
         }
@@ -220,9 +228,12 @@ pub(crate) fn iq(c: &mut Conn, n: &Node) -> Flow {
                 let note = gp2(
                     &gj,
                     &me.0,
-                    vec![B::new("add").a("reason", "invite").kids([
-                        B::new("participant").a("jid", pn_jid(&me.0, 0)).build()
-                    ]).build()],
+                    vec![
+                        B::new("add")
+                            .a("reason", "invite")
+                            .kids([B::new("participant").a("jid", pn_jid(&me.0, 0)).build()])
+                            .build(),
+                    ],
                 );
                 to_members(&mut st, &gj, Some(&me), &note);
             }
@@ -237,9 +248,11 @@ pub(crate) fn iq(c: &mut Conn, n: &Node) -> Flow {
                 let note = gp2(
                     &gj,
                     &me.0,
-                    vec![B::new("leave").kids([
-                        B::new("participant").a("jid", pn_jid(&me.0, 0)).build()
-                    ]).build()],
+                    vec![
+                        B::new("leave")
+                            .kids([B::new("participant").a("jid", pn_jid(&me.0, 0)).build()])
+                            .build(),
+                    ],
                 );
                 to_members(&mut st, &gj, Some(&me), &note);
                 if let Some(gr) = st.groups.get_mut(gj.user.as_str()) {
@@ -335,9 +348,15 @@ pub(crate) fn iq(c: &mut Conn, n: &Node) -> Flow {
             let note = gp2(
                 &gj,
                 &me.0,
-                vec![B::new(action_static)
-                    .kids(changed.iter().map(|p| B::new("participant").a("jid", pn_jid(p, 0)).build()))
-                    .build()],
+                vec![
+                    B::new(action_static)
+                        .kids(
+                            changed
+                                .iter()
+                                .map(|p| B::new("participant").a("jid", pn_jid(p, 0)).build()),
+                        )
+                        .build(),
+                ],
             );
             to_members(&mut st, &gj, Some(&me), &note);
             if action == "remove" {
@@ -347,7 +366,10 @@ pub(crate) fn iq(c: &mut Conn, n: &Node) -> Flow {
                 }
             }
         }
-        return Flow::reply(iq_result(n, vec![B::new(action_static).kids(results).build()]));
+        return Flow::reply(iq_result(
+            n,
+            vec![B::new(action_static).kids(results).build()],
+        ));
     }
     let gj = Jid::group(gid.clone());
     if let Some(s) = child(n, "subject") {
@@ -360,7 +382,11 @@ pub(crate) fn iq(c: &mut Conn, n: &Node) -> Flow {
             g.subject_owner = me.0.clone();
             g.subject_t = t;
         }
-        let mut note = gp2(&gj, &me.0, vec![B::new("subject").a("subject", subject).build()]);
+        let mut note = gp2(
+            &gj,
+            &me.0,
+            vec![B::new("subject").a("subject", subject).build()],
+        );
         note.attrs.insert("id", id_of(n));
         to_members(&mut st, &gj, Some(&me), &note);
         return Flow::reply(iq_result(n, vec![]));

@@ -87,7 +87,11 @@ fn signed_identity_hmac(
 
 /// The phone's signed list of valid companion key indexes (`<key-index-list>`
 /// content in usync device answers); clients drop companions without it.
-pub(crate) fn signed_key_index_list(account: &KeyPair, raw_id: u32, indexes: &[u32]) -> Result<Vec<u8>> {
+pub(crate) fn signed_key_index_list(
+    account: &KeyPair,
+    raw_id: u32,
+    indexes: &[u32],
+) -> Result<Vec<u8>> {
     let details = wa::ADVKeyIndexList {
         raw_id: Some(raw_id),
         timestamp: Some(now() as u64),
@@ -176,7 +180,10 @@ pub(crate) fn link(st: &mut State, req: LinkRequest<'_>) -> Result<DevKey> {
         .get_mut(req.phone)
         .context("phone must exist before linking")?;
     let device_id = phone.next_device;
-    phone.next_device = phone.next_device.checked_add(1).context("device ids exhausted")?;
+    phone.next_device = phone
+        .next_device
+        .checked_add(1)
+        .context("device ids exhausted")?;
     let key_index = phone.next_key_index;
     phone.next_key_index += 1;
     let identity = signed_identity_hmac(
@@ -248,7 +255,11 @@ pub(crate) fn primary_hello(
     pairing_ref: &[u8],
     primary_identity_pub: &[u8],
 ) -> Result<PrimaryHello> {
-    let code: String = code.chars().filter(|c| *c != '-').collect::<String>().to_uppercase();
+    let code: String = code
+        .chars()
+        .filter(|c| *c != '-')
+        .collect::<String>()
+        .to_uppercase();
     // Same wrapping format in both directions: salt ‖ iv ‖ AES-CTR(pub).
     let companion_eph_pub =
         PairCodeUtils::decrypt_primary_ephemeral_pub(wrapped_companion_eph, &code)
@@ -328,8 +339,8 @@ pub(crate) fn open_key_bundle(
     if plain.len() != 96 {
         bail!("key bundle has wrong length");
     }
-    let companion_identity = PublicKey::from_djb_public_key_bytes(&plain[..32])
-        .map_err(|e| anyhow!("{e}"))?;
+    let companion_identity =
+        PublicKey::from_djb_public_key_bytes(&plain[..32]).map_err(|e| anyhow!("{e}"))?;
     let id_shared = primary_identity
         .private_key
         .calculate_agreement(&companion_identity)

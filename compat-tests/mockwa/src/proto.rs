@@ -45,7 +45,12 @@ fn iq(c: &mut Conn, n: &Node) -> Flow {
         "blocklist" => Flow::reply(iq_result(n, vec![B::new("list").build()])),
         "w" if has(n, "props") => Flow::reply(iq_result(
             n,
-            vec![B::new("props").a("protocol", "2").a("hash", "mockwa").build()],
+            vec![
+                B::new("props")
+                    .a("protocol", "2")
+                    .a("hash", "mockwa")
+                    .build(),
+            ],
         )),
         "abt" => Flow::reply(iq_result(
             n,
@@ -71,7 +76,9 @@ fn iq_answer(c: &mut Conn, n: &Node) -> Flow {
     let Some(sign) = child(n, "pair-device-sign") else {
         return Flow::default();
     };
-    let identity = child(sign, "device-identity").and_then(bytes).map(<[u8]>::to_vec);
+    let identity = child(sign, "device-identity")
+        .and_then(bytes)
+        .map(<[u8]>::to_vec);
     let mut st = c.net.lock();
     let Some(key) = st.pairing.remove(&c.handle.id) else {
         return Flow::default();
@@ -119,7 +126,9 @@ fn md(c: &mut Conn, n: &Node) -> Flow {
 /// Companion side of the phone-number pairing code exchange.
 fn link_code(c: &mut Conn, n: &Node, reg: &Node) -> Flow {
     let stage = attr(reg, "stage").unwrap_or_default();
-    let phone = attr_jid(reg, "jid").map(|j| j.user.to_string()).unwrap_or_default();
+    let phone = attr_jid(reg, "jid")
+        .map(|j| j.user.to_string())
+        .unwrap_or_default();
     if phone.is_empty() || !phone.chars().all(|ch| ch.is_ascii_digit()) {
         return Flow::reply(iq_error(n, 400, "bad-request"));
     }
@@ -232,7 +241,10 @@ fn key_bundle(st: &mut State, jid: &Jid) -> Node {
     let not_found = || {
         B::new("user")
             .a("jid", jid.clone())
-            .kids([B::new("error").a("code", "404").a("text", "item-not-found").build()])
+            .kids([B::new("error")
+                .a("code", "404")
+                .a("text", "item-not-found")
+                .build()])
             .build()
     };
     let Some(phone) = st.phone_of(jid) else {
@@ -255,7 +267,9 @@ fn key_bundle(st: &mut State, jid: &Jid) -> Node {
         return not_found();
     };
     let mut kids = vec![
-        B::new("registration").bytes(dev.reg.registration.clone()).build(),
+        B::new("registration")
+            .bytes(dev.reg.registration.clone())
+            .build(),
         B::new("type").bytes(vec![5u8]).build(),
         B::new("identity").bytes(dev.reg.identity.clone()).build(),
         skey,
@@ -311,7 +325,10 @@ fn usync(c: &mut Conn, n: &Node) -> Flow {
                     }
                 }
                 "devices" => {
-                    let ids = phone.as_deref().map(|p| st.device_ids(p)).unwrap_or_default();
+                    let ids = phone
+                        .as_deref()
+                        .map(|p| st.device_ids(p))
+                        .unwrap_or_default();
                     let mut indexes = Vec::new();
                     // Device 0 is the primary (played by the mock): listed so
                     // clients see a normal account, though it has no prekeys.
@@ -348,7 +365,10 @@ fn usync(c: &mut Conn, n: &Node) -> Flow {
                 "status" | "picture" | "disappearing_mode" => {
                     kids.push(
                         B::new(q.clone())
-                            .kids([B::new("error").a("code", "404").a("text", "item-not-found").build()])
+                            .kids([B::new("error")
+                                .a("code", "404")
+                                .a("text", "item-not-found")
+                                .build()])
                             .build(),
                     );
                 }
@@ -387,7 +407,10 @@ fn app_state(n: &Node) -> Flow {
             B::new("collection")
                 .a("name", name)
                 .a("type", "error")
-                .kids([B::new("error").a("code", "409").a("text", "conflict").build()])
+                .kids([B::new("error")
+                    .a("code", "409")
+                    .a("text", "conflict")
+                    .build()])
                 .build()
         })
         .collect();
@@ -436,10 +459,16 @@ fn privacy(n: &Node) -> Node {
 fn passive(c: &mut Conn, n: &Node) -> Flow {
     let mut replies = vec![iq_result(n, vec![])];
     if !has(n, "active") {
-        return Flow { replies, close: false };
+        return Flow {
+            replies,
+            close: false,
+        };
     }
     let Some(me) = c.device().cloned() else {
-        return Flow { replies, close: false };
+        return Flow {
+            replies,
+            close: false,
+        };
     };
     let mut st = c.net.lock();
     if let Some(dev) = st.devices.get_mut(&me) {
@@ -456,7 +485,10 @@ fn passive(c: &mut Conn, n: &Node) -> Flow {
         );
         dev.active = true;
     }
-    Flow { replies, close: false }
+    Flow {
+        replies,
+        close: false,
+    }
 }
 
 /// How a device appears as a sender: PN or LID form, matching the chat.
@@ -468,7 +500,10 @@ fn sender_jid(st: &State, me: &DevKey, lid_form: bool) -> Jid {
 }
 
 fn push_name(st: &State, phone: &str) -> String {
-    st.phones.get(phone).map(|p| p.push_name.clone()).unwrap_or_default()
+    st.phones
+        .get(phone)
+        .map(|p| p.push_name.clone())
+        .unwrap_or_default()
 }
 
 /// Copies a stanza's attributes except the ones routing rewrites.
@@ -529,7 +564,9 @@ fn message(c: &mut Conn, n: &Node) -> Flow {
     let mut targets: Vec<(DevKey, Vec<Node>)> = Vec::new();
     if let Some(parts) = child(n, "participants") {
         for t in children(parts) {
-            let Some(j) = attr_jid(t, "jid") else { continue };
+            let Some(j) = attr_jid(t, "jid") else {
+                continue;
+            };
             let Some(p) = st.phone_of(&j) else { continue };
             targets.push(((p, j.device), children(t).to_vec()));
         }
@@ -626,11 +663,17 @@ fn chatstate(c: &mut Conn, n: &Node) -> Flow {
     }
     if let Some(peer) = st.phone_of(&to) {
         let from = if to.server == Server::Lid {
-            st.phones.get(&me.0).map(|p| lid_jid(&p.lid, 0)).unwrap_or_else(|| pn_jid(&me.0, 0))
+            st.phones
+                .get(&me.0)
+                .map(|p| lid_jid(&p.lid, 0))
+                .unwrap_or_else(|| pn_jid(&me.0, 0))
         } else {
             pn_jid(&me.0, 0)
         };
-        let node = B::new("chatstate").a("from", from).kids(children(n).to_vec()).build();
+        let node = B::new("chatstate")
+            .a("from", from)
+            .kids(children(n).to_vec())
+            .build();
         st.deliver_to_phone(&peer, None, &node);
     }
     Flow::default()
@@ -683,11 +726,21 @@ fn presence(c: &mut Conn, n: &Node) -> Flow {
             }
             let node = B::new("presence")
                 .a("from", pn_jid(&me.0, 0))
-                .a("type", if available { "available" } else { "unavailable" })
+                .a(
+                    "type",
+                    if available {
+                        "available"
+                    } else {
+                        "unavailable"
+                    },
+                )
                 .a("last", now().to_string())
                 .build();
-            let subs: Vec<DevKey> =
-                st.subscribers.get(&me.0).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+            let subs: Vec<DevKey> = st
+                .subscribers
+                .get(&me.0)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
             for s in subs {
                 st.deliver(&s, node.clone());
             }

@@ -224,7 +224,9 @@ async fn handle_tcp(net: Arc<Net>, mut stream: TcpStream) {
 }
 
 async fn upgrade_ws(net: Arc<Net>, mut stream: TcpStream, req: Request) -> Result<()> {
-    let key = req.header("sec-websocket-key").context("no Sec-WebSocket-Key")?;
+    let key = req
+        .header("sec-websocket-key")
+        .context("no Sec-WebSocket-Key")?;
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
     ctx.update(key.trim().as_bytes());
     ctx.update(WS_GUID.as_bytes());
@@ -265,7 +267,10 @@ struct StreamErrorBody {
 
 fn admin_result<T: serde::Serialize>(r: Result<T, AdminError>) -> (u16, serde_json::Value) {
     match r {
-        Ok(v) => (200, serde_json::to_value(v).unwrap_or(serde_json::Value::Null)),
+        Ok(v) => (
+            200,
+            serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+        ),
         Err(e) => (e.status(), json!({ "error": e.message() })),
     }
 }
@@ -303,7 +308,9 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
     if path.starts_with("/v/") || path.starts_with("/mms/") {
         let blob = net.lock().media.get(&path).cloned();
         return match blob {
-            Some(b) if method == "GET" => respond(stream, 200, "application/octet-stream", &b).await,
+            Some(b) if method == "GET" => {
+                respond(stream, 200, "application/octet-stream", &b).await
+            }
             _ => respond_json(stream, 404, json!({"error": "no such media"})).await,
         };
     }
@@ -314,7 +321,11 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
         Ok(b) => b,
         Err(e) => return respond_json(stream, 400, json!({"error": e.to_string()})).await,
     };
-    let segs: Vec<String> = path.trim_start_matches("/admin/").split('/').map(pct_decode).collect();
+    let segs: Vec<String> = path
+        .trim_start_matches("/admin/")
+        .split('/')
+        .map(pct_decode)
+        .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let (status, value) = match (method.as_str(), segs.as_slice()) {
         ("GET", ["health"]) => (200, json!({"status": "ok"})),
@@ -364,7 +375,13 @@ async fn media_upload(net: &Arc<Net>, stream: &mut TcpStream, req: &mut Request)
     let token = req.path.rsplit('/').next().unwrap_or("blob").to_string();
     let safe: String = token
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let direct_path = format!("/v/t62.mockwa/{}-{safe}", crate::state::random_token(8));
     let stored = {

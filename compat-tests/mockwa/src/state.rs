@@ -193,7 +193,8 @@ pub(crate) struct Net {
 impl Net {
     pub(crate) fn new(addr: SocketAddr) -> Self {
         let server_static = wacore::crypto::generate_curve_key_pair();
-        let cert_chain = crate::noise::build_cert_chain(server_static.public_key.public_key_bytes());
+        let cert_chain =
+            crate::noise::build_cert_chain(server_static.public_key.public_key_bytes());
         Self {
             state: Mutex::new(State {
                 next_lid: 100_000_000_000_001,
@@ -258,7 +259,9 @@ impl State {
         let lid = self.next_lid.to_string();
         self.next_lid += 1;
         self.lid_to_phone.insert(lid.clone(), phone.to_string());
-        let raw_id = (self.phones.len() as u32).wrapping_mul(7919).wrapping_add(1_000_003);
+        let raw_id = (self.phones.len() as u32)
+            .wrapping_mul(7919)
+            .wrapping_add(1_000_003);
         self.phones.insert(
             phone.to_string(),
             Phone {

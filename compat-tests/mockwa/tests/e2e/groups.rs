@@ -35,7 +35,11 @@ async fn three_member_group() {
     let members = [(&a, "Ann"), (&b, "Ben"), (&c, "Cat")];
     for (sender, name) in members {
         let text = format!("hello from {name}");
-        sender.client.send_text(gid.clone(), text.clone()).await.expect("group send");
+        sender
+            .client
+            .send_text(gid.clone(), text.clone())
+            .await
+            .expect("group send");
         for (receiver, rname) in members {
             if rname == name {
                 continue;
@@ -47,10 +51,24 @@ async fn three_member_group() {
     }
 
     // Admin operations.
-    a.client.groups().set_subject(&gid, GroupSubject::new("renamed").unwrap()).await.expect("subject");
-    let meta = b.client.groups().query_info(&gid).await.expect("query_info");
+    a.client
+        .groups()
+        .set_subject(&gid, GroupSubject::new("renamed").unwrap())
+        .await
+        .expect("subject");
+    let meta = b
+        .client
+        .groups()
+        .query_info(&gid)
+        .await
+        .expect("query_info");
     assert_eq!(meta.participants.len(), 3);
-    let link = a.client.groups().get_invite_link(&gid, false).await.expect("invite link");
+    let link = a
+        .client
+        .groups()
+        .get_invite_link(&gid, false)
+        .await
+        .expect("invite link");
     assert!(link.starts_with("https://chat.whatsapp.com/"), "{link}");
     a.client
         .groups()
@@ -64,7 +82,12 @@ async fn three_member_group() {
         .expect("remove");
     // Cat rejoins with the invite code.
     let code = link.rsplit('/').next().unwrap().to_string();
-    let joined = c.client.groups().join_with_invite_code(&code).await.expect("join");
+    let joined = c
+        .client
+        .groups()
+        .join_with_invite_code(&code)
+        .await
+        .expect("join");
     assert_eq!(joined.group_jid(), &gid);
     c.client.groups().leave(gid.clone()).await.expect("leave");
     for cl in [a, b, c] {

@@ -100,7 +100,12 @@ pub async fn start_client(net: &MockNetwork, backend: Arc<InMemoryBackend>) -> T
 impl TestClient {
     /// Returns the first event (ever recorded, then new ones) for which `f`
     /// yields `Some`, or panics at the deadline.
-    pub async fn wait_for<T>(&self, what: &str, timeout: Duration, f: impl Fn(&Event) -> Option<T>) -> T {
+    pub async fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        f: impl Fn(&Event) -> Option<T>,
+    ) -> T {
         {
             let seen = self.seen.lock().unwrap();
             if let Some(v) = seen.iter().find_map(|e| f(e)) {
@@ -137,8 +142,10 @@ impl TestClient {
     }
 
     pub async fn connected(&self, timeout: Duration) {
-        self.wait_for("Connected", timeout, |e| matches!(e, Event::Connected(_)).then_some(()))
-            .await
+        self.wait_for("Connected", timeout, |e| {
+            matches!(e, Event::Connected(_)).then_some(())
+        })
+        .await
     }
 
     /// Stops the client gracefully (the backend keeps its keys).
@@ -150,7 +157,11 @@ impl TestClient {
 }
 
 /// Starts a fresh client and links it to `phone` by QR; waits for Connected.
-pub async fn paired_client(net: &MockNetwork, phone: &str, name: &str) -> (TestClient, Arc<InMemoryBackend>) {
+pub async fn paired_client(
+    net: &MockNetwork,
+    phone: &str,
+    name: &str,
+) -> (TestClient, Arc<InMemoryBackend>) {
     let backend = Arc::new(InMemoryBackend::new());
     let c = start_client(net, backend.clone()).await;
     let qr = c.qr().await;
@@ -171,11 +182,15 @@ pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bo
 }
 
 /// Text of the first inbound message matching `pred` (checks every batch).
-pub async fn wait_text(c: &TestClient, what: &str, pred: impl Fn(&str, &MessageInfo) -> bool) -> Arc<MessageInfo> {
+pub async fn wait_text(
+    c: &TestClient,
+    what: &str,
+    pred: impl Fn(&str, &MessageInfo) -> bool,
+) -> Arc<MessageInfo> {
     c.wait_for(what, Duration::from_secs(20), |e| match e {
         Event::Messages(batch) => batch.messages.iter().find_map(|m| {
             let text = m.message.text_content().unwrap_or_default();
-            pred(&text, &m.info).then(|| m.info.clone())
+            pred(text, &m.info).then(|| m.info.clone())
         }),
         _ => None,
     })

@@ -2,10 +2,10 @@
 //! through the mock's HTTP media store to the receiver.
 
 use mockwa::MockNetwork;
+use whatsapp_rust::UploadOptions;
 use whatsapp_rust::download::MediaType;
 use whatsapp_rust::media::{ImageOptions, image_message};
 use whatsapp_rust::prelude::*;
-use whatsapp_rust::UploadOptions;
 
 use crate::harness::paired_client;
 
@@ -29,15 +29,22 @@ async fn image_upload_download_round_trip() {
             ..Default::default()
         },
     );
-    a.client.send_message(Jid::pn("15550007002"), msg).await.expect("send image");
+    a.client
+        .send_message(Jid::pn("15550007002"), msg)
+        .await
+        .expect("send image");
     let got = b
-        .wait_for("image message", std::time::Duration::from_secs(20), |e| match e {
-            Event::Messages(batch) => batch
-                .messages
-                .iter()
-                .find_map(|m| m.message.image_message.as_option().cloned()),
-            _ => None,
-        })
+        .wait_for(
+            "image message",
+            std::time::Duration::from_secs(20),
+            |e| match e {
+                Event::Messages(batch) => batch
+                    .messages
+                    .iter()
+                    .find_map(|m| m.message.image_message.as_option().cloned()),
+                _ => None,
+            },
+        )
         .await;
     let bytes = b.client.download(&got).await.expect("download");
     assert_eq!(bytes, payload);

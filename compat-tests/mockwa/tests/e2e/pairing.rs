@@ -59,7 +59,10 @@ async fn pairing_code_links() {
     let _ = c.qr().await;
     // No code requested yet for this phone.
     assert_eq!(
-        net.pair_code("15550002222", "ABCD-EFGH").await.unwrap_err().status(),
+        net.pair_code("15550002222", "ABCD-EFGH")
+            .await
+            .unwrap_err()
+            .status(),
         404
     );
     let code = c
@@ -73,7 +76,10 @@ async fn pairing_code_links() {
         })
         .await
         .expect("pair_with_code");
-    let jid = net.pair_code("15550002222", &code).await.expect("pair-code");
+    let jid = net
+        .pair_code("15550002222", &code)
+        .await
+        .expect("pair-code");
     assert!(jid.starts_with("15550002222:"), "{jid}");
     c.connected(Duration::from_secs(40)).await;
     assert_eq!(c.client.pn().unwrap().user, "15550002222");
