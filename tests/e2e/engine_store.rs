@@ -161,7 +161,6 @@ async fn save_then_load_round_trips_every_field() {
         account_signature_key: Some(vec![4; 32]),
         account_signature: Some(vec![5; 64]),
         device_signature: Some(vec![6; 64]),
-        ..Default::default()
     }));
     device.push_name = "Wharf Ünïcode ✓".into();
     device.app_version_tertiary = 1_042_742_319;
@@ -935,6 +934,40 @@ async fn touch_tc_sender_timestamp_concurrent_keeps_max_and_token() {
     f.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn touch_tc_sender_timestamp_concurrent_on_missing_row_creates_one() {
+    let f = fixture!("touch_tc_sender_timestamp_concurrent_on_missing_row_creates_one");
+    let barrier = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20_i64)
+        .map(|i| {
+            let store = f.store.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .touch_tc_token_sender_timestamp("race@lid", 300 + i)
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("join").expect("touch");
+    }
+    let got = f
+        .store
+        .get_tc_token("race@lid")
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(got.sender_timestamp, Some(319));
+    assert!(got.token.is_empty());
+    assert_eq!(
+        f.store.get_all_tc_token_jids().await.expect("jids"),
+        vec!["race@lid"]
+    );
+    f.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_received_tc_token_older_than_stored_is_ignored() {
     let f = fixture!("store_received_tc_token_older_than_stored_is_ignored");
@@ -1343,6 +1376,51 @@ async fn put_msg_secrets_on_conflict_merges_like_wacore() {
     assert_eq!(
         s.get_msg_secret_with_ts(c, snd, "T").await.expect("get"),
         Some((vec![4; 32], 70))
+    );
+    f.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn put_msg_secrets_concurrent_on_new_key_merges_all() {
+    let f = fixture!("put_msg_secrets_concurrent_on_new_key_merges_all");
+    let barrier = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (1..=20_i64)
+        .map(|i| {
+            let store = f.store.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .put_msg_secrets(vec![secret("RACE", 5, 1000 + i, i)])
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("join").expect("put");
+    }
+    let (c, snd) = ("c@s.whatsapp.net", "s@s.whatsapp.net");
+    assert_eq!(
+        f.store
+            .get_msg_secret_with_ts(c, snd, "RACE")
+            .await
+            .expect("get"),
+        Some((vec![5; 32], 20))
+    );
+    // The merged deadline is the latest one: alive before it, gone at it.
+    assert_eq!(
+        f.store
+            .delete_expired_msg_secrets(1019)
+            .await
+            .expect("sweep"),
+        0
+    );
+    assert_eq!(
+        f.store
+            .delete_expired_msg_secrets(1020)
+            .await
+            .expect("sweep"),
+        1
     );
     f.finish().await;
 }
