@@ -65,6 +65,26 @@ def _hermetic_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: SIGTERM the child when pytest dies (Linux PR_SET_PDEATHSIG), so a
+    killed test run never leaves wharf or the Mongo server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def pytest_configure(config):
+    # `timeout` (in .ci/run) sends SIGTERM: turn it into KeyboardInterrupt so that
+    # fixture teardown still stops every server.
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 class WharfServer:
     """One wharf process (restartable on the same store)."""
 
@@ -109,6 +129,7 @@ class WharfServer:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads here)
             )
         deadline = time.monotonic() + STARTUP_DEADLINE_S
         last_err: Exception | None = None
@@ -207,6 +228,7 @@ class _MongoServer:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,  # the "listening on" line is on stderr
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads here)
             )
         deadline = time.monotonic() + MONGO_STARTUP_DEADLINE_S
         pattern = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
