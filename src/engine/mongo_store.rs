@@ -239,7 +239,7 @@ impl MongoDeviceStore {
             self.coll(coll)
                 .create_indexes(models)
                 .await
-                .map_err(|e| StoreError::Migration(Box::new(e)))?;
+                .map_err(index_err)?;
         }
         self.coll(PENDING_INBOUND)
             .create_indexes([
@@ -247,7 +247,7 @@ impl MongoDeviceStore {
                 plain("inserted_at", doc! {"inserted_at": 1}),
             ])
             .await
-            .map_err(|e| StoreError::Migration(Box::new(e)))?;
+            .map_err(index_err)?;
         Ok(())
     }
 
@@ -262,6 +262,23 @@ impl MongoDeviceStore {
         loop {
             match coll
                 .update_one(filter.clone(), update.clone())
+                .upsert(true)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt < DUPLICATE_KEY_RETRIES && is_duplicate_key(&e) => attempt += 1,
+                Err(e) => return Err(db_err(e)),
+            }
+        }
+    }
+
+    /// `replaceOne(filter, replacement, {upsert: true})`, retried on a lost insert race.
+    async fn replace(&self, coll: &str, filter: Document, replacement: Document) -> Result<()> {
+        let coll = self.coll(coll);
+        let mut attempt = 0;
+        loop {
+            match coll
+                .replace_one(filter.clone(), &replacement)
                 .upsert(true)
                 .await
             {
@@ -674,19 +691,8 @@ impl AppSyncStore for MongoDeviceStore {
     async fn set_version(&self, name: &str, state: HashState) -> Result<()> {
         let mut replacement = encode_hash_state(&state)?;
         replacement.insert("_id", name);
-        let coll = self.coll(APP_STATE_VERSIONS);
-        let mut attempt = 0;
-        loop {
-            match coll
-                .replace_one(doc! {"_id": name}, &replacement)
-                .upsert(true)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if attempt < DUPLICATE_KEY_RETRIES && is_duplicate_key(&e) => attempt += 1,
-                Err(e) => return Err(db_err(e)),
-            }
-        }
+        self.replace(APP_STATE_VERSIONS, doc! {"_id": name}, replacement)
+            .await
     }
 
     async fn put_mutation_macs(
@@ -763,14 +769,14 @@ impl AppSyncStore for MongoDeviceStore {
         // decode as a key (they read as absent through get_sync_key, so a build_patch on
         // them would fail). Compared here, not by a server sort, because MongoDB orders
         // Binary by length first; the collection holds a handful of keys.
-        let rows = self
+        let latest = self
             .find_all(APP_STATE_KEYS, doc! {}, None)
             .await?
             .into_iter()
             .filter(|d| get_bin(d, "key_data").is_ok() && get_bin(d, "fingerprint").is_ok())
             .filter_map(|d| get_bin(&d, "_id").ok())
             .max();
-        Ok(rows)
+        Ok(latest)
     }
 }
 
@@ -1292,20 +1298,8 @@ impl MsgSecretStore for MongoDeviceStore {
 #[async_trait]
 impl DeviceStore for MongoDeviceStore {
     async fn save(&self, device: &Device) -> Result<()> {
-        let replacement = encode_device(device)?;
-        let coll = self.coll(DEVICE);
-        let mut attempt = 0;
-        loop {
-            match coll
-                .replace_one(doc! {"_id": DEVICE_ID}, &replacement)
-                .upsert(true)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if attempt < DUPLICATE_KEY_RETRIES && is_duplicate_key(&e) => attempt += 1,
-                Err(e) => return Err(db_err(e)),
-            }
-        }
+        self.replace(DEVICE, doc! {"_id": DEVICE_ID}, encode_device(device)?)
+            .await
     }
 
     async fn load(&self) -> Result<Option<Device>> {
@@ -1585,23 +1579,39 @@ fn ser_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 
 /// Driver error → store error: unreachable server → `Connection`, (de)serialisation →
 /// `Serialization`, everything else (server replies) → `Database`.
-#[expect(
-    clippy::wildcard_enum_match_arm,
-    reason = "ErrorKind is #[non_exhaustive]; unlisted kinds are generic database errors"
-)]
 fn db_err(e: mongodb::error::Error) -> StoreError {
-    match e.kind.as_ref() {
-        ErrorKind::ServerSelection { .. }
-        | ErrorKind::Io(_)
-        | ErrorKind::ConnectionPoolCleared { .. }
-        | ErrorKind::DnsResolve { .. }
-        | ErrorKind::Authentication { .. }
-        | ErrorKind::Shutdown => StoreError::Connection(Box::new(e)),
-        ErrorKind::BsonDeserialization(_) | ErrorKind::BsonSerialization(_) => {
-            StoreError::Serialization(Box::new(e))
-        }
-        _ => StoreError::Database(Box::new(e)),
+    if is_connection_error(&e) {
+        StoreError::Connection(Box::new(e))
+    } else if matches!(
+        e.kind.as_ref(),
+        ErrorKind::BsonDeserialization(_) | ErrorKind::BsonSerialization(_)
+    ) {
+        StoreError::Serialization(Box::new(e))
+    } else {
+        StoreError::Database(Box::new(e))
     }
+}
+
+/// Index creation failed: `Connection` when the server is unreachable, else `Migration`.
+fn index_err(e: mongodb::error::Error) -> StoreError {
+    if is_connection_error(&e) {
+        StoreError::Connection(Box::new(e))
+    } else {
+        StoreError::Migration(Box::new(e))
+    }
+}
+
+/// The server could not be reached or talked to (as opposed to a reply saying no).
+fn is_connection_error(e: &mongodb::error::Error) -> bool {
+    matches!(
+        e.kind.as_ref(),
+        ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::DnsResolve { .. }
+            | ErrorKind::Authentication { .. }
+            | ErrorKind::Shutdown
+    )
 }
 
 #[expect(

@@ -18,6 +18,7 @@ use whatsapp_rust::wacore::appstate::hash::HashState;
 use whatsapp_rust::wacore::appstate::processor::AppStateMutationMAC;
 use whatsapp_rust::wacore::store::Device;
 use whatsapp_rust::wacore::store::device::{CachedNoiseCert, CachedServerCertChain, DEVICE_PROPS};
+use whatsapp_rust::wacore::store::error::StoreError;
 use whatsapp_rust::wacore::store::traits::{
     AppStateSyncKey, AppSyncStore, DeviceInfo, DeviceListRecord, DeviceStore, LidPnMappingEntry,
     MsgSecretEntry, MsgSecretStore, PendingInboundKey, PendingInboundRow, ProtocolStore,
@@ -104,6 +105,20 @@ async fn open_twice_on_same_database_keeps_indexes() {
         "{names:?}"
     );
     f.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_with_unreachable_server_returns_connection_error() {
+    // Port 1 on loopback refuses at once; selection gives up after 300 ms.
+    let client = Client::with_uri_str(
+        "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300&connectTimeoutMS=300",
+    )
+    .await
+    .expect("client (no I/O yet)");
+    let err = MongoDeviceStore::open(client.database("waha_unreachable_default"))
+        .await
+        .expect_err("no server");
+    assert!(matches!(err, StoreError::Connection(_)), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
