@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     api::{self, AppState},
     config::Config,
-    sessions::{ManagerSettings, SessionManager},
+    sessions::{ManagerSettings, SessionManager, runtime::Timers},
     store::{Namespaces, Store},
 };
 
@@ -71,6 +71,12 @@ impl App {
             ManagerSettings {
                 worker_id: config.worker_id.clone(),
                 wa_url: config.wa_url.clone(),
+                wa_version: config.wa_version,
+                connect_timeout: config.connect_timeout,
+                timers: Timers {
+                    qr_timeout: config.qr_timeout,
+                    restart_backoff: config.restart_backoff,
+                },
             },
             tokio::runtime::Handle::current(),
             stop.child_token(),

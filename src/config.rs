@@ -162,6 +162,15 @@ pub struct Config {
     pub global_webhook: Option<WebhookConfig>,
     /// `WHARF_WA_URL`: WhatsApp websocket URL override; only in `mock-network` builds.
     pub wa_url: Option<String>,
+    /// `WHARF_WA_VERSION`: WhatsApp Web version announced (pinned; never fetched).
+    pub wa_version: (u32, u32, u32),
+    /// `WHARF_CONNECT_TIMEOUT_SECONDS` (60): no QR or login by then → FAILED, then retried.
+    pub connect_timeout: Duration,
+    /// `WHARF_QR_TIMEOUT_SECONDS` (160 = WAHA's 60 s + 5 × 20 s): unscanned QR → FAILED.
+    pub qr_timeout: Duration,
+    /// `WHARF_RESTART_BACKOFF_SECONDS` (2): first delay of the automatic restart after a
+    /// retryable failure (doubles up to 60 s).
+    pub restart_backoff: Duration,
     /// The variables wharf was started with (for `/api/server/environment`).
     pub environment: Secret<BTreeMap<String, String>>,
 }
@@ -422,6 +431,28 @@ impl Config {
             );
         }
 
+        let wa_version = match r.get(&["WHARF_WA_VERSION"]) {
+            None => crate::engine::DEFAULT_WA_VERSION,
+            Some((name, v)) => crate::engine::parse_wa_version(&v).unwrap_or_else(|| {
+                r.errors
+                    .push(format!("{name}: expected MAJOR.MINOR.PATCH, got {v:?}"));
+                crate::engine::DEFAULT_WA_VERSION
+            }),
+        };
+        let seconds = |r: &mut Reader<'_>, name: &str, default: f64| {
+            let v = r.number::<f64>(&[name], default);
+            if v.is_finite() && v > 0.0 {
+                Duration::from_secs_f64(v)
+            } else {
+                r.errors
+                    .push(format!("{name}: expected a positive number of seconds"));
+                Duration::from_secs_f64(default)
+            }
+        };
+        let connect_timeout = seconds(&mut r, "WHARF_CONNECT_TIMEOUT_SECONDS", 60.0);
+        let qr_timeout = seconds(&mut r, "WHARF_QR_TIMEOUT_SECONDS", 160.0);
+        let restart_backoff = seconds(&mut r, "WHARF_RESTART_BACKOFF_SECONDS", 2.0);
+
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
         }
@@ -450,6 +481,10 @@ impl Config {
             swagger_enabled,
             global_webhook,
             wa_url,
+            wa_version,
+            connect_timeout,
+            qr_timeout,
+            restart_backoff,
             environment: Secret::new(vars),
         })
     }

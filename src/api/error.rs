@@ -40,6 +40,9 @@ pub enum ApiError {
         /// What the route needs.
         expected: Vec<SessionStatus>,
     },
+    /// 422 `{"error":"Session \"x\" does not exist","session":"x"}` (QR route, unknown session).
+    #[error("Session {0:?} does not exist")]
+    SessionNotExist(String),
     /// 500; details are logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -116,7 +119,9 @@ impl ResponseError for ApiError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Http { status, .. } => *status,
             Self::Validation(_) => StatusCode::BAD_REQUEST,
-            Self::SessionStatus { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::SessionStatus { .. } | Self::SessionNotExist(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -150,6 +155,10 @@ impl ResponseError for ApiError {
                 status: *status,
                 expected,
             }),
+            Self::SessionNotExist(session) => res.json(serde_json::json!({
+                "error": format!("Session \"{session}\" does not exist"),
+                "session": session,
+            })),
             Self::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 // The body is rebuilt with the request's path/method/query by the
@@ -195,6 +204,25 @@ impl From<sessions::Error> for ApiError {
                 session,
                 status,
                 expected,
+            },
+            sessions::Error::NotRunning(name) => Self::Http {
+                status: StatusCode::NOT_FOUND,
+                message: format!(
+                    "We didn't find a session with name '{name}'.\nPlease start it first by using POST /api/sessions/{name}/start request"
+                ),
+            },
+            sessions::Error::CodeWrongStatus { status } => Self::unprocessable(format!(
+                "Can request code only in SCAN_QR_CODE status. The current status is {}",
+                status.as_str()
+            )),
+            sessions::Error::Engine(e) => match e {
+                crate::engine::Error::PairCode(msg) => Self::unprocessable(msg),
+                crate::engine::Error::NotRunning => {
+                    Self::unprocessable("The session is not running.")
+                }
+                crate::engine::Error::Store(_)
+                | crate::engine::Error::Build(_)
+                | crate::engine::Error::ConnectTimeout(_) => Self::Internal(e.to_string()),
             },
             sessions::Error::Store(e) => Self::from(e),
         }

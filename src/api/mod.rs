@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod observability;
+pub mod pairing;
 pub mod sessions;
 
 use std::{future::Future, pin::Pin, sync::Arc};
@@ -187,6 +188,7 @@ pub fn build_app(
 /// Registers every WAHA route (the OpenAPI document is collected from these calls).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     sessions::routes(cfg);
+    pairing::routes(cfg);
     observability::routes(cfg);
 }
 

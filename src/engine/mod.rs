@@ -1,19 +1,50 @@
-//! The WhatsApp engine boundary: the only module that will name whatsapp-rust types.
+//! The WhatsApp engine: the only module that names whatsapp-rust types.
 //!
-//! Owns: turning a session's stored credentials into a live WhatsApp Web multi-device
-//! connection and reporting what happens as [`EngineEvent`]s. Called by the per-session
-//! runtime (`sessions::runtime`), once per start; [`run`] lives as long as the connection.
-//!
-//! This build has no engine wired in yet (the whatsapp-rust integration is its own issue):
-//! [`run`] returns [`Error::Unavailable`] at once, so a started session ends in `FAILED`
-//! with that reason instead of hanging in `STARTING` forever.
+//! Owns: one whatsapp-rust `Bot` per running session — its device store (SQLite file in the
+//! session's folder, or the session's own MongoDB database), transport, pinned WhatsApp Web
+//! version — and the translation of its events into [`EngineEvent`]s and of
+//! [`EngineCommand`]s into client calls. Called by the per-session runtime
+//! (`sessions::runtime`) once per connection attempt; [`run`] lives as long as the client.
+//! Stopping disconnects without logging out: credentials stay in the store.
 
-use std::time::Duration;
+pub mod mongo_store;
 
-use tokio::sync::mpsc;
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use whatsapp_rust::{
+    pair_code::PairCodeOptions, prelude::*, store::traits::Backend,
+    transport::TokioWebSocketTransportFactory,
+};
 
 use crate::sessions::config::{MeInfo, SessionConfig};
+
+/// WhatsApp Web version announced to the server (`WHARF_WA_VERSION` overrides it). Pinned so
+/// the client never fetches `web.whatsapp.com/sw.js` to discover it.
+pub const DEFAULT_WA_VERSION: (u32, u32, u32) = (2, 3000, 1_030_000_000);
+
+/// Parses `2.3000.1030000000`.
+pub fn parse_wa_version(s: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = s.trim().split('.').map(|p| p.parse::<u32>().ok());
+    let v = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(v)
+}
+
+/// Where a session's device keys live.
+#[derive(Debug, Clone)]
+pub enum DeviceStore {
+    /// `whatsapp.db` inside the session's folder of the embedded store.
+    Sqlite {
+        /// `{base}/{session_namespace}/{session}`.
+        dir: PathBuf,
+    },
+    /// Collections `wa_*` of the session's own database `waha_{ns}_{session}`.
+    Mongo {
+        /// The session database (from the process-wide client).
+        db: mongodb::Database,
+    },
+}
 
 /// Everything the engine needs to run one session.
 #[derive(Debug, Clone)]
@@ -24,6 +55,12 @@ pub struct StartSpec {
     pub config: Option<SessionConfig>,
     /// WhatsApp websocket override (`WHARF_WA_URL`, mock-network builds only).
     pub wa_url: Option<String>,
+    /// Announced WhatsApp Web version.
+    pub wa_version: (u32, u32, u32),
+    /// Device keys.
+    pub device: DeviceStore,
+    /// No QR or login within this long after (re)connecting → [`Error::ConnectTimeout`].
+    pub connect_timeout: Duration,
 }
 
 /// What the engine reports to the session runtime.
@@ -48,37 +85,329 @@ pub enum EngineEvent {
     },
     /// Unexpected socket loss; the engine reconnects by itself.
     Disconnected,
-    /// Every QR expired unscanned.
+    /// Every QR expired unscanned (terminal).
     QrExhausted,
-    /// Unlinked from the phone or credentials rejected.
+    /// Unlinked from the phone or credentials rejected (terminal).
     LoggedOut {
         /// Why, for the status data.
         reason: String,
     },
-    /// Another connection replaced this one.
+    /// Another connection replaced this one (terminal).
     StreamReplaced,
+}
+
+/// Requests the runtime forwards to a running engine.
+#[derive(Debug)]
+pub enum EngineCommand {
+    /// `POST /api/{session}/auth/request-code`.
+    RequestCode {
+        /// Digits only, with country code.
+        phone: String,
+        /// The code (`ABCD-EFGH`) or why not.
+        reply: oneshot::Sender<Result<String, Error>>,
+    },
+    /// Unlink this device from the phone (logout/delete of a WORKING session).
+    Logout {
+        /// Done.
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
 }
 
 /// Engine failures.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
-    /// This build has no WhatsApp engine.
-    #[error("the WhatsApp engine is not available in this build")]
-    Unavailable,
+    /// The device store could not be opened.
+    #[error("cannot open the session's device store: {0}")]
+    Store(String),
+    /// The client could not be built.
+    #[error("cannot start the WhatsApp client: {0}")]
+    Build(String),
+    /// Neither a QR code nor a login within the deadline.
+    #[error("could not connect to WhatsApp within {0:?}")]
+    ConnectTimeout(Duration),
+    /// The server refused the pairing-code request.
+    #[error("pairing code request failed: {0}")]
+    PairCode(String),
+    /// The engine stopped before answering.
+    #[error("the session is not running")]
+    NotRunning,
 }
 
-/// Runs one session until it ends or `cancel` fires, sending events to `events`.
+impl Error {
+    /// Whether the runtime should try again (with backoff) after this error.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::ConnectTimeout(_) | Self::Build(_) | Self::Store(_)
+        )
+    }
+}
+
+/// How a [`run`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Cancelled by the runtime (stop/shutdown); nothing to do.
+    Stopped,
+    /// A terminal event was reported; the session must not reconnect by itself.
+    Terminal,
+}
+
+/// What the bot's event handler forwards (only what the runtime needs).
+enum Raw {
+    Qr(String, Duration),
+    PairCode(String),
+    Connected,
+    Disconnected,
+    LoggedOut(String),
+    Replaced,
+    QrExhausted,
+    Fatal(String),
+}
+
+/// Bounded on purpose: a burst of connection events is tiny; if the runtime ever lags this
+/// far, dropping a stale QR rotation is harmless (the next one follows) and is logged.
+const RAW_QUEUE: usize = 64;
+
+struct Forwarder {
+    session: String,
+    tx: mpsc::Sender<Raw>,
+}
+
+impl EventHandler for Forwarder {
+    #[expect(
+        clippy::wildcard_enum_match_arm,
+        reason = "Event is non_exhaustive; only connection events are forwarded here"
+    )]
+    fn handle_event(&self, event: Arc<Event>) {
+        let raw = match &*event {
+            Event::PairingQrCode(q) => Raw::Qr(q.code.clone(), q.timeout),
+            Event::PairingCode(c) => Raw::PairCode(c.code.clone()),
+            Event::Connected(_) => Raw::Connected,
+            Event::Disconnected(_) => Raw::Disconnected,
+            Event::LoggedOut(l) => Raw::LoggedOut(format!("logged out: {:?}", l.reason)),
+            Event::StreamReplaced(_) => Raw::Replaced,
+            Event::PairingQrCodesExhausted(_) => Raw::QrExhausted,
+            Event::TemporaryBan(b) => Raw::Fatal(format!("temporarily banned: {:?}", b.code)),
+            Event::ClientOutdated(_) => {
+                Raw::Fatal("WhatsApp rejected the client version (set WHARF_WA_VERSION)".into())
+            }
+            _ => return,
+        };
+        if self.tx.try_send(raw).is_err() {
+            tracing::warn!(
+                session = self.session,
+                "engine event queue full; event dropped"
+            );
+        }
+    }
+}
+
+fn me_of(client: &Client) -> Option<MeInfo> {
+    let pn = client.pn()?;
+    Some(MeInfo {
+        id: format!("{}@c.us", pn.user),
+        lid: client.lid().map(|l| format!("{}@lid", l.user)),
+        jid: Some(format!("{}:{}@s.whatsapp.net", pn.user, pn.device)),
+        push_name: client.push_name(),
+    })
+}
+
+/// WAHA shows codes as `ABCD-EFGH`.
+fn dashed(code: &str) -> String {
+    if code.len() == 8 && !code.contains('-') {
+        format!("{}-{}", &code[..4], &code[4..])
+    } else {
+        code.to_string()
+    }
+}
+
+async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
+    match device {
+        DeviceStore::Sqlite { dir } => {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| Error::Store(e.to_string()))?;
+            let path = dir.join("whatsapp.db");
+            let store = SqliteStore::new(&path.to_string_lossy())
+                .await
+                .map_err(|e| Error::Store(e.to_string()))?;
+            Ok(Arc::new(store))
+        }
+        DeviceStore::Mongo { db } => {
+            let store = mongo_store::MongoDeviceStore::open(db.clone())
+                .await
+                .map_err(|e| Error::Store(e.to_string()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+fn transport(spec: &StartSpec) -> TokioWebSocketTransportFactory {
+    let factory = TokioWebSocketTransportFactory::new();
+    match &spec.wa_url {
+        // Only mock-network builds accept a URL (config refuses it otherwise); this cfg keeps
+        // a default build from ever pointing the client elsewhere even if that changed.
+        Some(url) if cfg!(feature = "mock-network") => factory.with_url(url.clone()),
+        Some(_) | None => factory,
+    }
+}
+
+/// Runs one session's client until it ends, a terminal event, or `cancel`.
 ///
 /// # Errors
-/// [`Error::Unavailable`] in this build.
+/// Store or client construction failed, or nothing happened within `connect_timeout`.
 ///
 /// # Cancel safety
-/// Dropping the future drops the connection without logging out.
+/// On `cancel` the client is disconnected gracefully (flushing its state), never logged out.
 pub async fn run(
     spec: StartSpec,
     events: mpsc::Sender<EngineEvent>,
+    commands: &mut mpsc::Receiver<EngineCommand>,
     cancel: CancellationToken,
-) -> Result<(), Error> {
-    let _ = (spec, events, cancel);
-    Err(Error::Unavailable)
+) -> Result<Exit, Error> {
+    let backend = open_backend(&spec.device).await?;
+    let (raw_tx, mut raw_rx) = mpsc::channel(RAW_QUEUE);
+    let mut builder = Bot::builder()
+        .with_backend_arc(backend)
+        .with_transport_factory(transport(&spec))
+        .with_version(spec.wa_version)
+        .skip_history_sync()
+        .with_event_handler(Forwarder {
+            session: spec.session.clone(),
+            tx: raw_tx,
+        });
+    if let Some(name) = spec
+        .config
+        .as_ref()
+        .and_then(|c| c.client.as_ref())
+        .and_then(|c| c.device_name.clone())
+    {
+        builder = builder.with_device_props(
+            whatsapp_rust::wacore::store::DevicePropsOverride::new().with_os(name),
+        );
+    }
+    let bot = builder
+        .build()
+        .await
+        .map_err(|e| Error::Build(e.to_string()))?;
+    let client = bot.client();
+    let mut handle = bot.spawn();
+
+    // The watchdog: armed while we wait for a QR or a login, disarmed once either shows.
+    let mut deadline = Some(tokio::time::Instant::now() + spec.connect_timeout);
+    let exit = loop {
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            // Biased: events the client emitted before its run loop ended (a logout, say)
+            // must be seen before the end itself.
+            biased;
+            () = cancel.cancelled() => break Ok(Exit::Stopped),
+            Some(raw) = raw_rx.recv() => {
+                let Some(event) = translate(raw, &client, &spec, &mut deadline) else { continue };
+                let terminal = is_terminal(&event);
+                if events.send(event).await.is_err() || terminal {
+                    break Ok(Exit::Terminal);
+                }
+            }
+            Some(cmd) = commands.recv() => handle_command(&client, cmd).await,
+            () = &mut handle => {
+                // The run loop ended by itself; report anything it said on the way out.
+                let mut terminal = false;
+                while let Ok(raw) = raw_rx.try_recv() {
+                    if let Some(event) = translate(raw, &client, &spec, &mut deadline) {
+                        terminal |= is_terminal(&event);
+                        let _ = events.send(event).await;
+                    }
+                }
+                break if terminal {
+                    Ok(Exit::Terminal)
+                } else {
+                    Err(Error::Build("the WhatsApp client stopped".into()))
+                };
+            }
+            () = sleep => break Err(Error::ConnectTimeout(spec.connect_timeout)),
+        }
+    };
+    // Graceful: flushes keys and receipts; a logout is only ever an explicit command.
+    // Bounded below the runtime's stop deadline, so the runtime still gets to clean up.
+    if tokio::time::timeout(Duration::from_secs(3), handle.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            session = spec.session,
+            "WhatsApp client did not stop in 3 s"
+        );
+    }
+    exit
+}
+
+fn is_terminal(event: &EngineEvent) -> bool {
+    matches!(
+        event,
+        EngineEvent::LoggedOut { .. } | EngineEvent::StreamReplaced | EngineEvent::QrExhausted
+    )
+}
+
+/// Maps a forwarded client event to ours, re-arming the connect watchdog as needed.
+fn translate(
+    raw: Raw,
+    client: &Client,
+    spec: &StartSpec,
+    deadline: &mut Option<tokio::time::Instant>,
+) -> Option<EngineEvent> {
+    Some(match raw {
+        Raw::Qr(code, timeout) => {
+            *deadline = None;
+            EngineEvent::QrCode { code, timeout }
+        }
+        Raw::PairCode(code) => EngineEvent::PairingCode {
+            code: dashed(&code),
+        },
+        Raw::Connected => {
+            *deadline = None;
+            let Some(me) = me_of(client) else {
+                tracing::warn!(session = spec.session, "connected without an identity");
+                return None;
+            };
+            EngineEvent::Connected { me }
+        }
+        Raw::Disconnected => {
+            *deadline = Some(tokio::time::Instant::now() + spec.connect_timeout);
+            EngineEvent::Disconnected
+        }
+        Raw::LoggedOut(reason) | Raw::Fatal(reason) => EngineEvent::LoggedOut { reason },
+        Raw::Replaced => EngineEvent::StreamReplaced,
+        Raw::QrExhausted => EngineEvent::QrExhausted,
+    })
+}
+
+async fn handle_command(client: &Arc<Client>, cmd: EngineCommand) {
+    match cmd {
+        EngineCommand::RequestCode { phone, reply } => {
+            // One outstanding code at a time: a new request replaces the previous one.
+            client.cancel_pair_code().await;
+            let result = client
+                .pair_with_code(PairCodeOptions {
+                    phone_number: phone,
+                    show_push_notification: true,
+                    custom_code: None,
+                    platform_id: None,
+                    display_os: None,
+                })
+                .await
+                .map(|c| dashed(&c))
+                .map_err(|e| Error::PairCode(e.to_string()));
+            let _ = reply.send(result);
+        }
+        EngineCommand::Logout { reply } => {
+            client.logout().await;
+            let _ = reply.send(Ok(()));
+        }
+    }
 }

@@ -24,8 +24,8 @@ use self::{
     status::SessionStatus,
 };
 use crate::{
-    engine::StartSpec,
-    store::{self, SessionRecord, Store},
+    engine::{self, DeviceStore, StartSpec},
+    store::{self, Backend, SessionRecord, Store},
 };
 
 /// How long a stopping session may take before its task is aborted.
@@ -53,6 +53,18 @@ pub enum Error {
         /// What the operation needs.
         expected: Vec<SessionStatus>,
     },
+    /// The session is not running (request-code and similar routes).
+    #[error("session {0:?} is not running")]
+    NotRunning(String),
+    /// A pairing code can only be requested while the QR is shown.
+    #[error("can request a code only in SCAN_QR_CODE, not {status:?}")]
+    CodeWrongStatus {
+        /// Current status.
+        status: SessionStatus,
+    },
+    /// The engine refused.
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] store::Error),
@@ -85,6 +97,12 @@ pub struct ManagerSettings {
     pub worker_id: String,
     /// `WHARF_WA_URL` (mock-network builds).
     pub wa_url: Option<String>,
+    /// `WHARF_WA_VERSION`.
+    pub wa_version: (u32, u32, u32),
+    /// No QR or login within this long → the attempt failed (then retried with backoff).
+    pub connect_timeout: Duration,
+    /// QR and restart timers.
+    pub timers: runtime::Timers,
 }
 
 /// Cheap-to-clone handle to the registry.
@@ -305,6 +323,7 @@ impl SessionManager {
     pub async fn logout(&self, name: &str) -> Result<SessionView> {
         let _guard = self.lock(name).await;
         let record = self.record(name).await?;
+        self.unlink_if_working(name).await;
         let was_running = self.stop_locked(name, false).await?;
         self.wipe_credentials(name).await?;
         if was_running {
@@ -316,9 +335,73 @@ impl SessionManager {
     /// Stops, logs out and deletes everything of the session. Idempotent.
     pub async fn delete(&self, name: &str) -> Result<()> {
         let _guard = self.lock(name).await;
+        self.unlink_if_working(name).await;
         self.stop_locked(name, true).await?;
         self.inner.store.delete_session(name).await?;
         Ok(())
+    }
+
+    /// WAHA: logging out a WORKING session also removes the device from the phone.
+    async fn unlink_if_working(&self, name: &str) {
+        let commands = {
+            let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            running
+                .get(name)
+                .filter(|h| h.state.borrow().status == SessionStatus::Working)
+                .map(RuntimeHandle::commands)
+        };
+        if let Some(commands) = commands {
+            runtime::logout_via(commands, Duration::from_secs(5)).await;
+        }
+    }
+
+    /// Requests a pairing code (`POST /api/{session}/auth/request-code`): the session must be
+    /// in `SCAN_QR_CODE` (waiting while it is still `STARTING`).
+    pub async fn request_code(&self, name: &str, phone: String, wait: Duration) -> Result<String> {
+        self.record(name).await?;
+        let status = self
+            .wait_for_status(name, &[SessionStatus::ScanQrCode], wait)
+            .await;
+        match status {
+            None => Err(Error::NotRunning(name.to_string())),
+            Some(SessionStatus::ScanQrCode) => {
+                let commands = {
+                    let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+                    running.get(name).map(RuntimeHandle::commands)
+                };
+                let commands = commands.ok_or_else(|| Error::NotRunning(name.to_string()))?;
+                runtime::request_code_via(commands, phone)
+                    .await
+                    .map_err(Error::Engine)
+            }
+            Some(status) => Err(Error::CodeWrongStatus { status }),
+        }
+    }
+
+    /// Waits (polling the live state) until the session is in one of `wanted`, it settles in
+    /// a status that cannot lead there by itself, or `wait` passes. `None` = not running.
+    pub async fn wait_for_status(
+        &self,
+        name: &str,
+        wanted: &[SessionStatus],
+        wait: Duration,
+    ) -> Option<SessionStatus> {
+        let mut rx = {
+            let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.get(name)?.state.clone()
+        };
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            let status = rx.borrow_and_update().status;
+            // Only STARTING moves on by itself towards a QR or a login.
+            if wanted.contains(&status) || status != SessionStatus::Starting {
+                return Some(status);
+            }
+            match tokio::time::timeout_at(until, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Some(rx.borrow().status),
+            }
+        }
     }
 
     async fn wipe_credentials(&self, name: &str) -> Result<()> {
@@ -332,16 +415,29 @@ impl SessionManager {
         let worker = &self.inner.settings.worker_id;
         self.inner.store.assign_worker(&record.name, worker).await?;
         let me = self.inner.store.get_me(&record.name).await?;
+        let device = match self.inner.store.backend() {
+            Backend::Sqlite(s) => DeviceStore::Sqlite {
+                dir: s.session_dir(&record.name)?,
+            },
+            Backend::Mongo(m) => DeviceStore::Mongo {
+                db: m.session_db(&record.name),
+            },
+        };
+        let settings = &self.inner.settings;
         let spec = StartSpec {
             session: record.name.clone(),
             config: record.config.clone(),
-            wa_url: self.inner.settings.wa_url.clone(),
+            wa_url: settings.wa_url.clone(),
+            wa_version: settings.wa_version,
+            device,
+            connect_timeout: settings.connect_timeout,
         };
         let handle = runtime::spawn(
             &self.inner.rt,
             spec,
             self.inner.store.clone(),
             me,
+            settings.timers,
             self.inner.cancel.child_token(),
         );
         tracing::info!(session = record.name, "session started");

@@ -1,24 +1,34 @@
 //! One running session: a task that drives the engine and the status machine.
 //!
-//! Owns: the session's live status (a `watch` channel the manager reads) and its engine
-//! task. Spawned by [`super::SessionManager`] on start, on the runtime handle the manager
-//! captured at build time; lives until stop (its cancellation token) or the engine ends.
-//! Stopping never logs the session out: the credentials stay in the store.
+//! Owns: the session's live status (a `watch` channel the manager reads), its engine task,
+//! the command channel to it, retries with backoff after retryable failures, and the QR
+//! deadline. Spawned by [`super::SessionManager`] on start, on the runtime handle the
+//! manager captured at build time; lives until stop (its cancellation token) or a terminal
+//! failure. Stopping never logs the session out: the credentials stay in the store.
 
 use std::{collections::VecDeque, time::Duration};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::status::{Input, SessionStatus, next};
 use crate::{
-    engine::{self, EngineEvent, StartSpec},
+    engine::{self, EngineCommand, EngineEvent, Exit, StartSpec},
     sessions::config::MeInfo,
     store::Store,
 };
 
 /// How many past statuses a `session.status` payload carries (WAHA: the last 3).
 const STATUS_HISTORY: usize = 3;
+
+/// Timers of a runtime (shortened by tests through `Config`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    /// QR codes shown this long without a scan → `FAILED` (WAHA: 60 s + 5 × 20 s).
+    pub qr_timeout: Duration,
+    /// First delay before restarting after a retryable failure (doubles, capped at 60 s).
+    pub restart_backoff: Duration,
+}
 
 /// A session's live state as the API sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +74,16 @@ impl LiveState {
         if to != SessionStatus::ScanQrCode {
             self.qr = None;
         }
+        if to != SessionStatus::Failed {
+            self.failure = None;
+        }
         true
+    }
+
+    fn fail(&mut self, input: &Input, reason: impl Into<String>) {
+        if self.apply(input) {
+            self.failure = Some(reason.into());
+        }
     }
 }
 
@@ -78,6 +97,7 @@ pub fn now_ms() -> i64 {
 pub struct RuntimeHandle {
     /// Live state, updated by the task.
     pub state: watch::Receiver<LiveState>,
+    commands: mpsc::Sender<EngineCommand>,
     cancel: CancellationToken,
     join: tokio::task::JoinHandle<()>,
 }
@@ -92,6 +112,35 @@ impl RuntimeHandle {
             abort.abort();
         }
     }
+
+    /// The command channel to the engine (cloned, so callers need no lock while waiting).
+    pub fn commands(&self) -> mpsc::Sender<EngineCommand> {
+        self.commands.clone()
+    }
+}
+
+/// Asks the engine behind `commands` for a pairing code for `phone`.
+///
+/// # Errors
+/// The engine is not running or the server refused.
+pub async fn request_code_via(
+    commands: mpsc::Sender<EngineCommand>,
+    phone: String,
+) -> Result<String, engine::Error> {
+    let (reply, rx) = oneshot::channel();
+    commands
+        .send(EngineCommand::RequestCode { phone, reply })
+        .await
+        .map_err(|_| engine::Error::NotRunning)?;
+    rx.await.map_err(|_| engine::Error::NotRunning)?
+}
+
+/// Unlinks the device from the phone (best effort, bounded by `deadline`).
+pub async fn logout_via(commands: mpsc::Sender<EngineCommand>, deadline: Duration) {
+    let (reply, rx) = oneshot::channel();
+    if commands.send(EngineCommand::Logout { reply }).await.is_ok() {
+        let _ = tokio::time::timeout(deadline, rx).await;
+    }
 }
 
 /// Spawns the runtime of one session on `rt`.
@@ -100,14 +149,18 @@ pub fn spawn(
     spec: StartSpec,
     store: Store,
     me: Option<MeInfo>,
+    timers: Timers,
     cancel: CancellationToken,
 ) -> RuntimeHandle {
     let mut initial = LiveState::new(me);
     initial.apply(&Input::Start);
     let (tx, rx) = watch::channel(initial);
-    let join = rt.spawn(run(spec, store, tx, cancel.clone()));
+    // Commands are rare (pairing code, logout); a small buffer is plenty.
+    let (cmd_tx, cmd_rx) = mpsc::channel(8);
+    let join = rt.spawn(run(spec, store, tx, cmd_rx, timers, cancel.clone()));
     RuntimeHandle {
         state: rx,
+        commands: cmd_tx,
         cancel,
         join,
     }
@@ -117,38 +170,108 @@ async fn run(
     spec: StartSpec,
     store: Store,
     state: watch::Sender<LiveState>,
+    mut commands: mpsc::Receiver<EngineCommand>,
+    timers: Timers,
     cancel: CancellationToken,
 ) {
     let session = spec.session.clone();
-    // Bounded: the engine waits when the runtime lags (status changes are few and small).
-    let (tx, mut rx) = mpsc::channel::<EngineEvent>(64);
-    let engine = engine::run(spec, tx, cancel.child_token());
-    tokio::pin!(engine);
-    let mut engine_done = false;
+    let mut backoff = timers.restart_backoff;
     loop {
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            result = &mut engine, if !engine_done => {
-                engine_done = true;
-                let reason = match result {
-                    Ok(()) => "the WhatsApp connection ended".to_string(),
-                    Err(e) => e.to_string(),
-                };
-                tracing::warn!(session, %reason, "engine stopped");
+        let outcome = run_once(&spec, &store, &state, &mut commands, timers, &cancel).await;
+        match outcome {
+            Outcome::Stopped | Outcome::Terminal => return,
+            Outcome::Retry(reason) => {
+                tracing::warn!(session, %reason, "session failed; restarting in {backoff:?}");
+                state.send_modify(|s| s.fail(&Input::ConnectFailed, reason));
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
                 state.send_modify(|s| {
-                    if s.apply(&Input::ConnectFailed) {
-                        s.failure = Some(reason);
-                    }
+                    s.apply(&Input::Start);
                 });
-            }
-            Some(event) = rx.recv() => {
-                handle_event(&session, &store, &state, event).await;
             }
         }
     }
 }
 
-async fn handle_event(
+enum Outcome {
+    Stopped,
+    Terminal,
+    Retry(String),
+}
+
+async fn run_once(
+    spec: &StartSpec,
+    store: &Store,
+    state: &watch::Sender<LiveState>,
+    commands: &mut mpsc::Receiver<EngineCommand>,
+    timers: Timers,
+    cancel: &CancellationToken,
+) -> Outcome {
+    let session = spec.session.as_str();
+    // Bounded: the engine waits when the runtime lags (status changes are few and small).
+    let (tx, mut rx) = mpsc::channel::<EngineEvent>(64);
+    let engine_cancel = cancel.child_token();
+    let engine = engine::run(spec.clone(), tx, commands, engine_cancel.clone());
+    tokio::pin!(engine);
+    let mut qr_deadline: Option<tokio::time::Instant> = None;
+    let mut logged_out = false;
+    let result = loop {
+        let qr_timer = async {
+            match qr_deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = &mut engine => break result,
+            () = qr_timer => {
+                tracing::info!(session, "QR code was not scanned in time");
+                state.send_modify(|s| s.fail(&Input::QrExhausted, "QR code was not scanned in time"));
+                // Stop the client; the session stays FAILED until started again (WAHA).
+                engine_cancel.cancel();
+                let _ = (&mut engine).await;
+                return Outcome::Terminal;
+            }
+            Some(event) = rx.recv() => {
+                if matches!(event, EngineEvent::QrCode { .. }) && qr_deadline.is_none() {
+                    qr_deadline = Some(tokio::time::Instant::now() + timers.qr_timeout);
+                }
+                if matches!(event, EngineEvent::Connected { .. }) {
+                    qr_deadline = None;
+                }
+                logged_out |= matches!(event, EngineEvent::LoggedOut { .. });
+                apply_event(session, store, state, event).await;
+            }
+        }
+    };
+    // Events the engine queued before it returned still count.
+    while let Ok(event) = rx.try_recv() {
+        logged_out |= matches!(event, EngineEvent::LoggedOut { .. });
+        apply_event(session, store, state, event).await;
+    }
+    match result {
+        Ok(Exit::Stopped) => Outcome::Stopped,
+        Ok(Exit::Terminal) => {
+            if logged_out {
+                // The credentials are dead; wipe them so the next start shows a fresh QR.
+                if let Err(e) = store.drop_session_data(session).await {
+                    tracing::error!(session, error = %e, "could not wipe credentials");
+                }
+            }
+            Outcome::Terminal
+        }
+        Err(e) if e.is_retryable() => Outcome::Retry(e.to_string()),
+        Err(e) => {
+            state.send_modify(|s| s.fail(&Input::ConnectFailed, e.to_string()));
+            Outcome::Terminal
+        }
+    }
+}
+
+async fn apply_event(
     session: &str,
     store: &Store,
     state: &watch::Sender<LiveState>,
@@ -159,15 +282,14 @@ async fn handle_event(
             s.apply(&Input::QrCode);
             s.qr = Some(code);
         }),
-        EngineEvent::PairingCode { .. } => {
-            state.send_modify(|s| {
-                s.apply(&Input::PairingCode);
-            });
-        }
+        EngineEvent::PairingCode { .. } => state.send_modify(|s| {
+            s.apply(&Input::PairingCode);
+        }),
         EngineEvent::Connected { me } => {
             if let Err(e) = store.set_me(session, Some(&me)).await {
                 tracing::error!(session, error = %e, "could not save me");
             }
+            tracing::info!(session, id = me.id, "session is WORKING");
             state.send_modify(|s| {
                 s.me = Some(me);
                 s.apply(&Input::Connected);
@@ -177,19 +299,24 @@ async fn handle_event(
             s.apply(&Input::Disconnected);
         }),
         EngineEvent::QrExhausted => state.send_modify(|s| {
-            if s.apply(&Input::QrExhausted) {
-                s.failure = Some("QR code was not scanned in time".into());
-            }
+            s.fail(&Input::QrExhausted, "QR code was not scanned in time");
         }),
-        EngineEvent::LoggedOut { reason } => state.send_modify(|s| {
-            if s.apply(&Input::LoggedOut) {
-                s.failure = Some(reason);
+        EngineEvent::LoggedOut { reason } => {
+            // The account is gone at once; the keys are wiped once the client has stopped
+            // writing them (see run_once).
+            if let Err(e) = store.set_me(session, None).await {
+                tracing::error!(session, error = %e, "could not clear me");
             }
-        }),
+            state.send_modify(|s| {
+                s.me = None;
+                s.fail(&Input::LoggedOut, reason);
+            });
+        }
         EngineEvent::StreamReplaced => state.send_modify(|s| {
-            if s.apply(&Input::StreamReplaced) {
-                s.failure = Some("stream replaced by another connection".into());
-            }
+            s.fail(
+                &Input::StreamReplaced,
+                "stream replaced by another connection",
+            );
         }),
     }
 }

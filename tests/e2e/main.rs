@@ -2,9 +2,11 @@
 //! process behaviour matters), against the embedded store and MongoDB.
 
 mod binary;
+mod engine_store;
 mod errors;
 mod observability;
 mod openapi;
+mod pairing;
 mod sessions;
 mod store_contract;
 mod support;

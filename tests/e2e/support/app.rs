@@ -81,6 +81,44 @@ impl TestApp {
         Self::spawn_with(store, &[]).await
     }
 
+    /// Starts an app connected to the mock WhatsApp network, with test-short timers.
+    pub async fn spawn_wa(
+        store: StoreKind,
+        net: &mockwa::MockNetwork,
+        extra: &[(&str, &str)],
+    ) -> TestApp {
+        let url = net.ws_url();
+        let mut all: Vec<(&str, &str)> = vec![
+            ("WHARF_WA_URL", url.as_str()),
+            ("WHARF_RESTART_BACKOFF_SECONDS", "0.2"),
+            ("WHARF_CONNECT_TIMEOUT_SECONDS", "20"),
+        ];
+        all.extend_from_slice(extra);
+        Self::spawn_with(store, &all).await
+    }
+
+    /// Creates and starts `name`, waits for its QR, scans it with the mock phone `phone`,
+    /// and waits for `WORKING`. Returns the session JSON.
+    pub async fn pair(&self, net: &mockwa::MockNetwork, name: &str, phone: &str) -> Value {
+        let r = self
+            .post("/api/sessions", &format!(r#"{{"name":"{name}"}}"#))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        self.wait_status(name, "SCAN_QR_CODE", Duration::from_secs(20))
+            .await;
+        let qr = self
+            .get(&format!("/api/{name}/auth/qr?format=raw"))
+            .await
+            .json()["value"]
+            .as_str()
+            .expect("raw QR")
+            .to_string();
+        net.scan_qr(&qr, phone, &format!("Phone {phone}"))
+            .expect("mock phone scans the QR");
+        self.wait_status(name, "WORKING", Duration::from_secs(40))
+            .await
+    }
+
     /// Starts an app with extra environment variables.
     pub async fn spawn_with(store: StoreKind, extra: &[(&str, &str)]) -> TestApp {
         let dir = std::sync::Arc::new(tempfile::tempdir().expect("tempdir"));

@@ -1,0 +1,198 @@
+//! `📱 Pairing`: `GET /api/{session}/auth/qr`, `POST /api/{session}/auth/request-code`
+//! (waha.md §2). Owns the QR image rendering (PNG) and WAHA's three answer formats.
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, get, http::header, post, web};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, AppState, Body};
+use crate::sessions::status::SessionStatus;
+
+/// WAHA waits up to ~15 s (5 s running + 10 s status) before answering 422.
+const QR_WAIT: Duration = Duration::from_secs(15);
+
+/// `QRCodeValue`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QRCodeValue {
+    /// The raw QR payload.
+    pub value: String,
+}
+
+/// `Base64File`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Base64File {
+    /// `image/png`.
+    pub mimetype: String,
+    /// Base64 of the file.
+    pub data: String,
+}
+
+/// `RequestCodeRequest`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestCodeRequest {
+    /// Mobile phone number in international format
+    #[schema(example = "12132132130")]
+    pub phone_number: String,
+    /// `sms`/`voice` registration is not supported; leave empty for Web pairing.
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+/// Query of the QR route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QrQuery {
+    /// `image` (default) or `raw`.
+    #[serde(default)]
+    #[param(inline, value_type = String)]
+    pub format: Option<String>,
+}
+
+/// Renders `data` as a PNG QR code (8 px per module, 4-module quiet zone).
+///
+/// # Errors
+/// When the data is too long for a QR code or the encoder fails.
+pub fn qr_png(data: &str) -> Result<Vec<u8>, String> {
+    let code = qrcode::QrCode::new(data.as_bytes()).map_err(|e| e.to_string())?;
+    let modules = code.width();
+    let colors = code.to_colors();
+    const SCALE: usize = 8;
+    const QUIET: usize = 4;
+    let side = (modules + 2 * QUIET) * SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for (i, color) in colors.iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (mx, my) = (i % modules + QUIET, i / modules + QUIET);
+            for y in my * SCALE..(my + 1) * SCALE {
+                pixels[y * side + mx * SCALE..y * side + (mx + 1) * SCALE].fill(0);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let side = u32::try_from(side).map_err(|e| e.to_string())?;
+        let mut enc = png::Encoder::new(&mut out, side, side);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+        writer
+            .write_image_data(&pixels)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+/// Resolves the session's current QR, WAHA-style: 422 bodies when there is none.
+async fn current_qr(state: &AppState, name: &str) -> Result<String, ApiError> {
+    let manager = &state.manager;
+    match manager.get(name).await {
+        Ok(_) => {}
+        Err(crate::sessions::Error::NotFound(_)) => {
+            return Err(ApiError::SessionNotExist(name.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let status = manager
+        .wait_for_status(name, &[SessionStatus::ScanQrCode], QR_WAIT)
+        .await
+        .unwrap_or(SessionStatus::Stopped);
+    let qr = manager.live_state(name).and_then(|s| s.qr);
+    match (status, qr) {
+        (SessionStatus::ScanQrCode, Some(qr)) => Ok(qr),
+        (status, _) => Err(ApiError::SessionStatus {
+            session: name.to_string(),
+            status,
+            expected: vec![SessionStatus::ScanQrCode],
+        }),
+    }
+}
+
+/// Get QR code for pairing WhatsApp API.
+#[utoipa::path(
+    operation_id = "AuthController_getQR",
+    tag = "📱 Pairing",
+    params(("session" = String, Path, description = "Session name"), QrQuery),
+    responses((status = 200, description = "",
+        content(
+            (Vec<u8> = "image/png"),
+            (QRCodeValue = "application/json"),
+        )
+    )),
+    security(("api_key" = []))
+)]
+#[get("/api/{session}/auth/qr")]
+pub async fn get_qr(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<QrQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let format = query.format.as_deref().unwrap_or("image");
+    if format != "image" && format != "raw" {
+        return Err(ApiError::Validation(vec![
+            "format must be one of the following values: image, raw".into(),
+        ]));
+    }
+    let qr = current_qr(&state, &path).await?;
+    if format == "raw" {
+        return Ok(HttpResponse::Ok().json(QRCodeValue { value: qr }));
+    }
+    let png = qr_png(&qr).map_err(ApiError::Internal)?;
+    // WAHA's BufferResponseInterceptor: JSON only for exactly `Accept: application/json`.
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "application/json");
+    if wants_json {
+        return Ok(HttpResponse::Ok().json(Base64File {
+            mimetype: "image/png".into(),
+            data: base64::engine::general_purpose::STANDARD.encode(&png),
+        }));
+    }
+    Ok(HttpResponse::Ok().content_type("image/png").body(png))
+}
+
+/// Request authentication code.
+#[utoipa::path(
+    operation_id = "AuthController_requestCode",
+    tag = "📱 Pairing",
+    params(("session" = String, Path, description = "Session name")),
+    request_body = RequestCodeRequest,
+    responses((status = 201, description = "")),
+    security(("api_key" = []))
+)]
+#[post("/api/{session}/auth/request-code")]
+pub async fn request_code(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Body<RequestCodeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let req = body.0;
+    if req.method.as_deref().is_some_and(|m| !m.is_empty()) {
+        return Err(ApiError::unprocessable(
+            "The method is not implemented by the engine.",
+        ));
+    }
+    let phone: String = req
+        .phone_number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    if phone.len() < 5 || phone.len() > 20 {
+        return Err(ApiError::Validation(vec![
+            "phoneNumber must be a phone number in international format".into(),
+        ]));
+    }
+    let code = state.manager.request_code(&path, phone, QR_WAIT).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({ "code": code })))
+}
+
+/// Registers this tag's routes.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    cfg.service(get_qr).service(request_code);
+}
