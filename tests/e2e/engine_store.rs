@@ -14,6 +14,7 @@ use mongodb::Client;
 use mongodb::bson::{Document, doc};
 use wharf::engine::mongo_store::MongoDeviceStore;
 use whatsapp_rust::bytes::Bytes;
+use whatsapp_rust::store::persistence_manager::PersistenceManager;
 use whatsapp_rust::wacore::appstate::hash::HashState;
 use whatsapp_rust::wacore::appstate::processor::AppStateMutationMAC;
 use whatsapp_rust::wacore::store::Device;
@@ -233,6 +234,32 @@ async fn create_on_saved_device_keeps_its_keys() {
         serde_json::to_value(&loaded).expect("json"),
         serde_json::to_value(&device).expect("json"),
     );
+    f.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistence_manager_reopened_keeps_identity_and_changes() {
+    let f = fixture!("persistence_manager_reopened_keeps_identity_and_changes");
+    // How whatsapp-rust itself drives the store: exists → create → load, then saves.
+    let first = PersistenceManager::new(Arc::new(f.store.clone()))
+        .await
+        .expect("first start");
+    let identity = first.get_device_snapshot().identity_key.public_key;
+    first
+        .modify_device(|d| d.push_name = "after pairing".into())
+        .await;
+    first.flush().await.expect("flush");
+    drop(first);
+
+    let reopened = MongoDeviceStore::open(f.store.database().clone())
+        .await
+        .expect("reopen store");
+    let second = PersistenceManager::new(Arc::new(reopened))
+        .await
+        .expect("second start");
+    let device = second.get_device_snapshot();
+    assert_eq!(device.identity_key.public_key, identity);
+    assert_eq!(device.push_name, "after pairing");
     f.finish().await;
 }
 
