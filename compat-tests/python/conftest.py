@@ -12,6 +12,8 @@ Environment knobs:
   MONGO_SERVER_BIN     secantusd-py (or any mongod-like binary taking
                        --host/--port/--storage-path); unset = mongo cases skipped
   WHARF_REQUIRE_MONGO  "1" turns that skip into a failure (.ci/run sets it)
+  WHARF_FAIL_ON_PANIC  "1" fails a test whose wharf printed a Rust panic (default:
+                       listed at the end of the run)
 
 Command-line option: --store=embedded|mongo|all (default all).
 """
@@ -202,6 +204,15 @@ class WharfServer:
     def delete(self, path: str, **kw) -> requests.Response:
         return requests.delete(self.url(path), headers=kw.pop("headers", self.headers()), timeout=30, **kw)
 
+    def first_panic(self) -> str | None:
+        """The first Rust panic report in this server's output (a few lines), if any."""
+        for p in self.log_paths:
+            lines = p.read_text(errors="replace").splitlines()
+            for i, line in enumerate(lines):
+                if "panicked at" in line:
+                    return "\n".join(lines[i : i + 3])
+        return None
+
     def logs(self) -> str:
         parts = []
         for p in self.log_paths:
@@ -330,10 +341,13 @@ def start_server(request, store, tmp_path) -> Iterator[Callable[..., WharfServer
         if env_api_key is not None or key is not None:
             env["WAHA_API_KEY"] = env_api_key if env_api_key is not None else key
         if mongo:
+            # One MongoDB serves the whole run: give every server its own main database
+            # (`waha_{ns}`) and per-session databases (`waha_{session_ns}_{name}`).
             env["WHATSAPP_SESSIONS_MONGO_URL"] = mongo
             env["WAHA_NAMESPACE"] = "ct" + uuid.uuid4().hex[:12]
+            env["WAHA_SESSION_NAMESPACE"] = "s" + uuid.uuid4().hex[:7]
         if same_store_as is not None:
-            for var in ("WAHA_LOCAL_STORE_BASE_DIR", "WAHA_NAMESPACE"):
+            for var in ("WAHA_LOCAL_STORE_BASE_DIR", "WAHA_NAMESPACE", "WAHA_SESSION_NAMESPACE"):
                 if var in same_store_as.env:
                     env[var] = same_store_as.env[var]
         for k, v in extra.items():
@@ -354,6 +368,11 @@ def start_server(request, store, tmp_path) -> Iterator[Callable[..., WharfServer
         if code is not None:
             problems.append(f"{srv.label} exited by itself with code {code} during the test")
         srv.stop()
+        panic = srv.first_panic()
+        if panic:
+            PANICS.append(f"{request.node.nodeid} ({srv.label}):\n{panic}")
+            if os.environ.get("WHARF_FAIL_ON_PANIC") == "1":
+                problems.append(f"{srv.label} panicked:\n{panic}")
     if problems:
         pytest.fail("\n".join(problems) + "\n" + "\n".join(s.logs() for s in servers), pytrace=False)
 
@@ -399,6 +418,7 @@ for _model in ("SessionInfo", "SessionDTO"):
         "WebhookConfig.events is list[dict] in the SDK (spec items: object); WAHA uses strings",
     )
 TOLERATED: set[str] = set()
+PANICS: list[str] = []  # wharf panics seen (fail the test only with WHARF_FAIL_ON_PANIC=1)
 
 
 def sdk_validate(model_cls, data) -> None:
@@ -437,6 +457,10 @@ def strip_nulls(value):
 
 
 def pytest_terminal_summary(terminalreporter):
+    if PANICS:
+        terminalreporter.section("wharf panicked (set WHARF_FAIL_ON_PANIC=1 to fail on this)")
+        for entry in PANICS:
+            terminalreporter.write_line(entry)
     if TOLERATED:
         terminalreporter.section("waha-py model strictness tolerated (SDK vs WAHA, not wharf bugs)")
         for line in sorted(TOLERATED):

@@ -442,8 +442,10 @@ def test_invalid_session_name_is_400(server):
 def test_session_name_length_limit(server, store):
     # WAHA: MaxLength(64 - len("waha_noweb")) = 54. On MongoDB wharf also keeps the
     # per-session database name `waha_{session_namespace}_{name}` under MongoDB's
-    # 64-byte limit: 63 - len("waha_gows_") = 53 with the default namespace.
-    limit = 54 if store == "embedded" else 63 - len("waha_gows_")
+    # 64-byte limit (63 - len("waha_gows_") = 53 with the default namespace).
+    limit = 54
+    if store == "mongo":
+        limit = min(limit, 63 - len(f"waha_{server.env['WAHA_SESSION_NAMESPACE']}_"))
     r = server.post("/api/sessions", json={"name": "a" * limit, "start": False})
     assert r.status_code == 201, r.text
     r = server.post("/api/sessions", json={"name": "b" * (limit + 1), "start": False})
