@@ -260,6 +260,38 @@ impl Conn {
         dev.conn = Some(self.handle.clone());
         dev.active = false;
         self.role = Role::Device(key.clone());
+        if dev.key_share_pending {
+            dev.key_share_pending = false;
+            let skey = dev.skey.clone().unwrap_or_else(|| {
+                B::new("skey")
+                    .kids([
+                        B::new("id").bytes(dev.reg.skey_id.clone()).build(),
+                        B::new("value").bytes(dev.reg.skey_val.clone()).build(),
+                        B::new("signature").bytes(dev.reg.skey_sig.clone()).build(),
+                    ])
+                    .build()
+            });
+            let bundle = crate::signal::Bundle {
+                registration: dev.reg.registration.clone(),
+                identity: dev.reg.identity.clone(),
+                skey,
+                prekey: dev.prekeys.pop_front(),
+            };
+            if let Some(phone) = st.phones.get(&key.0) {
+                let account = phone.account.clone();
+                let raw_id = phone.raw_id;
+                let net = self.net.clone();
+                let key = key.clone();
+                tokio::spawn(async move {
+                    match crate::signal::key_share_message(&account, raw_id, &key.0, key.1, bundle)
+                        .await
+                    {
+                        Ok(node) => net.lock().deliver(&key, node),
+                        Err(e) => tracing::debug!("mockwa key share for {key:?} failed: {e:#}"),
+                    }
+                });
+            }
+        }
         let t = now();
         Flow::reply(
             B::new("success")

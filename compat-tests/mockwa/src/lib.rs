@@ -21,6 +21,7 @@ mod noise;
 mod phone;
 mod proto;
 mod server;
+mod signal;
 mod state;
 mod wire;
 

@@ -226,6 +226,7 @@ pub(crate) fn link(st: &mut State, req: LinkRequest<'_>) -> Result<DevKey> {
             signed_identity: None,
             key_index,
             registered: false,
+            key_share_pending: true,
             conn: None,
             active: false,
             offline: Default::default(),

@@ -96,6 +96,8 @@ pub(crate) struct Device {
     pub(crate) key_index: u32,
     /// Set once `pair-device-sign` arrived; only registered devices log in.
     pub(crate) registered: bool,
+    /// The phone still owes this new companion its app-state key share.
+    pub(crate) key_share_pending: bool,
     pub(crate) conn: Option<ConnHandle>,
     /// True once the live connection sent its `active` IQ; until then
     /// stanzas wait in `offline`, as on the real server.
