@@ -141,6 +141,31 @@ async fn identities_on_two_databases_are_isolated() {
     f.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_after_database_drop_starts_empty_with_indexes() {
+    let f = fixture!("open_after_database_drop_starts_empty_with_indexes");
+    // Logout wipes a session by dropping its database; the next start opens it afresh.
+    f.store.create().await.expect("create");
+    f.store.put_session("a@lid", b"r").await.expect("session");
+    f.store.database().drop().await.expect("drop database");
+    let reopened = MongoDeviceStore::open(f.store.database().clone())
+        .await
+        .expect("reopen");
+    assert!(!reopened.exists().await.expect("exists"));
+    assert!(!reopened.has_session("a@lid").await.expect("session"));
+    let names = reopened
+        .database()
+        .collection::<Document>("wa_sent_messages")
+        .list_index_names()
+        .await
+        .expect("indexes");
+    assert!(
+        names.contains(&"chat_jid_message_id".to_owned()),
+        "{names:?}"
+    );
+    f.finish().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // DeviceStore
 // ---------------------------------------------------------------------------------------
