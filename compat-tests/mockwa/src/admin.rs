@@ -78,6 +78,9 @@ pub struct FaultSettings {
     /// Delay every stanza the mock sends by this many milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    /// Read-only: websocket connections refused so far (ignored on input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_count: Option<u64>,
 }
 
 fn check_phone(phone: &str) -> Result<(), AdminError> {
@@ -354,5 +357,6 @@ pub(crate) fn get_faults(net: &Net) -> FaultSettings {
     FaultSettings {
         refuse_connections: Some(net.faults.refuse_connections.load(Ordering::Relaxed)),
         latency_ms: Some(net.faults.latency_ms.load(Ordering::Relaxed)),
+        refused_count: Some(net.faults.refused.load(Ordering::Relaxed)),
     }
 }

@@ -6,7 +6,8 @@
 //! pairing-code linking, unlinking) and relays ciphertext between the
 //! companion devices of different numbers: usync, prekey bundles, messages,
 //! receipts, chatstates, presence, groups, media and an offline queue. It
-//! never does Signal crypto on messages: both ends are real clients.
+//! never decrypts messages: both ends are real clients. Its only Signal use
+//! is the phone's app-state key share to a newly linked companion.
 //!
 //! Start it in-process with [`MockNetwork::start`] or run the `mockwa` binary
 //! (`mockwa --listen 127.0.0.1:0`). One port serves the websocket
@@ -101,6 +102,11 @@ impl MockNetwork {
     /// connected device and closes its socket.
     pub fn stream_error(&self, jid: &str, code: &str) -> Result<(), AdminError> {
         admin::stream_error(&self.net, jid, code)
+    }
+
+    /// Current fault settings (with `refused_count`).
+    pub fn faults(&self) -> FaultSettings {
+        admin::get_faults(&self.net)
     }
 
     /// Applies fault settings; returns the full resulting settings.

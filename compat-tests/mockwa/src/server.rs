@@ -211,6 +211,7 @@ async fn handle_tcp(net: Arc<Net>, mut stream: TcpStream) {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if req.path == "/ws/chat" && upgrade {
         if net.faults.refuse_connections.load(Ordering::Relaxed) {
+            net.faults.refused.fetch_add(1, Ordering::Relaxed);
             return; // Dropping the stream closes it: the client sees a failed connect.
         }
         if let Err(e) = upgrade_ws(net, stream, req).await {

@@ -178,6 +178,7 @@ pub(crate) struct State {
 pub(crate) struct Faults {
     pub(crate) refuse_connections: AtomicBool,
     pub(crate) latency_ms: AtomicU64,
+    pub(crate) refused: AtomicU64,
 }
 
 /// The shared network.

@@ -77,7 +77,7 @@ fn binary_prints_address_and_serves_admin() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        serde_json::json!({"refuseConnections": false, "latencyMs": 5})
+        serde_json::json!({"refuseConnections": false, "latencyMs": 5, "refusedCount": 0})
     );
     let (status, _) = http(&addr, "POST", "/admin/scan-qr", "not json");
     assert_eq!(status, 400);

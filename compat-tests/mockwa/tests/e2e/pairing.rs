@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mockwa::MockNetwork;
+use mockwa::{FaultSettings, MockNetwork};
 use whatsapp_rust::pair_code::PairCodeOptions;
 use whatsapp_rust::prelude::*;
 use whatsapp_rust::wacore::store::InMemoryBackend;
@@ -24,7 +24,13 @@ async fn qr_pairing_then_restart_login() {
     let jid = net.scan_qr(&qr, "15550001111", "Alice").unwrap();
     assert_eq!(jid, "15550001111:1@s.whatsapp.net");
     c.connected(Duration::from_secs(40)).await;
-    eprintln!("first connect after QR scan: {:?}", t0.elapsed());
+    let first = t0.elapsed();
+    eprintln!("QR scan -> Connected: {first:?}");
+    // The mock phone's app-state key share ends the client's 10 s grace.
+    assert!(
+        first < Duration::from_secs(5),
+        "first connect took {first:?}"
+    );
     let pn = c.client.pn().expect("pn after pairing");
     assert_eq!(pn.user, "15550001111");
     assert_eq!(pn.device, 1);
@@ -89,7 +95,7 @@ async fn pairing_code_links() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unlink_logs_out_and_disconnect_reconnects() {
     let net = MockNetwork::start("127.0.0.1:0").await.unwrap();
-    let (c, _b) = paired_client(&net, "15550003333", "Carol").await;
+    let (c, store) = paired_client(&net, "15550003333", "Carol").await;
     let jid = c.client.pn().unwrap().to_string();
 
     // Dropped socket: the client reconnects by itself.
@@ -106,6 +112,44 @@ async fn unlink_logs_out_and_disconnect_reconnects() {
     c.clear();
     net.stream_error(&jid, "515").unwrap();
     c.connected(Duration::from_secs(15)).await;
+
+    // Faults: while connections are refused the client cannot get back in;
+    // once allowed again it reconnects on its own.
+    net.set_faults(&FaultSettings {
+        refuse_connections: Some(true),
+        ..Default::default()
+    });
+    c.clear();
+    net.disconnect(&jid).unwrap();
+    eventually(
+        "a reconnect attempt is refused",
+        Duration::from_secs(15),
+        || net.faults().refused_count.unwrap_or(0) > 0,
+    )
+    .await;
+    assert!(!net.devices()[0].connected);
+    net.set_faults(&FaultSettings {
+        refuse_connections: Some(false),
+        latency_ms: Some(50),
+        ..Default::default()
+    });
+    c.connected(Duration::from_secs(20)).await;
+    net.set_faults(&FaultSettings {
+        latency_ms: Some(0),
+        ..Default::default()
+    });
+
+    // Another session takes over: StreamReplaced, no reconnect.
+    c.clear();
+    net.stream_error(&jid, "conflict").unwrap();
+    c.wait_for("StreamReplaced", Duration::from_secs(10), |e| {
+        matches!(e, Event::StreamReplaced(_)).then_some(())
+    })
+    .await;
+    c.stop().await;
+    // A new client on the same store logs back in (the device is still linked).
+    let c = start_client(&net, store).await;
+    c.connected(Duration::from_secs(10)).await;
 
     // The phone unlinks the device: LoggedOut, and it is gone.
     net.unlink(&jid).unwrap();
