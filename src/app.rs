@@ -76,6 +76,7 @@ impl App {
                 timers: Timers {
                     qr_timeout: config.qr_timeout,
                     restart_backoff: config.restart_backoff,
+                    print_qr: config.print_qr,
                 },
             },
             tokio::runtime::Handle::current(),

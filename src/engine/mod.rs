@@ -221,6 +221,18 @@ fn dashed(code: &str) -> String {
     }
 }
 
+/// An error with its whole `source()` chain, for the logs and the status data.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
     match device {
         DeviceStore::Sqlite { dir } => {
@@ -230,13 +242,13 @@ async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
             let path = dir.join("whatsapp.db");
             let store = SqliteStore::new(&path.to_string_lossy())
                 .await
-                .map_err(|e| Error::Store(e.to_string()))?;
+                .map_err(|e| Error::Store(chain(&e)))?;
             Ok(Arc::new(store))
         }
         DeviceStore::Mongo { db } => {
             let store = mongo_store::MongoDeviceStore::open(db.clone())
                 .await
-                .map_err(|e| Error::Store(e.to_string()))?;
+                .map_err(|e| Error::Store(chain(&e)))?;
             Ok(Arc::new(store))
         }
     }

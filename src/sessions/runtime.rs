@@ -28,6 +28,8 @@ pub struct Timers {
     pub qr_timeout: Duration,
     /// First delay before restarting after a retryable failure (doubles, capped at 60 s).
     pub restart_backoff: Duration,
+    /// `WAHA_PRINT_QR`: draw each new QR code in the log.
+    pub print_qr: bool,
 }
 
 /// A session's live state as the API sees it.
@@ -243,6 +245,9 @@ async fn run_once(
                     qr_deadline = None;
                 }
                 logged_out |= matches!(event, EngineEvent::LoggedOut { .. });
+                if timers.print_qr && let EngineEvent::QrCode { code, .. } = &event {
+                    print_qr(session, code);
+                }
                 apply_event(session, store, state, event).await;
             }
         }
@@ -268,6 +273,24 @@ async fn run_once(
             state.send_modify(|s| s.fail(&Input::ConnectFailed, e.to_string()));
             Outcome::Terminal
         }
+    }
+}
+
+/// Logs a QR code drawn with Unicode half blocks (WAHA prints an ASCII QR likewise).
+fn print_qr(session: &str, code: &str) {
+    match qrcode::QrCode::new(code.as_bytes()) {
+        Ok(qr) => {
+            let art = qr
+                .render::<qrcode::render::unicode::Dense1x2>()
+                .dark_color(qrcode::render::unicode::Dense1x2::Light)
+                .light_color(qrcode::render::unicode::Dense1x2::Dark)
+                .build();
+            tracing::info!(
+                session,
+                "scan this QR code with WhatsApp > Linked devices:\n{art}"
+            );
+        }
+        Err(e) => tracing::warn!(session, error = %e, "cannot draw the QR code"),
     }
 }
 
