@@ -182,7 +182,9 @@ pub(crate) async fn key_share_message(
         .map_err(|e| anyhow!("encrypt: {e}"))?;
     let ty = match &ct {
         CiphertextMessage::PreKeySignalMessage(_) => "pkmsg",
-        _ => "msg",
+        CiphertextMessage::SignalMessage(_)
+        | CiphertextMessage::SenderKeyMessage(_)
+        | CiphertextMessage::PlaintextContent(_) => "msg",
     };
     Ok(B::new("message")
         .a("from", pn_jid(phone, 0))
