@@ -12,3 +12,4 @@ mod harness;
 mod media;
 mod messaging;
 mod pairing;
+mod robustness;
