@@ -222,6 +222,7 @@ impl From<sessions::Error> for ApiError {
                 }
                 crate::engine::Error::Store(_)
                 | crate::engine::Error::Build(_)
+                | crate::engine::Error::MockNetworkWithoutUrl
                 | crate::engine::Error::ConnectTimeout(_) => Self::Internal(e.to_string()),
             },
             sessions::Error::Store(e) => Self::from(e),

@@ -85,7 +85,8 @@ pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, A
         return Err(ApiError::Validation(vec!["body must be an object".into()]));
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
+        // class-validator writes `config.webhooks.0.url`, serde `config.webhooks[0].url`.
+        let path = e.path().to_string().replace('[', ".").replace(']', "");
         let inner = e.into_inner().to_string();
         ApiError::Validation(vec![validation_message(&path, &inner)])
     })
@@ -121,7 +122,11 @@ fn validation_message(path: &str, serde_msg: &str) -> String {
     } else if expected.starts_with("struct") || expected.starts_with("a map") {
         "must be an object"
     } else if serde_msg.starts_with("unknown variant") {
-        "must be one of the following values"
+        let values: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        return format!(
+            "{path} must be one of the following values: {}",
+            values.join(", ")
+        );
     } else {
         return format!("{path}: {serde_msg}");
     };

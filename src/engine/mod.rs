@@ -131,6 +131,11 @@ pub enum Error {
     /// The engine stopped before answering.
     #[error("the session is not running")]
     NotRunning,
+    /// A `mock-network` build (certificate checks off) was asked to reach WhatsApp itself.
+    #[error(
+        "this is a test build (mock-network): it connects only to WHARF_WA_URL, never to WhatsApp"
+    )]
+    MockNetworkWithoutUrl,
 }
 
 impl Error {
@@ -277,6 +282,11 @@ pub async fn run(
     commands: &mut mpsc::Receiver<EngineCommand>,
     cancel: CancellationToken,
 ) -> Result<Exit, Error> {
+    // Runtime guard: a build that skips WhatsApp's certificate checks must never talk to
+    // WhatsApp's servers.
+    if cfg!(feature = "mock-network") && spec.wa_url.is_none() {
+        return Err(Error::MockNetworkWithoutUrl);
+    }
     let backend = open_backend(&spec.device).await?;
     let (raw_tx, mut raw_rx) = mpsc::channel(RAW_QUEUE);
     let mut builder = Bot::builder()

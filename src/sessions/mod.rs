@@ -405,7 +405,7 @@ impl SessionManager {
     }
 
     async fn wipe_credentials(&self, name: &str) -> Result<()> {
-        self.inner.store.drop_session_data(name).await?;
+        self.inner.store.wipe_credentials(name).await?;
         self.inner.store.set_me(name, None).await?;
         Ok(())
     }

@@ -262,7 +262,7 @@ async fn run_once(
         Ok(Exit::Terminal) => {
             if logged_out {
                 // The credentials are dead; wipe them so the next start shows a fresh QR.
-                if let Err(e) = store.drop_session_data(session).await {
+                if let Err(e) = store.wipe_credentials(session).await {
                     tracing::error!(session, error = %e, "could not wipe credentials");
                 }
             }

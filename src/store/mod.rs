@@ -96,8 +96,12 @@ pub trait StoreBackend {
     async fn unassign_worker(&self, name: &str, worker: &str) -> Result<()>;
     /// Sessions assigned to `worker`, ordered by name — restored on boot.
     async fn sessions_of_worker(&self, worker: &str) -> Result<Vec<String>>;
-    /// Drop the per-session database/folder only (logout wipes credentials), keeping config.
+    /// Drop the per-session database/folder only, keeping config.
     async fn drop_session_data(&self, name: &str) -> Result<()>;
+    /// Remove only the WhatsApp credentials of a session (logout, unlink): SQLite's
+    /// `whatsapp.db*` files, MongoDB's `wa_*` collections. Messages and undelivered
+    /// webhooks stay. Idempotent.
+    async fn wipe_credentials(&self, name: &str) -> Result<()>;
 }
 
 /// The one backend in use.
@@ -205,5 +209,9 @@ impl Store {
     /// See [`StoreBackend::drop_session_data`].
     pub async fn drop_session_data(&self, name: &str) -> Result<()> {
         dispatch!(self, b => b.drop_session_data(name).await)
+    }
+    /// See [`StoreBackend::wipe_credentials`].
+    pub async fn wipe_credentials(&self, name: &str) -> Result<()> {
+        dispatch!(self, b => b.wipe_credentials(name).await)
     }
 }

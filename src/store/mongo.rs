@@ -400,6 +400,20 @@ impl StoreBackend for MongoStore {
         check_name(name)?;
         self.session_db(name).drop().await.map_err(|e| self.err(&e))
     }
+
+    async fn wipe_credentials(&self, name: &str) -> Result<()> {
+        check_name(name)?;
+        let db = self.session_db(name);
+        let names = db.list_collection_names().await.map_err(|e| self.err(&e))?;
+        // `wa_*` collections are the engine's key store (engine::mongo_store).
+        for coll in names.into_iter().filter(|n| n.starts_with("wa_")) {
+            db.collection::<mongodb::bson::Document>(&coll)
+                .drop()
+                .await
+                .map_err(|e| self.err(&e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Removes the connection URL's credentials from messages (the driver's errors may echo

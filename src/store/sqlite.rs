@@ -490,4 +490,35 @@ impl StoreBackend for SqliteStore {
         })
         .await
     }
+
+    async fn wipe_credentials(&self, name: &str) -> Result<()> {
+        let dir = self.session_dir(name)?;
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => {
+                    return Err(Error::Backend(format!(
+                        "cannot list {}: {e}",
+                        dir.display()
+                    )));
+                }
+            };
+            for entry in entries.flatten() {
+                // whatsapp.db, whatsapp.db-wal, whatsapp.db-shm: the engine's key store.
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("whatsapp.db")
+                {
+                    std::fs::remove_file(entry.path()).map_err(|e| {
+                        Error::Backend(format!("cannot remove {}: {e}", entry.path().display()))
+                    })?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Backend(e.to_string()))?
+    }
 }
