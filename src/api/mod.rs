@@ -133,6 +133,28 @@ fn validation_message(path: &str, serde_msg: &str) -> String {
     format!("{path} {kind}")
 }
 
+/// The WORKING gate of chatting/chats routes: WAHA's exact 422 bodies otherwise
+/// (`Session "x" does not exist` for an unknown one, the status body for the rest).
+///
+/// # Errors
+/// [`ApiError::SessionNotExist`] or [`ApiError::SessionStatus`] with `expected: ["WORKING"]`.
+pub async fn require_working(state: &AppState, session: &str) -> Result<(), ApiError> {
+    use crate::sessions::status::SessionStatus;
+    let status = state.manager.status_of(session);
+    if status == SessionStatus::Working {
+        return Ok(());
+    }
+    match state.manager.get(session).await {
+        Err(crate::sessions::Error::NotFound(_)) => Err(ApiError::SessionNotExist(session.to_string())),
+        Err(e) => Err(e.into()),
+        Ok(_) => Err(ApiError::SessionStatus {
+            session: session.to_string(),
+            status,
+            expected: vec![SessionStatus::Working],
+        }),
+    }
+}
+
 /// Builds the actix app: WAHA routes (collected into the OpenAPI document), middleware,
 /// Swagger UI, the default 404. Returns the app and the spec it serves at `/-json`.
 pub fn build_app(

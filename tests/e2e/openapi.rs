@@ -49,6 +49,10 @@ fn every_operation_matches_waha_path_method_tag_and_operation_id() {
     let ours = operations(&serde_json::to_value(wharf::openapi::spec()).unwrap());
     let waha = operations(&waha_spec());
     for ((method, path), op) in &ours {
+        if path.starts_with("/api/wharf/") {
+            // wharf's own extensions (documented in the README), not WAHA routes.
+            continue;
+        }
         let theirs = waha
             .get(&(method.clone(), path.clone()))
             .unwrap_or_else(|| panic!("{method} {path} is not a WAHA route"));
@@ -63,12 +67,13 @@ fn every_operation_matches_waha_path_method_tag_and_operation_id() {
         );
     }
     let waha_paths: std::collections::BTreeSet<&String> = waha.keys().map(|(_, p)| p).collect();
-    let our_paths: std::collections::BTreeSet<&String> = ours.keys().map(|(_, p)| p).collect();
+    let our_paths: std::collections::BTreeSet<&String> =
+        ours.keys().map(|(_, p)| p).filter(|p| waha_paths.contains(p)).collect();
     println!(
         "WAHA coverage: {} of {} paths, {} of {} operations implemented",
         our_paths.len(),
         waha_paths.len(),
-        ours.len(),
+        ours.keys().filter(|k| waha.contains_key(*k)).count(),
         waha.len()
     );
 }
