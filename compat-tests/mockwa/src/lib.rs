@@ -34,11 +34,12 @@ pub use admin::{AdminError, DeviceInfo, FaultSettings};
 
 use state::Net;
 
-/// A running mock network. Dropping it does not stop the server; call
-/// [`MockNetwork::shutdown`] (tests usually just let the runtime end).
+/// A running mock network. Dropping it stops accepting and closes every
+/// connection (without waiting); [`MockNetwork::shutdown`] also waits for the
+/// accept loop to end.
 pub struct MockNetwork {
     net: Arc<Net>,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl MockNetwork {
@@ -49,7 +50,10 @@ impl MockNetwork {
         let addr = listener.local_addr()?;
         let net = Arc::new(Net::new(addr));
         let task = tokio::spawn(server::accept_loop(net.clone(), listener));
-        Ok(MockNetwork { net, task })
+        Ok(MockNetwork {
+            net,
+            task: Some(task),
+        })
     }
 
     /// The bound address (with the real port when started on port 0).
@@ -115,9 +119,21 @@ impl MockNetwork {
     }
 
     /// Stops accepting and closes every connection.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
+        self.signal_shutdown();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    fn signal_shutdown(&self) {
         self.net.is_shutdown.store(true, Ordering::Relaxed);
         self.net.shutdown.notify_waiters();
-        let _ = self.task.await;
+    }
+}
+
+impl Drop for MockNetwork {
+    fn drop(&mut self) {
+        self.signal_shutdown();
     }
 }

@@ -105,6 +105,23 @@ async fn direct_text_both_ways_with_receipts_and_offline_queue() {
     )
     .await;
 
+    // Presence: Bob goes online, Alice subscribes and sees it.
+    b.client
+        .presence()
+        .set_available()
+        .await
+        .expect("available");
+    a.client
+        .presence()
+        .subscribe(b_jid.clone())
+        .await
+        .expect("subscribe");
+    a.wait_for("Bob available", Duration::from_secs(10), |e| match e {
+        Event::Presence(p) if p.from.user == "15550005555" && !p.unavailable => Some(()),
+        _ => None,
+    })
+    .await;
+
     // Offline queue: Bob is away, Alice writes, Bob comes back.
     b.stop().await;
     let queued = a

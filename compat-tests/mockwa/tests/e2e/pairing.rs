@@ -82,6 +82,29 @@ async fn pairing_code_links() {
         })
         .await
         .expect("pair_with_code");
+    // A second client asks for a code; the "phone" types a wrong one: 404.
+    let other = start_client(&net, Arc::new(InMemoryBackend::new())).await;
+    let _ = other.qr().await;
+    let other_code = other
+        .client
+        .pair_with_code(PairCodeOptions {
+            phone_number: "15550002223".into(),
+            show_push_notification: true,
+            custom_code: None,
+            platform_id: None,
+            display_os: None,
+        })
+        .await
+        .expect("pair_with_code");
+    let wrong = if other_code.starts_with('A') {
+        "BBBB-BBBB"
+    } else {
+        "AAAA-AAAA"
+    };
+    let err = net.pair_code("15550002223", wrong).await.unwrap_err();
+    assert_eq!(err.status(), 404, "{err}");
+    other.stop().await;
+
     let jid = net
         .pair_code("15550002222", &code)
         .await
