@@ -260,3 +260,34 @@ impl Transport {
         frame(&cipher)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{FrameReader, frame};
+    use wacore_binary::consts::WA_CONN_HEADER;
+
+    #[test]
+    fn frame_reader_strips_headers_and_splits_frames() {
+        let mut r = FrameReader::new();
+        let mut bytes = b"ED\x00\x01\x00\x00\x02xy".to_vec();
+        bytes.extend_from_slice(&WA_CONN_HEADER);
+        bytes.extend_from_slice(&frame(b"one").unwrap());
+        bytes.extend_from_slice(&frame(b"two").unwrap());
+        // Fed one byte at a time: partial input never yields a frame early.
+        let mut got = Vec::new();
+        for b in bytes {
+            r.feed(&[b]).unwrap();
+            while let Some(f) = r.next_frame().unwrap() {
+                got.push(f.to_vec());
+            }
+        }
+        assert_eq!(got, vec![b"one".to_vec(), b"two".to_vec()]);
+    }
+
+    #[test]
+    fn frame_reader_rejects_missing_header() {
+        let mut r = FrameReader::new();
+        r.feed(b"GET / HTTP/1.1").unwrap();
+        assert!(r.next_frame().is_err());
+    }
+}

@@ -282,15 +282,18 @@ fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AdminError
 
 /// Percent-decodes a path segment (JIDs contain `:` and `@`, which clients may encode).
 fn pct_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
             && i + 2 < bytes.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
         {
-            out.push(v);
+            out.push(h << 4 | l);
             i += 3;
             continue;
         }
@@ -400,4 +403,21 @@ async fn media_upload(net: &Arc<Net>, stream: &mut TcpStream, req: &mut Request)
     }
     let url = format!("https://{}{direct_path}", net.addr);
     respond_json(stream, 200, json!({"url": url, "direct_path": direct_path})).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pct_decode;
+
+    #[test]
+    fn pct_decode_handles_jids_and_junk() {
+        assert_eq!(
+            pct_decode("15550001111%3A1%40s.whatsapp.net"),
+            "15550001111:1@s.whatsapp.net"
+        );
+        assert_eq!(pct_decode("%"), "%");
+        assert_eq!(pct_decode("%4"), "%4");
+        assert_eq!(pct_decode("%zz%E2%82%AC"), "%zz€");
+        assert_eq!(pct_decode("é%"), "é%");
+    }
 }
