@@ -113,9 +113,9 @@ pub(crate) fn signed_key_index_list(
     .encode_to_vec())
 }
 
-/// Tells every device on the network that `key` was added or removed
-/// (`<notification type="devices">`), so cached device lists stay right —
-/// the real server does this for the account's own devices and contacts.
+/// Tells the account's other devices, and every phone that fetched this
+/// account's device list, that `key` was added or removed
+/// (`<notification type="devices">`), so cached device lists stay right.
 pub(crate) fn announce_device(st: &mut State, key: &DevKey, op: &'static str) {
     let Some(phone) = st.phones.get(&key.0) else {
         return;
@@ -151,10 +151,11 @@ pub(crate) fn announce_device(st: &mut State, key: &DevKey, op: &'static str) {
             ])
             .build()])
         .build();
+    let watchers = st.device_watchers.get(&key.0).cloned().unwrap_or_default();
     let targets: Vec<DevKey> = st
         .devices
         .iter()
-        .filter(|(k, d)| d.registered && *k != key)
+        .filter(|(k, d)| d.registered && *k != key && (k.0 == key.0 || watchers.contains(&k.0)))
         .map(|(k, _)| k.clone())
         .collect();
     for t in targets {

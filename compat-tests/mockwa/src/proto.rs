@@ -291,7 +291,8 @@ fn usync(c: &mut Conn, n: &Node) -> Flow {
     let query: Vec<String> = child(us, "query")
         .map(|q| children(q).iter().map(|k| k.tag.to_string()).collect())
         .unwrap_or_default();
-    let st = c.net.lock();
+    let mut st = c.net.lock();
+    let watcher = c.device().map(|k| k.0.clone());
     let mut users = Vec::new();
     for u in child(us, "list").map(children).unwrap_or(&[]) {
         // Either `<user jid=..>` or `<user><contact>+1555..</contact></user>`.
@@ -325,6 +326,12 @@ fn usync(c: &mut Conn, n: &Node) -> Flow {
                     }
                 }
                 "devices" => {
+                    if let (Some(p), Some(w)) = (&phone, &watcher) {
+                        st.device_watchers
+                            .entry(p.clone())
+                            .or_default()
+                            .insert(w.clone());
+                    }
                     let ids = phone
                         .as_deref()
                         .map(|p| st.device_ids(p))

@@ -167,6 +167,9 @@ pub(crate) struct State {
     pub(crate) media_bytes: usize,
     /// Phone -> devices subscribed to its presence.
     pub(crate) subscribers: HashMap<String, HashSet<DevKey>>,
+    /// Phone -> phones that fetched its device list (they get device
+    /// add/remove notifications, like contacts on the real server).
+    pub(crate) device_watchers: HashMap<String, HashSet<String>>,
     /// Phones whose last presence was `available`.
     pub(crate) online: HashSet<String>,
     pub(crate) next_lid: u64,
