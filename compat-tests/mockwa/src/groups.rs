@@ -279,8 +279,7 @@ pub(crate) fn iq(c: &mut Conn, n: &Node) -> Flow {
         let node = group_node(&gid, g);
         return Flow::reply(iq_result(n, vec![node]));
     }
-    if let Some(inv) = child(n, "invite") {
-        let _ = inv;
+    if child(n, "invite").is_some() {
         let code = g.invite.clone();
         return Flow::reply(iq_result(n, vec![B::new("invite").a("code", code).build()]));
     }

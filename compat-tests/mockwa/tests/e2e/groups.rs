@@ -5,7 +5,7 @@ use mockwa::MockNetwork;
 use whatsapp_rust::prelude::*;
 use whatsapp_rust::{GroupCreateOptions, GroupParticipantOptions, GroupSubject};
 
-use crate::harness::{paired_client, wait_text};
+use crate::harness::{paired_client, paired_client_http, wait_text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_member_group() {
@@ -13,7 +13,8 @@ async fn three_member_group() {
     let ((a, _), (b, _), (c, _)) = tokio::join!(
         paired_client(&net, "15550006001", "Ann"),
         paired_client(&net, "15550006002", "Ben"),
-        paired_client(&net, "15550006003", "Cat"),
+        // One member is linked through the HTTP admin API instead.
+        paired_client_http(&net, "15550006003", "Cat"),
     );
     let created = a
         .client

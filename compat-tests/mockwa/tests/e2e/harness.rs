@@ -170,6 +170,48 @@ pub async fn paired_client(
     (c, backend)
 }
 
+/// Like [`paired_client`], but the phone scans through `POST /admin/scan-qr`.
+pub async fn paired_client_http(
+    net: &MockNetwork,
+    phone: &str,
+    name: &str,
+) -> (TestClient, Arc<InMemoryBackend>) {
+    let backend = Arc::new(InMemoryBackend::new());
+    let c = start_client(net, backend.clone()).await;
+    let qr = c.qr().await;
+    let body = serde_json::json!({"qr": qr, "phone": phone, "pushName": name}).to_string();
+    let (status, v) = admin_http(net, "POST", "/admin/scan-qr", &body).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["jid"].as_str().unwrap().starts_with(phone), "{v}");
+    c.connected(Duration::from_secs(40)).await;
+    (c, backend)
+}
+
+/// One admin API call over real HTTP; returns status and JSON body.
+pub async fn admin_http(
+    net: &MockNetwork,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(net.addr()).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: mock\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).await.unwrap();
+    let status = resp.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let json = resp
+        .split("\r\n\r\n")
+        .nth(1)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
 /// Polls `f` until it returns true or the deadline passes.
 pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + timeout;

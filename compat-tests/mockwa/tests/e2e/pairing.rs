@@ -9,7 +9,7 @@ use whatsapp_rust::pair_code::PairCodeOptions;
 use whatsapp_rust::prelude::*;
 use whatsapp_rust::wacore::store::InMemoryBackend;
 
-use crate::harness::{eventually, paired_client, start_client};
+use crate::harness::{admin_http, eventually, paired_client, start_client};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qr_pairing_then_restart_login() {
@@ -121,9 +121,22 @@ async fn unlink_logs_out_and_disconnect_reconnects() {
     let (c, store) = paired_client(&net, "15550003333", "Carol").await;
     let jid = c.client.pn().unwrap().to_string();
 
-    // Dropped socket: the client reconnects by itself.
+    // Dropped socket (via the HTTP API, JID percent-encoded): the client
+    // reconnects by itself.
     c.clear();
-    net.disconnect(&jid).unwrap();
+    let (status, devs) = admin_http(&net, "GET", "/admin/devices", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(devs[0]["jid"], jid.as_str());
+    assert_eq!(devs[0]["connected"], true);
+    let enc = jid.replace(':', "%3A").replace('@', "%40");
+    let (status, _) = admin_http(
+        &net,
+        "POST",
+        &format!("/admin/devices/{enc}/disconnect"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
     c.wait_for("Disconnected", Duration::from_secs(10), |e| {
         matches!(e, Event::Disconnected(_)).then_some(())
     })
