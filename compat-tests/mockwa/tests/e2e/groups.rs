@@ -3,7 +3,10 @@
 
 use mockwa::MockNetwork;
 use whatsapp_rust::prelude::*;
-use whatsapp_rust::{GroupCreateOptions, GroupParticipantOptions, GroupSubject};
+use whatsapp_rust::{
+    GroupCreateOptions, GroupDescription, GroupParticipantOptions, GroupSubject,
+    PreviousDescription,
+};
 
 use crate::harness::{paired_client, paired_client_http, wait_text};
 
@@ -91,6 +94,47 @@ async fn three_member_group() {
         .expect("join");
     assert_eq!(joined.group_jid(), &gid);
     c.client.groups().leave(gid.clone()).await.expect("leave");
+
+    // Description, demote, and adding Cat back: her messages still reach
+    // everyone (sender keys are redistributed through the relay).
+    a.client
+        .groups()
+        .set_description(
+            gid.clone(),
+            Some(GroupDescription::new("about this group").unwrap()),
+            PreviousDescription::Resolve,
+        )
+        .await
+        .expect("description");
+    a.client
+        .groups()
+        .demote_participants(&gid, &[Jid::pn("15550006002")])
+        .await
+        .expect("demote");
+    let added = a
+        .client
+        .groups()
+        .add_participants(gid.clone(), &[Jid::pn("15550006003")])
+        .await
+        .expect("add");
+    assert_eq!(added.len(), 1);
+    let meta = a
+        .client
+        .groups()
+        .query_info(&gid)
+        .await
+        .expect("query_info");
+    assert_eq!(meta.participants.len(), 3);
+    c.client
+        .send_text(gid.clone(), "cat is back")
+        .await
+        .expect("send after re-add");
+    for (receiver, rname) in [(&a, "Ann"), (&b, "Ben")] {
+        wait_text(receiver, &format!("cat is back at {rname}"), |t, _| {
+            t == "cat is back"
+        })
+        .await;
+    }
     for cl in [a, b, c] {
         cl.stop().await;
     }
