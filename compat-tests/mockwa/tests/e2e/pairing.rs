@@ -53,6 +53,19 @@ async fn qr_pairing_then_restart_login() {
     assert!(login < Duration::from_secs(3), "login took {login:?}");
     assert_eq!(c2.client.pn().unwrap().user, "15550001111");
     assert!(net.devices()[0].connected);
+
+    // The client logs itself out: the phone forgets the device.
+    c2.client.logout().await;
+    c2.wait_for("LoggedOut", Duration::from_secs(10), |e| {
+        matches!(e, Event::LoggedOut(_)).then_some(())
+    })
+    .await;
+    eventually(
+        "device removed after logout",
+        Duration::from_secs(5),
+        || net.devices().is_empty(),
+    )
+    .await;
     c2.stop().await;
 }
 
