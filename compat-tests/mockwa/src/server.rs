@@ -263,7 +263,17 @@ struct PairCodeBody {
 
 #[derive(Deserialize)]
 struct StreamErrorBody {
-    code: String,
+    /// `"515"`, `515` or `"conflict"`.
+    code: serde_json::Value,
+}
+
+impl StreamErrorBody {
+    fn code(&self) -> String {
+        match self.code.as_str() {
+            Some(s) => s.to_string(),
+            None => self.code.to_string(),
+        }
+    }
 }
 
 fn admin_result<T: serde::Serialize>(r: Result<T, AdminError>) -> (u16, serde_json::Value) {
@@ -353,7 +363,7 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
         }
         ("POST", ["devices", jid, "stream-error"]) => admin_result(
             parse_json::<StreamErrorBody>(&body)
-                .and_then(|b| admin::stream_error(net, jid, &b.code))
+                .and_then(|b| admin::stream_error(net, jid, &b.code()))
                 .map(|()| json!({"ok": true})),
         ),
         ("GET", ["faults"]) => (200, json!(admin::get_faults(net))),
