@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod openapi;
 pub mod sessions;
 pub mod store;

@@ -4,6 +4,7 @@
 mod binary;
 mod engine_store;
 mod errors;
+mod events;
 mod observability;
 mod openapi;
 mod pairing;

@@ -1,0 +1,446 @@
+//! Events: WAHA's webhook envelope, the durable per-session outbox, webhook delivery and
+//! the WebSocket fan-out (`../shared/reference/waha.md` §5, §6).
+//!
+//! Owns: [`EventBus`] — built once by `app::App::build` over the [`Store`], cloned into
+//! the session runtimes (which `publish`) and into `AppState` (the `/ws` route and the
+//! dead-letter endpoints); it lives for the process and is stopped by
+//! [`EventBus::shutdown`] after the sessions. Dropping the last clone without `shutdown`
+//! cancels the delivery workers too (that is how the tests simulate a crash).
+//!
+//! WAHA sends each event fire-and-forget and drops it after the last retry or on restart.
+//! wharf writes one outbox row per matching webhook *before* delivery
+//! ([`outbox`]), deletes it only after a 2xx, delivers strictly in order per
+//! (session, url) ([`webhook`]), and parks exhausted rows in a dead-letter list that the
+//! admin can replay. Delivery is at least once; a redelivered event keeps its `id`.
+
+pub mod outbox;
+pub mod webhook;
+pub mod websocket;
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use self::{
+    outbox::{NewRow, Outbox, Retry},
+    webhook::Delivery,
+};
+use crate::{
+    sessions::config::{IgnoreConfig, MeInfo, SessionConfig, WebhookConfig},
+    store::Store,
+};
+
+/// WAHA's event names (`WAHAEvents`, §5.2), deprecated ones included.
+pub const EVENT_NAMES: [&str; 30] = [
+    "session.status",
+    "message",
+    "message.reaction",
+    "message.any",
+    "message.ack",
+    "message.ack.group",
+    "message.waiting",
+    "message.revoked",
+    "message.edited",
+    "group.v2.join",
+    "group.v2.leave",
+    "group.v2.update",
+    "group.v2.participants",
+    "presence.update",
+    "poll.vote",
+    "poll.vote.failed",
+    "chat.archive",
+    "call.received",
+    "call.accepted",
+    "call.rejected",
+    "label.upsert",
+    "label.deleted",
+    "label.chat.added",
+    "label.chat.deleted",
+    "event.response",
+    "event.response.failed",
+    "engine.event",
+    "state.change",
+    "group.join",
+    "group.leave",
+];
+
+/// Events the wildcard `*` does not include (WAHA docs: subscribe to them by name).
+const NOT_IN_WILDCARD: [&str; 1] = ["engine.event"];
+
+/// How many envelopes a WebSocket subscriber may fall behind before it is disconnected.
+const WS_CHANNEL_CAPACITY: usize = 1024;
+
+/// Errors of the event layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The outbox could not be written or read.
+    #[error("outbox: {0}")]
+    Outbox(String),
+    /// The envelope could not be serialized.
+    #[error("cannot serialize the event: {0}")]
+    Serialize(String),
+    /// No dead letter with that id.
+    #[error("dead letter {0} not found")]
+    NotFound(i64),
+}
+
+/// What `publish` needs to know about the session emitting the event.
+#[derive(Debug, Clone)]
+pub struct EventContext {
+    /// Session name.
+    pub session: String,
+    /// Its stored config (webhooks, metadata, ignore rules).
+    pub config: Option<SessionConfig>,
+    /// The account, once authenticated.
+    pub me: Option<MeInfo>,
+}
+
+/// Process-wide settings of the bus (from `Config`).
+#[derive(Debug, Clone)]
+pub struct EventSettings {
+    /// `WHATSAPP_HOOK_*`: applied to every session, never shown in its config.
+    pub global_webhook: Option<WebhookConfig>,
+    /// `WAHAEnvironment` JSON, copied into every envelope.
+    pub environment: serde_json::Value,
+    /// Engine name reported in envelopes, e.g. `GOWS`.
+    pub engine: String,
+    /// `User-Agent` of webhook requests, e.g. `WAHA/2026.7.1`.
+    pub user_agent: String,
+    /// WebSocket heartbeat period (WAHA: 60 s).
+    pub ws_ping_interval: Duration,
+}
+
+/// WAHA's webhook body (§5.3). Field order is the wire order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Envelope {
+    /// `evt_` + lower-case ULID.
+    pub id: String,
+    /// ms since epoch.
+    pub timestamp: i64,
+    /// Event name.
+    pub event: String,
+    /// Session name.
+    pub session: String,
+    /// The session config's `metadata`; absent when the session has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// The account, `null` when unknown.
+    pub me: Option<MeInfo>,
+    /// Event-specific payload.
+    pub payload: serde_json::Value,
+    /// Engine name.
+    pub engine: String,
+    /// `WAHAEnvironment`.
+    pub environment: serde_json::Value,
+    /// The serialized body, computed once: webhooks sign and send exactly these bytes.
+    #[serde(skip)]
+    json: String,
+}
+
+impl Envelope {
+    /// The envelope as sent (webhook body, WebSocket text frame).
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+}
+
+/// The event hub. Cheap to clone.
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    outbox: Outbox,
+    settings: EventSettings,
+    ws: broadcast::Sender<Arc<Envelope>>,
+    delivery: Delivery,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone without `shutdown` (a test's simulated crash, or a
+        // builder error): stop the workers so they do not outlive the bus.
+        self.delivery.cancel();
+    }
+}
+
+impl EventBus {
+    /// Builds the bus; delivery tasks run on `rt` under a child of `cancel`.
+    pub fn new(
+        store: Store,
+        settings: EventSettings,
+        rt: tokio::runtime::Handle,
+        cancel: CancellationToken,
+    ) -> Self {
+        let outbox = Outbox::new(&store);
+        let delivery = Delivery::new(
+            outbox.clone(),
+            settings.user_agent.clone(),
+            rt,
+            cancel.child_token(),
+        );
+        let (ws, _) = broadcast::channel(WS_CHANNEL_CAPACITY);
+        Self {
+            inner: Arc::new(Inner {
+                outbox,
+                settings,
+                ws,
+                delivery,
+            }),
+        }
+    }
+
+    /// The settings the bus was built with.
+    pub fn settings(&self) -> &EventSettings {
+        &self.inner.settings
+    }
+
+    /// Builds the envelope, writes one outbox row per matching webhook (session webhooks
+    /// + the global one) durably, wakes the delivery workers, and fans out to WebSocket
+    /// subscribers. Returns after the write. Events from chats the session's
+    /// `config.ignore` excludes are returned but neither stored nor broadcast.
+    ///
+    /// # Errors
+    /// [`Error::Outbox`] when the write failed (the WebSocket fan-out still happened).
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropped mid-write, the rows may or may not have been stored.
+    pub async fn publish(
+        &self,
+        ctx: &EventContext,
+        event: &str,
+        payload: serde_json::Value,
+    ) -> Result<Arc<Envelope>, Error> {
+        let envelope = Arc::new(self.envelope(ctx, event, payload)?);
+        let ignore = ctx.config.as_ref().and_then(|c| c.ignore.as_ref());
+        if ignore.is_some_and(|i| is_ignored(i, event, &envelope.payload)) {
+            return Ok(envelope);
+        }
+        let session_hooks = ctx
+            .config
+            .as_ref()
+            .and_then(|c| c.webhooks.as_deref())
+            .unwrap_or_default();
+        let rows: Vec<NewRow> = session_hooks
+            .iter()
+            .chain(self.inner.settings.global_webhook.as_ref())
+            .filter(|hook| webhook_wants(&hook.events, event))
+            .map(|hook| NewRow::new(&envelope, hook))
+            .collect();
+        let written = if rows.is_empty() {
+            Ok(())
+        } else {
+            let urls: Vec<String> = rows.iter().map(|r| r.url.clone()).collect();
+            let res = self.inner.outbox.append(&ctx.session, rows).await;
+            if res.is_ok() {
+                for url in urls {
+                    self.inner.delivery.wake(&ctx.session, &url);
+                }
+            }
+            res
+        };
+        // No receiver is fine (nobody connected to /ws).
+        let _ = self.inner.ws.send(envelope.clone());
+        written.map(|()| envelope)
+    }
+
+    fn envelope(
+        &self,
+        ctx: &EventContext,
+        event: &str,
+        payload: serde_json::Value,
+    ) -> Result<Envelope, Error> {
+        let settings = &self.inner.settings;
+        let mut envelope = Envelope {
+            id: format!("evt_{}", ulid_lower()),
+            timestamp: crate::sessions::runtime::now_ms(),
+            event: event.to_string(),
+            session: ctx.session.clone(),
+            metadata: ctx.config.as_ref().and_then(|c| c.metadata.clone()),
+            me: ctx.me.clone(),
+            payload,
+            engine: settings.engine.clone(),
+            environment: settings.environment.clone(),
+            json: String::new(),
+        };
+        envelope.json =
+            serde_json::to_string(&envelope).map_err(|e| Error::Serialize(e.to_string()))?;
+        Ok(envelope)
+    }
+
+    /// A new WebSocket-style subscription to every published envelope.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {
+        self.inner.ws.subscribe()
+    }
+
+    /// Boot: starts delivery for every session in `sessions` that has undelivered rows.
+    pub async fn resume(&self, sessions: &[String]) {
+        for session in sessions {
+            match self.inner.outbox.pending_urls(session).await {
+                Ok(urls) => {
+                    for url in urls {
+                        self.inner.delivery.wake(session, &url);
+                    }
+                }
+                Err(e) => tracing::warn!(session, error = %e, "cannot read the webhook outbox"),
+            }
+        }
+    }
+
+    /// Stops the delivery workers and waits for them. Undelivered rows stay in the outbox.
+    pub async fn shutdown(&self) {
+        self.inner.delivery.shutdown().await;
+    }
+
+    /// Dead letters of `session`, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Outbox`] when the outbox cannot be read.
+    pub async fn dead_letters(&self, session: &str) -> Result<Vec<outbox::DeadLetter>, Error> {
+        self.inner.outbox.dead(session).await
+    }
+
+    /// Moves dead letters of `session` back to pending (all, or the one with seq `id`),
+    /// attempts reset, and wakes delivery. Returns how many were moved.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when `id` names no dead letter, [`Error::Outbox`] on storage
+    /// failures.
+    pub async fn replay(&self, session: &str, id: Option<i64>) -> Result<u64, Error> {
+        let (count, urls) = self.inner.outbox.replay(session, id).await?;
+        if id.is_some() && count == 0 {
+            return Err(Error::NotFound(id.unwrap_or_default()));
+        }
+        for url in urls {
+            self.inner.delivery.wake(session, &url);
+        }
+        Ok(count)
+    }
+}
+
+/// Whether a webhook (or WebSocket) subscribed to `events` gets `event`: exact names, or
+/// `*` for everything but [`NOT_IN_WILDCARD`].
+pub fn webhook_wants(events: &[String], event: &str) -> bool {
+    events
+        .iter()
+        .any(|e| e == event || (e == "*" && !NOT_IN_WILDCARD.contains(&event)))
+}
+
+/// WAHA's `IgnoreConfig` applied to message-like payloads: the chat is read from
+/// `payload.from`, `payload.to` and the chat part of `payload.id` (`true_<chat>_<msg>`).
+/// `null` options count as "do not ignore".
+fn is_ignored(ignore: &IgnoreConfig, event: &str, payload: &serde_json::Value) -> bool {
+    if matches!(event, "session.status" | "state.change" | "engine.event") {
+        return false;
+    }
+    let on = |o: Option<bool>| o.unwrap_or(false);
+    let (status, groups, channels, broadcast) = (
+        on(ignore.status),
+        on(ignore.groups),
+        on(ignore.channels),
+        on(ignore.broadcast),
+    );
+    if !(status || groups || channels || broadcast) {
+        return false;
+    }
+    let text = |k: &str| payload.get(k).and_then(serde_json::Value::as_str);
+    let id_chat = text("id").filter(|id| id.contains('@')).map(|id| {
+        // Message ids are `{fromMe}_{chat}_{msgId}[_{participant}]`; a bare jid is a chat.
+        if id.contains('_') {
+            id.split('_').nth(1).unwrap_or(id)
+        } else {
+            id
+        }
+    });
+    [text("from"), text("to"), id_chat]
+        .into_iter()
+        .flatten()
+        .any(|jid| {
+            (status && jid == "status@broadcast")
+                || (groups && jid.ends_with("@g.us"))
+                || (channels && jid.ends_with("@newsletter"))
+                || (broadcast && jid.ends_with("@broadcast"))
+        })
+}
+
+/// A lower-case ULID: 48-bit ms timestamp + 80 random bits, Crockford base32.
+fn ulid_lower() -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let ms = u128::try_from(crate::sessions::runtime::now_ms().max(0)).unwrap_or_default();
+    let random: u128 = rand::random::<u128>() & ((1u128 << 80) - 1);
+    let value = ((ms & ((1u128 << 48) - 1)) << 80) | random;
+    (0..26)
+        .rev()
+        .map(|i| ALPHABET[((value >> (i * 5)) & 0x1f) as usize] as char)
+        .collect()
+}
+
+impl NewRow {
+    /// The outbox row delivering `envelope` to `hook`.
+    fn new(envelope: &Envelope, hook: &WebhookConfig) -> Self {
+        Self {
+            event_id: envelope.id.clone(),
+            event: envelope.event.clone(),
+            body: envelope.json.clone(),
+            url: hook.url.clone(),
+            headers: hook
+                .custom_headers
+                .iter()
+                .flatten()
+                .map(|h| (h.name.clone(), h.value.clone()))
+                .collect(),
+            hmac_key: hook.hmac.as_ref().and_then(|h| h.key.clone()),
+            retry: Retry::from_config(hook.retries.as_ref()),
+            created_ms: envelope.timestamp,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ulid_has_26_lowercase_crockford_chars() {
+        let id = ulid_lower();
+        assert_eq!(id.len(), 26);
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+        );
+        assert!(id.starts_with('0'), "48-bit time fits in 10 chars: {id}");
+    }
+
+    #[test]
+    fn wildcard_excludes_engine_event() {
+        let star = vec!["*".to_string()];
+        assert!(webhook_wants(&star, "message"));
+        assert!(!webhook_wants(&star, "engine.event"));
+        assert!(webhook_wants(&["engine.event".to_string()], "engine.event"));
+        assert!(!webhook_wants(&["message".to_string()], "message.any"));
+    }
+
+    #[test]
+    fn ignore_reads_chat_from_from_to_and_id() {
+        let groups = IgnoreConfig {
+            groups: Some(true),
+            ..Default::default()
+        };
+        let group_msg = serde_json::json!({"id": "false_1@g.us_AAA_2@c.us", "from": "1@g.us"});
+        assert!(is_ignored(&groups, "message", &group_msg));
+        let sent = serde_json::json!({"id": "true_1@g.us_AAA", "from": "me@c.us"});
+        assert!(is_ignored(&groups, "message.any", &sent));
+        let direct = serde_json::json!({"id": "false_2@c.us_AAA", "from": "2@c.us"});
+        assert!(!is_ignored(&groups, "message", &direct));
+        let status = IgnoreConfig {
+            status: Some(true),
+            ..Default::default()
+        };
+        let story = serde_json::json!({"from": "status@broadcast"});
+        assert!(is_ignored(&status, "message", &story));
+        assert!(!is_ignored(&status, "session.status", &story));
+    }
+}

@@ -1,0 +1,484 @@
+//! Webhook delivery: one worker task per (session, url), strictly in outbox order.
+//!
+//! Owns: the shared HTTP client, the worker registry and the retry schedule. Built by
+//! [`super::EventBus::new`]; workers are spawned on demand by `wake` (publish, replay,
+//! boot `resume`) on the runtime handle under a child cancellation token, tracked, and
+//! joined by `shutdown`. An idle worker retires after [`IDLE_RETIRE`].
+//!
+//! Wire format as WAHA's `WebhookPlugin.sender.ts` (`../shared/reference/waha.md` §5.4):
+//! `POST url` with the envelope as body, `content-type`, `User-Agent`, custom headers,
+//! `X-Webhook-Request-Id`, `X-Webhook-Timestamp`, and `X-Webhook-Hmac` (+ algorithm) when
+//! a key is set. Retries follow WAHA's `axios-retry` setup (every failure is retried,
+//! `Retry-After` is a floor) — but the schedule is persisted in the outbox, and an
+//! exhausted event becomes a dead letter instead of being dropped.
+//!
+//! Isolation: each (session, url) has its own task reading small batches from the
+//! outbox, so a slow or failing receiver only holds back its own queue and memory stays
+//! bounded whatever the backlog.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use sha2::Sha512;
+use tokio::sync::Notify;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::outbox::{Outbox, Row};
+use crate::sessions::config::RetryPolicy;
+
+/// Rows a worker reads at once.
+const BATCH: usize = 16;
+/// A worker with nothing to do for this long exits (a new event starts it again).
+const IDLE_RETIRE: Duration = Duration::from_secs(120);
+/// Pause after a storage error before the worker tries again.
+const STORE_BACKOFF: Duration = Duration::from_secs(1);
+/// One request may take this long (WAHA has no limit; a hung receiver must not hold its
+/// queue forever).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Upper bound of one retry delay (exponential policies and `Retry-After` included).
+const MAX_DELAY_MS: u64 = 3_600_000;
+/// How long `shutdown` waits for workers to notice the cancellation.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The worker registry and what workers share.
+pub(crate) struct Delivery {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    outbox: Outbox,
+    client: reqwest::Client,
+    user_agent: String,
+    rt: tokio::runtime::Handle,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    workers: Mutex<HashMap<(String, String), WorkerSlot>>,
+}
+
+/// How `wake` reaches a running worker.
+struct WorkerSlot {
+    notify: Arc<Notify>,
+    /// Bumped by every wake, under the registry lock: a worker retires only if it saw
+    /// the latest value, so a wake is never lost to a retiring worker.
+    wakes: Arc<AtomicU64>,
+}
+
+impl Delivery {
+    pub(crate) fn new(
+        outbox: Outbox,
+        user_agent: String,
+        rt: tokio::runtime::Handle,
+        cancel: CancellationToken,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            // WAHA's HTTPS agent uses `rejectUnauthorized: false`; receivers with
+            // self-signed certificates that work with WAHA must keep working.
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "webhook client: falling back to defaults");
+                reqwest::Client::new()
+            });
+        Self {
+            shared: Arc::new(Shared {
+                outbox,
+                client,
+                user_agent,
+                rt,
+                cancel,
+                tracker: TaskTracker::new(),
+                workers: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Makes sure the (session, url) worker runs and looks at the outbox again.
+    pub(crate) fn wake(&self, session: &str, url: &str) {
+        let shared = &self.shared;
+        if shared.cancel.is_cancelled() {
+            return;
+        }
+        let Ok(mut workers) = shared.workers.lock() else {
+            return;
+        };
+        let key = (session.to_string(), url.to_string());
+        if let Some(slot) = workers.get(&key) {
+            slot.wakes.fetch_add(1, Ordering::SeqCst);
+            slot.notify.notify_one();
+            return;
+        }
+        let slot = WorkerSlot {
+            notify: Arc::new(Notify::new()),
+            wakes: Arc::new(AtomicU64::new(0)),
+        };
+        let worker = Worker {
+            shared: Arc::clone(shared),
+            session: key.0.clone(),
+            url: key.1.clone(),
+            notify: Arc::clone(&slot.notify),
+            wakes: Arc::clone(&slot.wakes),
+        };
+        workers.insert(key, slot);
+        shared.tracker.spawn_on(worker.run(), &shared.rt);
+    }
+
+    /// Cancels every worker (no waiting).
+    pub(crate) fn cancel(&self) {
+        self.shared.cancel.cancel();
+    }
+
+    /// Cancels and joins the workers (bounded by [`SHUTDOWN_DEADLINE`]).
+    pub(crate) async fn shutdown(&self) {
+        self.shared.cancel.cancel();
+        self.shared.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, self.shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("webhook workers did not stop in time");
+        }
+        if let Ok(mut w) = self.shared.workers.lock() {
+            w.clear();
+        }
+    }
+}
+
+/// One (session, url) queue.
+struct Worker {
+    shared: Arc<Shared>,
+    session: String,
+    url: String,
+    notify: Arc<Notify>,
+    wakes: Arc<AtomicU64>,
+}
+
+/// Why an attempt failed.
+struct Failure {
+    error: String,
+    retry_after_ms: Option<u64>,
+}
+
+impl Worker {
+    async fn run(self) {
+        let cancel = self.shared.cancel.clone();
+        loop {
+            let seen = self.wakes.load(Ordering::SeqCst);
+            let rows = match self
+                .shared
+                .outbox
+                .pending(&self.session, &self.url, BATCH)
+                .await
+            {
+                Ok(Some(rows)) => rows,
+                // The session's outbox was deleted with the session.
+                Ok(None) => Vec::new(),
+                Err(e) => {
+                    tracing::warn!(session = self.session, url = self.url, error = %e,
+                        "webhook outbox unreadable; retrying");
+                    if sleep_or_cancel(&cancel, STORE_BACKOFF).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            if rows.is_empty() {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = self.notify.notified() => continue,
+                    () = tokio::time::sleep(IDLE_RETIRE) => {
+                        if self.retire(seen) {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            for row in rows {
+                if !self.deliver(row).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Leaves the registry unless a wake arrived since `seen`. True = exit.
+    fn retire(&self, seen: u64) -> bool {
+        let Ok(mut workers) = self.shared.workers.lock() else {
+            return true;
+        };
+        if self.wakes.load(Ordering::SeqCst) != seen {
+            return false;
+        }
+        workers.remove(&(self.session.clone(), self.url.clone()));
+        true
+    }
+
+    /// Delivers one row, retrying until a 2xx or the last attempt. False = cancelled.
+    async fn deliver(&self, row: Row) -> bool {
+        let cancel = &self.shared.cancel;
+        let outbox = &self.shared.outbox;
+        let mut attempts = row.attempts;
+        let mut next = row.next_attempt_ms;
+        loop {
+            let wait = next - crate::sessions::runtime::now_ms();
+            if wait > 0 && sleep_or_cancel(cancel, Duration::from_millis(wait.unsigned_abs())).await
+            {
+                return false;
+            }
+            let outcome = tokio::select! {
+                () = cancel.cancelled() => return false,
+                r = self.send(&row) => r,
+            };
+            match outcome {
+                Ok(()) => {
+                    if let Err(e) = outbox.delivered(&self.session, row.seq).await {
+                        // Still pending in storage: it will be sent again (at least once).
+                        tracing::warn!(session = self.session, seq = row.seq, error = %e,
+                            "delivered webhook not removed from the outbox");
+                        return !sleep_or_cancel(cancel, STORE_BACKOFF).await;
+                    }
+                    tracing::debug!(
+                        session = self.session,
+                        url = self.url,
+                        event = row.new.event,
+                        id = row.new.event_id,
+                        "webhook delivered"
+                    );
+                    return true;
+                }
+                Err(failure) => {
+                    attempts = attempts.saturating_add(1);
+                    let dead = attempts >= row.new.retry.max_attempts;
+                    let delay = retry_delay_ms(
+                        row.new.retry.policy,
+                        row.new.retry.delay_ms,
+                        attempts,
+                        failure.retry_after_ms,
+                    );
+                    next = crate::sessions::runtime::now_ms()
+                        .saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+                    if let Err(e) = outbox
+                        .failed(&self.session, row.seq, attempts, next, &failure.error, dead)
+                        .await
+                    {
+                        tracing::warn!(session = self.session, seq = row.seq, error = %e,
+                            "cannot record a webhook attempt");
+                    }
+                    if dead {
+                        tracing::warn!(
+                            session = self.session,
+                            url = self.url,
+                            event = row.new.event,
+                            id = row.new.event_id,
+                            attempts,
+                            error = failure.error,
+                            "webhook attempts exhausted; dead letter"
+                        );
+                        return true;
+                    }
+                    tracing::debug!(
+                        session = self.session,
+                        url = self.url,
+                        attempts,
+                        error = failure.error,
+                        delay_ms = delay,
+                        "webhook failed; will retry"
+                    );
+                }
+            }
+        }
+    }
+
+    /// One POST of the row's exact body.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping it abandons the request; the row stays pending.
+    async fn send(&self, row: &Row) -> Result<(), Failure> {
+        let headers = request_headers(&self.shared.user_agent, row);
+        let res = self
+            .shared
+            .client
+            .post(&row.new.url)
+            .headers(headers)
+            .body(row.new.body.clone())
+            .send()
+            .await
+            .map_err(|e| Failure {
+                error: error_chain(&e),
+                retry_after_ms: None,
+            })?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after_ms = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after_ms);
+        Err(Failure {
+            error: format!("HTTP {}", status.as_u16()),
+            retry_after_ms,
+        })
+    }
+}
+
+/// WAHA's header set for one request.
+fn request_headers(user_agent: &str, row: &Row) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(user_agent) {
+        headers.insert(reqwest::header::USER_AGENT, v);
+    }
+    for (name, value) in &row.new.headers {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                headers.insert(n, v);
+            }
+            _ => tracing::warn!(header = name, "skipping an invalid custom webhook header"),
+        }
+    }
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-webhook-request-id", v);
+    }
+    headers.insert("x-webhook-timestamp", HeaderValue::from(row.new.created_ms));
+    if let Some(key) = &row.new.hmac_key {
+        let signature = hmac_sha512_hex(key, row.new.body.as_bytes());
+        if let Ok(v) = HeaderValue::from_str(&signature) {
+            headers.insert("x-webhook-hmac", v);
+            headers.insert(
+                "x-webhook-hmac-algorithm",
+                HeaderValue::from_static("sha512"),
+            );
+        }
+    }
+    headers
+}
+
+/// hex(HMAC-SHA512(key, body)), as WAHA signs (`crypto.createHmac('sha512', key)`).
+pub fn hmac_sha512_hex(key: &str, body: &[u8]) -> String {
+    // HMAC accepts keys of any length; the error arm is unreachable for Hmac<Sha512>.
+    match Hmac::<Sha512>::new_from_slice(key.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(body);
+            hex::encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// Delay before the attempt after `failures` failures (1 = first retry), in ms:
+/// constant = d, linear = n×d, exponential = 2^(n-1)×d + 0–20 % jitter (WAHA docs: 2,
+/// 4.1, 8.4, 16.3 s for d = 2 s). `Retry-After` is a floor. Capped at an hour.
+pub fn retry_delay_ms(
+    policy: RetryPolicy,
+    delay_ms: u64,
+    failures: u32,
+    retry_after_ms: Option<u64>,
+) -> u64 {
+    let n = u64::from(failures.max(1));
+    let base = match policy {
+        RetryPolicy::Constant => delay_ms,
+        RetryPolicy::Linear => delay_ms.saturating_mul(n),
+        RetryPolicy::Exponential => {
+            let exp = delay_ms.saturating_mul(1u64 << (n - 1).min(40));
+            let jitter = (exp as f64 * rand::random::<f64>() * 0.2) as u64;
+            exp.saturating_add(jitter)
+        }
+    };
+    base.max(retry_after_ms.unwrap_or(0)).min(MAX_DELAY_MS)
+}
+
+/// `Retry-After`: delta-seconds or an HTTP date.
+fn parse_retry_after_ms(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs.saturating_mul(1000));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let ms = at.timestamp_millis() - crate::sessions::runtime::now_ms();
+    Some(u64::try_from(ms).unwrap_or(0))
+}
+
+/// The error and its sources, e.g. `error sending request: connection refused`.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Sleeps unless cancelled first. True = cancelled.
+///
+/// # Cancel safety
+/// Cancel safe.
+async fn sleep_or_cancel(cancel: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        () = cancel.cancelled() => true,
+        () = tokio::time::sleep(d) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_follow_waha_policies() {
+        assert_eq!(retry_delay_ms(RetryPolicy::Constant, 2000, 3, None), 2000);
+        assert_eq!(retry_delay_ms(RetryPolicy::Linear, 2000, 3, None), 6000);
+        let e = retry_delay_ms(RetryPolicy::Exponential, 2000, 3, None);
+        assert!((8000..=9600).contains(&e), "{e}");
+        assert_eq!(retry_delay_ms(RetryPolicy::Constant, 0, 1, None), 0);
+        assert_eq!(
+            retry_delay_ms(RetryPolicy::Constant, 10, 1, Some(3000)),
+            3000
+        );
+        assert_eq!(
+            retry_delay_ms(RetryPolicy::Exponential, 2000, 200, None),
+            MAX_DELAY_MS
+        );
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_dates() {
+        assert_eq!(parse_retry_after_ms("3"), Some(3000));
+        assert_eq!(
+            parse_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(0)
+        );
+        assert_eq!(parse_retry_after_ms("soon"), None);
+    }
+
+    #[test]
+    fn hmac_matches_a_known_vector() {
+        // RFC 4231 test case 2.
+        let sig = hmac_sha512_hex("Jefe", b"what do ya want for nothing?");
+        assert!(
+            sig.starts_with("164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554")
+        );
+    }
+}

@@ -1,0 +1,645 @@
+//! Events: the WAHA envelope, durable webhook delivery (outbox, order, retries, crash
+//! recovery, dead letters) and the `/ws` stream — on the embedded store and MongoDB.
+//!
+//! The bus is built directly over a `Store` with an in-process receiver
+//! (`support::sink`); the HTTP-level cases (WebSocket, dead-letter endpoints) go through
+//! `TestApp`. Retry delays are shortened with each webhook's own `retries.delaySeconds`.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use wharf::{
+    events::{EventBus, EventContext, EventSettings},
+    sessions::config::{SessionConfig, WebhookConfig},
+    store::{Namespaces, Store},
+};
+
+use crate::support::{
+    app::{API_KEY, StoreKind, TestApp},
+    mongo::MongoServer,
+    sink::Sink,
+};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A store for one test: a temp SQLite folder (kept alive by the returned guard) or a
+/// fresh MongoDB namespace.
+struct Fixture {
+    name: &'static str,
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Both stores (MongoDB only when available; skipped loudly otherwise).
+async fn fixtures(test: &str) -> Vec<Fixture> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ns = Namespaces {
+        main: "gows".into(),
+        session: "gows".into(),
+    };
+    let sqlite = Store::sqlite(dir.path(), ns).await.expect("sqlite store");
+    let mut all = vec![Fixture {
+        name: "sqlite",
+        store: sqlite,
+        _dir: Some(dir),
+    }];
+    if let Some(server) = MongoServer::shared(test) {
+        let name = server.unique_namespace();
+        let ns = Namespaces {
+            main: name.clone(),
+            session: name,
+        };
+        let store = Store::mongo(server.url(), ns).await.expect("mongo store");
+        all.push(Fixture {
+            name: "mongodb",
+            store,
+            _dir: None,
+        });
+    }
+    all
+}
+
+fn settings(global: Option<WebhookConfig>) -> EventSettings {
+    EventSettings {
+        global_webhook: global,
+        environment: json!({"version": "2026.7.1", "engine": "GOWS", "tier": "CORE",
+            "browser": null, "platform": "linux/x64", "worker": {"id": null}}),
+        engine: "GOWS".into(),
+        user_agent: "WAHA/2026.7.1".into(),
+        ws_ping_interval: Duration::from_secs(60),
+    }
+}
+
+fn bus(store: &Store, global: Option<WebhookConfig>) -> EventBus {
+    EventBus::new(
+        store.clone(),
+        settings(global),
+        tokio::runtime::Handle::current(),
+        CancellationToken::new(),
+    )
+}
+
+/// A webhook from its JSON form (as users send it).
+fn hook(value: Value) -> WebhookConfig {
+    serde_json::from_value(value).expect("webhook config")
+}
+
+/// Fast retries: 50 ms constant, `attempts` in all.
+fn fast(url: String, events: &[&str], attempts: u32) -> WebhookConfig {
+    hook(json!({"url": url, "events": events,
+        "retries": {"policy": "constant", "delaySeconds": 0.05, "attempts": attempts}}))
+}
+
+fn ctx(session: &str, hooks: Vec<WebhookConfig>) -> EventContext {
+    EventContext {
+        session: session.into(),
+        config: Some(SessionConfig {
+            webhooks: Some(hooks),
+            ..Default::default()
+        }),
+        me: None,
+    }
+}
+
+/// Event ids in delivery order with consecutive duplicates (an at-least-once redelivery
+/// of the same event) folded.
+fn ids(received: &[crate::support::sink::Received]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in received {
+        let id = r.json()["id"].as_str().expect("id").to_string();
+        if out.last() != Some(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_session_webhook_envelope_has_waha_shape_headers_and_hmac() {
+    for f in fixtures("publish_session_webhook_envelope_has_waha_shape_headers_and_hmac").await {
+        let sink = Sink::start().await;
+        let bus = bus(&f.store, None);
+        let webhook = hook(json!({
+            "url": sink.url("/hook"), "events": ["message"],
+            "hmac": {"key": "s3cret"},
+            "customHeaders": [{"name": "X-Custom", "value": "v1"}],
+        }));
+        let mut context = ctx("default", vec![webhook]);
+        if let Some(c) = context.config.as_mut() {
+            c.metadata = Some([("user.id".to_string(), "123".to_string())].into());
+        }
+        context.me =
+            Some(serde_json::from_value(json!({"id": "7111@c.us", "pushName": "~"})).expect("me"));
+        let payload = json!({"id": "false_1@c.us_AAA", "from": "1@c.us", "body": "hi"});
+        let envelope = bus
+            .publish(&context, "message", payload.clone())
+            .await
+            .expect("publish");
+        let got = sink.wait_delivered("/hook", 1, DEADLINE).await;
+        let req = &got[0];
+
+        // Body: exactly the envelope the bus returned, keys in WAHA's order.
+        assert_eq!(req.body, envelope.json(), "{}", f.name);
+        let body = &req.body;
+        assert!(body.starts_with(r#"{"id":"evt_"#), "{body}");
+        let order = [
+            r#"{"id":"#,
+            r#","timestamp":"#,
+            r#","event":"message""#,
+            r#","session":"default""#,
+            r#","metadata":{"user.id":"123"}"#,
+            r#","me":{"id":"7111@c.us","pushName":"~"}"#,
+            r#","payload":"#,
+            r#","engine":"GOWS""#,
+            r#","environment":{"#,
+        ];
+        let positions: Vec<usize> = order
+            .iter()
+            .map(|k| {
+                body.find(k)
+                    .unwrap_or_else(|| panic!("{k} missing in {body}"))
+            })
+            .collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "key order: {body}"
+        );
+        let json = req.json();
+        let id = json["id"].as_str().expect("id");
+        assert_eq!(id.len(), 4 + 26, "{id}");
+        assert!(
+            id[4..]
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+        );
+        assert_eq!(json["payload"], payload);
+        assert_eq!(json["environment"]["version"], "2026.7.1");
+
+        // Headers as WAHA sends them.
+        assert_eq!(req.header("content-type"), "application/json");
+        assert_eq!(req.header("user-agent"), "WAHA/2026.7.1");
+        assert_eq!(req.header("x-custom"), "v1");
+        assert!(!req.header("x-webhook-request-id").is_empty());
+        assert_eq!(
+            req.header("x-webhook-timestamp"),
+            json["timestamp"].to_string()
+        );
+        assert_eq!(req.header("x-webhook-hmac-algorithm"), "sha512");
+        let mut mac = Hmac::<sha2::Sha512>::new_from_slice(b"s3cret").expect("hmac key");
+        mac.update(req.body.as_bytes());
+        assert_eq!(
+            req.header("x-webhook-hmac"),
+            hex::encode(mac.finalize().into_bytes()),
+            "HMAC over the raw body"
+        );
+
+        // No metadata → the key is absent; unknown account → `me: null`; a second
+        // request has its own request id.
+        bus.publish(
+            &ctx(
+                "default",
+                vec![hook(
+                    json!({"url": sink.url("/hook"), "events": ["message"]}),
+                )],
+            ),
+            "message",
+            json!({}),
+        )
+        .await
+        .expect("publish");
+        let got = sink.wait_delivered("/hook", 2, DEADLINE).await;
+        assert!(!got[1].body.contains(r#""metadata""#), "{}", got[1].body);
+        assert!(got[1].body.contains(r#","me":null,"#), "{}", got[1].body);
+        assert!(!got[1].headers.contains_key("x-webhook-hmac"));
+        assert_ne!(
+            got[0].header("x-webhook-request-id"),
+            got[1].header("x-webhook-request-id")
+        );
+        bus.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_star_and_exact_filters_with_global_webhook_deliver_only_matching() {
+    for f in
+        fixtures("publish_star_and_exact_filters_with_global_webhook_deliver_only_matching").await
+    {
+        let sink = Sink::start().await;
+        let global = hook(json!({"url": sink.url("/global"), "events": ["session.status"]}));
+        let bus = bus(&f.store, Some(global));
+        let context = ctx(
+            "s1",
+            vec![
+                hook(json!({"url": sink.url("/star"), "events": ["*"]})),
+                hook(json!({"url": sink.url("/exact"), "events": ["message.ack", "engine.event"]})),
+            ],
+        );
+        for event in ["message", "engine.event", "message.ack", "session.status"] {
+            bus.publish(&context, event, json!({"n": event}))
+                .await
+                .expect("publish");
+        }
+        let events = |path: &str, n: usize| {
+            let sink = &sink;
+            let path = path.to_string();
+            async move {
+                sink.wait_delivered(&path, n, DEADLINE)
+                    .await
+                    .iter()
+                    .map(|r| r.json()["event"].as_str().unwrap_or_default().to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            events("/star", 3).await,
+            ["message", "message.ack", "session.status"],
+            "{}: * excludes engine.event",
+            f.name
+        );
+        assert_eq!(events("/exact", 2).await, ["engine.event", "message.ack"]);
+        assert_eq!(events("/global", 1).await, ["session.status"]);
+        // Nothing else trickles in.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(sink.delivered("/star").len(), 3);
+        assert_eq!(sink.delivered("/exact").len(), 2);
+        assert_eq!(sink.delivered("/global").len(), 1);
+        bus.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_ignored_group_chat_is_neither_stored_nor_delivered() {
+    for f in fixtures("publish_ignored_group_chat_is_neither_stored_nor_delivered").await {
+        let sink = Sink::start().await;
+        let bus = bus(&f.store, None);
+        let mut context = ctx(
+            "s1",
+            vec![hook(json!({"url": sink.url("/h"), "events": ["*"]}))],
+        );
+        if let Some(c) = context.config.as_mut() {
+            c.ignore = Some(serde_json::from_value(json!({"groups": true})).expect("ignore"));
+        }
+        bus.publish(
+            &context,
+            "message",
+            json!({"id": "false_1@g.us_A_2@c.us", "from": "1@g.us"}),
+        )
+        .await
+        .expect("publish");
+        bus.publish(
+            &context,
+            "message",
+            json!({"id": "false_2@c.us_B", "from": "2@c.us"}),
+        )
+        .await
+        .expect("publish");
+        let got = sink.wait_delivered("/h", 1, DEADLINE).await;
+        assert_eq!(got[0].json()["payload"]["from"], "2@c.us", "{}", f.name);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(sink.received().len(), 1);
+        bus.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliver_receiver_503_then_200_delivers_each_once_in_order() {
+    for f in fixtures("deliver_receiver_503_then_200_delivers_each_once_in_order").await {
+        let sink = Sink::start().await;
+        sink.fail_next(3);
+        let bus = bus(&f.store, None);
+        let context = ctx("s1", vec![fast(sink.url("/h"), &["message"], 15)]);
+        let mut published = Vec::new();
+        for n in 0..5 {
+            let e = bus
+                .publish(&context, "message", json!({"n": n}))
+                .await
+                .expect("publish");
+            published.push(e.id.clone());
+        }
+        let got = sink.wait_delivered("/h", 5, DEADLINE).await;
+        let delivered: Vec<String> = got
+            .iter()
+            .map(|r| r.json()["id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(delivered, published, "{}: in order, each once", f.name);
+        let failed = sink.received().iter().filter(|r| r.status == 503).count();
+        assert_eq!(failed, 3);
+        // The first event took the three 503s: nothing overtook it.
+        let first_ok = sink.received().iter().position(|r| r.status == 200);
+        assert_eq!(first_ok, Some(3));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(sink.delivered("/h").len(), 5, "no duplicates");
+        bus.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_after_crash_delivers_pending_in_order_with_same_ids() {
+    for f in fixtures("resume_after_crash_delivers_pending_in_order_with_same_ids").await {
+        let sink = Sink::start().await;
+        sink.fail_always(true);
+        let first = bus(&f.store, None);
+        let context = ctx("s1", vec![fast(sink.url("/h"), &["*"], 1000)]);
+        let mut published = Vec::new();
+        for n in 0..4 {
+            let e = first
+                .publish(&context, "message", json!({"n": n}))
+                .await
+                .expect("publish");
+            published.push(e.id.clone());
+        }
+        sink.wait_requests(2, DEADLINE).await;
+        // Crash: no shutdown, the bus just goes away.
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = sink.received().len();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            sink.received().len(),
+            before,
+            "{}: the dead bus keeps sending",
+            f.name
+        );
+        sink.fail_always(false);
+
+        let second = bus(&f.store, None);
+        second.resume(&["s1".to_string()]).await;
+        let got = sink.wait_delivered("/h", 4, DEADLINE).await;
+        assert_eq!(ids(&got), published, "{}: in order, same ids", f.name);
+        second.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliver_attempts_exhausted_dead_letter_then_replay_delivers() {
+    for f in fixtures("deliver_attempts_exhausted_dead_letter_then_replay_delivers").await {
+        let sink = Sink::start().await;
+        sink.fail_always(true);
+        let bus = bus(&f.store, None);
+        let context = ctx("s1", vec![fast(sink.url("/h"), &["*"], 2)]);
+        let mut published = Vec::new();
+        for n in 0..3 {
+            let e = bus
+                .publish(&context, "message", json!({"n": n}))
+                .await
+                .expect("publish");
+            published.push(e.id.clone());
+        }
+        let until = tokio::time::Instant::now() + DEADLINE;
+        let dead = loop {
+            let dead = bus.dead_letters("s1").await.expect("dead letters");
+            if dead.len() == 3 {
+                break dead;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "{}: dead: {dead:?}",
+                f.name
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
+        assert_eq!(sink.received().len(), 6, "two attempts each");
+        let dead_ids: Vec<&str> = dead.iter().map(|d| d.event_id.as_str()).collect();
+        assert_eq!(dead_ids, published);
+        assert!(dead.windows(2).all(|w| w[0].id < w[1].id));
+        assert!(
+            dead.iter()
+                .all(|d| d.attempts == 2 && d.last_error.as_deref() == Some("HTTP 503"))
+        );
+        assert_eq!(dead[0].url, sink.url("/h"));
+        assert_eq!(dead[0].event, "message");
+
+        sink.fail_always(false);
+        // One by id, then the rest; unknown ids are an error.
+        assert!(bus.replay("s1", Some(dead[2].id + 100)).await.is_err());
+        assert_eq!(
+            bus.replay("s1", Some(dead[0].id))
+                .await
+                .expect("replay one"),
+            1
+        );
+        let got = sink.wait_delivered("/h", 1, DEADLINE).await;
+        assert_eq!(ids(&got), published[..1]);
+        assert_eq!(bus.replay("s1", None).await.expect("replay all"), 2);
+        let got = sink.wait_delivered("/h", 3, DEADLINE).await;
+        assert_eq!(ids(&got), published, "{}", f.name);
+        assert!(bus.dead_letters("s1").await.expect("dead").is_empty());
+        bus.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliver_slow_receiver_does_not_delay_other_webhook() {
+    for f in fixtures("deliver_slow_receiver_does_not_delay_other_webhook").await {
+        let slow = Sink::start().await;
+        slow.set_delay(Duration::from_secs(3));
+        let quick = Sink::start().await;
+        let bus = bus(&f.store, None);
+        let context = ctx(
+            "s1",
+            vec![
+                fast(slow.url("/slow"), &["*"], 15),
+                fast(quick.url("/quick"), &["*"], 15),
+            ],
+        );
+        let started = tokio::time::Instant::now();
+        for n in 0..3 {
+            bus.publish(&context, "message", json!({"n": n}))
+                .await
+                .expect("publish");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "publish waited for delivery"
+        );
+        quick
+            .wait_delivered("/quick", 3, Duration::from_secs(2))
+            .await;
+        assert!(
+            slow.delivered("/slow").is_empty(),
+            "{}: the slow receiver answered before the quick one finished?",
+            f.name
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        bus.shutdown().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP level: `/ws` and the dead-letter endpoints, through the real app.
+
+type Ws =
+    tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_connect(app: &TestApp, query: &str) -> Ws {
+    let url = format!("{}/ws?{query}", app.base.replacen("http://", "ws://", 1));
+    let (ws, _) = tokio_websockets::ClientBuilder::new()
+        .uri(&url)
+        .expect("ws uri")
+        .connect()
+        .await
+        .expect("websocket handshake");
+    ws
+}
+
+/// Next text frame (skipping control frames), or the close frame's (code, reason).
+async fn ws_next(ws: &mut Ws) -> Result<String, (u16, String)> {
+    use futures_util::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("websocket frame in time")
+            .expect("websocket open")
+            .expect("websocket frame");
+        if let Some(text) = msg.as_text() {
+            return Ok(text.to_string());
+        }
+        if let Some((code, reason)) = msg.as_close() {
+            return Err((code.into(), reason.to_string()));
+        }
+    }
+}
+
+/// Creates `name` with `config` (started), waits until it left `STARTING`, stops it and
+/// waits for `STOPPED`: a deterministic, finite burst of `session.status` events.
+async fn start_and_stop(app: &TestApp, name: &str, config: Value) {
+    let body = json!({"name": name, "config": config}).to_string();
+    let r = app.post("/api/sessions", &body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app.post(&format!("/api/sessions/{name}/stop"), "").await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.wait_status(name, "STOPPED", DEADLINE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_with_key_and_filters_receives_matching_envelopes() {
+    for kind in StoreKind::all("ws_with_key_and_filters_receives_matching_envelopes") {
+        let app = TestApp::spawn(kind).await;
+        let mut ws = ws_connect(
+            &app,
+            &format!("X-Api-Key={API_KEY}&session=s1&events=message.ack,engine.event&events=session.status"),
+        )
+        .await;
+        let mut none = ws_connect(&app, &format!("x-api-key={API_KEY}&events=message")).await;
+        start_and_stop(&app, "s2", json!({})).await;
+        start_and_stop(&app, "s1", json!({"metadata": {"k": "v"}})).await;
+        let first: Value = serde_json::from_str(&ws_next(&mut ws).await.expect("text frame"))
+            .expect("envelope JSON");
+        assert_eq!(first["event"], "session.status", "{:?}: {first}", app.store);
+        assert_eq!(first["session"], "s1", "the s2 events were filtered out");
+        assert_eq!(first["metadata"], json!({"k": "v"}));
+        assert!(
+            first["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("evt_"))
+        );
+        assert_eq!(first["payload"]["name"], "s1");
+        // The `events=message` client got none of the status events.
+        let quiet = tokio::time::timeout(Duration::from_millis(300), ws_next(&mut none)).await;
+        assert!(quiet.is_err(), "unexpected frame: {quiet:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_with_bad_key_closes_1008_unauthorized() {
+    let app = TestApp::spawn(StoreKind::Embedded).await;
+    for query in ["x-api-key=wrong", "session=*"] {
+        let mut ws = ws_connect(&app, query).await;
+        assert_eq!(
+            ws_next(&mut ws).await,
+            Err((1008, "Unauthorized".to_string())),
+            "{query}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_endpoints_list_and_replay() {
+    for kind in StoreKind::all("dead_letters_endpoints_list_and_replay") {
+        let app = TestApp::spawn(kind).await;
+        let sink = Sink::start().await;
+        sink.fail_always(true);
+        let webhook = json!({"url": sink.url("/h"), "events": ["session.status"],
+            "retries": {"policy": "constant", "delaySeconds": 0.05, "attempts": 1}});
+        start_and_stop(&app, "dl", json!({"webhooks": [webhook]})).await;
+        // Every status event dies after its single attempt; wait until all did.
+        let until = tokio::time::Instant::now() + DEADLINE;
+        let list = loop {
+            let r = app.get("/api/wharf/sessions/dl/dead-letters").await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            let list = r.json();
+            let n = list.as_array().map_or(0, Vec::len);
+            if n > 0 && n == sink.received().len() {
+                break list;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "{:?}: {list}",
+                app.store
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let dead = list.as_array().expect("array").clone();
+        let published: Vec<String> = dead
+            .iter()
+            .map(|d| d["eventId"].as_str().expect("eventId").to_string())
+            .collect();
+        let first = &dead[0];
+        assert_eq!(first["event"], "session.status");
+        assert_eq!(first["url"], sink.url("/h"));
+        assert_eq!(first["attempts"], 1);
+        assert_eq!(first["lastError"], "HTTP 503");
+        assert!(first["createdAt"].as_i64().is_some(), "{first}");
+        let ids_in_order: Vec<i64> = dead.iter().map(|d| d["id"].as_i64().expect("id")).collect();
+        assert!(ids_in_order.windows(2).all(|w| w[0] < w[1]), "{list}");
+
+        sink.fail_always(false);
+        let id = ids_in_order[0];
+        let r = app
+            .post(
+                &format!("/api/wharf/sessions/dl/dead-letters/{id}/replay"),
+                "",
+            )
+            .await;
+        assert_eq!((r.status, r.json()), (201, json!({"replayed": 1})));
+        let got = sink.wait_delivered("/h", 1, DEADLINE).await;
+        assert_eq!(ids(&got), published[..1]);
+        let r = app
+            .post("/api/wharf/sessions/dl/dead-letters/replay", "")
+            .await;
+        assert_eq!(
+            (r.status, r.json()),
+            (201, json!({"replayed": dead.len() - 1}))
+        );
+        let got = sink.wait_delivered("/h", dead.len(), DEADLINE).await;
+        assert_eq!(ids(&got), published, "replayed in seq order");
+        let r = app.get("/api/wharf/sessions/dl/dead-letters").await;
+        assert_eq!(r.json(), json!([]));
+
+        let r = app.get("/api/wharf/sessions/nope/dead-letters").await;
+        assert_eq!(r.status, 404, "{}", r.text);
+        assert_eq!(r.json()["message"], "Session not found");
+        let r = app
+            .post("/api/wharf/sessions/nope/dead-letters/replay", "")
+            .await;
+        assert_eq!(r.status, 404, "{}", r.text);
+        let r = app
+            .post(
+                &format!("/api/wharf/sessions/dl/dead-letters/{}/replay", id + 1000),
+                "",
+            )
+            .await;
+        assert_eq!(r.status, 404, "{}", r.text);
+        let r = app
+            .request(
+                reqwest::Method::GET,
+                "/api/wharf/sessions/dl/dead-letters",
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 401, "admin key required");
+    }
+}
