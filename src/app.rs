@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     api::{self, AppState},
     config::Config,
+    events::{EventBus, EventSettings},
+    messages::MessageStore,
     sessions::{ManagerSettings, SessionManager, runtime::Timers},
     store::{Namespaces, Store},
 };
@@ -23,6 +25,7 @@ pub struct App {
     port: u16,
     server: actix_web::dev::Server,
     manager: SessionManager,
+    events: EventBus,
     stop: CancellationToken,
 }
 
@@ -66,8 +69,24 @@ impl App {
         }
         let store = open_store(&config).await?;
         let stop = CancellationToken::new();
+        let environment = serde_json::to_value(api::observability::environment_info(&config))?;
+        let events = EventBus::new(
+            store.clone(),
+            EventSettings {
+                global_webhook: config.global_webhook.clone(),
+                environment,
+                engine: config.engine.as_str().to_string(),
+                user_agent: format!("WAHA/{}", crate::config::WAHA_VERSION),
+                ws_ping_interval: Duration::from_secs(60),
+            },
+            tokio::runtime::Handle::current(),
+            stop.child_token(),
+        );
+        let messages = MessageStore::new(store.clone());
         let manager = SessionManager::new(
             store.clone(),
+            messages.clone(),
+            events.clone(),
             ManagerSettings {
                 worker_id: config.worker_id.clone(),
                 wa_url: config.wa_url.clone(),
@@ -88,6 +107,8 @@ impl App {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             manager: manager.clone(),
+            events: events.clone(),
+            messages: messages.clone(),
             config: config.clone(),
             started_at_ms: crate::sessions::runtime::now_ms(),
             stop: stop.clone(),
@@ -107,6 +128,14 @@ impl App {
             "wharf listening on http://{}:{port}",
             config.bind_host
         );
+        // Undelivered webhooks of every stored session go out again, started or not.
+        let names: Vec<String> = store
+            .list_sessions()
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        events.resume(&names).await;
         let restored = manager
             .restore(
                 config.worker_restart_sessions,
@@ -123,6 +152,7 @@ impl App {
             port,
             server,
             manager,
+            events,
             stop,
         })
     }
@@ -152,6 +182,8 @@ impl App {
         handle.stop(true).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         self.manager.shutdown().await;
+        // Last: what sessions published while stopping is in the outbox either way.
+        self.events.shutdown().await;
         tracing::info!("wharf stopped");
         Ok(())
     }

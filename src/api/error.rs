@@ -217,6 +217,8 @@ impl From<sessions::Error> for ApiError {
             )),
             sessions::Error::Engine(e) => match e {
                 crate::engine::Error::PairCode(msg) => Self::unprocessable(msg),
+                crate::engine::Error::BadRequest(msg) => Self::Validation(vec![msg]),
+                crate::engine::Error::Send(_) => Self::Internal(e.to_string()),
                 crate::engine::Error::NotRunning => {
                     Self::unprocessable("The session is not running.")
                 }

@@ -7,6 +7,7 @@
 //! (`sessions::runtime`) once per connection attempt; [`run`] lives as long as the client.
 //! Stopping disconnects without logging out: credentials stay in the store.
 
+pub mod messaging;
 pub mod mongo_store;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
@@ -94,6 +95,10 @@ pub enum EngineEvent {
     },
     /// Another connection replaced this one (terminal).
     StreamReplaced,
+    /// A message arrived (or one of ours was sent from another device).
+    Message(messaging::InboundMessage),
+    /// Our messages were delivered, read or played.
+    Ack(messaging::Ack),
 }
 
 /// Requests the runtime forwards to a running engine.
@@ -110,6 +115,81 @@ pub enum EngineCommand {
     Logout {
         /// Done.
         reply: oneshot::Sender<Result<(), Error>>,
+    },
+    /// Send a text (`reply_to` = quoted `(wa_id, sender, body)`).
+    SendText {
+        /// WAHA chat id.
+        chat: String,
+        /// Body.
+        text: String,
+        /// Quoted message.
+        reply_to: Option<(String, String, String)>,
+        /// Pre-generated WhatsApp id.
+        id: Option<String>,
+        /// What was sent.
+        reply: oneshot::Sender<Result<messaging::Sent, Error>>,
+    },
+    /// Read receipts.
+    SendSeen {
+        /// WAHA chat id.
+        chat: String,
+        /// Sender of the messages in groups.
+        participant: Option<String>,
+        /// WhatsApp ids.
+        ids: Vec<String>,
+        /// Done.
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    /// Typing indicator on/off.
+    Typing {
+        /// WAHA chat id.
+        chat: String,
+        /// Composing (true) or paused.
+        on: bool,
+        /// Done.
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    /// React to a message.
+    React {
+        /// WAHA chat id.
+        chat: String,
+        /// Target WhatsApp id.
+        target_id: String,
+        /// Whether the target is ours.
+        target_from_me: bool,
+        /// Target's sender in groups.
+        participant: Option<String>,
+        /// Emoji (`""` removes).
+        emoji: String,
+        /// What was sent.
+        reply: oneshot::Sender<Result<messaging::Sent, Error>>,
+    },
+    /// Edit one of our messages.
+    Edit {
+        /// WAHA chat id.
+        chat: String,
+        /// Target WhatsApp id.
+        target_id: String,
+        /// New text.
+        text: String,
+        /// The edit's own id.
+        reply: oneshot::Sender<Result<String, Error>>,
+    },
+    /// Revoke one of our messages.
+    Revoke {
+        /// WAHA chat id.
+        chat: String,
+        /// Target WhatsApp id.
+        target_id: String,
+        /// Done.
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    /// Is this phone number on WhatsApp?
+    CheckExists {
+        /// Digits.
+        phone: String,
+        /// Its chat id when it is.
+        reply: oneshot::Sender<Result<Option<String>, Error>>,
     },
 }
 
@@ -131,6 +211,12 @@ pub enum Error {
     /// The engine stopped before answering.
     #[error("the session is not running")]
     NotRunning,
+    /// The request names something invalid (e.g. a chat id).
+    #[error("{0}")]
+    BadRequest(String),
+    /// WhatsApp refused or failed to take a message.
+    #[error("sending failed: {0}")]
+    Send(String),
     /// A `mock-network` build (certificate checks off) was asked to reach WhatsApp itself.
     #[error(
         "this is a test build (mock-network): it connects only to WHARF_WA_URL, never to WhatsApp"
@@ -167,15 +253,17 @@ enum Raw {
     Replaced,
     QrExhausted,
     Fatal(String),
+    Inbound(Vec<messaging::InboundMessage>),
+    Ack(messaging::Ack),
 }
 
-/// Bounded on purpose: a burst of connection events is tiny; if the runtime ever lags this
-/// far, dropping a stale QR rotation is harmless (the next one follows) and is logged.
-const RAW_QUEUE: usize = 64;
-
+/// The handler runs inline in the client's event loop and cannot wait, and dropping a
+/// message is not an option, so this queue is unbounded. What drains it does one store
+/// write and one outbox write per message, far faster than WhatsApp delivers; a stalled
+/// store shows up as this queue's length in the logs (`raw_backlog`).
 struct Forwarder {
     session: String,
-    tx: mpsc::Sender<Raw>,
+    tx: mpsc::UnboundedSender<Raw>,
 }
 
 impl EventHandler for Forwarder {
@@ -196,12 +284,17 @@ impl EventHandler for Forwarder {
             Event::ClientOutdated(_) => {
                 Raw::Fatal("WhatsApp rejected the client version (set WHARF_WA_VERSION)".into())
             }
+            Event::Messages(_) => Raw::Inbound(messaging::inbound(&event)),
+            Event::Receipt(_) => match messaging::ack(&event) {
+                Some(a) => Raw::Ack(a),
+                None => return,
+            },
             _ => return,
         };
-        if self.tx.try_send(raw).is_err() {
-            tracing::warn!(
+        if self.tx.send(raw).is_err() {
+            tracing::debug!(
                 session = self.session,
-                "engine event queue full; event dropped"
+                "event after the session stopped; ignored"
             );
         }
     }
@@ -288,7 +381,7 @@ pub async fn run(
         return Err(Error::MockNetworkWithoutUrl);
     }
     let backend = open_backend(&spec.device).await?;
-    let (raw_tx, mut raw_rx) = mpsc::channel(RAW_QUEUE);
+    let (raw_tx, mut raw_rx) = mpsc::unbounded_channel();
     let mut builder = Bot::builder()
         .with_backend_arc(backend)
         .with_transport_factory(transport(&spec))
@@ -330,18 +423,35 @@ pub async fn run(
             biased;
             () = cancel.cancelled() => break Ok(Exit::Stopped),
             Some(raw) = raw_rx.recv() => {
-                let Some(event) = translate(raw, &client, &spec, &mut deadline) else { continue };
-                let terminal = is_terminal(&event);
-                if events.send(event).await.is_err() || terminal {
+                let mut stop = false;
+                for event in translate(raw, &client, &spec, &mut deadline) {
+                    let terminal = is_terminal(&event);
+                    if events.send(event).await.is_err() || terminal {
+                        stop = true;
+                        break;
+                    }
+                }
+                if stop {
                     break Ok(Exit::Terminal);
                 }
             }
-            Some(cmd) = commands.recv() => handle_command(&client, cmd).await,
+            Some(cmd) = commands.recv() => match cmd {
+                // Logout must finish before the runtime stops the client.
+                EngineCommand::Logout { reply } => {
+                    client.logout().await;
+                    let _ = reply.send(Ok(()));
+                }
+                // Sends run beside the event loop so a slow send never delays intake.
+                other => {
+                    let client = client.clone();
+                    tokio::spawn(handle_command(client, other));
+                }
+            },
             () = &mut handle => {
                 // The run loop ended by itself; report anything it said on the way out.
                 let mut terminal = false;
                 while let Ok(raw) = raw_rx.try_recv() {
-                    if let Some(event) = translate(raw, &client, &spec, &mut deadline) {
+                    for event in translate(raw, &client, &spec, &mut deadline) {
                         terminal |= is_terminal(&event);
                         let _ = events.send(event).await;
                     }
@@ -382,8 +492,10 @@ fn translate(
     client: &Client,
     spec: &StartSpec,
     deadline: &mut Option<tokio::time::Instant>,
-) -> Option<EngineEvent> {
-    Some(match raw {
+) -> Vec<EngineEvent> {
+    vec![match raw {
+        Raw::Inbound(msgs) => return msgs.into_iter().map(EngineEvent::Message).collect(),
+        Raw::Ack(a) => EngineEvent::Ack(a),
         Raw::Qr(code, timeout) => {
             *deadline = None;
             EngineEvent::QrCode { code, timeout }
@@ -395,7 +507,7 @@ fn translate(
             *deadline = None;
             let Some(me) = me_of(client) else {
                 tracing::warn!(session = spec.session, "connected without an identity");
-                return None;
+                return Vec::new();
             };
             EngineEvent::Connected { me }
         }
@@ -406,10 +518,11 @@ fn translate(
         Raw::LoggedOut(reason) | Raw::Fatal(reason) => EngineEvent::LoggedOut { reason },
         Raw::Replaced => EngineEvent::StreamReplaced,
         Raw::QrExhausted => EngineEvent::QrExhausted,
-    })
+    }]
 }
 
-async fn handle_command(client: &Arc<Client>, cmd: EngineCommand) {
+async fn handle_command(client: Arc<Client>, cmd: EngineCommand) {
+    let client = &client;
     match cmd {
         EngineCommand::RequestCode { phone, reply } => {
             // One outstanding code at a time: a new request replaces the previous one.
@@ -430,6 +543,64 @@ async fn handle_command(client: &Arc<Client>, cmd: EngineCommand) {
         EngineCommand::Logout { reply } => {
             client.logout().await;
             let _ = reply.send(Ok(()));
+        }
+        EngineCommand::SendText {
+            chat,
+            text,
+            reply_to,
+            id,
+            reply,
+        } => {
+            let _ = reply.send(messaging::send_text(client, &chat, text, reply_to, id).await);
+        }
+        EngineCommand::SendSeen {
+            chat,
+            participant,
+            ids,
+            reply,
+        } => {
+            let _ =
+                reply.send(messaging::send_seen(client, &chat, participant.as_deref(), &ids).await);
+        }
+        EngineCommand::Typing { chat, on, reply } => {
+            let _ = reply.send(messaging::typing(client, &chat, on).await);
+        }
+        EngineCommand::React {
+            chat,
+            target_id,
+            target_from_me,
+            participant,
+            emoji,
+            reply,
+        } => {
+            let result = messaging::react(
+                client,
+                &chat,
+                &target_id,
+                target_from_me,
+                participant.as_deref(),
+                &emoji,
+            )
+            .await;
+            let _ = reply.send(result);
+        }
+        EngineCommand::Edit {
+            chat,
+            target_id,
+            text,
+            reply,
+        } => {
+            let _ = reply.send(messaging::edit(client, &chat, &target_id, text).await);
+        }
+        EngineCommand::Revoke {
+            chat,
+            target_id,
+            reply,
+        } => {
+            let _ = reply.send(messaging::revoke(client, &chat, &target_id).await);
+        }
+        EngineCommand::CheckExists { phone, reply } => {
+            let _ = reply.send(messaging::check_exists(client, &phone).await);
         }
     }
 }

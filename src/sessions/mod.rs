@@ -7,6 +7,7 @@
 //! [`Error`] to WAHA's bodies in `api/error.rs`.
 
 pub mod config;
+pub mod inbox;
 pub mod runtime;
 pub mod status;
 
@@ -113,6 +114,8 @@ pub struct SessionManager {
 
 struct Inner {
     store: Store,
+    messages: crate::messages::MessageStore,
+    events: crate::events::EventBus,
     settings: ManagerSettings,
     rt: tokio::runtime::Handle,
     cancel: CancellationToken,
@@ -125,6 +128,8 @@ impl SessionManager {
     /// A registry over `store`; sessions run on `rt` under children of `cancel`.
     pub fn new(
         store: Store,
+        messages: crate::messages::MessageStore,
+        events: crate::events::EventBus,
         settings: ManagerSettings,
         rt: tokio::runtime::Handle,
         cancel: CancellationToken,
@@ -132,6 +137,8 @@ impl SessionManager {
         Self {
             inner: Arc::new(Inner {
                 store,
+                messages,
+                events,
                 settings,
                 rt,
                 cancel,
@@ -140,6 +147,31 @@ impl SessionManager {
                 locks: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The message/event sink of a session (config read from the store).
+    pub async fn inbox(&self, name: &str) -> Result<inbox::Inbox> {
+        let record = self.record(name).await?;
+        Ok(self.inbox_for(&record))
+    }
+
+    fn inbox_for(&self, record: &SessionRecord) -> inbox::Inbox {
+        inbox::Inbox {
+            session: record.name.clone(),
+            config: record.config.clone(),
+            messages: self.inner.messages.clone(),
+            events: self.inner.events.clone(),
+        }
+    }
+
+    /// The event bus (WebSocket subscriptions, dead letters).
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.inner.events
+    }
+
+    /// The message store.
+    pub fn messages(&self) -> &crate::messages::MessageStore {
+        &self.inner.messages
     }
 
     /// The store behind the registry.
@@ -341,6 +373,49 @@ impl SessionManager {
         Ok(())
     }
 
+    /// Sends a command to a WORKING session's engine and waits for its answer.
+    ///
+    /// # Errors
+    /// `WrongStatus` (expected WORKING) when the session is not working; the engine's error.
+    pub async fn command<T>(
+        &self,
+        name: &str,
+        build: impl FnOnce(
+            tokio::sync::oneshot::Sender<std::result::Result<T, engine::Error>>,
+        ) -> engine::EngineCommand,
+    ) -> Result<T> {
+        let commands = {
+            let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            match running.get(name) {
+                Some(h) if h.state.borrow().status == SessionStatus::Working => Some(h.commands()),
+                Some(h) => {
+                    let status = h.state.borrow().status;
+                    return Err(Error::WrongStatus {
+                        session: name.to_string(),
+                        status,
+                        expected: vec![SessionStatus::Working],
+                    });
+                }
+                None => None,
+            }
+        };
+        let Some(commands) = commands else {
+            return Err(Error::WrongStatus {
+                session: name.to_string(),
+                status: SessionStatus::Stopped,
+                expected: vec![SessionStatus::Working],
+            });
+        };
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        commands
+            .send(build(reply))
+            .await
+            .map_err(|_| Error::Engine(engine::Error::NotRunning))?;
+        rx.await
+            .map_err(|_| Error::Engine(engine::Error::NotRunning))?
+            .map_err(Error::Engine)
+    }
+
     /// WAHA: logging out a WORKING session also removes the device from the phone.
     async fn unlink_if_working(&self, name: &str) {
         let commands = {
@@ -438,6 +513,7 @@ impl SessionManager {
             self.inner.store.clone(),
             me,
             settings.timers,
+            self.inbox_for(record),
             self.inner.cancel.child_token(),
         );
         tracing::info!(session = record.name, "session started");
@@ -460,8 +536,20 @@ impl SessionManager {
         };
         let was_running = handle.is_some();
         if let Some(handle) = handle {
+            let me = handle.state.borrow().me.clone();
             handle.stop(STOP_DEADLINE).await;
             tracing::info!(session = name, "session stopped");
+            if let Ok(Some(record)) = self.inner.store.get_session(name).await {
+                let now = runtime::now_ms();
+                self.inbox_for(&record)
+                    .status(
+                        me.as_ref(),
+                        SessionStatus::Stopped,
+                        &[(SessionStatus::Stopped, now)],
+                        None,
+                    )
+                    .await;
+            }
         }
         if unassign {
             self.inner

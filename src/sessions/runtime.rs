@@ -11,7 +11,10 @@ use std::{collections::VecDeque, time::Duration};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::status::{Input, SessionStatus, next};
+use super::{
+    inbox::Inbox,
+    status::{Input, SessionStatus, next},
+};
 use crate::{
     engine::{self, EngineCommand, EngineEvent, Exit, StartSpec},
     sessions::config::MeInfo,
@@ -152,14 +155,16 @@ pub fn spawn(
     store: Store,
     me: Option<MeInfo>,
     timers: Timers,
+    inbox: Inbox,
     cancel: CancellationToken,
 ) -> RuntimeHandle {
     let mut initial = LiveState::new(me);
     initial.apply(&Input::Start);
     let (tx, rx) = watch::channel(initial);
-    // Commands are rare (pairing code, logout); a small buffer is plenty.
-    let (cmd_tx, cmd_rx) = mpsc::channel(8);
-    let join = rt.spawn(run(spec, store, tx, cmd_rx, timers, cancel.clone()));
+    // Commands wait here while the engine works through earlier ones; a full queue makes
+    // callers wait (backpressure), never drops.
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let join = rt.spawn(run(spec, store, tx, cmd_rx, timers, inbox, cancel.clone()));
     RuntimeHandle {
         state: rx,
         commands: cmd_tx,
@@ -174,17 +179,31 @@ async fn run(
     state: watch::Sender<LiveState>,
     mut commands: mpsc::Receiver<EngineCommand>,
     timers: Timers,
+    inbox: Inbox,
     cancel: CancellationToken,
 ) {
     let session = spec.session.clone();
     let mut backoff = timers.restart_backoff;
+    let mut published = None;
+    publish_status(&inbox, &state, &mut published).await;
     loop {
-        let outcome = run_once(&spec, &store, &state, &mut commands, timers, &cancel).await;
+        let outcome = run_once(
+            &spec,
+            &store,
+            &state,
+            &mut commands,
+            timers,
+            &inbox,
+            &mut published,
+            &cancel,
+        )
+        .await;
         match outcome {
             Outcome::Stopped | Outcome::Terminal => return,
             Outcome::Retry(reason) => {
                 tracing::warn!(session, %reason, "session failed; restarting in {backoff:?}");
                 state.send_modify(|s| s.fail(&Input::ConnectFailed, reason));
+                publish_status(&inbox, &state, &mut published).await;
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     () = tokio::time::sleep(backoff) => {}
@@ -193,9 +212,33 @@ async fn run(
                 state.send_modify(|s| {
                     s.apply(&Input::Start);
                 });
+                publish_status(&inbox, &state, &mut published).await;
             }
         }
     }
+}
+
+/// Publishes `session.status` when the status history moved since the last publish
+/// (every QR rotation counts: WAHA emits one event per QR).
+async fn publish_status(
+    inbox: &Inbox,
+    state: &watch::Sender<LiveState>,
+    published: &mut Option<(SessionStatus, i64)>,
+) {
+    let snapshot = state.borrow().clone();
+    let last = snapshot.statuses.back().copied();
+    if last.is_none() || last == *published {
+        return;
+    }
+    *published = last;
+    let history: Vec<(SessionStatus, i64)> = snapshot.statuses.iter().copied().collect();
+    let data = snapshot
+        .failure
+        .as_ref()
+        .map(|f| serde_json::json!({ "reason": f }));
+    inbox
+        .status(snapshot.me.as_ref(), snapshot.status, &history, data)
+        .await;
 }
 
 enum Outcome {
@@ -210,6 +253,8 @@ async fn run_once(
     state: &watch::Sender<LiveState>,
     commands: &mut mpsc::Receiver<EngineCommand>,
     timers: Timers,
+    inbox: &Inbox,
+    published: &mut Option<(SessionStatus, i64)>,
     cancel: &CancellationToken,
 ) -> Outcome {
     let session = spec.session.as_str();
@@ -232,6 +277,7 @@ async fn run_once(
             () = qr_timer => {
                 tracing::info!(session, "QR code was not scanned in time");
                 state.send_modify(|s| s.fail(&Input::QrExhausted, "QR code was not scanned in time"));
+                publish_status(inbox, state, published).await;
                 // Stop the client; the session stays FAILED until started again (WAHA).
                 engine_cancel.cancel();
                 let _ = (&mut engine).await;
@@ -248,14 +294,16 @@ async fn run_once(
                 if timers.print_qr && let EngineEvent::QrCode { code, .. } = &event {
                     print_qr(session, code);
                 }
-                apply_event(session, store, state, event).await;
+                apply_event(session, store, state, inbox, event).await;
+                publish_status(inbox, state, published).await;
             }
         }
     };
     // Events the engine queued before it returned still count.
     while let Ok(event) = rx.try_recv() {
         logged_out |= matches!(event, EngineEvent::LoggedOut { .. });
-        apply_event(session, store, state, event).await;
+        apply_event(session, store, state, inbox, event).await;
+        publish_status(inbox, state, published).await;
     }
     match result {
         Ok(Exit::Stopped) => Outcome::Stopped,
@@ -271,6 +319,7 @@ async fn run_once(
         Err(e) if e.is_retryable() => Outcome::Retry(e.to_string()),
         Err(e) => {
             state.send_modify(|s| s.fail(&Input::ConnectFailed, e.to_string()));
+            publish_status(inbox, state, published).await;
             Outcome::Terminal
         }
     }
@@ -298,6 +347,7 @@ async fn apply_event(
     session: &str,
     store: &Store,
     state: &watch::Sender<LiveState>,
+    inbox: &Inbox,
     event: EngineEvent,
 ) {
     match event {
@@ -334,6 +384,14 @@ async fn apply_event(
                 s.me = None;
                 s.fail(&Input::LoggedOut, reason);
             });
+        }
+        EngineEvent::Message(m) => {
+            let me = state.borrow().me.clone();
+            inbox.inbound(me.as_ref(), m).await;
+        }
+        EngineEvent::Ack(a) => {
+            let me = state.borrow().me.clone();
+            inbox.ack(me.as_ref(), a).await;
         }
         EngineEvent::StreamReplaced => state.send_modify(|s| {
             s.fail(

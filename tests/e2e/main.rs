@@ -2,9 +2,12 @@
 //! process behaviour matters), against the embedded store and MongoDB.
 
 mod binary;
+mod chats_api;
 mod engine_store;
 mod errors;
 mod events;
+mod message_store;
+mod messaging;
 mod observability;
 mod openapi;
 mod pairing;

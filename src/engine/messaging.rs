@@ -1,0 +1,362 @@
+//! Messages through the engine: whatsapp-rust's inbound events and outbound calls,
+//! translated to and from plain wharf types (no whatsapp-rust type leaves this module).
+//!
+//! Owns: WAHA chat-id ↔ `Jid` mapping, [`InboundMessage`] extraction from
+//! `Event::Messages`, receipts → acks, and the chatting commands (send text, seen, typing,
+//! reaction, edit, revoke, check-exists). Called by `engine::run` for every event and
+//! command of one session's client.
+
+use std::sync::Arc;
+
+use whatsapp_rust::{Jid, prelude::*, send::RevokeType, waproto::whatsapp as wa};
+
+use super::Error;
+
+/// `123@c.us` / `123` / `x@g.us` / `x@lid` → a `Jid`.
+pub fn parse_chat(chat: &str) -> Option<Jid> {
+    let chat = chat.trim();
+    let full = match chat.split_once('@') {
+        None if !chat.is_empty() && chat.chars().all(|c| c.is_ascii_digit()) => {
+            format!("{chat}@s.whatsapp.net")
+        }
+        None => return None,
+        Some((user, "c.us")) => format!("{user}@s.whatsapp.net"),
+        Some(_) => chat.to_string(),
+    };
+    full.parse::<Jid>().ok().filter(|j| !j.user.is_empty())
+}
+
+/// A `Jid` as WAHA writes chat ids (`@c.us` for phone numbers, no device part).
+pub fn waha_id(jid: &Jid) -> String {
+    let server = jid.server.to_string();
+    let server = if server == "s.whatsapp.net" {
+        "c.us".to_string()
+    } else {
+        server
+    };
+    format!("{}@{server}", jid.user)
+}
+
+/// What a received (or own, from another device) message means for wharf.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboundKind {
+    /// Text (or a caption); `reply_to` is the quoted WhatsApp id.
+    Text {
+        /// Body.
+        body: String,
+        /// Quoted message id.
+        reply_to: Option<String>,
+        /// Quoted message's sender (WAHA id).
+        reply_participant: Option<String>,
+    },
+    /// A reaction to `target_id` (`""` removes it).
+    Reaction {
+        /// Reacted-to WhatsApp id.
+        target_id: String,
+        /// Emoji.
+        text: String,
+    },
+    /// An edit of `target_id`.
+    Edit {
+        /// Edited WhatsApp id.
+        target_id: String,
+        /// New body.
+        body: String,
+    },
+    /// A revoke ("delete for everyone") of `target_id`.
+    Revoke {
+        /// Revoked WhatsApp id.
+        target_id: String,
+    },
+    /// Anything else (media, polls…): the body is its caption or empty.
+    Other {
+        /// Caption, if any.
+        body: String,
+        /// WhatsApp's message type name.
+        kind: String,
+    },
+}
+
+/// A message as the session runtime records and publishes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMessage {
+    /// WhatsApp message id.
+    pub wa_id: String,
+    /// WAHA chat id.
+    pub chat: String,
+    /// WAHA id of the sender (the participant in groups).
+    pub sender: String,
+    /// Sent by this account (from another of its devices).
+    pub from_me: bool,
+    /// Group chat.
+    pub is_group: bool,
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// Sender's push name.
+    pub push_name: String,
+    /// What it is.
+    pub kind: InboundKind,
+}
+
+/// A delivery/read receipt for our messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ack {
+    /// WhatsApp ids acknowledged.
+    pub ids: Vec<String>,
+    /// WAHA chat id.
+    pub chat: String,
+    /// Who acknowledged (WAHA id).
+    pub from: String,
+    /// WAHA ack: 2 DEVICE, 3 READ, 4 PLAYED.
+    pub ack: i32,
+}
+
+/// What an outgoing message became.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    /// WhatsApp id.
+    pub wa_id: String,
+    /// WAHA chat id.
+    pub chat: String,
+    /// Unix seconds.
+    pub timestamp: i64,
+}
+
+fn message_kind(msg: &wa::Message) -> InboundKind {
+    let msg = msg.get_base_message();
+    if let Some(r) = msg.reaction_message.as_option() {
+        return InboundKind::Reaction {
+            target_id: r
+                .key
+                .as_option()
+                .and_then(|k| k.id.clone())
+                .unwrap_or_default(),
+            text: r.text.clone().unwrap_or_default(),
+        };
+    }
+    if let Some(p) = msg.protocol_message.as_option() {
+        let target_id = p
+            .key
+            .as_option()
+            .and_then(|k| k.id.clone())
+            .unwrap_or_default();
+        match p.r#type {
+            Some(wa::message::protocol_message::Type::REVOKE) => {
+                return InboundKind::Revoke { target_id };
+            }
+            Some(wa::message::protocol_message::Type::MESSAGE_EDIT) => {
+                let body = p
+                    .edited_message
+                    .as_option()
+                    .and_then(|m| m.text_content().map(str::to_string))
+                    .unwrap_or_default();
+                return InboundKind::Edit { target_id, body };
+            }
+            _ => {
+                return InboundKind::Other {
+                    body: String::new(),
+                    kind: "protocol".into(),
+                };
+            }
+        }
+    }
+    if let Some(body) = msg.text_content() {
+        let context = msg
+            .extended_text_message
+            .as_option()
+            .and_then(|e| e.context_info.as_option());
+        return InboundKind::Text {
+            body: body.to_string(),
+            reply_to: context.and_then(|c| c.stanza_id.clone()),
+            reply_participant: context
+                .and_then(|c| c.participant.as_deref())
+                .and_then(parse_chat)
+                .map(|j| waha_id(&j)),
+        };
+    }
+    InboundKind::Other {
+        body: String::new(),
+        kind: "unsupported".into(),
+    }
+}
+
+/// The messages of an `Event::Messages` batch.
+pub fn inbound(event: &Event) -> Vec<InboundMessage> {
+    let Event::Messages(batch) = event else {
+        return Vec::new();
+    };
+    batch
+        .messages
+        .iter()
+        .map(|m| {
+            let info = &m.info;
+            InboundMessage {
+                wa_id: info.id.to_string(),
+                chat: waha_id(&info.source.chat),
+                sender: waha_id(&info.source.sender),
+                from_me: info.source.is_from_me,
+                is_group: info.source.is_group,
+                timestamp: info.timestamp.timestamp(),
+                push_name: info.push_name.clone(),
+                kind: message_kind(&m.message),
+            }
+        })
+        .collect()
+}
+
+/// The ack of an `Event::Receipt`, when it is one WAHA reports.
+pub fn ack(event: &Event) -> Option<Ack> {
+    use whatsapp_rust::wacore::types::presence::ReceiptType as R;
+    let Event::Receipt(r) = event else {
+        return None;
+    };
+    let ack = match r.r#type {
+        R::Delivered => 2,
+        R::Read | R::ReadSelf => 3,
+        R::Played | R::PlayedSelf => 4,
+        _ => return None,
+    };
+    Some(Ack {
+        ids: r.message_ids.iter().map(ToString::to_string).collect(),
+        chat: waha_id(&r.source.chat),
+        from: waha_id(&r.source.sender),
+        ack,
+    })
+}
+
+fn bad_chat(chat: &str) -> Error {
+    Error::BadRequest(format!("chatId {chat:?} is not a valid WhatsApp chat id"))
+}
+
+fn send_err(e: impl std::fmt::Display) -> Error {
+    Error::Send(e.to_string())
+}
+
+/// Sends a text, optionally quoting `reply_to` (`(wa_id, sender WAHA id, quoted body)`).
+pub async fn send_text(
+    client: &Arc<Client>,
+    chat: &str,
+    text: String,
+    reply_to: Option<(String, String, String)>,
+    id: Option<String>,
+) -> Result<Sent, Error> {
+    let to = parse_chat(chat).ok_or_else(|| bad_chat(chat))?;
+    let message = match reply_to {
+        Some((quoted_id, quoted_sender, quoted_body)) => {
+            let sender = parse_chat(&quoted_sender).unwrap_or_else(|| to.clone());
+            let quoted = wa::Message::text(quoted_body);
+            let context = whatsapp_rust::wacore::proto_helpers::build_quote_context(
+                quoted_id,
+                sender.to_string(),
+                &quoted,
+            );
+            wa::Message::text_with_context(text, context)
+        }
+        None => wa::Message::text(text),
+    };
+    let mut options = SendOptions::default();
+    if let Some(id) = id {
+        options = options.with_message_id(id);
+    }
+    let result = client
+        .send_message_with_options(to.clone(), message, options)
+        .await
+        .map_err(send_err)?;
+    Ok(Sent {
+        wa_id: result.message_id,
+        chat: waha_id(&to),
+        timestamp: chrono::Utc::now().timestamp(),
+    })
+}
+
+/// Read receipts for `ids` in `chat` (`participant` = sender in groups).
+pub async fn send_seen(
+    client: &Arc<Client>,
+    chat: &str,
+    participant: Option<&str>,
+    ids: &[String],
+) -> Result<(), Error> {
+    let chat_jid = parse_chat(chat).ok_or_else(|| bad_chat(chat))?;
+    let sender = participant.and_then(parse_chat);
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    client
+        .mark_as_read(&chat_jid, sender.as_ref(), &ids)
+        .await
+        .map_err(send_err)
+}
+
+/// Composing (`true`) or paused.
+pub async fn typing(client: &Arc<Client>, chat: &str, on: bool) -> Result<(), Error> {
+    let jid = parse_chat(chat).ok_or_else(|| bad_chat(chat))?;
+    let r = if on {
+        client.chatstate().send_composing(&jid).await
+    } else {
+        client.chatstate().send_paused(&jid).await
+    };
+    r.map_err(send_err)
+}
+
+/// Reacts to a message identified by its parts.
+pub async fn react(
+    client: &Arc<Client>,
+    chat: &str,
+    target_id: &str,
+    target_from_me: bool,
+    participant: Option<&str>,
+    emoji: &str,
+) -> Result<Sent, Error> {
+    let jid = parse_chat(chat).ok_or_else(|| bad_chat(chat))?;
+    let key = wa::MessageKey {
+        remote_jid: Some(jid.to_string()),
+        from_me: Some(target_from_me),
+        id: Some(target_id.to_string()),
+        participant: participant.and_then(parse_chat).map(|p| p.to_string()),
+        ..Default::default()
+    };
+    let result = client
+        .send_reaction(jid.clone(), key, emoji)
+        .await
+        .map_err(send_err)?;
+    Ok(Sent {
+        wa_id: result.message_id,
+        chat: waha_id(&jid),
+        timestamp: chrono::Utc::now().timestamp(),
+    })
+}
+
+/// Edits our own message.
+pub async fn edit(
+    client: &Arc<Client>,
+    chat: &str,
+    target_id: &str,
+    text: String,
+) -> Result<String, Error> {
+    let jid = parse_chat(chat).ok_or_else(|| bad_chat(chat))?;
+    client
+        .edit_message(jid, target_id.to_string(), wa::Message::text(text))
+        .await
+        .map_err(send_err)
+}
+
+/// Revokes ("delete for everyone") our own message.
+pub async fn revoke(client: &Arc<Client>, chat: &str, target_id: &str) -> Result<(), Error> {
+    let jid = parse_chat(chat).ok_or_else(|| bad_chat(chat))?;
+    client
+        .revoke_message(jid, target_id.to_string(), RevokeType::Sender)
+        .await
+        .map_err(send_err)
+}
+
+/// Whether `phone` (digits) has WhatsApp; its chat id when it does.
+pub async fn check_exists(client: &Arc<Client>, phone: &str) -> Result<Option<String>, Error> {
+    let jid = Jid::pn(phone.to_string());
+    let results = client
+        .contacts()
+        .is_on_whatsapp(&[jid])
+        .await
+        .map_err(send_err)?;
+    Ok(results
+        .into_iter()
+        .find(|r| r.is_registered)
+        .map(|r| waha_id(&r.jid)))
+}

@@ -1,0 +1,321 @@
+//! What happens to a message: recorded in the session's message store, then published as
+//! WAHA events (`message`, `message.any`, `message.ack`, `message.reaction`,
+//! `message.edited`, `message.revoked`, `session.status`).
+//!
+//! Owns: the mapping from engine messages/acks to `WAMessage` and event payloads. Called
+//! by the session runtime for inbound traffic and by the chatting API for what it sends.
+//! Stateless; one [`Inbox`] per running session, cloned cheaply.
+
+use serde_json::{Value, json};
+
+use crate::{
+    engine::messaging::{Ack, InboundKind, InboundMessage, Sent},
+    events::{EventBus, EventContext},
+    messages::{
+        MessageStore,
+        model::{MessageSource, WAMessage, ack, message_id},
+    },
+    sessions::{
+        config::{MeInfo, SessionConfig},
+        status::SessionStatus,
+    },
+};
+
+/// A session's message sink.
+#[derive(Clone)]
+pub struct Inbox {
+    /// Session name.
+    pub session: String,
+    /// Its config (webhooks, metadata, ignore rules).
+    pub config: Option<SessionConfig>,
+    /// Message history.
+    pub messages: MessageStore,
+    /// Events.
+    pub events: EventBus,
+}
+
+fn base_message(
+    id: String,
+    timestamp: i64,
+    from: String,
+    from_me: bool,
+    source: MessageSource,
+    to: String,
+    participant: Option<String>,
+    body: String,
+) -> WAMessage {
+    let mut data = serde_json::Map::new();
+    data.insert("engine".into(), json!("whatsapp-rust"));
+    WAMessage {
+        id,
+        timestamp,
+        from,
+        from_me,
+        source,
+        to: Some(to),
+        participant,
+        author: None,
+        body,
+        has_media: false,
+        media: None,
+        media_url: None,
+        ack: if from_me { ack::SERVER } else { ack::DEVICE },
+        ack_name: ack::name(if from_me { ack::SERVER } else { ack::DEVICE }).to_string(),
+        location: None,
+        v_cards: Vec::new(),
+        reply_to: None,
+        data,
+    }
+}
+
+impl Inbox {
+    fn ctx(&self, me: Option<&MeInfo>) -> EventContext {
+        EventContext {
+            session: self.session.clone(),
+            config: self.config.clone(),
+            me: me.cloned(),
+        }
+    }
+
+    async fn publish(&self, me: Option<&MeInfo>, event: &str, payload: Value) {
+        if let Err(e) = self.events.publish(&self.ctx(me), event, payload).await {
+            tracing::error!(session = self.session, event, error = %e, "could not record event");
+        }
+    }
+
+    async fn save(&self, msg: &WAMessage) {
+        if let Err(e) = self.messages.save(&self.session, msg).await {
+            tracing::error!(session = self.session, id = msg.id, error = %e, "could not store message");
+        }
+    }
+
+    /// `session.status` with the last statuses (WAHA's payload).
+    pub async fn status(
+        &self,
+        me: Option<&MeInfo>,
+        status: SessionStatus,
+        history: &[(SessionStatus, i64)],
+        data: Option<Value>,
+    ) {
+        let statuses: Vec<Value> = history
+            .iter()
+            .map(|(s, t)| json!({"status": s, "timestamp": t}))
+            .collect();
+        let payload = json!({
+            "name": self.session,
+            "status": status,
+            "statuses": statuses,
+            "data": data,
+        });
+        self.publish(me, "session.status", payload).await;
+    }
+
+    /// A message from WhatsApp (incoming, or ours from another device).
+    pub async fn inbound(&self, me: Option<&MeInfo>, m: InboundMessage) {
+        let me_id = me.map(|m| m.id.clone()).unwrap_or_default();
+        let participant = m.is_group.then(|| m.sender.clone());
+        let id = message_id(m.from_me, &m.chat, &m.wa_id, participant.as_deref());
+        let (from, to) = if m.from_me {
+            (me_id.clone(), m.chat.clone())
+        } else {
+            (m.chat.clone(), me_id.clone())
+        };
+        match m.kind {
+            InboundKind::Text {
+                body,
+                reply_to,
+                reply_participant,
+            } => {
+                let mut msg = base_message(
+                    id,
+                    m.timestamp,
+                    from,
+                    m.from_me,
+                    MessageSource::App,
+                    to,
+                    participant,
+                    body,
+                );
+                msg.data.insert("pushName".into(), json!(m.push_name));
+                if let Some(quoted) = reply_to {
+                    let quoted_body = self
+                        .messages
+                        .find_by_wa_id(&self.session, &quoted)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|q| q.body);
+                    msg.reply_to = Some(crate::messages::model::ReplyToMessage {
+                        id: quoted,
+                        participant: reply_participant,
+                        body: quoted_body,
+                        has_media: false,
+                        media: None,
+                        data: serde_json::Map::new(),
+                    });
+                }
+                self.save(&msg).await;
+                let payload = serde_json::to_value(&msg).unwrap_or_default();
+                if !m.from_me {
+                    self.publish(me, "message", payload.clone()).await;
+                }
+                self.publish(me, "message.any", payload).await;
+            }
+            InboundKind::Reaction { target_id, text } => {
+                let mut msg = base_message(
+                    id,
+                    m.timestamp,
+                    from,
+                    m.from_me,
+                    MessageSource::App,
+                    to,
+                    participant,
+                    String::new(),
+                );
+                let target = self
+                    .messages
+                    .find_by_wa_id(&self.session, &target_id)
+                    .await
+                    .ok()
+                    .flatten();
+                let target_full = target.map(|t| t.id).unwrap_or(target_id);
+                let mut payload = serde_json::to_value(&msg).unwrap_or_default();
+                payload["reaction"] = json!({"text": text, "messageId": target_full});
+                msg.data
+                    .insert("reaction".into(), payload["reaction"].clone());
+                self.publish(me, "message.reaction", payload).await;
+            }
+            InboundKind::Edit { target_id, body } => {
+                let edited = self
+                    .messages
+                    .edit(&self.session, &target_id, &body)
+                    .await
+                    .ok()
+                    .flatten();
+                let edited_id = edited
+                    .as_ref()
+                    .map(|e| e.id.clone())
+                    .unwrap_or_else(|| target_id.clone());
+                let msg = base_message(
+                    id,
+                    m.timestamp,
+                    from,
+                    m.from_me,
+                    MessageSource::App,
+                    to,
+                    participant,
+                    body,
+                );
+                let mut payload = serde_json::to_value(&msg).unwrap_or_default();
+                payload["editedMessageId"] = json!(edited_id);
+                self.publish(me, "message.edited", payload).await;
+            }
+            InboundKind::Revoke { target_id } => {
+                let before = self
+                    .messages
+                    .revoke(&self.session, &target_id)
+                    .await
+                    .ok()
+                    .flatten();
+                let after = base_message(
+                    id,
+                    m.timestamp,
+                    from,
+                    m.from_me,
+                    MessageSource::App,
+                    to,
+                    participant,
+                    String::new(),
+                );
+                let revoked_id = before
+                    .as_ref()
+                    .map(|b| b.id.clone())
+                    .unwrap_or_else(|| target_id.clone());
+                let payload = json!({
+                    "after": after,
+                    "before": before,
+                    "revokedMessageId": revoked_id,
+                    "_data": {},
+                });
+                self.publish(me, "message.revoked", payload).await;
+            }
+            InboundKind::Other { body, kind } => {
+                let mut msg = base_message(
+                    id,
+                    m.timestamp,
+                    from,
+                    m.from_me,
+                    MessageSource::App,
+                    to,
+                    participant,
+                    body,
+                );
+                msg.data.insert("type".into(), json!(kind));
+                self.save(&msg).await;
+                let payload = serde_json::to_value(&msg).unwrap_or_default();
+                if !m.from_me {
+                    self.publish(me, "message", payload.clone()).await;
+                }
+                self.publish(me, "message.any", payload).await;
+            }
+        }
+    }
+
+    /// Receipts for our messages: the stored ack moves forward and `message.ack` goes out.
+    pub async fn ack(&self, me: Option<&MeInfo>, a: Ack) {
+        for wa_id in &a.ids {
+            let updated = self
+                .messages
+                .set_ack(&self.session, wa_id, a.ack)
+                .await
+                .ok()
+                .flatten();
+            let (id, to) = match &updated {
+                Some(m) => (m.id.clone(), m.to.clone().unwrap_or_else(|| a.chat.clone())),
+                None => (message_id(true, &a.chat, wa_id, None), a.chat.clone()),
+            };
+            let payload = json!({
+                "id": id,
+                "from": a.from,
+                "to": to,
+                "participant": if a.chat.ends_with("@g.us") { json!(a.from) } else { Value::Null },
+                "fromMe": true,
+                "ack": a.ack,
+                "ackName": ack::name(a.ack),
+                "_data": {},
+            });
+            self.publish(me, "message.ack", payload).await;
+        }
+    }
+
+    /// What the API sent: stored and published as `message.any`; returns the `WAMessage`.
+    pub async fn sent(
+        &self,
+        me: Option<&MeInfo>,
+        sent: &Sent,
+        body: String,
+        reply_to: Option<crate::messages::model::ReplyToMessage>,
+    ) -> WAMessage {
+        let me_id = me.map(|m| m.id.clone()).unwrap_or_default();
+        let id = message_id(true, &sent.chat, &sent.wa_id, None);
+        let mut msg = base_message(
+            id,
+            sent.timestamp,
+            me_id,
+            true,
+            MessageSource::Api,
+            sent.chat.clone(),
+            None,
+            body,
+        );
+        msg.reply_to = reply_to;
+        self.save(&msg).await;
+        self.publish(
+            me,
+            "message.any",
+            serde_json::to_value(&msg).unwrap_or_default(),
+        )
+        .await;
+        msg
+    }
+}

@@ -1,0 +1,344 @@
+//! Issue 5 end to end: two paired sessions message each other through the mock network;
+//! webhooks (envelope, HMAC), WebSocket, history, acks, reactions, edits, revokes.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha512;
+
+use crate::support::{
+    app::{StoreKind, TestApp},
+    sink::Sink,
+};
+
+const SECRET: &str = "hook-secret";
+
+fn hook(sink: &Sink, path: &str) -> String {
+    format!(
+        r#"{{"name":"bob","config":{{"metadata":{{"user.id":"42"}},"webhooks":[{{"url":"{}","events":["*"],"hmac":{{"key":"{SECRET}"}},"retries":{{"delaySeconds":0.05,"attempts":200,"policy":"constant"}},"customHeaders":[{{"name":"X-Test","value":"yes"}}]}}]}}}}"#,
+        sink.url(path)
+    )
+}
+
+/// Pairs `name` created with `body` (so it can carry webhooks).
+async fn pair_with(app: &TestApp, net: &mockwa::MockNetwork, body: &str, name: &str, phone: &str) {
+    let r = app.post("/api/sessions", body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.wait_status(name, "SCAN_QR_CODE", Duration::from_secs(20))
+        .await;
+    let qr = app
+        .get(&format!("/api/{name}/auth/qr?format=raw"))
+        .await
+        .json()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    net.scan_qr(&qr, phone, name).unwrap();
+    app.wait_status(name, "WORKING", Duration::from_secs(40))
+        .await;
+}
+
+async fn wait_event(
+    sink: &Sink,
+    path: &str,
+    event: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> (Value, crate::support::sink::Received) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        for r in sink.delivered(path) {
+            let v = r.json();
+            if v["event"] == event && pred(&v) {
+                return (v, r);
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no {event} at {path}; got {:?}",
+            sink.delivered(path)
+                .iter()
+                .map(|r| r.json()["event"].clone())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_both_ways_with_webhook_history_and_acks() {
+    for store in StoreKind::all("text_both_ways") {
+        let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+        let sink = Sink::start().await;
+        let app = TestApp::spawn_wa(store, &net, &[]).await;
+        app.pair(&net, "alice", "15550001111").await;
+        pair_with(&app, &net, &hook(&sink, "/bob"), "bob", "15550002222").await;
+        // Alice's own webhook, for acks.
+        let alice_hook = format!(
+            r#"{{"config":{{"webhooks":[{{"url":"{}","events":["message.ack","message.any"]}}]}}}}"#,
+            sink.url("/alice")
+        );
+        assert_eq!(
+            app.put("/api/sessions/alice", &alice_hook).await.status,
+            200
+        );
+        app.wait_status("alice", "WORKING", Duration::from_secs(40))
+            .await;
+
+        let r = app
+            .post(
+                "/api/sendText",
+                r#"{"session":"alice","chatId":"15550002222@c.us","text":"hello bob"}"#,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let sent = r.json();
+        let wa_id = sent["id"]
+            .as_str()
+            .unwrap()
+            .rsplit('_')
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(sent["id"], format!("true_15550002222@c.us_{wa_id}"));
+        assert_eq!(sent["fromMe"], true);
+        assert_eq!(sent["body"], "hello bob");
+        assert_eq!(sent["source"], "api");
+
+        let (env, raw) = wait_event(&sink, "/bob", "message", |v| {
+            v["payload"]["body"] == "hello bob"
+        })
+        .await;
+        // Envelope: WAHA's keys in WAHA's order.
+        let keys: Vec<&str> = env
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "timestamp",
+                "event",
+                "session",
+                "metadata",
+                "me",
+                "payload",
+                "engine",
+                "environment"
+            ]
+        );
+        assert!(env["id"].as_str().unwrap().starts_with("evt_"));
+        assert_eq!(env["session"], "bob");
+        assert_eq!(env["metadata"], json!({"user.id": "42"}));
+        assert_eq!(env["me"]["id"], "15550002222@c.us");
+        assert_eq!(env["engine"], "GOWS");
+        let p = &env["payload"];
+        assert_eq!(p["from"], "15550001111@c.us");
+        assert_eq!(p["fromMe"], false);
+        assert_eq!(p["id"], format!("false_15550001111@c.us_{wa_id}"));
+        // Headers and HMAC over the raw body.
+        assert_eq!(raw.header("x-test"), "yes");
+        assert_eq!(raw.header("x-webhook-hmac-algorithm"), "sha512");
+        assert_eq!(
+            raw.header("x-webhook-timestamp"),
+            env["timestamp"].to_string()
+        );
+        let mut mac = Hmac::<Sha512>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(raw.body.as_bytes());
+        assert_eq!(
+            raw.header("x-webhook-hmac"),
+            hex::encode(mac.finalize().into_bytes())
+        );
+
+        // History through the API.
+        let history = app
+            .get("/api/bob/chats/15550001111@c.us/messages?limit=10")
+            .await;
+        assert_eq!(history.status, 200, "{}", history.text);
+        assert!(
+            history
+                .json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["body"] == "hello bob"),
+            "{}",
+            history.text
+        );
+
+        // Bob reads it → Alice sees acks up to READ.
+        let r = app
+            .post(
+                "/api/sendSeen",
+                &format!(r#"{{"session":"bob","chatId":"15550001111@c.us","messageIds":["false_15550001111@c.us_{wa_id}"]}}"#),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        wait_event(&sink, "/alice", "message.ack", |v| {
+            v["payload"]["ack"] == 3 && v["payload"]["ackName"] == "READ"
+        })
+        .await;
+
+        // And back: Bob answers, quoting.
+        let r = app
+            .post(
+                "/api/sendText",
+                &format!(r#"{{"session":"bob","chatId":"15550001111@c.us","text":"hi alice","reply_to":"false_15550001111@c.us_{wa_id}"}}"#),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let (env, _) = wait_event(&sink, "/alice", "message.any", |v| {
+            v["payload"]["body"] == "hi alice"
+        })
+        .await;
+        assert_eq!(env["payload"]["fromMe"], false);
+        assert_eq!(env["payload"]["replyTo"]["id"], wa_id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reaction_edit_and_revoke_produce_their_events() {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let sink = Sink::start().await;
+    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
+    app.pair(&net, "alice", "15550003333").await;
+    pair_with(&app, &net, &hook(&sink, "/bob"), "bob", "15550004444").await;
+    let sent = app
+        .post(
+            "/api/sendText",
+            r#"{"session":"alice","chatId":"15550004444@c.us","text":"original"}"#,
+        )
+        .await
+        .json();
+    let id = sent["id"].as_str().unwrap().to_string();
+    let wa_id = id.rsplit('_').next().unwrap().to_string();
+    wait_event(&sink, "/bob", "message", |v| {
+        v["payload"]["body"] == "original"
+    })
+    .await;
+
+    // Bob reacts to Alice's message (seen from Bob's side: false_<alice>_<id>).
+    let bob_view = format!("false_15550003333@c.us_{wa_id}");
+    let r = app
+        .put(
+            "/api/reaction",
+            &format!(r#"{{"session":"bob","messageId":"{bob_view}","reaction":"👍"}}"#),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Alice edits and revokes her message; Bob's webhook sees both.
+    let r = app
+        .put(
+            &format!("/api/alice/chats/15550004444@c.us/messages/{id}"),
+            r#"{"text":"edited"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (edited, _) = wait_event(&sink, "/bob", "message.edited", |_| true).await;
+    assert_eq!(edited["payload"]["body"], "edited");
+    assert!(
+        edited["payload"]["editedMessageId"]
+            .as_str()
+            .unwrap()
+            .ends_with(&wa_id)
+    );
+    let r = app
+        .delete(&format!("/api/alice/chats/15550004444@c.us/messages/{id}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (revoked, _) = wait_event(&sink, "/bob", "message.revoked", |_| true).await;
+    assert!(
+        revoked["payload"]["revokedMessageId"]
+            .as_str()
+            .unwrap()
+            .ends_with(&wa_id)
+    );
+    assert_eq!(revoked["payload"]["before"]["body"], "edited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_while_not_working_returns_exact_422() {
+    let app = TestApp::spawn(StoreKind::Embedded).await;
+    app.post("/api/sessions", r#"{"name":"idle","start":false}"#)
+        .await;
+    for (path, body) in [
+        (
+            "/api/sendText",
+            r#"{"session":"idle","chatId":"1@c.us","text":"x"}"#,
+        ),
+        ("/api/sendSeen", r#"{"session":"idle","chatId":"1@c.us"}"#),
+        (
+            "/api/startTyping",
+            r#"{"session":"idle","chatId":"1@c.us"}"#,
+        ),
+        ("/api/stopTyping", r#"{"session":"idle","chatId":"1@c.us"}"#),
+        (
+            "/api/forwardMessage",
+            r#"{"session":"idle","chatId":"1@c.us","messageId":"true_1@c.us_A"}"#,
+        ),
+    ] {
+        let r = app.post(path, body).await;
+        assert_eq!(r.status, 422, "{path}");
+        assert_eq!(
+            r.text,
+            r#"{"error":"Session status is not as expected. Try again later or restart the session","session":"idle","status":"STOPPED","expected":["WORKING"]}"#,
+            "{path}"
+        );
+    }
+    let r = app
+        .put(
+            "/api/reaction",
+            r#"{"session":"idle","messageId":"true_1@c.us_A","reaction":"x"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let r = app
+        .get("/api/contacts/check-exists?phone=123456&session=idle")
+        .await;
+    assert_eq!(r.status, 422);
+    let r = app
+        .post(
+            "/api/sendText",
+            r#"{"session":"ghost","chatId":"1@c.us","text":"x"}"#,
+        )
+        .await;
+    assert_eq!(
+        r.text,
+        r#"{"error":"Session \"ghost\" does not exist","session":"ghost"}"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_chat_id_is_a_clear_400_and_check_exists_works() {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
+    app.pair(&net, "alice", "15550005555").await;
+    let r = app
+        .post(
+            "/api/sendText",
+            r#"{"session":"alice","chatId":"not a chat","text":"x"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.json()["message"][0].as_str().unwrap().contains("chatId"),
+        "{}",
+        r.text
+    );
+    let r = app
+        .get("/api/contacts/check-exists?phone=15550005555&session=alice")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json(),
+        json!({"chatId": "15550005555@c.us", "numberExists": true})
+    );
+    let r = app
+        .get("/api/contacts/check-exists?phone=19990000000&session=alice")
+        .await;
+    assert_eq!(r.json(), json!({"numberExists": false}));
+}
