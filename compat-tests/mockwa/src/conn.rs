@@ -323,6 +323,28 @@ impl Conn {
         {
             dev.conn = None;
             dev.active = false;
+            // The last socket of an "available" phone closing makes it
+            // unavailable to its presence subscribers.
+            let phone = key.0.clone();
+            let still_connected = st
+                .devices
+                .iter()
+                .any(|((p, _), d)| *p == phone && d.conn.is_some());
+            if !still_connected && st.online.remove(&phone) {
+                let node = B::new("presence")
+                    .a("from", crate::wire::pn_jid(&phone, 0))
+                    .a("type", "unavailable")
+                    .a("last", now().to_string())
+                    .build();
+                let subs: Vec<DevKey> = st
+                    .subscribers
+                    .get(&phone)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default();
+                for s in subs {
+                    st.deliver(&s, node.clone());
+                }
+            }
         }
     }
 

@@ -122,8 +122,14 @@ async fn direct_text_both_ways_with_receipts_and_offline_queue() {
     })
     .await;
 
-    // Offline queue: Bob is away, Alice writes, Bob comes back.
+    // Offline queue: Bob is away (Alice sees him go unavailable), Alice
+    // writes, Bob comes back.
     b.stop().await;
+    a.wait_for("Bob unavailable", Duration::from_secs(10), |e| match e {
+        Event::Presence(p) if p.from.user == "15550005555" && p.unavailable => Some(()),
+        _ => None,
+    })
+    .await;
     let queued = a
         .client
         .send_text(b_jid.clone(), "while you were away")
