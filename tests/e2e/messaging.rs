@@ -342,3 +342,187 @@ async fn invalid_chat_id_is_a_clear_400_and_check_exists_works() {
         .await;
     assert_eq!(r.json(), json!({"numberExists": false}));
 }
+
+/// The real binary: the receiver is down (503) while Alice sends 3 messages, wharf is
+/// SIGKILLed and restarted, the receiver recovers → all 3 arrive, in order, same ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_survive_sigkill_in_order() {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "durable-test-key-0123456789";
+    let spawn = |port: u16| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PORT", port.to_string())
+            .env("WAHA_API_KEY", key)
+            .env("WHARF_WA_URL", net.ws_url())
+            .env("WAHA_PRINT_QR", "false")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let client = reqwest::Client::new();
+    let call = async |method: reqwest::Method,
+                      base: &str,
+                      path: &str,
+                      body: Option<Value>|
+           -> (u16, Value) {
+        let mut req = client
+            .request(method, format!("{base}{path}"))
+            .header("X-Api-Key", key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        match req.send().await {
+            Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or_default()),
+            Err(_) => (0, Value::Null),
+        }
+    };
+    let wait_status = async |base: &str, name: &str, want: &str| {
+        let until = tokio::time::Instant::now() + Duration::from_secs(40);
+        loop {
+            let (_, s) = call(
+                reqwest::Method::GET,
+                base,
+                &format!("/api/sessions/{name}"),
+                None,
+            )
+            .await;
+            if s["status"] == want {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "{name} never {want}: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn(port);
+    for (name, phone, config) in [
+        ("alice", "15550006666", json!({})),
+        (
+            "bob",
+            "15550007777",
+            json!({"webhooks": [{"url": sink.url("/bob"), "events": ["message"],
+            "retries": {"delaySeconds": 0.05, "attempts": 1000, "policy": "constant"}}]}),
+        ),
+    ] {
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        while call(reqwest::Method::GET, &base, "/ping", None).await.0 != 200 {
+            assert!(tokio::time::Instant::now() < until, "wharf did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (st, _) = call(
+            reqwest::Method::POST,
+            &base,
+            "/api/sessions",
+            Some(json!({"name": name, "config": config})),
+        )
+        .await;
+        assert_eq!(st, 201);
+        wait_status(&base, name, "SCAN_QR_CODE").await;
+        let (_, qr) = call(
+            reqwest::Method::GET,
+            &base,
+            &format!("/api/{name}/auth/qr?format=raw"),
+            None,
+        )
+        .await;
+        net.scan_qr(qr["value"].as_str().unwrap(), phone, name)
+            .unwrap();
+        wait_status(&base, name, "WORKING").await;
+    }
+
+    sink.fail_always(true);
+    // A WebSocket sees each event right after it is in the outbox: proof that all three
+    // are durable before the crash (the webhook is stuck on the first, in order).
+    let ws_url = format!("ws://127.0.0.1:{port}/ws?x-api-key={key}&session=bob&events=message");
+    let (mut ws, _) = tokio_websockets::ClientBuilder::new()
+        .uri(&ws_url)
+        .unwrap()
+        .connect()
+        .await
+        .expect("websocket");
+    let mut sent_ids = Vec::new();
+    for i in 1..=3 {
+        let (st, m) = call(
+            reqwest::Method::POST,
+            &base,
+            "/api/sendText",
+            Some(json!({"session": "alice", "chatId": "15550007777@c.us", "text": format!("msg {i}")})),
+        )
+        .await;
+        assert_eq!(st, 201, "{m}");
+        sent_ids.push(
+            m["id"]
+                .as_str()
+                .unwrap()
+                .rsplit('_')
+                .next()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let mut outboxed = Vec::new();
+    while outboxed.len() < 3 {
+        use futures_util::StreamExt;
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("event in time")
+            .expect("open")
+            .expect("frame");
+        if let Some(text) = frame.as_text() {
+            let v: Value = serde_json::from_str(text).unwrap();
+            outboxed.push(v["id"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(
+        sink.delivered("/bob").is_empty(),
+        "nothing delivered while the receiver is down"
+    );
+
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    sink.fail_always(false);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn(port);
+
+    let delivered = sink
+        .wait_delivered("/bob", 3, Duration::from_secs(40))
+        .await;
+    let bodies: Vec<String> = delivered
+        .iter()
+        .map(|r| r.json()["payload"]["body"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(bodies, ["msg 1", "msg 2", "msg 3"], "in order, none lost");
+    for (r, wa_id) in delivered.iter().zip(&sent_ids) {
+        let v = r.json();
+        assert_eq!(
+            v["payload"]["id"],
+            format!("false_15550006666@c.us_{wa_id}")
+        );
+        assert!(
+            outboxed.contains(&v["id"].as_str().unwrap().to_string()),
+            "same event id after the crash"
+        );
+    }
+    let _ = base;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
