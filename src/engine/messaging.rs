@@ -111,6 +111,61 @@ pub struct Ack {
     pub ack: i32,
 }
 
+/// Someone's presence in a chat (`presence.update`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Presence {
+    /// WAHA chat id.
+    pub chat: String,
+    /// Who (WAHA id).
+    pub participant: String,
+    /// `online`, `offline`, `typing`, `recording` or `paused` (WAHA's names).
+    pub state: String,
+    /// Last seen, unix seconds.
+    pub last_seen: Option<i64>,
+}
+
+/// The presence of an `Event::Presence` / `Event::ChatPresence`.
+pub fn presence(event: &Event) -> Option<Presence> {
+    use whatsapp_rust::wacore::types::presence::{ChatPresence, ChatPresenceMedia};
+    match event {
+        Event::Presence(p) => Some(Presence {
+            chat: waha_id(&p.from),
+            participant: waha_id(&p.from),
+            state: if p.unavailable { "offline" } else { "online" }.into(),
+            last_seen: p.last_seen.map(|t| t.timestamp()),
+        }),
+        Event::ChatPresence(p) => Some(Presence {
+            chat: waha_id(&p.source.chat),
+            participant: waha_id(&p.source.sender),
+            state: match (p.state, p.media) {
+                (ChatPresence::Composing, ChatPresenceMedia::Audio) => "recording",
+                (ChatPresence::Composing, _) => "typing",
+                (ChatPresence::Paused, _) => "paused",
+            }
+            .into(),
+            last_seen: None,
+        }),
+        _ => None,
+    }
+}
+
+/// The server's ack of one of our messages (WAHA's `SERVER`, ack 1).
+pub fn server_ack(event: &Event) -> Option<Ack> {
+    let Event::ServerAck(a) = event else {
+        return None;
+    };
+    if a.class.as_deref() != Some("message") || a.error.is_some() {
+        return None;
+    }
+    let chat = a.from.as_ref().map(waha_id)?;
+    Some(Ack {
+        ids: vec![a.id.clone()],
+        chat: chat.clone(),
+        from: chat,
+        ack: 1,
+    })
+}
+
 /// What an outgoing message became.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sent {

@@ -99,6 +99,8 @@ pub enum EngineEvent {
     Message(messaging::InboundMessage),
     /// Our messages were delivered, read or played.
     Ack(messaging::Ack),
+    /// A contact's presence or typing state.
+    Presence(messaging::Presence),
 }
 
 /// Requests the runtime forwards to a running engine.
@@ -255,6 +257,7 @@ enum Raw {
     Fatal(String),
     Inbound(Vec<messaging::InboundMessage>),
     Ack(messaging::Ack),
+    Presence(messaging::Presence),
 }
 
 /// The handler runs inline in the client's event loop and cannot wait, and dropping a
@@ -287,6 +290,14 @@ impl EventHandler for Forwarder {
             Event::Messages(_) => Raw::Inbound(messaging::inbound(&event)),
             Event::Receipt(_) => match messaging::ack(&event) {
                 Some(a) => Raw::Ack(a),
+                None => return,
+            },
+            Event::ServerAck(_) => match messaging::server_ack(&event) {
+                Some(a) => Raw::Ack(a),
+                None => return,
+            },
+            Event::Presence(_) | Event::ChatPresence(_) => match messaging::presence(&event) {
+                Some(p) => Raw::Presence(p),
                 None => return,
             },
             _ => return,
@@ -496,6 +507,7 @@ fn translate(
     vec![match raw {
         Raw::Inbound(msgs) => return msgs.into_iter().map(EngineEvent::Message).collect(),
         Raw::Ack(a) => EngineEvent::Ack(a),
+        Raw::Presence(p) => EngineEvent::Presence(p),
         Raw::Qr(code, timeout) => {
             *deadline = None;
             EngineEvent::QrCode { code, timeout }

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 use crate::{
-    engine::messaging::{Ack, InboundKind, InboundMessage, Sent},
+    engine::messaging::{Ack, InboundKind, InboundMessage, Presence, Sent},
     events::{EventBus, EventContext},
     messages::{
         MessageStore,
@@ -286,6 +286,19 @@ impl Inbox {
             });
             self.publish(me, "message.ack", payload).await;
         }
+    }
+
+    /// `presence.update`: `{id, presences:[{participant, lastKnownPresence, lastSeen}]}`.
+    pub async fn presence(&self, me: Option<&MeInfo>, p: Presence) {
+        let payload = json!({
+            "id": p.chat,
+            "presences": [{
+                "participant": p.participant,
+                "lastKnownPresence": p.state,
+                "lastSeen": p.last_seen,
+            }],
+        });
+        self.publish(me, "presence.update", payload).await;
     }
 
     /// What the API sent: stored and published as `message.any`; returns the `WAMessage`.

@@ -393,6 +393,10 @@ async fn apply_event(
             let me = state.borrow().me.clone();
             inbox.ack(me.as_ref(), a).await;
         }
+        EngineEvent::Presence(p) => {
+            let me = state.borrow().me.clone();
+            inbox.presence(me.as_ref(), p).await;
+        }
         EngineEvent::StreamReplaced => state.send_modify(|s| {
             s.fail(
                 &Input::StreamReplaced,

@@ -526,3 +526,58 @@ async fn webhooks_survive_sigkill_in_order() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_and_server_ack_reach_webhooks() {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let sink = Sink::start().await;
+    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
+    let alice = format!(
+        r#"{{"name":"alice","config":{{"webhooks":[{{"url":"{}","events":["message.ack"]}}]}}}}"#,
+        sink.url("/alice")
+    );
+    pair_with(&app, &net, &alice, "alice", "15550008881").await;
+    pair_with(&app, &net, &hook(&sink, "/bob"), "bob", "15550008882").await;
+    let r = app
+        .post(
+            "/api/startTyping",
+            r#"{"session":"alice","chatId":"15550008882@c.us"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (env, _) = wait_event(&sink, "/bob", "presence.update", |v| {
+        v["payload"]["presences"][0]["lastKnownPresence"] == "typing"
+    })
+    .await;
+    assert_eq!(
+        env["payload"]["presences"][0]["participant"],
+        "15550008881@c.us"
+    );
+    let r = app
+        .post(
+            "/api/stopTyping",
+            r#"{"session":"alice","chatId":"15550008882@c.us"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    wait_event(&sink, "/bob", "presence.update", |v| {
+        v["payload"]["presences"][0]["lastKnownPresence"] == "paused"
+    })
+    .await;
+    let sent = app
+        .post(
+            "/api/sendText",
+            r#"{"session":"alice","chatId":"15550008882@c.us","text":"ack me"}"#,
+        )
+        .await
+        .json();
+    let (ack, _) = wait_event(&sink, "/alice", "message.ack", |v| {
+        v["payload"]["id"] == sent["id"]
+    })
+    .await;
+    assert!(ack["payload"]["ack"].as_i64().unwrap() >= 1);
+    wait_event(&sink, "/alice", "message.ack", |v| {
+        v["payload"]["id"] == sent["id"] && v["payload"]["ackName"] == "SERVER"
+    })
+    .await;
+}
