@@ -49,6 +49,8 @@ fn is_public(path: &str) -> bool {
     // WAHA: /ping has no security (2025.11.1). Swagger UI and its spec use their own login in
     // WAHA (not the API key); wharf serves them openly — they contain no secrets.
     path == "/ping"
+        // The WebSocket checks its `x-api-key` itself and closes with 1008 (WAHA §6).
+        || path == "/ws"
         || path == "/"
         || path == "/-json"
         || path.starts_with("/swagger-ui")

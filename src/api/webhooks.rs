@@ -36,7 +36,9 @@ fn event_error(e: events::Error) -> ApiError {
             status: actix_web::http::StatusCode::NOT_FOUND,
             message: format!("Dead letter {id} not found"),
         },
-        other => ApiError::Internal(other.to_string()),
+        other @ (events::Error::Outbox(_) | events::Error::Serialize(_)) => {
+            ApiError::Internal(other.to_string())
+        }
     }
 }
 
@@ -48,7 +50,7 @@ fn event_error(e: events::Error) -> ApiError {
     operation_id = "WharfWebhooks_listDeadLetters",
     tag = "🛟 wharf",
     params(("session" = String, Path, description = "Session name")),
-    responses((status = 200, description = "", body = Vec<DeadLetter>)),
+    responses((status = 200, description = "", body = inline(Vec<DeadLetter>))),
     security(("api_key" = []))
 )]
 #[get("/api/wharf/sessions/{session}/dead-letters")]
@@ -74,7 +76,7 @@ pub async fn list_dead_letters(
     operation_id = "WharfWebhooks_replayAll",
     tag = "🛟 wharf",
     params(("session" = String, Path, description = "Session name")),
-    responses((status = 201, description = "", body = ReplayResult)),
+    responses((status = 201, description = "", body = inline(ReplayResult))),
     security(("api_key" = []))
 )]
 #[post("/api/wharf/sessions/{session}/dead-letters/replay")]
@@ -102,7 +104,7 @@ pub async fn replay_all(
         ("session" = String, Path, description = "Session name"),
         ("id" = i64, Path, description = "Dead letter id"),
     ),
-    responses((status = 201, description = "", body = ReplayResult)),
+    responses((status = 201, description = "", body = inline(ReplayResult))),
     security(("api_key" = []))
 )]
 #[post("/api/wharf/sessions/{session}/dead-letters/{id}/replay")]

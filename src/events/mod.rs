@@ -198,9 +198,9 @@ impl EventBus {
         &self.inner.settings
     }
 
-    /// Builds the envelope, writes one outbox row per matching webhook (session webhooks
-    /// + the global one) durably, wakes the delivery workers, and fans out to WebSocket
-    /// subscribers. Returns after the write. Events from chats the session's
+    /// Builds the envelope, writes one outbox row per matching webhook (the session's
+    /// webhooks and the global one) durably, wakes the delivery workers, and fans out to
+    /// WebSocket subscribers. Returns after the write. Events from chats the session's
     /// `config.ignore` excludes are returned but neither stored nor broadcast.
     ///
     /// # Errors

@@ -782,7 +782,25 @@ fn bson_i64(b: Option<&Bson>) -> Option<i64> {
         Bson::Int64(v) => Some(*v),
         Bson::Int32(v) => Some(i64::from(*v)),
         Bson::Double(v) => Some(*v as i64),
-        _ => None,
+        // Anything else is not a number we wrote.
+        Bson::String(_)
+        | Bson::Array(_)
+        | Bson::Document(_)
+        | Bson::Boolean(_)
+        | Bson::Null
+        | Bson::RegularExpression(_)
+        | Bson::JavaScriptCode(_)
+        | Bson::JavaScriptCodeWithScope(_)
+        | Bson::Timestamp(_)
+        | Bson::Binary(_)
+        | Bson::ObjectId(_)
+        | Bson::DateTime(_)
+        | Bson::Symbol(_)
+        | Bson::Decimal128(_)
+        | Bson::Undefined
+        | Bson::MaxKey
+        | Bson::MinKey
+        | Bson::DbPointer(_) => None,
     }
 }
 

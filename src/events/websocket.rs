@@ -99,7 +99,9 @@ pub fn serve(
     let sub = Subscription::from_query(req.query_string());
     let authorized = match api_key {
         ApiKey::Disabled => true,
-        key => sub.key.as_deref().is_some_and(|k| key.matches(k)),
+        key @ (ApiKey::Plain(_) | ApiKey::Sha512(_)) => {
+            sub.key.as_deref().is_some_and(|k| key.matches(k))
+        }
     };
     let (response, session, stream) = actix_ws::handle(req, body)?;
     if !authorized {
