@@ -153,6 +153,9 @@ pub struct EventBus {
 }
 
 struct Inner {
+    /// The token `new` was given: cancelled = the server is stopping (WebSocket clients
+    /// are closed with 1001, workers stop).
+    cancel: CancellationToken,
     outbox: Outbox,
     settings: EventSettings,
     ws: broadcast::Sender<Arc<Envelope>>,
@@ -163,7 +166,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone without `shutdown` (a test's simulated crash, or a
         // builder error): stop the workers so they do not outlive the bus.
-        self.delivery.cancel();
+        self.cancel.cancel();
     }
 }
 
@@ -185,6 +188,7 @@ impl EventBus {
         let (ws, _) = broadcast::channel(WS_CHANNEL_CAPACITY);
         Self {
             inner: Arc::new(Inner {
+                cancel,
                 outbox,
                 settings,
                 ws,
@@ -290,9 +294,16 @@ impl EventBus {
         }
     }
 
-    /// Stops the delivery workers and waits for them. Undelivered rows stay in the outbox.
+    /// Closes WebSocket clients (1001), stops the delivery workers and waits for them.
+    /// Undelivered rows stay in the outbox.
     pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
         self.inner.delivery.shutdown().await;
+    }
+
+    /// Cancelled when the bus stops (its token, `shutdown`, or the last handle dropped).
+    pub fn stopping(&self) -> CancellationToken {
+        self.inner.cancel.clone()
     }
 
     /// Dead letters of `session`, oldest first.

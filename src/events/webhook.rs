@@ -134,11 +134,6 @@ impl Delivery {
         shared.tracker.spawn_on(worker.run(), &shared.rt);
     }
 
-    /// Cancels every worker (no waiting).
-    pub(crate) fn cancel(&self) {
-        self.shared.cancel.cancel();
-    }
-
     /// Cancels and joins the workers (bounded by [`SHUTDOWN_DEADLINE`]).
     pub(crate) async fn shutdown(&self) {
         self.shared.cancel.cancel();

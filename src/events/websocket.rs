@@ -14,7 +14,9 @@
 //! Backpressure: each client reads from the bus's broadcast channel; one that falls
 //! [`super::WS_CHANNEL_CAPACITY`] envelopes behind is disconnected (close 1013) instead
 //! of slowing the publisher or the other clients. The heartbeat pings every
-//! `ws_ping_interval` and drops a client that did not answer the previous ping.
+//! `ws_ping_interval` and drops a client that did not answer the previous ping. When the
+//! bus stops (`EventBus::stopping`), every client is closed with 1001 so that actix's
+//! graceful stop does not wait for these endless responses.
 
 use std::time::Duration;
 
@@ -119,7 +121,7 @@ pub fn serve(
     // Subscribe before answering, so nothing published after the handshake is missed.
     let rx = bus.subscribe();
     let ping = bus.settings().ws_ping_interval;
-    actix_web::rt::spawn(client(session, stream, rx, sub, ping));
+    actix_web::rt::spawn(client(session, stream, rx, sub, ping, bus.stopping()));
     Ok(response)
 }
 
@@ -130,12 +132,15 @@ async fn client(
     mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<super::Envelope>>,
     sub: Subscription,
     ping_every: Duration,
+    stopping: tokio_util::sync::CancellationToken,
 ) {
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut alive = true;
     let close = loop {
         tokio::select! {
+            // WAHA closes its clients with 1001 on shutdown.
+            () = stopping.cancelled() => break Some(CloseCode::Away.into()),
             received = rx.recv() => match received {
                 Ok(envelope) => {
                     if sub.wants(&envelope.session, &envelope.event)

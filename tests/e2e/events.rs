@@ -556,6 +556,22 @@ async fn ws_with_bad_key_closes_1008_unauthorized() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_server_stop_closes_clients_1001_promptly() {
+    let mut app = TestApp::spawn(StoreKind::Embedded).await;
+    let mut ws = ws_connect(&app, &format!("x-api-key={API_KEY}")).await;
+    let started = tokio::time::Instant::now();
+    let stop = app.stop();
+    let (closed, ()) = tokio::join!(ws_next(&mut ws), stop);
+    assert_eq!(closed.map_err(|(code, _)| code), Err(1001));
+    // actix's graceful stop would otherwise wait its 5 s for the open WebSocket.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_endpoints_list_and_replay() {
     for kind in StoreKind::all("dead_letters_endpoints_list_and_replay") {
         let app = TestApp::spawn(kind).await;
