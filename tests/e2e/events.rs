@@ -373,6 +373,30 @@ async fn resume_after_crash_delivers_pending_in_order_with_same_ids() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_credentials_wipe_keeps_undelivered_events() {
+    for f in fixtures("logout_credentials_wipe_keeps_undelivered_events").await {
+        let sink = Sink::start().await;
+        sink.fail_always(true);
+        let first = bus(&f.store, None);
+        let context = ctx("s1", vec![fast(sink.url("/h"), &["*"], 1000)]);
+        let sent = first
+            .publish(&context, "session.status", json!({"status": "WORKING"}))
+            .await
+            .expect("publish");
+        sink.wait_requests(1, DEADLINE).await;
+        first.shutdown().await;
+        // What logout and unlink do to the session's storage.
+        f.store.wipe_credentials("s1").await.expect("wipe");
+        sink.fail_always(false);
+        let second = bus(&f.store, None);
+        second.resume(&["s1".to_string()]).await;
+        let got = sink.wait_delivered("/h", 1, DEADLINE).await;
+        assert_eq!(ids(&got), [sent.id.clone()], "{}", f.name);
+        second.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliver_attempts_exhausted_dead_letter_then_replay_delivers() {
     for f in fixtures("deliver_attempts_exhausted_dead_letter_then_replay_delivers").await {
         let sink = Sink::start().await;
@@ -569,6 +593,188 @@ async fn ws_server_stop_closes_clients_1001_promptly() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// A bare actix server with only `/ws` over `bus` (auth off): lets a test pick the ping
+/// interval and publish directly.
+async fn ws_server(bus: EventBus) -> (String, actix_web::dev::ServerHandle) {
+    use actix_web::{HttpRequest, web};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("ws://{}", listener.local_addr().expect("addr"));
+    let server = actix_web::HttpServer::new(move || {
+        let bus = bus.clone();
+        actix_web::App::new().route(
+            "/ws",
+            web::get().to(move |req: HttpRequest, body: web::Payload| {
+                let bus = bus.clone();
+                async move {
+                    wharf::events::websocket::serve(
+                        &req,
+                        body,
+                        &bus,
+                        &wharf::config::ApiKey::Disabled,
+                    )
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .expect("listen")
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (base, handle)
+}
+
+async fn ws_connect_url(url: &str) -> Ws {
+    tokio_websockets::ClientBuilder::new()
+        .uri(url)
+        .expect("ws uri")
+        .connect()
+        .await
+        .expect("websocket handshake")
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_client_missing_pongs_is_dropped_live_one_stays() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::sqlite(
+        dir.path(),
+        Namespaces {
+            main: "gows".into(),
+            session: "gows".into(),
+        },
+    )
+    .await
+    .expect("store");
+    let mut s = settings(None);
+    s.ws_ping_interval = Duration::from_millis(200);
+    let bus = EventBus::new(
+        store,
+        s,
+        tokio::runtime::Handle::current(),
+        CancellationToken::new(),
+    );
+    let (base, server) = ws_server(bus.clone()).await;
+    let mut mute = ws_connect_url(&format!("{base}/ws")).await;
+    let mut live = ws_connect_url(&format!("{base}/ws")).await;
+    // The live client reads (and so answers pings) for 5 intervals; the mute one doesn't.
+    let until = tokio::time::Instant::now() + Duration::from_secs(1);
+    let mut pings = 0;
+    while let Ok(frame) = tokio::time::timeout_at(until, live.next()).await {
+        let frame = frame.expect("live stays open").expect("frame");
+        pings += usize::from(frame.is_ping());
+    }
+    assert!(pings >= 3, "server pings every 200 ms: {pings}");
+    let sent = bus
+        .publish(&ctx("s1", vec![]), "message", json!({"n": 1}))
+        .await
+        .expect("publish");
+    assert_eq!(ws_next(&mut live).await, Ok(sent.json().to_string()));
+    // The mute client was dropped: after the buffered pings its stream ends, and the
+    // envelope published after the drop never reached it.
+    let ended = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match mute.next().await {
+                Some(Ok(frame)) if frame.is_ping() => continue,
+                other => return other.map(|f| f.map(|f| f.as_text().map(str::to_string))),
+            }
+        }
+    })
+    .await
+    .expect("the mute client is dropped");
+    assert!(
+        !matches!(ended, Some(Ok(Some(_)))),
+        "mute client got a text frame: {ended:?}"
+    );
+    server.stop(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_lagging_subscriber_is_disconnected_others_get_everything() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::sqlite(
+        dir.path(),
+        Namespaces {
+            main: "gows".into(),
+            session: "gows".into(),
+        },
+    )
+    .await
+    .expect("store");
+    let bus = EventBus::new(
+        store,
+        settings(None),
+        tokio::runtime::Handle::current(),
+        CancellationToken::new(),
+    );
+    let (base, server) = ws_server(bus.clone()).await;
+    let mut slow = ws_connect_url(&format!("{base}/ws")).await;
+    let mut fast = ws_connect_url(&format!("{base}/ws")).await;
+    let (count_tx, mut count_rx) = tokio::sync::watch::channel(0usize);
+    let reader = tokio::spawn(async move {
+        let mut n = 0;
+        while let Some(Ok(frame)) = fast.next().await {
+            if frame.is_text() {
+                n += 1;
+                let _ = count_tx.send(n);
+            }
+        }
+        n
+    });
+    // 2000 envelopes of ~32 KB: far more than the slow client's socket buffers plus the
+    // bus's 1024-envelope backlog. Published in chunks the fast client keeps up with.
+    let big = "x".repeat(32 * 1024);
+    let context = ctx("s1", vec![]);
+    let total = 2000;
+    for chunk in 0..4 {
+        for n in 0..500 {
+            let started = tokio::time::Instant::now();
+            bus.publish(
+                &context,
+                "message",
+                json!({"n": chunk * 500 + n, "big": big}),
+            )
+            .await
+            .expect("publish");
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "publish blocked"
+            );
+        }
+        let want = (chunk + 1) * 500;
+        tokio::time::timeout(DEADLINE, count_rx.wait_for(|n| *n >= want))
+            .await
+            .expect("fast client keeps up")
+            .expect("reader alive");
+    }
+    // The slow client now reads: what its buffers held, then a 1013 close.
+    let mut texts = 0;
+    let close = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match slow.next().await {
+                Some(Ok(f)) if f.is_text() => texts += 1,
+                Some(Ok(f)) if f.is_close() => {
+                    return f.as_close().map(|(c, r)| (u16::from(c), r.to_string()));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await
+    .expect("slow client closed in time");
+    assert_eq!(close.map(|(c, _)| c), Some(1013), "after {texts} frames");
+    assert!(texts < total, "{texts}");
+    server.stop(false).await;
+    let got = reader.await.expect("reader");
+    assert_eq!(got, total);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
