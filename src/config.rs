@@ -173,6 +173,9 @@ pub struct Config {
     pub restart_backoff: Duration,
     /// The variables wharf was started with (for `/api/server/environment`).
     pub environment: Secret<BTreeMap<String, String>>,
+    /// `WHARF_MESSAGES_RETENTION_DAYS` (0 = keep forever): stored messages older than
+    /// this are purged periodically (wharf only; WAHA's stores keep everything).
+    pub messages_retention_days: u32,
 }
 
 /// Every configuration problem found, reported together.
@@ -453,6 +456,8 @@ impl Config {
         let qr_timeout = seconds(&mut r, "WHARF_QR_TIMEOUT_SECONDS", 160.0);
         let restart_backoff = seconds(&mut r, "WHARF_RESTART_BACKOFF_SECONDS", 2.0);
 
+        let messages_retention_days = r.number::<u32>(&["WHARF_MESSAGES_RETENTION_DAYS"], 0);
+
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
         }
@@ -486,6 +491,7 @@ impl Config {
             qr_timeout,
             restart_backoff,
             environment: Secret::new(vars),
+            messages_retention_days,
         })
     }
 }

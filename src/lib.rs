@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod engine;
 pub mod events;
+pub mod messages;
 pub mod openapi;
 pub mod sessions;
 pub mod store;

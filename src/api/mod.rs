@@ -6,6 +6,7 @@
 //! call `sessions::`/`store::`, map the result.
 
 pub mod auth;
+pub mod chats;
 pub mod error;
 pub mod observability;
 pub mod pairing;
@@ -216,6 +217,7 @@ pub fn build_app(
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     sessions::routes(cfg);
     pairing::routes(cfg);
+    chats::routes(cfg);
     observability::routes(cfg);
 }
 

@@ -1,5 +1,6 @@
 //! Shared helpers of the `e2e` integration-test binary.
 
 pub mod app;
+pub mod messages;
 pub mod mongo;
 pub mod sink;
