@@ -83,6 +83,13 @@ impl App {
             stop.child_token(),
         );
         let messages = MessageStore::new(store.clone());
+        // Retention (WHARF_MESSAGES_RETENTION_DAYS; 0 = keep forever): hourly purge, detached,
+        // ends with the root token.
+        drop(messages.spawn_retention(
+            config.messages_retention_days,
+            Duration::from_secs(3600),
+            stop.child_token(),
+        ));
         let manager = SessionManager::new(
             store.clone(),
             messages.clone(),

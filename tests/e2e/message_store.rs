@@ -673,3 +673,18 @@ async fn missing_session_reads_empty_and_creates_nothing(f: &Fixture) {
         );
     }
 }
+
+#[test]
+fn retention_days_is_read_from_the_environment() {
+    let parse = |v: Option<&str>| {
+        let mut vars = std::collections::BTreeMap::new();
+        if let Some(v) = v {
+            vars.insert("WHARF_MESSAGES_RETENTION_DAYS".to_string(), v.to_string());
+        }
+        wharf::config::Config::from_vars(vars)
+    };
+    assert_eq!(parse(None).unwrap().messages_retention_days, 0);
+    assert_eq!(parse(Some("30")).unwrap().messages_retention_days, 30);
+    let err = parse(Some("a week")).unwrap_err().to_string();
+    assert!(err.contains("WHARF_MESSAGES_RETENTION_DAYS"), "{err}");
+}
