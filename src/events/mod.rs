@@ -156,6 +156,8 @@ struct Inner {
     /// The token `new` was given: cancelled = the server is stopping (WebSocket clients
     /// are closed with 1001, workers stop).
     cancel: CancellationToken,
+    /// Child of `cancel`: closes only the WebSocket clients (see `close_websockets`).
+    ws_closing: CancellationToken,
     outbox: Outbox,
     settings: EventSettings,
     ws: broadcast::Sender<Arc<Envelope>>,
@@ -188,6 +190,7 @@ impl EventBus {
         let (ws, _) = broadcast::channel(WS_CHANNEL_CAPACITY);
         Self {
             inner: Arc::new(Inner {
+                ws_closing: cancel.child_token(),
                 cancel,
                 outbox,
                 settings,
@@ -301,9 +304,17 @@ impl EventBus {
         self.inner.delivery.shutdown().await;
     }
 
-    /// Cancelled when the bus stops (its token, `shutdown`, or the last handle dropped).
+    /// Closes every WebSocket client with 1001 now, leaving webhook delivery running.
+    /// Call it before stopping the HTTP server: actix's graceful stop otherwise waits its
+    /// whole shutdown timeout for these never-ending responses.
+    pub fn close_websockets(&self) {
+        self.inner.ws_closing.cancel();
+    }
+
+    /// Cancelled when WebSocket clients must go: `close_websockets`, `shutdown`, the
+    /// bus's token, or the last handle dropped.
     pub fn stopping(&self) -> CancellationToken {
-        self.inner.cancel.clone()
+        self.inner.ws_closing.clone()
     }
 
     /// Dead letters of `session`, oldest first.

@@ -134,6 +134,8 @@ async fn client(
     ping_every: Duration,
     stopping: tokio_util::sync::CancellationToken,
 ) {
+    // `interval` panics on a zero period.
+    let ping_every = ping_every.max(Duration::from_millis(10));
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut alive = true;

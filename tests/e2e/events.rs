@@ -693,6 +693,12 @@ async fn ws_client_missing_pongs_is_dropped_live_one_stays() {
         !matches!(ended, Some(Ok(Some(_)))),
         "mute client got a text frame: {ended:?}"
     );
+    // Before an HTTP stop, the app closes WebSocket clients with 1001 (WAHA's code).
+    bus.close_websockets();
+    assert_eq!(
+        ws_next(&mut live).await.map_err(|(code, _)| code),
+        Err(1001)
+    );
     server.stop(false).await;
 }
 
