@@ -76,7 +76,6 @@ impl Subscription {
 }
 
 /// The actix handler of `GET /ws`.
-#[cfg(any())] // TEMP: until AppState has `events`
 ///
 /// # Errors
 /// When the request is not a WebSocket upgrade (actix-ws answers 400).
