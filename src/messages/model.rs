@@ -154,7 +154,7 @@ pub struct ReplyToMessage {
 /// (waha.md §4.2); absent values serialize as `null`, never omitted, as WAHA does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct WAMessage {
-    /// WAHA id: `{fromMe}_{chatId}_{waId}[_{participant}]` (see [`MessageId`]).
+    /// Message ID: `{fromMe}_{chatId}_{waId}[_{participant}]`.
     #[schema(example = "false_11111111111@c.us_AAAAAAAAAAAAAAAAAAAA")]
     pub id: String,
     /// Unix timestamp (seconds) of when the message was created.
