@@ -391,7 +391,7 @@ async fn logout_credentials_wipe_keeps_undelivered_events() {
         let second = bus(&f.store, None);
         second.resume(&["s1".to_string()]).await;
         let got = sink.wait_delivered("/h", 1, DEADLINE).await;
-        assert_eq!(ids(&got), [sent.id.clone()], "{}", f.name);
+        assert_eq!(ids(&got), std::slice::from_ref(&sent.id), "{}", f.name);
         second.shutdown().await;
     }
 }
