@@ -117,6 +117,7 @@ cases!(
     sessions_are_isolated,
     history_survives_a_reopen,
     missing_session_reads_empty_and_creates_nothing,
+    many_sessions_beyond_the_connection_cache,
 );
 
 /// A text message in `chat` with raw id `wa`.
@@ -671,6 +672,31 @@ async fn missing_session_reads_empty_and_creates_nothing(f: &Fixture) {
                 .join("messages.sqlite3")
                 .exists()
         );
+    }
+}
+
+async fn many_sessions_beyond_the_connection_cache(f: &Fixture) {
+    // More sessions than SQLite connections kept open (16), written concurrently and
+    // interleaved: evicted sessions reopen with their history intact.
+    let m = &f.messages;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let m = m.clone();
+            tokio::spawn(async move {
+                let session = format!("s{}", i % 20);
+                m.save(&session, &msg(CHAT_A, &format!("W{i}"), i, false, 2, "x"))
+                    .await
+                    .expect("save");
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    for i in 0..20_i64 {
+        let list = m.list(&format!("s{i}"), CHAT_A, &all()).await.unwrap();
+        let expected = [format!("W{}", i + 20), format!("W{i}")];
+        assert_eq!(wa_ids(&list), expected, "session s{i}");
     }
 }
 
