@@ -11,6 +11,7 @@ pub mod error;
 pub mod observability;
 pub mod pairing;
 pub mod sessions;
+pub mod webhooks;
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
@@ -188,7 +189,8 @@ pub fn build_app(
             web::PathConfig::default()
                 .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
         )
-        .route("/-json", web::get().to(openapi_json));
+        .route("/-json", web::get().to(openapi_json))
+        .route("/ws", web::get().to(crate::events::websocket::route));
     if swagger {
         app = app
             .app_data(web::Data::new(swagger_config))
@@ -218,6 +220,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     sessions::routes(cfg);
     pairing::routes(cfg);
     chats::routes(cfg);
+    webhooks::routes(cfg);
     observability::routes(cfg);
 }
 
