@@ -7,6 +7,8 @@
 
 pub mod auth;
 pub mod chats;
+pub mod chatting;
+pub mod contacts;
 pub mod error;
 pub mod observability;
 pub mod pairing;
@@ -39,6 +41,10 @@ pub const BODY_LIMIT: usize = 50 * 1024 * 1024;
 pub struct AppState {
     /// The session registry.
     pub manager: SessionManager,
+    /// Events: webhooks outbox, WebSocket fan-out, dead letters.
+    pub events: crate::events::EventBus,
+    /// Message history.
+    pub messages: crate::messages::MessageStore,
     /// Startup configuration.
     pub config: Arc<Config>,
     /// Process start, ms since epoch (`/api/server/status`).
@@ -219,7 +225,9 @@ pub fn build_app(
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     sessions::routes(cfg);
     pairing::routes(cfg);
+    chatting::routes(cfg);
     chats::routes(cfg);
+    contacts::routes(cfg);
     webhooks::routes(cfg);
     observability::routes(cfg);
 }
