@@ -336,6 +336,32 @@ async fn deliver_receiver_503_then_200_delivers_each_once_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliver_503_with_retry_after_waits_at_least_that_long() {
+    for f in fixtures("deliver_503_with_retry_after_waits_at_least_that_long").await {
+        let sink = Sink::start().await;
+        sink.fail_next(1);
+        sink.retry_after(Some("1"));
+        let bus = bus(&f.store, None);
+        // 50 ms between attempts, but the receiver asks for a second: the floor wins.
+        let context = ctx("s1", vec![fast(sink.url("/h"), &["*"], 5)]);
+        bus.publish(&context, "message", json!({}))
+            .await
+            .expect("publish");
+        sink.wait_requests(1, DEADLINE).await;
+        let failed_at = tokio::time::Instant::now();
+        sink.wait_delivered("/h", 1, DEADLINE).await;
+        assert!(
+            failed_at.elapsed() >= Duration::from_millis(900),
+            "{}: retried after {:?}",
+            f.name,
+            failed_at.elapsed()
+        );
+        assert_eq!(sink.received().len(), 2);
+        bus.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_after_crash_delivers_pending_in_order_with_same_ids() {
     for f in fixtures("resume_after_crash_delivers_pending_in_order_with_same_ids").await {
         let sink = Sink::start().await;

@@ -1,8 +1,8 @@
 //! `Sink`: an in-process webhook receiver on 127.0.0.1:0 that records every request.
 //!
 //! Owns: one raw-TCP HTTP/1.1 server (keep-alive, `Content-Length` bodies — what reqwest
-//! sends) and its script: answer 503 for the next N requests, or always, and/or wait
-//! before answering. Each test builds its own; the server stops when the `Sink` drops.
+//! sends) and its script: answer 503 for the next N requests, or always (optionally with
+//! `Retry-After`), and/or wait before answering. Each test builds its own; the server stops when the `Sink` drops.
 
 use std::{
     collections::BTreeMap,
@@ -47,6 +47,7 @@ struct Script {
     fail_next: u32,
     fail_always: bool,
     delay: Duration,
+    retry_after: Option<String>,
     received: Vec<Received>,
 }
 
@@ -93,6 +94,11 @@ impl Sink {
     /// Answer 503 to everything (`true`) or go back to 200.
     pub fn fail_always(&self, on: bool) {
         self.script.lock().expect("sink").fail_always = on;
+    }
+
+    /// Send `Retry-After: value` with every 503 (`None`: no header).
+    pub fn retry_after(&self, value: Option<&str>) {
+        self.script.lock().expect("sink").retry_after = value.map(str::to_string);
     }
 
     /// Wait this long before answering each request.
@@ -166,7 +172,7 @@ async fn serve(conn: TcpStream, script: Arc<Mutex<Script>>, stop: CancellationTo
         let Some((path, headers, body)) = request else {
             return;
         };
-        let (status, delay) = {
+        let (status, delay, retry_after) = {
             let mut s = script.lock().expect("sink");
             let status = if s.fail_always {
                 503
@@ -176,7 +182,7 @@ async fn serve(conn: TcpStream, script: Arc<Mutex<Script>>, stop: CancellationTo
             } else {
                 200
             };
-            (status, s.delay)
+            (status, s.delay, s.retry_after.clone())
         };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -193,7 +199,11 @@ async fn serve(conn: TcpStream, script: Arc<Mutex<Script>>, stop: CancellationTo
         } else {
             "Service Unavailable"
         };
-        let answer = format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\n\r\n");
+        let extra = match (&retry_after, status) {
+            (Some(v), 503) => format!("retry-after: {v}\r\n"),
+            _ => String::new(),
+        };
+        let answer = format!("HTTP/1.1 {status} {reason}\r\n{extra}content-length: 0\r\n\r\n");
         if write.write_all(answer.as_bytes()).await.is_err() {
             return;
         }
