@@ -602,6 +602,27 @@ pub async fn read_chat_messages(
         .messages
         .mark_read(&session, chat, limit, Some(since))
         .await?;
+    // Real read receipts for what was marked, one receipt per sender (groups need it).
+    let mut by_sender: std::collections::BTreeMap<Option<String>, Vec<String>> =
+        std::collections::BTreeMap::new();
+    for m in &read {
+        by_sender
+            .entry(m.participant.clone())
+            .or_default()
+            .push(m.wa_id());
+    }
+    for (participant, ids) in by_sender {
+        let chat = chat.to_string();
+        state
+            .manager
+            .command(&session, |reply| crate::engine::EngineCommand::SendSeen {
+                chat,
+                participant,
+                ids,
+                reply,
+            })
+            .await?;
+    }
     Ok(HttpResponse::Created().json(ReadChatMessagesResponse {
         ids: read.into_iter().map(|m| m.id).collect(),
     }))

@@ -239,6 +239,8 @@ impl Inbox {
                 });
                 self.publish(me, "message.revoked", payload).await;
             }
+            // Protocol traffic (key shares, history notices…) is not a chat message.
+            InboundKind::Other { kind, .. } if kind == "protocol" => {}
             InboundKind::Other { body, kind } => {
                 let mut msg = base_message(
                     id,

@@ -581,3 +581,46 @@ async fn typing_and_server_ack_reach_webhooks() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_read_marks_history_and_sends_read_receipts() {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let sink = Sink::start().await;
+    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
+    let alice = format!(
+        r#"{{"name":"alice","config":{{"webhooks":[{{"url":"{}","events":["message.ack"]}}]}}}}"#,
+        sink.url("/alice")
+    );
+    pair_with(&app, &net, &alice, "alice", "15550009991").await;
+    pair_with(&app, &net, &hook(&sink, "/bob"), "bob", "15550009992").await;
+    let sent = app
+        .post(
+            "/api/sendText",
+            r#"{"session":"alice","chatId":"15550009992@c.us","text":"read me"}"#,
+        )
+        .await
+        .json();
+    wait_event(&sink, "/bob", "message", |v| {
+        v["payload"]["body"] == "read me"
+    })
+    .await;
+    let r = app
+        .post("/api/bob/chats/15550009991@c.us/messages/read", "")
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let wa_id = sent["id"]
+        .as_str()
+        .unwrap()
+        .rsplit('_')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        r.json()["ids"],
+        json!([format!("false_15550009991@c.us_{wa_id}")])
+    );
+    wait_event(&sink, "/alice", "message.ack", |v| {
+        v["payload"]["id"] == sent["id"] && v["payload"]["ackName"] == "READ"
+    })
+    .await;
+}

@@ -170,6 +170,9 @@ impl TestApp {
             task: Some(task),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // Below the server's 5 s keep-alive, so a pooled connection is never reused
+                // just as the server closes it (an `IncompleteMessage` flake under load).
+                .pool_idle_timeout(Duration::from_secs(2))
                 .build()
                 .expect("client"),
         }
