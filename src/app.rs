@@ -80,7 +80,9 @@ impl App {
                 ws_ping_interval: Duration::from_secs(60),
             },
             tokio::runtime::Handle::current(),
-            stop.child_token(),
+            // Its own token: delivery keeps going while sessions stop (their final
+            // `session.status` events go out now, not at the next boot); `shutdown` ends it.
+            CancellationToken::new(),
         );
         let messages = MessageStore::new(store.clone());
         // Retention (WHARF_MESSAGES_RETENTION_DAYS; 0 = keep forever): hourly purge, detached,
@@ -186,6 +188,8 @@ impl App {
             () = self.stop.cancelled() => tracing::info!("stop requested"),
             () = shutdown_signal() => tracing::info!("signal received, stopping"),
         }
+        // Open WebSockets would hold the graceful HTTP stop for its whole timeout.
+        self.events.close_websockets();
         handle.stop(true).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         self.manager.shutdown().await;
