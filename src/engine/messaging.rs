@@ -125,6 +125,10 @@ pub struct Presence {
 }
 
 /// The presence of an `Event::Presence` / `Event::ChatPresence`.
+#[expect(
+    clippy::wildcard_enum_match_arm,
+    reason = "Event is non_exhaustive; only presence kinds map"
+)]
 pub fn presence(event: &Event) -> Option<Presence> {
     use whatsapp_rust::wacore::types::presence::{ChatPresence, ChatPresenceMedia};
     match event {
@@ -260,6 +264,10 @@ pub fn inbound(event: &Event) -> Vec<InboundMessage> {
 }
 
 /// The ack of an `Event::Receipt`, when it is one WAHA reports.
+#[expect(
+    clippy::wildcard_enum_match_arm,
+    reason = "only delivery/read/played receipts are acks in WAHA"
+)]
 pub fn ack(event: &Event) -> Option<Ack> {
     use whatsapp_rust::wacore::types::presence::ReceiptType as R;
     let Event::Receipt(r) = event else {
@@ -366,7 +374,6 @@ pub async fn react(
         from_me: Some(target_from_me),
         id: Some(target_id.to_string()),
         participant: participant.and_then(parse_chat).map(|p| p.to_string()),
-        ..Default::default()
     };
     let result = client
         .send_reaction(jid.clone(), key, emoji)

@@ -453,7 +453,14 @@ pub async fn run(
                     let _ = reply.send(Ok(()));
                 }
                 // Sends run beside the event loop so a slow send never delays intake.
-                other => {
+                other @ (EngineCommand::RequestCode { .. }
+                | EngineCommand::SendText { .. }
+                | EngineCommand::SendSeen { .. }
+                | EngineCommand::Typing { .. }
+                | EngineCommand::React { .. }
+                | EngineCommand::Edit { .. }
+                | EngineCommand::Revoke { .. }
+                | EngineCommand::CheckExists { .. }) => {
                     let client = client.clone();
                     tokio::spawn(handle_command(client, other));
                 }

@@ -34,16 +34,26 @@ pub struct Inbox {
     pub events: EventBus,
 }
 
-fn base_message(
+/// The addressing part every `WAMessage` of one WhatsApp message shares.
+#[derive(Clone)]
+struct Head {
     id: String,
     timestamp: i64,
     from: String,
     from_me: bool,
-    source: MessageSource,
     to: String,
     participant: Option<String>,
-    body: String,
-) -> WAMessage {
+}
+
+fn base_message(head: &Head, source: MessageSource, body: String) -> WAMessage {
+    let Head {
+        id,
+        timestamp,
+        from,
+        from_me,
+        to,
+        participant,
+    } = head.clone();
     let mut data = serde_json::Map::new();
     data.insert("engine".into(), json!("whatsapp-rust"));
     WAMessage {
@@ -120,22 +130,21 @@ impl Inbox {
         } else {
             (m.chat.clone(), me_id.clone())
         };
+        let head = Head {
+            id,
+            timestamp: m.timestamp,
+            from,
+            from_me: m.from_me,
+            to,
+            participant,
+        };
         match m.kind {
             InboundKind::Text {
                 body,
                 reply_to,
                 reply_participant,
             } => {
-                let mut msg = base_message(
-                    id,
-                    m.timestamp,
-                    from,
-                    m.from_me,
-                    MessageSource::App,
-                    to,
-                    participant,
-                    body,
-                );
+                let mut msg = base_message(&head, MessageSource::App, body);
                 msg.data.insert("pushName".into(), json!(m.push_name));
                 if let Some(quoted) = reply_to {
                     let quoted_body = self
@@ -162,16 +171,7 @@ impl Inbox {
                 self.publish(me, "message.any", payload).await;
             }
             InboundKind::Reaction { target_id, text } => {
-                let mut msg = base_message(
-                    id,
-                    m.timestamp,
-                    from,
-                    m.from_me,
-                    MessageSource::App,
-                    to,
-                    participant,
-                    String::new(),
-                );
+                let mut msg = base_message(&head, MessageSource::App, String::new());
                 let target = self
                     .messages
                     .find_by_wa_id(&self.session, &target_id)
@@ -196,16 +196,7 @@ impl Inbox {
                     .as_ref()
                     .map(|e| e.id.clone())
                     .unwrap_or_else(|| target_id.clone());
-                let msg = base_message(
-                    id,
-                    m.timestamp,
-                    from,
-                    m.from_me,
-                    MessageSource::App,
-                    to,
-                    participant,
-                    body,
-                );
+                let msg = base_message(&head, MessageSource::App, body);
                 let mut payload = serde_json::to_value(&msg).unwrap_or_default();
                 payload["editedMessageId"] = json!(edited_id);
                 self.publish(me, "message.edited", payload).await;
@@ -217,16 +208,7 @@ impl Inbox {
                     .await
                     .ok()
                     .flatten();
-                let after = base_message(
-                    id,
-                    m.timestamp,
-                    from,
-                    m.from_me,
-                    MessageSource::App,
-                    to,
-                    participant,
-                    String::new(),
-                );
+                let after = base_message(&head, MessageSource::App, String::new());
                 let revoked_id = before
                     .as_ref()
                     .map(|b| b.id.clone())
@@ -242,16 +224,7 @@ impl Inbox {
             // Protocol traffic (key shares, history notices…) is not a chat message.
             InboundKind::Other { kind, .. } if kind == "protocol" => {}
             InboundKind::Other { body, kind } => {
-                let mut msg = base_message(
-                    id,
-                    m.timestamp,
-                    from,
-                    m.from_me,
-                    MessageSource::App,
-                    to,
-                    participant,
-                    body,
-                );
+                let mut msg = base_message(&head, MessageSource::App, body);
                 msg.data.insert("type".into(), json!(kind));
                 self.save(&msg).await;
                 let payload = serde_json::to_value(&msg).unwrap_or_default();
@@ -314,13 +287,15 @@ impl Inbox {
         let me_id = me.map(|m| m.id.clone()).unwrap_or_default();
         let id = message_id(true, &sent.chat, &sent.wa_id, None);
         let mut msg = base_message(
-            id,
-            sent.timestamp,
-            me_id,
-            true,
+            &Head {
+                id,
+                timestamp: sent.timestamp,
+                from: me_id,
+                from_me: true,
+                to: sent.chat.clone(),
+                participant: None,
+            },
             MessageSource::Api,
-            sent.chat.clone(),
-            None,
             body,
         );
         msg.reply_to = reply_to;
