@@ -134,6 +134,12 @@ pub struct Config {
     pub mongo_url: Option<Secret<String>>,
     /// `WAHA_LOCAL_STORE_BASE_DIR` (`./.sessions`).
     pub local_store_base_dir: PathBuf,
+    /// `WHATSAPP_FILES_FOLDER` (`/tmp/whatsapp-files`): media files (watched by `/health`).
+    pub files_folder: PathBuf,
+    /// `WHATSAPP_HEALTH_MEDIA_FILES_THRESHOLD_MB` (100): free space below it → unhealthy.
+    pub health_media_threshold_mb: u64,
+    /// `WHATSAPP_HEALTH_SESSIONS_FILES_THRESHOLD_MB` (100), likewise for the local store.
+    pub health_sessions_threshold_mb: u64,
     /// `WHATSAPP_DEFAULT_ENGINE` (reported engine; default GOWS).
     pub engine: EngineName,
     /// `WAHA_NAMESPACE` (engine name lower-case).
@@ -351,6 +357,17 @@ impl Config {
         let local_store_base_dir =
             PathBuf::from(r.string(&["WAHA_LOCAL_STORE_BASE_DIR"], "./.sessions"));
 
+        let files_folder =
+            PathBuf::from(r.string(&["WHATSAPP_FILES_FOLDER"], "/tmp/whatsapp-files"));
+        let health_media_threshold_mb =
+            r.number::<u64>(&["WHATSAPP_HEALTH_MEDIA_FILES_THRESHOLD_MB"], 100);
+        let health_sessions_threshold_mb = r.number::<u64>(
+            &[
+                "WHATSAPP_HEALTH_SESSIONS_FILES_THRESHOLD_MB",
+                "WHATSAPP_HEALTH_SESSION_FILES_THRESHOLD_MB",
+            ],
+            100,
+        );
         let engine = match r.get(&["WHATSAPP_DEFAULT_ENGINE"]) {
             None => EngineName::Gows,
             Some((name, v)) => EngineName::parse(&v).unwrap_or_else(|| {
@@ -472,6 +489,9 @@ impl Config {
             api_key_exclude,
             mongo_url,
             local_store_base_dir,
+            files_folder,
+            health_media_threshold_mb,
+            health_sessions_threshold_mb,
             engine,
             namespace,
             session_namespace,

@@ -54,11 +54,6 @@ def test_health_reports_the_store(start_server, store):
     assert body["error"] == {}, body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wharf: /health indicators are not WAHA's (`sessionsFiles` {status,message}; "
-    "WAHA: `mediaFiles.space` + `sessionsFiles.space` {status,path,diskPath,free,threshold})",
-)
 def test_health_disk_space_indicators(start_server, store):
     srv = start_server()
     body = srv.get("/health").json()

@@ -514,7 +514,6 @@ def test_webhook_url_needs_a_scheme(server):
     assert any("url" in m for m in r.json()["message"]), r.text
 
 
-@pytest.mark.xfail(strict=True, reason="wharf: some 400 messages use `webhooks[0]` paths and a bare IsEnum text")
 def test_validation_messages_use_nest_paths(server):
     """Nest's ValidationPipe joins nested paths with dots (`config.webhooks.0.url`), and
     class-validator's IsEnum lists the allowed values."""

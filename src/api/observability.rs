@@ -141,38 +141,79 @@ pub async fn ping() -> HttpResponse {
 )]
 #[get("/health")]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    // Indicator names follow WAHA's terminus checks (`mongodb`); the embedded store
-    // reports as `sessionsFiles`.
+    let config = &state.config;
+    let mut details = serde_json::Map::new();
+    details.insert(
+        "mediaFiles.space".into(),
+        disk_indicator(&config.files_folder, config.health_media_threshold_mb),
+    );
     let store = state.manager.store();
-    let key = if store.kind() == "mongodb" {
-        "mongodb"
-    } else {
-        "sessionsFiles"
-    };
     let probe = tokio::time::timeout(std::time::Duration::from_secs(3), store.ping()).await;
-    let (ok, indicator) = match probe {
-        Ok(Ok(())) => (
-            true,
-            serde_json::json!({"status": "up", "message": "Up and running"}),
-        ),
-        Ok(Err(e)) => (
-            false,
-            serde_json::json!({"status": "down", "message": e.to_string()}),
-        ),
-        Err(_) => (
-            false,
-            serde_json::json!({"status": "down", "message": "timeout"}),
-        ),
+    let store_error = match probe {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("timeout".to_string()),
     };
-    let details = serde_json::json!({ key: indicator });
-    if ok {
+    // Indicator names follow WAHA's terminus checks.
+    if store.kind() == "mongodb" {
+        let indicator = match &store_error {
+            None => serde_json::json!({"status": "up", "message": "Up and running"}),
+            Some(e) => serde_json::json!({"status": "down", "message": e}),
+        };
+        details.insert("mongodb".into(), indicator);
+    } else {
+        let mut indicator = disk_indicator(
+            &config.local_store_base_dir,
+            config.health_sessions_threshold_mb,
+        );
+        if let Some(e) = &store_error {
+            indicator["status"] = "down".into();
+            indicator["message"] = e.clone().into();
+        }
+        details.insert("sessionsFiles.space".into(), indicator);
+    }
+    let (info, error): (serde_json::Map<_, _>, serde_json::Map<_, _>) = details
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .partition(|(_, v)| v["status"] == "up");
+    if error.is_empty() {
         HttpResponse::Ok().json(serde_json::json!({
-            "status": "ok", "info": details, "error": {}, "details": details,
+            "status": "ok", "info": info, "error": {}, "details": details,
         }))
     } else {
         HttpResponse::ServiceUnavailable().json(serde_json::json!({
-            "status": "error", "info": {}, "error": details, "details": details,
+            "status": "error", "info": info, "error": error, "details": details,
         }))
+    }
+}
+
+/// WAHA's disk indicator `{status, path, diskPath, free, threshold}` (bytes) for `path`,
+/// measured on its nearest existing ancestor (the folder may not exist yet).
+fn disk_indicator(path: &std::path::Path, threshold_mb: u64) -> serde_json::Value {
+    let threshold = threshold_mb.saturating_mul(1024 * 1024);
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let disk_path = absolute
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(std::path::Path::new("/"));
+    match rustix::fs::statvfs(disk_path) {
+        Ok(st) => {
+            let free = st.f_bavail.saturating_mul(st.f_frsize);
+            serde_json::json!({
+                "status": if free >= threshold { "up" } else { "down" },
+                "path": path.display().to_string(),
+                "diskPath": disk_path.display().to_string(),
+                "free": free,
+                "threshold": threshold,
+            })
+        }
+        Err(e) => serde_json::json!({
+            "status": "down",
+            "path": path.display().to_string(),
+            "diskPath": disk_path.display().to_string(),
+            "message": e.to_string(),
+            "threshold": threshold,
+        }),
     }
 }
 

@@ -30,10 +30,36 @@ async fn health_reports_store_up_on_every_store() {
         assert_eq!(r.status, 200, "{}", r.text);
         let body = r.json();
         assert_eq!(body["status"], "ok");
-        let key = if mongo { "mongodb" } else { "sessionsFiles" };
+        let key = if mongo {
+            "mongodb"
+        } else {
+            "sessionsFiles.space"
+        };
         assert_eq!(body["info"][key]["status"], "up");
+        assert_eq!(body["info"]["mediaFiles.space"]["status"], "up");
+        assert_eq!(
+            body["info"]["mediaFiles.space"]["threshold"],
+            100 * 1024 * 1024
+        );
+        assert!(body["info"]["mediaFiles.space"]["free"].as_u64().unwrap() > 0);
         assert_eq!(body["error"], json!({}));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_returns_503_when_disk_is_below_threshold() {
+    // A threshold no disk can meet: the media indicator goes down, the answer is 503.
+    let app = TestApp::spawn_with(
+        StoreKind::Embedded,
+        &[("WHATSAPP_HEALTH_MEDIA_FILES_THRESHOLD_MB", "999999999")],
+    )
+    .await;
+    let r = app.get("/health").await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    let body = r.json();
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"]["mediaFiles.space"]["status"], "down");
+    assert_eq!(body["info"]["sessionsFiles.space"]["status"], "up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
