@@ -347,111 +347,27 @@ async fn invalid_chat_id_is_a_clear_400_and_check_exists_works() {
 /// SIGKILLed and restarted, the receiver recovers → all 3 arrive, in order, same ids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_survive_sigkill_in_order() {
+    use crate::support::process::Wharf;
     let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
     let sink = Sink::start().await;
     let dir = tempfile::tempdir().unwrap();
     let key = "durable-test-key-0123456789";
-    let spawn = |port: u16| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("PORT", port.to_string())
-            .env("WAHA_API_KEY", key)
-            .env("WHARF_WA_URL", net.ws_url())
-            .env("WAHA_PRINT_QR", "false")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let client = reqwest::Client::new();
-    let call = async |method: reqwest::Method,
-                      base: &str,
-                      path: &str,
-                      body: Option<Value>|
-           -> (u16, Value) {
-        let mut req = client
-            .request(method, format!("{base}{path}"))
-            .header("X-Api-Key", key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        match req.send().await {
-            Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or_default()),
-            Err(_) => (0, Value::Null),
-        }
-    };
-    let wait_status = async |base: &str, name: &str, want: &str| {
-        let until = tokio::time::Instant::now() + Duration::from_secs(40);
-        loop {
-            let (_, s) = call(
-                reqwest::Method::GET,
-                base,
-                &format!("/api/sessions/{name}"),
-                None,
-            )
-            .await;
-            if s["status"] == want {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < until,
-                "{name} never {want}: {s}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    let url = net.ws_url();
+    let env = [("WHARF_WA_URL", url.as_str()), ("WAHA_PRINT_QR", "false")];
 
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = spawn(port);
-    for (name, phone, config) in [
-        ("alice", "15550006666", json!({})),
-        (
-            "bob",
-            "15550007777",
-            json!({"webhooks": [{"url": sink.url("/bob"), "events": ["message"],
-            "retries": {"delaySeconds": 0.05, "attempts": 1000, "policy": "constant"}}]}),
-        ),
-    ] {
-        let until = tokio::time::Instant::now() + Duration::from_secs(30);
-        while call(reqwest::Method::GET, &base, "/ping", None).await.0 != 200 {
-            assert!(tokio::time::Instant::now() < until, "wharf did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let (st, _) = call(
-            reqwest::Method::POST,
-            &base,
-            "/api/sessions",
-            Some(json!({"name": name, "config": config})),
-        )
-        .await;
-        assert_eq!(st, 201);
-        wait_status(&base, name, "SCAN_QR_CODE").await;
-        let (_, qr) = call(
-            reqwest::Method::GET,
-            &base,
-            &format!("/api/{name}/auth/qr?format=raw"),
-            None,
-        )
-        .await;
-        net.scan_qr(qr["value"].as_str().unwrap(), phone, name)
-            .unwrap();
-        wait_status(&base, name, "WORKING").await;
-    }
+    let mut wharf = Wharf::start(dir.path(), key, &env).await;
+    wharf.pair(&net, "alice", "15550006666", json!({})).await;
+    let bob_hooks = json!({"webhooks": [{"url": sink.url("/bob"), "events": ["message"],
+        "retries": {"delaySeconds": 0.05, "attempts": 1000, "policy": "constant"}}]});
+    wharf.pair(&net, "bob", "15550007777", bob_hooks).await;
 
     sink.fail_always(true);
     // A WebSocket sees each event right after it is in the outbox: proof that all three
     // are durable before the crash (the webhook is stuck on the first, in order).
-    let ws_url = format!("ws://127.0.0.1:{port}/ws?x-api-key={key}&session=bob&events=message");
+    let ws_url = format!(
+        "{}/ws?x-api-key={key}&session=bob&events=message",
+        wharf.base.replacen("http", "ws", 1)
+    );
     let (mut ws, _) = tokio_websockets::ClientBuilder::new()
         .uri(&ws_url)
         .unwrap()
@@ -460,13 +376,11 @@ async fn webhooks_survive_sigkill_in_order() {
         .expect("websocket");
     let mut sent_ids = Vec::new();
     for i in 1..=3 {
-        let (st, m) = call(
-            reqwest::Method::POST,
-            &base,
-            "/api/sendText",
-            Some(json!({"session": "alice", "chatId": "15550007777@c.us", "text": format!("msg {i}")})),
-        )
-        .await;
+        let body =
+            json!({"session": "alice", "chatId": "15550007777@c.us", "text": format!("msg {i}")});
+        let (st, m) = wharf
+            .call(reqwest::Method::POST, "/api/sendText", Some(body))
+            .await;
         assert_eq!(st, 201, "{m}");
         sent_ids.push(
             m["id"]
@@ -496,12 +410,9 @@ async fn webhooks_survive_sigkill_in_order() {
         "nothing delivered while the receiver is down"
     );
 
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    wharf.kill();
     sink.fail_always(false);
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = spawn(port);
+    let _wharf = Wharf::start(dir.path(), key, &env).await;
 
     let delivered = sink
         .wait_delivered("/bob", 3, Duration::from_secs(40))
@@ -522,9 +433,6 @@ async fn webhooks_survive_sigkill_in_order() {
             "same event id after the crash"
         );
     }
-    let _ = base;
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

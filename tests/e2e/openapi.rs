@@ -67,8 +67,11 @@ fn every_operation_matches_waha_path_method_tag_and_operation_id() {
         );
     }
     let waha_paths: std::collections::BTreeSet<&String> = waha.keys().map(|(_, p)| p).collect();
-    let our_paths: std::collections::BTreeSet<&String> =
-        ours.keys().map(|(_, p)| p).filter(|p| waha_paths.contains(p)).collect();
+    let our_paths: std::collections::BTreeSet<&String> = ours
+        .keys()
+        .map(|(_, p)| p)
+        .filter(|p| waha_paths.contains(p))
+        .collect();
     println!(
         "WAHA coverage: {} of {} paths, {} of {} operations implemented",
         our_paths.len(),

@@ -260,100 +260,27 @@ async fn twenty_sessions_pair_in_parallel() {
 /// The real binary, killed with SIGKILL while WORKING, comes back WORKING without a scan.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_then_restart_resumes_working_sessions() {
+    use crate::support::process::Wharf;
     let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let env = [("WHARF_WA_URL", net.ws_url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let key = "sigkill-test-key-0123456789";
-    let spawn = |port: u16| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("PORT", port.to_string())
-            .env("WAHA_API_KEY", key)
-            .env("WHARF_WA_URL", net.ws_url())
-            .stdout(std::fs::File::create(dir.path().join(format!("out-{port}.log"))).unwrap())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let client = reqwest::Client::new();
-    let status = async |base: &str| -> serde_json::Value {
-        match client
-            .get(format!("{base}/api/sessions/k1"))
-            .header("X-Api-Key", key)
-            .send()
-            .await
-        {
-            Ok(r) => r.json().await.unwrap_or_default(),
-            Err(_) => serde_json::Value::Null,
-        }
-    };
-    let wait = async |base: &str, want: &str, secs: u64| -> serde_json::Value {
-        let until = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = status(base).await;
-            if s["status"] == want {
-                return s;
-            }
-            assert!(tokio::time::Instant::now() < until, "never {want}: {s}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
 
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = spawn(port);
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/ping")).send().await.is_err() {
-        assert!(tokio::time::Instant::now() < until, "wharf did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let r = client
-        .post(format!("{base}/api/sessions"))
-        .header("X-Api-Key", key)
-        .json(&json!({"name": "k1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    wait(&base, "SCAN_QR_CODE", 20).await;
-    let qr: serde_json::Value = client
-        .get(format!("{base}/api/k1/auth/qr?format=raw"))
-        .header("X-Api-Key", key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    net.scan_qr(qr["value"].as_str().unwrap(), "15550007777", "Kim")
-        .unwrap();
-    wait(&base, "WORKING", 40).await;
+    let mut wharf = Wharf::start(dir.path(), key, &env).await;
+    wharf.pair(&net, "k1", "15550007777", json!({})).await;
     // WAHA_PRINT_QR defaults to true: the QR was drawn in the log.
-    let log = std::fs::read_to_string(dir.path().join(format!("out-{port}.log"))).unwrap();
+    let log = std::fs::read_to_string(&wharf.log).unwrap();
     assert!(
         log.contains("scan this QR code") && log.contains('▀'),
         "{log}"
     );
+    wharf.kill();
 
-    child.kill().unwrap(); // SIGKILL: no shutdown code runs.
-    child.wait().unwrap();
-
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = spawn(port);
-    let s = wait(&base, "WORKING", 40).await;
+    let wharf = Wharf::start(dir.path(), key, &env).await;
+    let s = wharf.wait_status("k1", "WORKING", 40).await;
     assert_eq!(s["me"]["id"], "15550007777@c.us");
     assert_eq!(net.devices().len(), 1, "logged back in, not re-paired");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

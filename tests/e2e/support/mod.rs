@@ -3,4 +3,5 @@
 pub mod app;
 pub mod messages;
 pub mod mongo;
+pub mod process;
 pub mod sink;

@@ -1,0 +1,133 @@
+//! The real `wharf` binary as a child process, for what only a process shows: SIGKILL,
+//! restarts, the log. Owns the child (killed on drop) and a small HTTP client.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A running wharf process.
+pub struct Wharf {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// Its stdout (the log).
+    pub log: PathBuf,
+    key: String,
+    child: Child,
+    client: reqwest::Client,
+}
+
+impl Wharf {
+    /// Starts the binary in `dir` (its `.sessions` live there) on a free port with only
+    /// `PATH`, `PORT`, `WAHA_API_KEY` and `env` set, and waits until it answers `/ping`.
+    pub async fn start(dir: &Path, key: &str, env: &[(&str, &str)]) -> Wharf {
+        let port = free_port();
+        let log = dir.join(format!("out-{port}.log"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        cmd.current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PORT", port.to_string())
+            .env("WAHA_API_KEY", key)
+            .stdout(std::fs::File::create(&log).expect("log file"))
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let wharf = Wharf {
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            key: key.to_string(),
+            child: cmd.spawn().expect("wharf starts"),
+            client: reqwest::Client::new(),
+        };
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        while wharf.call(reqwest::Method::GET, "/ping", None).await.0 != 200 {
+            assert!(tokio::time::Instant::now() < until, "wharf did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        wharf
+    }
+
+    /// A request with the key; `(0, Null)` when the connection fails.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("X-Api-Key", &self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        match req.send().await {
+            Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or_default()),
+            Err(_) => (0, Value::Null),
+        }
+    }
+
+    /// Polls `GET /api/sessions/{name}` until `want` (panics after `secs`).
+    pub async fn wait_status(&self, name: &str, want: &str, secs: u64) -> Value {
+        let until = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (_, s) = self
+                .call(reqwest::Method::GET, &format!("/api/sessions/{name}"), None)
+                .await;
+            if s["status"] == want {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "{name} never {want}: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Creates `name` with `config`, scans its QR with the mock phone `phone`, waits WORKING.
+    pub async fn pair(&self, net: &mockwa::MockNetwork, name: &str, phone: &str, config: Value) {
+        let body = serde_json::json!({"name": name, "config": config});
+        let (st, r) = self
+            .call(reqwest::Method::POST, "/api/sessions", Some(body))
+            .await;
+        assert_eq!(st, 201, "{r}");
+        self.wait_status(name, "SCAN_QR_CODE", 20).await;
+        let (_, qr) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/{name}/auth/qr?format=raw"),
+                None,
+            )
+            .await;
+        net.scan_qr(qr["value"].as_str().expect("raw QR"), phone, name)
+            .expect("scan");
+        self.wait_status(name, "WORKING", 40).await;
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Wharf {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
