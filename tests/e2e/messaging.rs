@@ -85,6 +85,17 @@ async fn text_both_ways_with_webhook_history_and_acks() {
         app.wait_status("alice", "WORKING", Duration::from_secs(40))
             .await;
 
+        let ws_url = format!(
+            "{}/ws?x-api-key={}&session=bob&events=message",
+            app.base.replacen("http", "ws", 1),
+            crate::support::app::API_KEY
+        );
+        let (mut ws, _) = tokio_websockets::ClientBuilder::new()
+            .uri(&ws_url)
+            .unwrap()
+            .connect()
+            .await
+            .expect("websocket");
         let r = app
             .post(
                 "/api/sendText",
@@ -152,6 +163,25 @@ async fn text_both_ways_with_webhook_history_and_acks() {
             raw.header("x-webhook-hmac"),
             hex::encode(mac.finalize().into_bytes())
         );
+        // The WebSocket frame is the very same envelope.
+        let frame = loop {
+            use futures_util::StreamExt;
+            let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+                .await
+                .expect("ws frame in time")
+                .expect("ws open")
+                .expect("ws frame");
+            if let Some(text) = msg.as_text() {
+                let v: Value = serde_json::from_str(text).unwrap();
+                if v["id"] == env["id"] {
+                    break text.to_string();
+                }
+            }
+        };
+        assert_eq!(
+            frame, raw.body,
+            "WebSocket and webhook carry the same bytes"
+        );
 
         // History through the API.
         let history = app
@@ -201,63 +231,74 @@ async fn text_both_ways_with_webhook_history_and_acks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reaction_edit_and_revoke_produce_their_events() {
-    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
-    let sink = Sink::start().await;
-    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
-    app.pair(&net, "alice", "15550003333").await;
-    pair_with(&app, &net, &hook(&sink, "/bob"), "bob", "15550004444").await;
-    let sent = app
-        .post(
-            "/api/sendText",
-            r#"{"session":"alice","chatId":"15550004444@c.us","text":"original"}"#,
-        )
-        .await
-        .json();
-    let id = sent["id"].as_str().unwrap().to_string();
-    let wa_id = id.rsplit('_').next().unwrap().to_string();
-    wait_event(&sink, "/bob", "message", |v| {
-        v["payload"]["body"] == "original"
-    })
-    .await;
+    for store in StoreKind::all("reaction_edit_revoke") {
+        let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+        let sink = Sink::start().await;
+        let app = TestApp::spawn_wa(store, &net, &[]).await;
+        let alice = format!(
+            r#"{{"name":"alice","config":{{"webhooks":[{{"url":"{}","events":["message.reaction"]}}]}}}}"#,
+            sink.url("/alice")
+        );
+        pair_with(&app, &net, &alice, "alice", "15550003333").await;
+        pair_with(&app, &net, &hook(&sink, "/bob"), "bob", "15550004444").await;
+        let sent = app
+            .post(
+                "/api/sendText",
+                r#"{"session":"alice","chatId":"15550004444@c.us","text":"original"}"#,
+            )
+            .await
+            .json();
+        let id = sent["id"].as_str().unwrap().to_string();
+        let wa_id = id.rsplit('_').next().unwrap().to_string();
+        wait_event(&sink, "/bob", "message", |v| {
+            v["payload"]["body"] == "original"
+        })
+        .await;
 
-    // Bob reacts to Alice's message (seen from Bob's side: false_<alice>_<id>).
-    let bob_view = format!("false_15550003333@c.us_{wa_id}");
-    let r = app
-        .put(
-            "/api/reaction",
-            &format!(r#"{{"session":"bob","messageId":"{bob_view}","reaction":"👍"}}"#),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+        // Bob reacts to Alice's message (seen from Bob's side: false_<alice>_<id>).
+        let bob_view = format!("false_15550003333@c.us_{wa_id}");
+        let r = app
+            .put(
+                "/api/reaction",
+                &format!(r#"{{"session":"bob","messageId":"{bob_view}","reaction":"👍"}}"#),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        // Alice's webhook: message.reaction pointing at her own message.
+        let (reaction, _) = wait_event(&sink, "/alice", "message.reaction", |_| true).await;
+        assert_eq!(reaction["payload"]["reaction"]["text"], "👍");
+        assert_eq!(reaction["payload"]["reaction"]["messageId"], id);
+        assert_eq!(reaction["payload"]["from"], "15550004444@c.us");
 
-    // Alice edits and revokes her message; Bob's webhook sees both.
-    let r = app
-        .put(
-            &format!("/api/alice/chats/15550004444@c.us/messages/{id}"),
-            r#"{"text":"edited"}"#,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let (edited, _) = wait_event(&sink, "/bob", "message.edited", |_| true).await;
-    assert_eq!(edited["payload"]["body"], "edited");
-    assert!(
-        edited["payload"]["editedMessageId"]
-            .as_str()
-            .unwrap()
-            .ends_with(&wa_id)
-    );
-    let r = app
-        .delete(&format!("/api/alice/chats/15550004444@c.us/messages/{id}"))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let (revoked, _) = wait_event(&sink, "/bob", "message.revoked", |_| true).await;
-    assert!(
-        revoked["payload"]["revokedMessageId"]
-            .as_str()
-            .unwrap()
-            .ends_with(&wa_id)
-    );
-    assert_eq!(revoked["payload"]["before"]["body"], "edited");
+        // Alice edits and revokes her message; Bob's webhook sees both.
+        let r = app
+            .put(
+                &format!("/api/alice/chats/15550004444@c.us/messages/{id}"),
+                r#"{"text":"edited"}"#,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let (edited, _) = wait_event(&sink, "/bob", "message.edited", |_| true).await;
+        assert_eq!(edited["payload"]["body"], "edited");
+        assert!(
+            edited["payload"]["editedMessageId"]
+                .as_str()
+                .unwrap()
+                .ends_with(&wa_id)
+        );
+        let r = app
+            .delete(&format!("/api/alice/chats/15550004444@c.us/messages/{id}"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let (revoked, _) = wait_event(&sink, "/bob", "message.revoked", |_| true).await;
+        assert!(
+            revoked["payload"]["revokedMessageId"]
+                .as_str()
+                .unwrap()
+                .ends_with(&wa_id)
+        );
+        assert_eq!(revoked["payload"]["before"]["body"], "edited");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,91 +388,97 @@ async fn invalid_chat_id_is_a_clear_400_and_check_exists_works() {
 /// SIGKILLed and restarted, the receiver recovers → all 3 arrive, in order, same ids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_survive_sigkill_in_order() {
-    use crate::support::process::Wharf;
-    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
-    let sink = Sink::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let key = "durable-test-key-0123456789";
-    let url = net.ws_url();
-    let env = [("WHARF_WA_URL", url.as_str()), ("WAHA_PRINT_QR", "false")];
+    use crate::support::process::{Wharf, store_env};
+    for store in StoreKind::all("webhooks_survive_sigkill") {
+        let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+        let sink = Sink::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let key = "durable-test-key-0123456789";
+        let mut owned = store_env(&store);
+        owned.push(("WHARF_WA_URL".into(), net.ws_url()));
+        owned.push(("WAHA_PRINT_QR".into(), "false".into()));
+        let env: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
 
-    let mut wharf = Wharf::start(dir.path(), key, &env).await;
-    wharf.pair(&net, "alice", "15550006666", json!({})).await;
-    let bob_hooks = json!({"webhooks": [{"url": sink.url("/bob"), "events": ["message"],
+        let mut wharf = Wharf::start(dir.path(), key, &env).await;
+        wharf.pair(&net, "alice", "15550006666", json!({})).await;
+        let bob_hooks = json!({"webhooks": [{"url": sink.url("/bob"), "events": ["message"],
         "retries": {"delaySeconds": 0.05, "attempts": 1000, "policy": "constant"}}]});
-    wharf.pair(&net, "bob", "15550007777", bob_hooks).await;
+        wharf.pair(&net, "bob", "15550007777", bob_hooks).await;
 
-    sink.fail_always(true);
-    // A WebSocket sees each event right after it is in the outbox: proof that all three
-    // are durable before the crash (the webhook is stuck on the first, in order).
-    let ws_url = format!(
-        "{}/ws?x-api-key={key}&session=bob&events=message",
-        wharf.base.replacen("http", "ws", 1)
-    );
-    let (mut ws, _) = tokio_websockets::ClientBuilder::new()
-        .uri(&ws_url)
-        .unwrap()
-        .connect()
-        .await
-        .expect("websocket");
-    let mut sent_ids = Vec::new();
-    for i in 1..=3 {
-        let body =
-            json!({"session": "alice", "chatId": "15550007777@c.us", "text": format!("msg {i}")});
-        let (st, m) = wharf
-            .call(reqwest::Method::POST, "/api/sendText", Some(body))
-            .await;
-        assert_eq!(st, 201, "{m}");
-        sent_ids.push(
-            m["id"]
-                .as_str()
-                .unwrap()
-                .rsplit('_')
-                .next()
-                .unwrap()
-                .to_string(),
+        sink.fail_always(true);
+        // A WebSocket sees each event right after it is in the outbox: proof that all three
+        // are durable before the crash (the webhook is stuck on the first, in order).
+        let ws_url = format!(
+            "{}/ws?x-api-key={key}&session=bob&events=message",
+            wharf.base.replacen("http", "ws", 1)
         );
-    }
-    let mut outboxed = Vec::new();
-    while outboxed.len() < 3 {
-        use futures_util::StreamExt;
-        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+        let (mut ws, _) = tokio_websockets::ClientBuilder::new()
+            .uri(&ws_url)
+            .unwrap()
+            .connect()
             .await
-            .expect("event in time")
-            .expect("open")
-            .expect("frame");
-        if let Some(text) = frame.as_text() {
-            let v: Value = serde_json::from_str(text).unwrap();
-            outboxed.push(v["id"].as_str().unwrap().to_string());
+            .expect("websocket");
+        let mut sent_ids = Vec::new();
+        for i in 1..=3 {
+            let body = json!({"session": "alice", "chatId": "15550007777@c.us", "text": format!("msg {i}")});
+            let (st, m) = wharf
+                .call(reqwest::Method::POST, "/api/sendText", Some(body))
+                .await;
+            assert_eq!(st, 201, "{m}");
+            sent_ids.push(
+                m["id"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('_')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
         }
-    }
-    assert!(
-        sink.delivered("/bob").is_empty(),
-        "nothing delivered while the receiver is down"
-    );
-
-    wharf.kill();
-    sink.fail_always(false);
-    let _wharf = Wharf::start(dir.path(), key, &env).await;
-
-    let delivered = sink
-        .wait_delivered("/bob", 3, Duration::from_secs(40))
-        .await;
-    let bodies: Vec<String> = delivered
-        .iter()
-        .map(|r| r.json()["payload"]["body"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(bodies, ["msg 1", "msg 2", "msg 3"], "in order, none lost");
-    for (r, wa_id) in delivered.iter().zip(&sent_ids) {
-        let v = r.json();
-        assert_eq!(
-            v["payload"]["id"],
-            format!("false_15550006666@c.us_{wa_id}")
-        );
+        let mut outboxed = Vec::new();
+        while outboxed.len() < 3 {
+            use futures_util::StreamExt;
+            let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+                .await
+                .expect("event in time")
+                .expect("open")
+                .expect("frame");
+            if let Some(text) = frame.as_text() {
+                let v: Value = serde_json::from_str(text).unwrap();
+                outboxed.push(v["id"].as_str().unwrap().to_string());
+            }
+        }
         assert!(
-            outboxed.contains(&v["id"].as_str().unwrap().to_string()),
-            "same event id after the crash"
+            sink.delivered("/bob").is_empty(),
+            "nothing delivered while the receiver is down"
         );
+
+        wharf.kill();
+        sink.fail_always(false);
+        let _wharf = Wharf::start(dir.path(), key, &env).await;
+
+        let delivered = sink
+            .wait_delivered("/bob", 3, Duration::from_secs(40))
+            .await;
+        let bodies: Vec<String> = delivered
+            .iter()
+            .map(|r| r.json()["payload"]["body"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(bodies, ["msg 1", "msg 2", "msg 3"], "in order, none lost");
+        for (r, wa_id) in delivered.iter().zip(&sent_ids) {
+            let v = r.json();
+            assert_eq!(
+                v["payload"]["id"],
+                format!("false_15550006666@c.us_{wa_id}")
+            );
+            assert!(
+                outboxed.contains(&v["id"].as_str().unwrap().to_string()),
+                "same event id after the crash"
+            );
+        }
     }
 }
 

@@ -229,58 +229,73 @@ async fn logout_of_working_session_unlinks_and_shows_new_qr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_sessions_pair_in_parallel() {
-    let net = std::sync::Arc::new(mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap());
-    let app = std::sync::Arc::new(TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await);
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let (app, net) = (app.clone(), net.clone());
-        tasks.push(tokio::spawn(async move {
-            let name = format!("bulk{i}");
-            let phone = format!("1555100{i:04}");
-            let s = app.pair(&net, &name, &phone).await;
-            assert_eq!(s["me"]["id"], format!("{phone}@c.us"));
-        }));
+    for store in StoreKind::all("twenty_sessions") {
+        let started = std::time::Instant::now();
+        let label = format!("{store:?}");
+        let net = std::sync::Arc::new(mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap());
+        let app = std::sync::Arc::new(TestApp::spawn_wa(store, &net, &[]).await);
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let (app, net) = (app.clone(), net.clone());
+            tasks.push(tokio::spawn(async move {
+                let name = format!("bulk{i}");
+                let phone = format!("1555100{i:04}");
+                // Generous: the MongoDB test server (SecantusDB) takes ~1 ms per write and each
+                // new device uploads ~800 prekeys; a real MongoDB is far faster.
+                let s = app
+                    .pair_within(&net, &name, &phone, Duration::from_secs(180))
+                    .await;
+                assert_eq!(s["me"]["id"], format!("{phone}@c.us"));
+            }));
+        }
+        for t in tasks {
+            t.await.expect("session paired");
+        }
+        let working = app.get("/api/sessions").await.json();
+        assert_eq!(
+            working
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["status"] == "WORKING")
+                .count(),
+            20
+        );
+        assert_eq!(net.devices().iter().filter(|d| d.connected).count(), 20);
+        eprintln!("20 sessions paired in {:?} on {label}", started.elapsed());
     }
-    for t in tasks {
-        t.await.expect("session paired");
-    }
-    let working = app.get("/api/sessions").await.json();
-    assert_eq!(
-        working
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["status"] == "WORKING")
-            .count(),
-        20
-    );
-    assert_eq!(net.devices().iter().filter(|d| d.connected).count(), 20);
 }
 
 /// The real binary, killed with SIGKILL while WORKING, comes back WORKING without a scan.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_then_restart_resumes_working_sessions() {
-    use crate::support::process::Wharf;
-    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let env = [("WHARF_WA_URL", net.ws_url())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let key = "sigkill-test-key-0123456789";
+    use crate::support::process::{Wharf, store_env};
+    for store in StoreKind::all("sigkill_restart") {
+        let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut owned = store_env(&store);
+        owned.push(("WHARF_WA_URL".into(), net.ws_url()));
+        let env: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let key = "sigkill-test-key-0123456789";
 
-    let mut wharf = Wharf::start(dir.path(), key, &env).await;
-    wharf.pair(&net, "k1", "15550007777", json!({})).await;
-    // WAHA_PRINT_QR defaults to true: the QR was drawn in the log.
-    let log = std::fs::read_to_string(&wharf.log).unwrap();
-    assert!(
-        log.contains("scan this QR code") && log.contains('▀'),
-        "{log}"
-    );
-    wharf.kill();
+        let mut wharf = Wharf::start(dir.path(), key, &env).await;
+        wharf.pair(&net, "k1", "15550007777", json!({})).await;
+        // WAHA_PRINT_QR defaults to true: the QR was drawn in the log.
+        let log = std::fs::read_to_string(&wharf.log).unwrap();
+        assert!(
+            log.contains("scan this QR code") && log.contains('▀'),
+            "{log}"
+        );
+        wharf.kill();
 
-    let wharf = Wharf::start(dir.path(), key, &env).await;
-    let s = wharf.wait_status("k1", "WORKING", 40).await;
-    assert_eq!(s["me"]["id"], "15550007777@c.us");
-    assert_eq!(net.devices().len(), 1, "logged back in, not re-paired");
+        let wharf = Wharf::start(dir.path(), key, &env).await;
+        let s = wharf.wait_status("k1", "WORKING", 40).await;
+        assert_eq!(s["me"]["id"], "15550007777@c.us");
+        assert_eq!(net.devices().len(), 1, "logged back in, not re-paired");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

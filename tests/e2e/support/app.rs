@@ -100,6 +100,18 @@ impl TestApp {
     /// Creates and starts `name`, waits for its QR, scans it with the mock phone `phone`,
     /// and waits for `WORKING`. Returns the session JSON.
     pub async fn pair(&self, net: &mockwa::MockNetwork, name: &str, phone: &str) -> Value {
+        self.pair_within(net, name, phone, Duration::from_secs(40))
+            .await
+    }
+
+    /// [`Self::pair`] with an explicit deadline for reaching `WORKING`.
+    pub async fn pair_within(
+        &self,
+        net: &mockwa::MockNetwork,
+        name: &str,
+        phone: &str,
+        working_within: Duration,
+    ) -> Value {
         let r = self
             .post("/api/sessions", &format!(r#"{{"name":"{name}"}}"#))
             .await;
@@ -115,8 +127,7 @@ impl TestApp {
             .to_string();
         net.scan_qr(&qr, phone, &format!("Phone {phone}"))
             .expect("mock phone scans the QR");
-        self.wait_status(name, "WORKING", Duration::from_secs(40))
-            .await
+        self.wait_status(name, "WORKING", working_within).await
     }
 
     /// Starts an app with extra environment variables.

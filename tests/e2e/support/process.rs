@@ -9,6 +9,18 @@ use std::{
 
 use serde_json::Value;
 
+/// The environment that points a process at `store` (nothing for the embedded one).
+pub fn store_env(store: &super::app::StoreKind) -> Vec<(String, String)> {
+    match store {
+        super::app::StoreKind::Embedded => Vec::new(),
+        super::app::StoreKind::Mongo { url, namespace } => vec![
+            ("WHATSAPP_SESSIONS_MONGO_URL".into(), url.clone()),
+            ("WAHA_NAMESPACE".into(), namespace.clone()),
+            ("WAHA_SESSION_NAMESPACE".into(), namespace.clone()),
+        ],
+    }
+}
+
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
