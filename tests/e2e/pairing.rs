@@ -212,19 +212,29 @@ async fn unscanned_qr_fails_after_the_qr_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_of_working_session_unlinks_and_shows_new_qr() {
-    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
-    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
-    app.pair(&net, "erin", "15550005555").await;
-    assert_eq!(net.devices().len(), 1);
-    let r = app.post("/api/sessions/erin/logout", "").await;
-    assert_eq!(r.status, 201);
-    app.wait_status("erin", "SCAN_QR_CODE", Duration::from_secs(20))
-        .await;
-    assert!(
-        net.devices().is_empty(),
-        "the phone no longer lists the device"
-    );
-    assert_eq!(app.get("/api/sessions/erin/me").await.text, "null");
+    for store in StoreKind::all("logout_working") {
+        let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+        let app = TestApp::spawn_wa(store, &net, &[]).await;
+        app.pair(&net, "erin", "15550005555").await;
+        assert_eq!(net.devices().len(), 1);
+        let r = app.post("/api/sessions/erin/logout", "").await;
+        assert_eq!(r.status, 201);
+        app.wait_status("erin", "SCAN_QR_CODE", Duration::from_secs(20))
+            .await;
+        assert!(
+            net.devices().is_empty(),
+            "the phone no longer lists the device"
+        );
+        assert_eq!(app.get("/api/sessions/erin/me").await.text, "null");
+        // A fresh QR means fresh keys: pairing again links a new device.
+        let qr = app.get("/api/erin/auth/qr?format=raw").await.json()["value"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        net.scan_qr(&qr, "15550005555", "Erin").unwrap();
+        app.wait_status("erin", "WORKING", Duration::from_secs(40))
+            .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
