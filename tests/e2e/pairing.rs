@@ -329,3 +329,35 @@ async fn transient_disconnect_recovers_and_replaced_stream_fails() {
     app.wait_status("flaky", "FAILED", Duration::from_secs(20))
         .await;
 }
+
+/// WAHA's "stuck in STARTING" pain: no connection within the timeout → FAILED, then an
+/// automatic restart with backoff that succeeds once the network is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_network_fails_then_restarts_by_itself() {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    net.set_faults(&mockwa::FaultSettings {
+        refuse_connections: Some(true),
+        ..Default::default()
+    });
+    let app = TestApp::spawn_wa(
+        StoreKind::Embedded,
+        &net,
+        &[
+            ("WHARF_CONNECT_TIMEOUT_SECONDS", "1"),
+            ("WHARF_RESTART_BACKOFF_SECONDS", "0.5"),
+        ],
+    )
+    .await;
+    app.post("/api/sessions", r#"{"name":"offline"}"#).await;
+    let failed = app
+        .wait_status("offline", "FAILED", Duration::from_secs(20))
+        .await;
+    assert_eq!(failed["status"], "FAILED");
+    net.set_faults(&mockwa::FaultSettings {
+        refuse_connections: Some(false),
+        ..Default::default()
+    });
+    // The restart loop brings it to the QR without anyone calling start.
+    app.wait_status("offline", "SCAN_QR_CODE", Duration::from_secs(30))
+        .await;
+}
