@@ -22,11 +22,14 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    match app.run_until_stopped().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let code = match app.run_until_stopped().await {
+        Ok(()) => 0,
         Err(e) => {
             tracing::error!("wharf stopped with an error: {e:#}");
-            std::process::ExitCode::from(1)
+            1
         }
-    }
+    };
+    // Everything is stopped or durable by now; exiting here skips the runtime teardown, in
+    // which detached library tasks (the MongoDB pool) would panic on their closed channels.
+    std::process::exit(code)
 }
