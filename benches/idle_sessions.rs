@@ -153,9 +153,13 @@ impl Api {
             .map_err(|e| format!("{name}: create: {e}"))?;
         if r.status() != 201 {
             let code = r.status();
-            return Err(format!("{name}: create answered {code}: {}", r.text().await.unwrap_or_default()));
+            return Err(format!(
+                "{name}: create answered {code}: {}",
+                r.text().await.unwrap_or_default()
+            ));
         }
-        self.wait_status(name, "SCAN_QR_CODE", Duration::from_secs(120)).await?;
+        self.wait_status(name, "SCAN_QR_CODE", Duration::from_secs(120))
+            .await?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -181,7 +185,8 @@ impl Api {
                 Err(e) => return Err(format!("{name}: scan_qr failed {attempt} times: {e:?}")),
             }
         }
-        self.wait_status(name, "WORKING", Duration::from_secs(120)).await
+        self.wait_status(name, "WORKING", Duration::from_secs(120))
+            .await
     }
 
     async fn count_working(&self) -> usize {
@@ -212,11 +217,25 @@ fn main() {
 async fn run() {
     let n = env_number("WHARF_BENCH_SESSIONS", 100).max(1);
     let concurrency = env_number("WHARF_BENCH_CONCURRENCY", 16).max(1);
-    let mongo = std::env::var("WHARF_BENCH_MONGO_URL").ok().filter(|v| !v.trim().is_empty());
-    let store = if mongo.is_some() { "MongoDB" } else { "SQLite (embedded)" };
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let mongo = std::env::var("WHARF_BENCH_MONGO_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let store = if mongo.is_some() {
+        "MongoDB"
+    } else {
+        "SQLite (embedded)"
+    };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
 
-    let net = Arc::new(mockwa::MockNetwork::start("127.0.0.1:0").await.expect("mock network"));
+    let net = Arc::new(
+        mockwa::MockNetwork::start("127.0.0.1:0")
+            .await
+            .expect("mock network"),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let log_path = dir.path().join("wharf.log");
     let port = free_port();
@@ -234,7 +253,12 @@ async fn run() {
         .env("WAHA_LOG_LEVEL", "warn")
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&log_path).expect("log file"))
-        .stderr(std::fs::File::options().append(true).open(&log_path).expect("log file"));
+        .stderr(
+            std::fs::File::options()
+                .append(true)
+                .open(&log_path)
+                .expect("log file"),
+        );
     if let Some(url) = &mongo {
         // A fresh namespace per run, so a shared MongoDB never restarts old sessions.
         let stamp = std::time::SystemTime::now()
@@ -254,14 +278,26 @@ async fn run() {
         base: format!("http://127.0.0.1:{port}"),
     };
     let until = Instant::now() + Duration::from_secs(60);
-    while api.http.get(format!("{}/ping", api.base)).send().await.is_err() {
-        assert!(Instant::now() < until, "wharf did not start:\n{}", log_tail(&log_path));
+    while api
+        .http
+        .get(format!("{}/ping", api.base))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < until,
+            "wharf did not start:\n{}",
+            log_tail(&log_path)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Let start-up settle (allocator arenas, the store's first connections).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let baseline = Mem::read(pid);
-    println!("idle_sessions: wharf pid {pid}, {n} sessions, {concurrency} paired at a time, {store}, {profile} build");
+    println!(
+        "idle_sessions: wharf pid {pid}, {n} sessions, {concurrency} paired at a time, {store}, {profile} build"
+    );
 
     let started = Instant::now();
     let limit = Arc::new(tokio::sync::Semaphore::new(concurrency));
@@ -288,7 +324,12 @@ async fn run() {
         failures.is_empty(),
         "{} of {n} sessions failed to pair:\n{}\n--- wharf log tail ---\n{}",
         failures.len(),
-        failures.iter().take(10).cloned().collect::<Vec<_>>().join("\n"),
+        failures
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n"),
         log_tail(&log_path)
     );
     let paired = Mem::read(pid);
@@ -299,7 +340,8 @@ async fn run() {
     let idle15 = Mem::read(pid);
     let working = api.count_working().await;
     assert_eq!(
-        working, n,
+        working,
+        n,
         "only {working} of {n} sessions are still WORKING after idling:\n{}",
         log_tail(&log_path)
     );
@@ -311,16 +353,19 @@ async fn run() {
             format!("{:.3}", (m.rss - baseline.rss) / n as f64)
         };
         println!(
-            "| {label:<22} | {:>9.1} | {:>9.1} | {:>9.1} | {:>9.1} | {:>7} | {per:>14} |",
+            "| {label:<26} | {:>9.1} | {:>9.1} | {:>9.1} | {:>9.1} | {:>7} | {per:>14} |",
             m.rss, m.hwm, m.anon, m.file, m.threads
         );
     };
     println!();
     println!(
-        "| {:<22} | {:>9} | {:>9} | {:>9} | {:>9} | {:>7} | {:>14} |",
+        "| {:<26} | {:>9} | {:>9} | {:>9} | {:>9} | {:>7} | {:>14} |",
         "phase", "VmRSS MiB", "VmHWM MiB", "anon MiB", "file MiB", "threads", "Δ/session MiB"
     );
-    println!("|{:-<24}|{:-<11}|{:-<11}|{:-<11}|{:-<11}|{:-<9}|{:-<16}|", "", "", "", "", "", "", "");
+    println!(
+        "|{:-<28}|{:-<11}|{:-<11}|{:-<11}|{:-<11}|{:-<9}|{:-<16}|",
+        "", "", "", "", "", "", ""
+    );
     row("baseline", &baseline);
     row(&format!("{n} WORKING, just paired"), &paired);
     row(&format!("{n} WORKING, idle 5 s"), &idle5);
@@ -329,23 +374,46 @@ async fn run() {
 
     let per_session = (idle5.rss - baseline.rss) / n as f64;
     let growth = idle15.rss - idle5.rss;
-    let verdict = if per_session <= TARGET_MIB_PER_SESSION { "PASS" } else { "WARN" };
-    println!("sessions                     {n}");
-    println!("baseline RSS                 {:.1} MiB", baseline.rss);
-    println!("RSS with {n} idle WORKING    {:.1} MiB (idle 5 s), {:.1} MiB (idle 15 s)", idle5.rss, idle15.rss);
-    println!(
-        "(RSS - baseline) / sessions  {per_session:.3} MiB per session (idle 5 s)  \
-         -> {verdict} (target <= {TARGET_MIB_PER_SESSION} MiB)"
+    let verdict = if per_session <= TARGET_MIB_PER_SESSION {
+        "PASS"
+    } else {
+        "WARN"
+    };
+    let line = |label: &str, value: String| println!("{label:<30} {value}");
+    line("sessions", n.to_string());
+    line("baseline RSS", format!("{:.1} MiB", baseline.rss));
+    line(
+        "RSS with N idle WORKING",
+        format!(
+            "{:.1} MiB (idle 5 s), {:.1} MiB (idle 15 s)",
+            idle5.rss, idle15.rss
+        ),
     );
-    println!("growth idle 5 s -> 15 s      {growth:+.1} MiB ({:+.3} MiB per session)", growth / n as f64);
-    println!(
-        "time to pair all            {:.1} s ({:.1} sessions/s, {concurrency} at a time)",
-        pair_time.as_secs_f64(),
-        n as f64 / pair_time.as_secs_f64()
+    line(
+        "(RSS - baseline) / N",
+        format!(
+            "{per_session:.3} MiB per session (idle 5 s) -> {verdict} \
+             (target <= {TARGET_MIB_PER_SESSION} MiB)"
+        ),
     );
-    println!(
-        "projection for 1,000 idle   {:.0} MiB",
-        baseline.rss + 1000.0 * per_session
+    line(
+        "growth idle 5 s -> 15 s",
+        format!(
+            "{growth:+.1} MiB ({:+.3} MiB per session)",
+            growth / n as f64
+        ),
+    );
+    line(
+        "time to pair all",
+        format!(
+            "{:.1} s ({:.1} sessions/s, {concurrency} at a time)",
+            pair_time.as_secs_f64(),
+            n as f64 / pair_time.as_secs_f64()
+        ),
+    );
+    line(
+        "projection for 1,000 idle",
+        format!("{:.0} MiB", baseline.rss + 1000.0 * per_session),
     );
 
     drop(child); // SIGKILL; the temp dir goes after it.
