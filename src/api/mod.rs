@@ -153,7 +153,9 @@ pub async fn require_working(state: &AppState, session: &str) -> Result<(), ApiE
         return Ok(());
     }
     match state.manager.get(session).await {
-        Err(crate::sessions::Error::NotFound(_)) => Err(ApiError::SessionNotExist(session.to_string())),
+        Err(crate::sessions::Error::NotFound(_)) => {
+            Err(ApiError::SessionNotExist(session.to_string()))
+        }
         Err(e) => Err(e.into()),
         Ok(_) => Err(ApiError::SessionStatus {
             session: session.to_string(),
