@@ -39,6 +39,26 @@ async fn pair_with(app: &TestApp, net: &mockwa::MockNetwork, body: &str, name: &
         .await;
 }
 
+/// Alice (webhook on `/alice` for `alice_events`) and Bob (the full `hook` on `/bob`),
+/// both paired on a fresh mock network.
+async fn alice_and_bob(
+    store: StoreKind,
+    alice_events: &str,
+    alice_phone: &str,
+    bob_phone: &str,
+) -> (mockwa::MockNetwork, Sink, TestApp) {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let sink = Sink::start().await;
+    let app = TestApp::spawn_wa(store, &net, &[]).await;
+    let alice = format!(
+        r#"{{"name":"alice","config":{{"webhooks":[{{"url":"{}","events":["{alice_events}"]}}]}}}}"#,
+        sink.url("/alice")
+    );
+    pair_with(&app, &net, &alice, "alice", alice_phone).await;
+    pair_with(&app, &net, &hook(&sink, "/bob"), "bob", bob_phone).await;
+    (net, sink, app)
+}
+
 async fn wait_event(
     sink: &Sink,
     path: &str,
@@ -484,15 +504,13 @@ async fn webhooks_survive_sigkill_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_and_server_ack_reach_webhooks() {
-    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
-    let sink = Sink::start().await;
-    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
-    let alice = format!(
-        r#"{{"name":"alice","config":{{"webhooks":[{{"url":"{}","events":["message.ack"]}}]}}}}"#,
-        sink.url("/alice")
-    );
-    pair_with(&app, &net, &alice, "alice", "15550008881").await;
-    pair_with(&app, &net, &hook(&sink, "/bob"), "bob", "15550008882").await;
+    let (_net, sink, app) = alice_and_bob(
+        StoreKind::Embedded,
+        "message.ack",
+        "15550008881",
+        "15550008882",
+    )
+    .await;
     let r = app
         .post(
             "/api/startTyping",
@@ -539,15 +557,13 @@ async fn typing_and_server_ack_reach_webhooks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_read_marks_history_and_sends_read_receipts() {
-    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
-    let sink = Sink::start().await;
-    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
-    let alice = format!(
-        r#"{{"name":"alice","config":{{"webhooks":[{{"url":"{}","events":["message.ack"]}}]}}}}"#,
-        sink.url("/alice")
-    );
-    pair_with(&app, &net, &alice, "alice", "15550009991").await;
-    pair_with(&app, &net, &hook(&sink, "/bob"), "bob", "15550009992").await;
+    let (_net, sink, app) = alice_and_bob(
+        StoreKind::Embedded,
+        "message.ack",
+        "15550009991",
+        "15550009992",
+    )
+    .await;
     let sent = app
         .post(
             "/api/sendText",
