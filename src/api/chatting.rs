@@ -34,6 +34,9 @@ pub struct MessageTextRequest {
     pub reply_to: Option<String>,
     /// Text.
     pub text: String,
+    /// Chat ids to mention (`"all"` mentions every group participant).
+    #[serde(default)]
+    pub mentions: Option<Vec<String>>,
     /// Accepted; link previews are not generated yet.
     #[serde(default, rename = "linkPreview")]
     pub link_preview: Option<bool>,
@@ -152,6 +155,7 @@ async fn send_text_inner(
     chat: String,
     text: String,
     reply_to: Option<String>,
+    mentions: Vec<String>,
     id: Option<String>,
 ) -> Result<WAMessage, ApiError> {
     require_working(state, session).await?;
@@ -200,6 +204,7 @@ async fn send_text_inner(
             chat,
             text,
             reply_to: reply_parts,
+            mentions,
             id,
             reply,
         })
@@ -224,7 +229,16 @@ pub async fn send_text(
     body: Body<MessageTextRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let r = body.0;
-    let msg = send_text_inner(&state, &r.session, r.chat_id, r.text, r.reply_to, r.id).await?;
+    let msg = send_text_inner(
+        &state,
+        &r.session,
+        r.chat_id,
+        r.text,
+        r.reply_to,
+        r.mentions.unwrap_or_default(),
+        r.id,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(msg))
 }
 
@@ -242,7 +256,7 @@ pub async fn send_text_get(
     query: web::Query<SendTextQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let msg = send_text_inner(&state, &q.session, q.phone, q.text, None, None).await?;
+    let msg = send_text_inner(&state, &q.session, q.phone, q.text, None, Vec::new(), None).await?;
     Ok(HttpResponse::Ok().json(msg))
 }
 
@@ -387,7 +401,16 @@ pub async fn forward_message(
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .ok_or_else(not_found_message)?;
     // Text forward: the stored body is re-sent (media forwarding needs the media store).
-    let msg = send_text_inner(&state, &r.session, r.chat_id, original.body, None, r.id).await?;
+    let msg = send_text_inner(
+        &state,
+        &r.session,
+        r.chat_id,
+        original.body,
+        None,
+        Vec::new(),
+        r.id,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(msg))
 }
 

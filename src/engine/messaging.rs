@@ -48,6 +48,8 @@ pub enum InboundKind {
         reply_to: Option<String>,
         /// Quoted message's sender (WAHA id).
         reply_participant: Option<String>,
+        /// Mentioned WAHA ids.
+        mentions: Vec<String>,
     },
     /// A reaction to `target_id` (`""` removes it).
     Reaction {
@@ -231,6 +233,15 @@ fn message_kind(msg: &wa::Message) -> InboundKind {
                 .and_then(|c| c.participant.as_deref())
                 .and_then(parse_chat)
                 .map(|j| waha_id(&j)),
+            mentions: context
+                .map(|c| {
+                    c.mentioned_jid
+                        .iter()
+                        .filter_map(|j| parse_chat(j))
+                        .map(|j| waha_id(&j))
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
     }
     InboundKind::Other {
@@ -295,15 +306,36 @@ fn send_err(e: impl std::fmt::Display) -> Error {
     Error::Send(e.to_string())
 }
 
-/// Sends a text, optionally quoting `reply_to` (`(wa_id, sender WAHA id, quoted body)`).
+/// The JIDs `mentions` names (`"all"` = every participant of the group `to`).
+async fn mentioned_jids(client: &Arc<Client>, to: &Jid, mentions: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in mentions {
+        if m == "all" {
+            if to.server.to_string() == "g.us"
+                && let Ok(meta) = client.groups().get_metadata(to).await
+            {
+                out.extend(meta.participants.iter().map(|p| p.jid.to_string()));
+            }
+        } else if let Some(jid) = parse_chat(m) {
+            out.push(jid.to_string());
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// Sends a text, optionally quoting `reply_to` (`(wa_id, sender WAHA id, quoted body)`)
+/// and mentioning `mentions` (chat ids, or `"all"` in groups).
 pub async fn send_text(
     client: &Arc<Client>,
     chat: &str,
     text: String,
     reply_to: Option<(String, String, String)>,
+    mentions: &[String],
     id: Option<String>,
 ) -> Result<Sent, Error> {
     let to = parse_chat(chat).ok_or_else(|| bad_chat(chat))?;
+    let mentioned = mentioned_jids(client, &to, mentions).await;
     let message = match reply_to {
         Some((quoted_id, quoted_sender, quoted_body)) => {
             let sender = parse_chat(&quoted_sender).unwrap_or_else(|| to.clone());
@@ -313,8 +345,21 @@ pub async fn send_text(
                 sender.to_string(),
                 &quoted,
             );
-            wa::Message::text_with_context(text, context)
+            wa::Message::text_with_context(
+                text,
+                wa::ContextInfo {
+                    mentioned_jid: mentioned,
+                    ..context
+                },
+            )
         }
+        None if !mentioned.is_empty() => wa::Message::text_with_context(
+            text,
+            wa::ContextInfo {
+                mentioned_jid: mentioned,
+                ..Default::default()
+            },
+        ),
         None => wa::Message::text(text),
     };
     let mut options = SendOptions::default();

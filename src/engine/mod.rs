@@ -126,6 +126,8 @@ pub enum EngineCommand {
         text: String,
         /// Quoted message.
         reply_to: Option<(String, String, String)>,
+        /// Mentioned chat ids (`"all"` = the whole group).
+        mentions: Vec<String>,
         /// Pre-generated WhatsApp id.
         id: Option<String>,
         /// What was sent.
@@ -567,10 +569,12 @@ async fn handle_command(client: Arc<Client>, cmd: EngineCommand) {
             chat,
             text,
             reply_to,
+            mentions,
             id,
             reply,
         } => {
-            let _ = reply.send(messaging::send_text(client, &chat, text, reply_to, id).await);
+            let _ = reply
+                .send(messaging::send_text(client, &chat, text, reply_to, &mentions, id).await);
         }
         EngineCommand::SendSeen {
             chat,

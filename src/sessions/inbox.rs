@@ -143,9 +143,13 @@ impl Inbox {
                 body,
                 reply_to,
                 reply_participant,
+                mentions,
             } => {
                 let mut msg = base_message(&head, MessageSource::App, body);
                 msg.data.insert("pushName".into(), json!(m.push_name));
+                if !mentions.is_empty() {
+                    msg.data.insert("mentionedIds".into(), json!(mentions));
+                }
                 if let Some(quoted) = reply_to {
                     let quoted_body = self
                         .messages

@@ -595,3 +595,29 @@ async fn chat_read_marks_history_and_sends_read_receipts() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_reach_the_recipient() {
+    let (_net, sink, app) = alice_and_bob(
+        StoreKind::Embedded,
+        "message.ack",
+        "15550009981",
+        "15550009982",
+    )
+    .await;
+    let r = app
+        .post(
+            "/api/sendText",
+            r#"{"session":"alice","chatId":"15550009982@c.us","text":"hey @15550009982","mentions":["15550009982@c.us"]}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (env, _) = wait_event(&sink, "/bob", "message", |v| {
+        v["payload"]["body"] == "hey @15550009982"
+    })
+    .await;
+    assert_eq!(
+        env["payload"]["_data"]["mentionedIds"],
+        json!(["15550009982@c.us"])
+    );
+}
