@@ -311,7 +311,7 @@ async fn mentioned_jids(client: &Arc<Client>, to: &Jid, mentions: &[String]) -> 
     let mut out = Vec::new();
     for m in mentions {
         if m == "all" {
-            if to.server.to_string() == "g.us"
+            if to.server == "g.us"
                 && let Ok(meta) = client.groups().get_metadata(to).await
             {
                 out.extend(meta.participants.iter().map(|p| p.jid.to_string()));
