@@ -14,7 +14,7 @@ use crate::{
     api::{self, AppState},
     config::Config,
     events::{EventBus, EventSettings},
-    messages::MessageStore,
+    messages::{MessageStore, RetentionTask},
     sessions::{ManagerSettings, SessionManager, runtime::Timers},
     store::{Namespaces, Store},
 };
@@ -27,6 +27,9 @@ pub struct App {
     manager: SessionManager,
     events: EventBus,
     stop: CancellationToken,
+    /// The message-retention task (`None` when retention is off); stopped and joined on
+    /// shutdown.
+    retention: Option<RetentionTask>,
 }
 
 /// Opens the store the configuration asks for.
@@ -85,13 +88,13 @@ impl App {
             CancellationToken::new(),
         );
         let messages = MessageStore::new(store.clone());
-        // Retention (WHARF_MESSAGES_RETENTION_DAYS; 0 = keep forever): hourly purge, detached,
-        // ends with the root token.
-        drop(messages.spawn_retention(
+        // Retention (WHARF_MESSAGES_RETENTION_DAYS; 0 = keep forever): hourly purge, owned by
+        // the App and stopped with it.
+        let retention = messages.spawn_retention(
             config.messages_retention_days,
             Duration::from_secs(3600),
             stop.child_token(),
-        ));
+        );
         let manager = SessionManager::new(
             store.clone(),
             messages.clone(),
@@ -163,6 +166,7 @@ impl App {
             manager,
             events,
             stop,
+            retention,
         })
     }
 
@@ -193,6 +197,11 @@ impl App {
         handle.stop(true).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         self.manager.shutdown().await;
+        // Sessions are down, nothing writes history any more: end the purge (a purge in
+        // progress finishes its transaction first).
+        if let Some(retention) = self.retention {
+            retention.stop(Duration::from_secs(10)).await;
+        }
         // Last: what sessions published while stopping is in the outbox either way.
         self.events.shutdown().await;
         tracing::info!("wharf stopped");

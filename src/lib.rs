@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod events;
 pub mod messages;
+pub mod model;
 pub mod openapi;
 pub mod sessions;
 pub mod store;

@@ -10,7 +10,7 @@
 pub mod messaging;
 pub mod mongo_store;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -32,20 +32,9 @@ pub fn parse_wa_version(s: &str) -> Option<(u32, u32, u32)> {
     parts.next().is_none().then_some(v)
 }
 
-/// Where a session's device keys live.
-#[derive(Debug, Clone)]
-pub enum DeviceStore {
-    /// `whatsapp.db` inside the session's folder of the embedded store.
-    Sqlite {
-        /// `{base}/{session_namespace}/{session}`.
-        dir: PathBuf,
-    },
-    /// Collections `wa_*` of the session's own database `waha_{ns}_{session}`.
-    Mongo {
-        /// The session database (from the process-wide client).
-        db: mongodb::Database,
-    },
-}
+/// Where a session's device keys live: plain data chosen by the store
+/// (`store.session(name).device()`); [`open_backend`] turns it into whatsapp-rust's backend.
+pub use crate::store::DeviceLocation as DeviceStore;
 
 /// Everything the engine needs to run one session.
 #[derive(Debug, Clone)]

@@ -6,133 +6,40 @@
 //! incoming and outgoing message and [`MessageStore::set_ack`] for every receipt; the
 //! `💬 Chats` handlers read through [`MessageStore::list`] / [`MessageStore::chats`].
 //!
-//! Owns: per-session message and chat rows, on the backend the [`Store`] uses — SQLite
-//! `{session_dir}/messages.sqlite3` ([`sqlite`]) or the MongoDB collections `messages` and
-//! `chats` in the session's database ([`mongo`]) — and the retention purge
-//! (`WHARF_MESSAGES_RETENTION_DAYS`). Built once by `app`, cloned (cheaply) into handlers
-//! and engine code; lives for the whole process.
+//! Owns: the domain facade over `store.session(name).messages()` — SQLite
+//! `{session_dir}/messages.sqlite3` or the MongoDB collections `messages` and `chats` in the
+//! session's database (`store/{sqlite,mongo}/messages.rs`) — and the retention purge
+//! (`WHARF_MESSAGES_RETENTION_DAYS`, a task owned by `App` through [`RetentionTask`]).
+//! Built once by `app`, cloned (cheaply) into handlers and engine code; lives for the whole
+//! process.
 
 pub mod model;
-mod mongo;
-mod sqlite;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 pub use self::model::{MessageId, WAMessage, ack, is_chat_id, message_id};
-use crate::store::{Backend as StoreBackend, Result, Store};
+pub use crate::store::{ChatQuery, ChatRow, ChatSortBy, MessageQuery, SortOrder};
+use crate::store::{Result, SessionStore, Store};
 
-/// Sort direction (WAHA's `sortOrder`: `desc` = new first, the default here).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SortOrder {
-    /// Oldest / A first.
-    Asc,
-    /// Newest / Z first.
-    #[default]
-    Desc,
-}
-
-/// Filters and paging of [`MessageStore::list`] (WAHA's `GetChatMessagesQuery`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MessageQuery {
-    /// At most this many messages; `None` = all.
-    pub limit: Option<u32>,
-    /// Skip this many first.
-    pub offset: u32,
-    /// By `timestamp` (ties by id, so pages never overlap).
-    pub sort_order: SortOrder,
-    /// `filter.timestamp.gte` (inclusive, unix seconds).
-    pub timestamp_gte: Option<i64>,
-    /// `filter.timestamp.lte` (inclusive, unix seconds).
-    pub timestamp_lte: Option<i64>,
-    /// `filter.fromMe`.
-    pub from_me: Option<bool>,
-    /// `filter.ack` (the code; see [`ack`]).
-    pub ack: Option<i32>,
-}
-
-/// Sort key of [`MessageStore::chats`] (WAHA's `ChatSortField`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ChatSortBy {
-    /// Last message time (`conversationTimestamp`); the default.
-    #[default]
-    ConversationTimestamp,
-    /// Chat id.
-    Id,
-    /// Chat name (chats without a name sort first ascending).
-    Name,
-}
-
-/// Paging of [`MessageStore::chats`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChatQuery {
-    /// At most this many chats; `None` = all.
-    pub limit: Option<u32>,
-    /// Skip this many first.
-    pub offset: u32,
-    /// Sort key (ties by id).
-    pub sort_by: ChatSortBy,
-    /// Sort direction.
-    pub sort_order: SortOrder,
-    /// Only these chat ids (the overview's `ids` filter); `None` = every chat.
-    pub ids: Option<Vec<String>>,
-}
-
-/// A chat as the store knows it: built from the messages saved in it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatRow {
-    /// Chat id (`…@c.us`, `…@g.us`, …).
-    pub id: String,
-    /// Display name, when known (the peer's push name, or [`MessageStore::set_chat_name`]).
-    pub name: Option<String>,
-    /// Timestamp of the newest message (unix seconds; 0 = none yet).
-    pub conversation_timestamp: i64,
-    /// The newest message as currently stored (acks, edits and revokes included), or
-    /// `None` once purged.
-    pub last_message: Option<WAMessage>,
-}
-
-/// The chat name a message teaches us: the sender's push name in a one-to-one chat.
-/// (Our own push name on `fromMe` messages, or a member's in a group, is not the chat's.)
-fn chat_name(msg: &WAMessage) -> Option<String> {
-    let chat = msg.chat_id();
-    if msg.from_me || !(chat.ends_with("@c.us") || chat.ends_with("@lid")) {
-        return None;
-    }
-    msg.push_name()
-}
-
-enum Backend {
-    Sqlite(sqlite::SqliteMessages),
-    Mongo(mongo::MongoMessages),
-}
-
-/// Handle to the message history of every session. Cheap to clone (an [`Arc`]).
+/// Handle to the message history of every session. Cheap to clone (a [`Store`]).
 #[derive(Clone)]
 pub struct MessageStore {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    /// The main store: backend handles and the session list for retention.
+    /// Where messages live, and the session list for retention.
     store: Store,
-    /// Where messages live.
-    backend: Backend,
 }
 
 impl MessageStore {
     /// Message history on the same backend as `store` (SQLite files next to the session's
     /// credentials, or the session's MongoDB database through the store's one client).
     pub fn new(store: Store) -> Self {
-        let backend = match store.backend() {
-            StoreBackend::Sqlite(s) => Backend::Sqlite(sqlite::SqliteMessages::new(s.clone())),
-            StoreBackend::Mongo(m) => Backend::Mongo(mongo::MongoMessages::new(m.clone())),
-        };
-        Self {
-            inner: Arc::new(Inner { store, backend }),
-        }
+        Self { store }
+    }
+
+    /// The session's storage; a name the store cannot hold is [`crate::store::Error::Backend`].
+    fn session(&self, session: &str) -> Result<SessionStore> {
+        Ok(self.store.session(&self.store.session_name(session)?))
     }
 
     /// Records a message: inserts it, or replaces the stored one with the same WAHA id
@@ -144,15 +51,7 @@ impl MessageStore {
     /// # Errors
     /// The backend failed; nothing is half-written on SQLite (one transaction).
     pub async fn save(&self, session: &str, msg: &WAMessage) -> Result<()> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => {
-                let msg = msg.clone();
-                s.with_conn(session, true, move |c| sqlite::save(c, msg))
-                    .await
-                    .map(|_| ())
-            }
-            Backend::Mongo(m) => m.save(session, msg).await,
-        }
+        self.session(session)?.messages().save(msg).await
     }
 
     /// Names a chat (a group's subject, a contact's name) for the chats list; creates the
@@ -161,17 +60,10 @@ impl MessageStore {
     /// # Errors
     /// The backend failed.
     pub async fn set_chat_name(&self, session: &str, chat_id: &str, name: &str) -> Result<()> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => {
-                let (chat, name) = (chat_id.to_string(), name.to_string());
-                s.with_conn(session, true, move |c| {
-                    sqlite::set_chat_name(c, &chat, &name)
-                })
-                .await
-                .map(|_| ())
-            }
-            Backend::Mongo(m) => m.set_chat_name(session, chat_id, name).await,
-        }
+        self.session(session)?
+            .messages()
+            .set_chat_name(chat_id, name)
+            .await
     }
 
     /// Applies a receipt, by raw WhatsApp id (receipts carry only that), to every stored
@@ -183,16 +75,7 @@ impl MessageStore {
     /// # Errors
     /// The backend failed.
     pub async fn set_ack(&self, session: &str, wa_id: &str, ack: i32) -> Result<Option<WAMessage>> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => {
-                let wa_id = wa_id.to_string();
-                flat(
-                    s.with_conn(session, false, move |c| sqlite::set_ack(c, &wa_id, ack))
-                        .await,
-                )
-            }
-            Backend::Mongo(m) => m.set_ack(session, wa_id, ack).await,
-        }
+        self.session(session)?.messages().set_ack(wa_id, ack).await
     }
 
     /// One message by its WAHA id (`{fromMe}_{chatId}_{waId}[_{participant}]`).
@@ -200,16 +83,7 @@ impl MessageStore {
     /// # Errors
     /// The backend failed.
     pub async fn get(&self, session: &str, id: &str) -> Result<Option<WAMessage>> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => {
-                let id = id.to_string();
-                flat(
-                    s.with_conn(session, false, move |c| sqlite::get(c, &id))
-                        .await,
-                )
-            }
-            Backend::Mongo(m) => m.get(session, id).await,
-        }
+        self.session(session)?.messages().get(id).await
     }
 
     /// The newest message with this raw WhatsApp id.
@@ -217,16 +91,7 @@ impl MessageStore {
     /// # Errors
     /// The backend failed.
     pub async fn find_by_wa_id(&self, session: &str, wa_id: &str) -> Result<Option<WAMessage>> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => {
-                let wa_id = wa_id.to_string();
-                flat(
-                    s.with_conn(session, false, move |c| sqlite::find_by_wa_id(c, &wa_id))
-                        .await,
-                )
-            }
-            Backend::Mongo(m) => m.find_by_wa_id(session, wa_id).await,
-        }
+        self.session(session)?.messages().find_by_wa_id(wa_id).await
     }
 
     /// Replaces the text of the newest message with this raw WhatsApp id (an edit seen
@@ -240,26 +105,10 @@ impl MessageStore {
         wa_id: &str,
         new_body: &str,
     ) -> Result<Option<WAMessage>> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => {
-                let (wa_id, body) = (wa_id.to_string(), new_body.to_string());
-                let r = s
-                    .with_conn(session, false, move |c| {
-                        sqlite::modify(c, &wa_id, |m| m.body = body)
-                    })
-                    .await;
-                flat(r).map(|o| o.map(|(_, after)| after))
-            }
-            Backend::Mongo(m) => {
-                m.update_latest(
-                    session,
-                    wa_id,
-                    mongodb::bson::doc! { "$set": { "body": new_body } },
-                    false,
-                )
-                .await
-            }
-        }
+        self.session(session)?
+            .messages()
+            .edit(wa_id, new_body)
+            .await
     }
 
     /// Marks the newest message with this raw WhatsApp id as revoked ("deleted for
@@ -270,30 +119,7 @@ impl MessageStore {
     /// # Errors
     /// The backend failed.
     pub async fn revoke(&self, session: &str, wa_id: &str) -> Result<Option<WAMessage>> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => {
-                let wa_id = wa_id.to_string();
-                let r = s
-                    .with_conn(session, false, move |c| {
-                        sqlite::modify(c, &wa_id, |m| {
-                            m.body = String::new();
-                            m.data
-                                .insert("revoked".into(), serde_json::Value::Bool(true));
-                        })
-                    })
-                    .await;
-                flat(r).map(|o| o.map(|(before, _)| before))
-            }
-            Backend::Mongo(m) => {
-                m.update_latest(
-                    session,
-                    wa_id,
-                    mongodb::bson::doc! { "$set": { "body": "", "_data.revoked": true } },
-                    true,
-                )
-                .await
-            }
-        }
+        self.session(session)?.messages().revoke(wa_id).await
     }
 
     /// Messages of one chat, filtered, sorted by timestamp and paged (see
@@ -307,17 +133,7 @@ impl MessageStore {
         chat_id: &str,
         q: &MessageQuery,
     ) -> Result<Vec<WAMessage>> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => {
-                let (chat, q) = (chat_id.to_string(), q.clone());
-                Ok(
-                    s.with_conn(session, false, move |c| sqlite::list(c, &chat, &q))
-                        .await?
-                        .unwrap_or_default(),
-                )
-            }
-            Backend::Mongo(m) => m.list(session, chat_id, q).await,
-        }
+        self.session(session)?.messages().list(chat_id, q).await
     }
 
     /// The chats of a session with their last message, sorted and paged (see
@@ -326,15 +142,7 @@ impl MessageStore {
     /// # Errors
     /// The backend failed.
     pub async fn chats(&self, session: &str, q: &ChatQuery) -> Result<Vec<ChatRow>> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => {
-                let q = q.clone();
-                Ok(s.with_conn(session, false, move |c| sqlite::chats(c, &q))
-                    .await?
-                    .unwrap_or_default())
-            }
-            Backend::Mongo(m) => m.chats(session, q).await,
-        }
+        self.session(session)?.messages().chats(q).await
     }
 
     /// The store side of WAHA's `POST /chats/{chatId}/messages/read`: marks the unread
@@ -352,17 +160,10 @@ impl MessageStore {
         limit: Option<u32>,
         since_unix_s: Option<i64>,
     ) -> Result<Vec<WAMessage>> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => {
-                let chat = chat_id.to_string();
-                Ok(s.with_conn(session, false, move |c| {
-                    sqlite::mark_read(c, &chat, limit, since_unix_s)
-                })
-                .await?
-                .unwrap_or_default())
-            }
-            Backend::Mongo(m) => m.mark_read(session, chat_id, limit, since_unix_s).await,
-        }
+        self.session(session)?
+            .messages()
+            .mark_read(chat_id, limit, since_unix_s)
+            .await
     }
 
     /// Deletes the session's messages older than `cutoff_unix_s` (and chats whose last
@@ -371,13 +172,10 @@ impl MessageStore {
     /// # Errors
     /// The backend failed.
     pub async fn purge_older_than(&self, session: &str, cutoff_unix_s: i64) -> Result<u64> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => Ok(s
-                .with_conn(session, false, move |c| sqlite::purge(c, cutoff_unix_s))
-                .await?
-                .unwrap_or(0)),
-            Backend::Mongo(m) => m.purge(session, cutoff_unix_s).await,
-        }
+        self.session(session)?
+            .messages()
+            .purge_older_than(cutoff_unix_s)
+            .await
     }
 
     /// Purges every stored session (see [`Self::purge_older_than`]); a failing session is
@@ -387,7 +185,7 @@ impl MessageStore {
     /// The session list could not be read.
     pub async fn purge_all_older_than(&self, cutoff_unix_s: i64) -> Result<u64> {
         let mut total = 0;
-        for session in self.inner.store.list_sessions().await? {
+        for session in self.store.list_sessions().await? {
             match self.purge_older_than(&session.name, cutoff_unix_s).await {
                 Ok(n) => total += n,
                 Err(e) => {
@@ -398,34 +196,28 @@ impl MessageStore {
         Ok(total)
     }
 
-    /// Drops cached handles of a session whose data was deleted (session delete): its
-    /// SQLite connection is closed and MongoDB indexes are re-created on the next write.
-    /// Optional — the store detects a vanished file itself — but frees the handle at once.
-    pub fn forget_session(&self, session: &str) {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => s.forget(session),
-            Backend::Mongo(m) => m.forget(session),
-        }
-    }
-
     /// Starts the retention task for `WHARF_MESSAGES_RETENTION_DAYS`: every `every`
     /// (first run at once), deletes messages older than `retention_days` days in every
-    /// stored session, until `cancel`. `None` (no task) when `retention_days` is 0: keep
-    /// forever, as WAHA does.
-    #[must_use = "the task handle should be kept (or the task detached on purpose)"]
+    /// stored session, until `cancel` (or [`RetentionTask::stop`]). `None` (no task) when
+    /// `retention_days` is 0: keep forever, as WAHA does. The caller owns the task: `App`
+    /// keeps it and stops it (cancel, then join with a deadline) on shutdown.
+    #[must_use = "the retention task must be kept and stopped on shutdown"]
     pub fn spawn_retention(
         &self,
         retention_days: u32,
         every: Duration,
         cancel: CancellationToken,
-    ) -> Option<tokio::task::JoinHandle<()>> {
+    ) -> Option<RetentionTask> {
         if retention_days == 0 {
             return None;
         }
         let this = self.clone();
-        Some(tokio::spawn(async move {
+        let token = cancel.clone();
+        let join = tokio::spawn(async move {
             loop {
                 let cutoff = chrono::Utc::now().timestamp() - i64::from(retention_days) * 86_400;
+                // A purge in progress finishes before the task looks at the token: a
+                // transaction is never cut in half, and one purge is short.
                 match this.purge_all_older_than(cutoff).await {
                     Ok(0) => {}
                     Ok(n) => {
@@ -434,15 +226,47 @@ impl MessageStore {
                     Err(e) => tracing::warn!(error = %e, "messages: retention purge failed"),
                 }
                 tokio::select! {
-                    () = cancel.cancelled() => break,
+                    () = token.cancelled() => break,
                     () = tokio::time::sleep(every) => {}
                 }
             }
-        }))
+        });
+        Some(RetentionTask { cancel, join })
     }
 }
 
-/// `Option<Option<T>>` from the SQLite helper (no file / no row) to `Option<T>`.
-fn flat<T>(r: Result<Option<Option<T>>>) -> Result<Option<T>> {
-    r.map(Option::flatten)
+/// The running retention task. Owned by `App`, which stops it on shutdown; dropping it
+/// detaches the task (it still ends with its token).
+#[must_use = "the retention task must be kept and stopped on shutdown"]
+pub struct RetentionTask {
+    /// Ends the task at its next wait.
+    cancel: CancellationToken,
+    /// The task itself.
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl RetentionTask {
+    /// Waits for the task to end (after its token was cancelled).
+    ///
+    /// # Errors
+    /// The task panicked or was aborted.
+    pub async fn join(self) -> std::result::Result<(), tokio::task::JoinError> {
+        self.join.await
+    }
+
+    /// Two-phase stop: cancels, then waits at most `deadline` (a purge in progress is
+    /// finished first). Past the deadline the task is aborted. Returns whether it ended in
+    /// time.
+    pub async fn stop(self, deadline: Duration) -> bool {
+        self.cancel.cancel();
+        let abort = self.join.abort_handle();
+        match tokio::time::timeout(deadline, self.join).await {
+            Ok(_) => true,
+            Err(_) => {
+                abort.abort();
+                tracing::warn!("messages: retention task did not stop in time; aborted");
+                false
+            }
+        }
+    }
 }

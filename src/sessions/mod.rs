@@ -25,8 +25,8 @@ use self::{
     status::SessionStatus,
 };
 use crate::{
-    engine::{self, DeviceStore, StartSpec},
-    store::{self, Backend, SessionRecord, Store},
+    engine::{self, StartSpec},
+    store::{self, SessionRecord, Store},
 };
 
 /// How long a stopping session may take before its task is aborted.
@@ -490,14 +490,8 @@ impl SessionManager {
         let worker = &self.inner.settings.worker_id;
         self.inner.store.assign_worker(&record.name, worker).await?;
         let me = self.inner.store.get_me(&record.name).await?;
-        let device = match self.inner.store.backend() {
-            Backend::Sqlite(s) => DeviceStore::Sqlite {
-                dir: s.session_dir(&record.name)?,
-            },
-            Backend::Mongo(m) => DeviceStore::Mongo {
-                db: m.session_db(&record.name),
-            },
-        };
+        let store = &self.inner.store;
+        let device = store.session(&store.session_name(&record.name)?).device();
         let settings = &self.inner.settings;
         let spec = StartSpec {
             session: record.name.clone(),

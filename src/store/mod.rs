@@ -1,112 +1,41 @@
-//! The storage contract: everything wharf persists goes through [`Store`].
+//! Storage: everything wharf persists goes through [`Store`].
 //!
 //! Owns: the choice of backend (embedded SQLite under `WAHA_LOCAL_STORE_BASE_DIR`, or
-//! MongoDB when `WHATSAPP_SESSIONS_MONGO_URL` is set) and the domain structs the rest of
-//! the server reads and writes. Built once by `app::App::build`, cloned (cheaply) into
-//! every component, lives for the whole process.
+//! MongoDB when `WHATSAPP_SESSIONS_MONGO_URL` is set) and the per-session handle
+//! [`SessionStore`] that message history, the webhook outbox and the engine's device keys
+//! all come from. Built once by `app::App::build`, cloned (cheaply) into every component,
+//! lives for the whole process.
 //!
 //! Layout mirrors WAHA's so an existing WAHA database is picked up as is
 //! (`../shared/reference/waha.md` §7):
 //! * a *main* store per `WAHA_NAMESPACE`: session configs, `me`, worker assignment,
 //!   api keys;
 //! * one *per-session* store per `WAHA_SESSION_NAMESPACE` + session name: engine
-//!   credentials, messages, outbox (later issues). Deleting a session drops it.
+//!   credentials, messages, outbox. Deleting a session drops it and every cache of it.
 //!
-//! The backends are an enum with static dispatch (qdrant's `Shard` pattern): no
-//! `dyn`, no `async_trait`, no generic `App<S>`.
+//! Code is organised by backend: [`contract`] states what each concern must do,
+//! [`sqlite`] and [`mongo`] each hold one shared set of helpers (open, error mapping,
+//! duplicate keys, caches that forget) and one file per concern. The backend is an enum
+//! with static dispatch (qdrant's `Shard` pattern): no `dyn`, no `async_trait`, no generic
+//! `App<S>`. [`Store::session`] is the only place that picks a backend for per-session data.
 
+pub mod contract;
 pub mod mongo;
 pub mod sqlite;
 
-use crate::sessions::config::{MeInfo, SessionConfig};
+use std::path::PathBuf;
 
-/// Errors of the storage layer. Carries data, never WAHA wording (that is `api/error.rs`).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// An insert hit an existing key (e.g. creating a session twice).
-    #[error("record already exists: {0}")]
-    AlreadyExists(String),
-    /// The backend could not be reached or answered with an error.
-    #[error("storage backend unavailable: {0}")]
-    Unavailable(String),
-    /// Stored data could not be decoded (a corrupt or foreign row).
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    /// Anything else from the backend.
-    #[error("storage error: {0}")]
-    Backend(String),
-}
-
-/// Result alias of the storage layer.
-pub type Result<T> = std::result::Result<T, Error>;
-
-/// A persisted session: its name (the id) and its WAHA `SessionConfig`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionRecord {
-    /// Session name, validated by the API layer (`^[a-zA-Z0-9_-]*$`, ≤ 54 chars).
-    pub name: String,
-    /// The full `SessionConfig` as last saved (PUT replaces it whole); `None` = no config.
-    pub config: Option<SessionConfig>,
-}
-
-/// Where the data lives: main database names and the per-session naming rule.
-#[derive(Debug, Clone)]
-pub struct Namespaces {
-    /// `WAHA_NAMESPACE`, e.g. `gows` → Mongo database `waha_gows`, folder `.sessions/gows`.
-    pub main: String,
-    /// `WAHA_SESSION_NAMESPACE`, e.g. `gows` → `waha_gows_{session}`.
-    pub session: String,
-}
-
-impl Namespaces {
-    /// MongoDB database of the main store: `waha_{namespace}`.
-    pub fn main_db(&self) -> String {
-        format!("waha_{}", self.main)
-    }
-    /// MongoDB database of one session: `waha_{session_namespace}_{session}`.
-    pub fn session_db(&self, session: &str) -> String {
-        format!("waha_{}_{}", self.session, session)
-    }
-}
-
-/// What every backend must do. Native `async fn` (no `async_trait`); called only through
-/// [`Store`]'s static dispatch.
-#[allow(async_fn_in_trait)]
-pub trait StoreBackend {
-    /// Cheap liveness probe for `/health`.
-    async fn ping(&self) -> Result<()>;
-    /// All stored sessions, ordered by name.
-    async fn list_sessions(&self) -> Result<Vec<SessionRecord>>;
-    /// One session, or `None`.
-    async fn get_session(&self, name: &str) -> Result<Option<SessionRecord>>;
-    /// Insert a new session; [`Error::AlreadyExists`] when the name is taken (atomic).
-    async fn insert_session(&self, record: &SessionRecord) -> Result<()>;
-    /// Insert or fully replace a session's config.
-    async fn upsert_session(&self, record: &SessionRecord) -> Result<()>;
-    /// Remove the session's config, `me`, worker row and api keys bound to it, and drop its
-    /// per-session database/folder. Idempotent.
-    async fn delete_session(&self, name: &str) -> Result<()>;
-    /// Stored account info of a session (set once the session is authenticated).
-    async fn get_me(&self, name: &str) -> Result<Option<MeInfo>>;
-    /// Save or clear (`None`) the account info of a session.
-    async fn set_me(&self, name: &str, me: Option<&MeInfo>) -> Result<()>;
-    /// Mark the session as running on `worker` (WAHA's `session_worker`).
-    async fn assign_worker(&self, name: &str, worker: &str) -> Result<()>;
-    /// Remove the session's assignment to `worker` (only that worker's row).
-    async fn unassign_worker(&self, name: &str, worker: &str) -> Result<()>;
-    /// Sessions assigned to `worker`, ordered by name — restored on boot.
-    async fn sessions_of_worker(&self, worker: &str) -> Result<Vec<String>>;
-    /// Drop the per-session database/folder only, keeping config.
-    async fn drop_session_data(&self, name: &str) -> Result<()>;
-    /// Remove only the WhatsApp credentials of a session (logout, unlink): SQLite's
-    /// `whatsapp.db*` files, MongoDB's `wa_*` collections. Messages and undelivered
-    /// webhooks stay. Idempotent.
-    async fn wipe_credentials(&self, name: &str) -> Result<()>;
-}
+pub use self::contract::{
+    ChatQuery, ChatRow, ChatSortBy, DeadLetter, Error, MessageBackend, MessageQuery, Namespaces,
+    NewRow, OutboxBackend, Result, Retry, Row, SessionRecord, SortOrder, StoreBackend,
+};
+use crate::messages::model::WAMessage;
+use crate::model::name::{self, SessionName};
+use crate::sessions::config::MeInfo;
 
 /// The one backend in use.
 #[derive(Clone)]
-pub enum Backend {
+enum Backend {
     /// Embedded default: SQLite files under `WAHA_LOCAL_STORE_BASE_DIR`.
     Sqlite(sqlite::SqliteStore),
     /// `WHATSAPP_SESSIONS_MONGO_URL`: one shared client, database per session.
@@ -120,10 +49,10 @@ pub struct Store {
 }
 
 macro_rules! dispatch {
-    ($self:ident, $b:ident => $e:expr) => {
-        match &$self.backend {
-            Backend::Sqlite($b) => $e,
-            Backend::Mongo($b) => $e,
+    ($on:expr, $enum:ident, $b:ident => $e:expr) => {
+        match $on {
+            $enum::Sqlite($b) => $e,
+            $enum::Mongo($b) => $e,
         }
     };
 }
@@ -157,61 +86,253 @@ impl Store {
         }
     }
 
-    /// The backend itself, for engine code that needs backend-specific handles.
-    pub fn backend(&self) -> &Backend {
-        &self.backend
+    /// Longest session name this store can hold (see [`name::max_len`]): WAHA's 54, or
+    /// less on MongoDB with a long `WAHA_SESSION_NAMESPACE`.
+    pub fn name_max_len(&self) -> usize {
+        match &self.backend {
+            Backend::Sqlite(_) => name::max_len(None),
+            Backend::Mongo(m) => name::max_len(Some(&m.namespaces().session)),
+        }
+    }
+
+    /// Checks `raw` once, so it can become a folder or a database name.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when it is empty, too long for this store or has characters
+    /// outside `[a-zA-Z0-9_-]` (the API rejects those earlier, with WAHA's messages).
+    pub fn session_name(&self, raw: &str) -> Result<SessionName> {
+        SessionName::parse(raw, self.name_max_len())
+            .map_err(|_| Error::Backend(format!("invalid session name {raw:?}")))
+    }
+
+    /// The per-session storage of `name`: its messages, its outbox and where the engine
+    /// keeps its device keys. Cheap (handles and a path); nothing is opened or created
+    /// until used.
+    pub fn session(&self, name: &SessionName) -> SessionStore {
+        let backend = match &self.backend {
+            Backend::Sqlite(s) => SessionBackend::Sqlite(s.session(name)),
+            Backend::Mongo(m) => SessionBackend::Mongo(m.session(name)),
+        };
+        SessionStore {
+            name: name.clone(),
+            backend,
+        }
+    }
+
+    /// Whether this process holds any per-session cache of `session`: open SQLite
+    /// connections, MongoDB index memos or outbox append locks. `false` once the session
+    /// was deleted (or its data dropped) — the guarantee the contract tests pin.
+    pub fn caches_session(&self, session: &str) -> bool {
+        match &self.backend {
+            Backend::Sqlite(s) => s.cached_connections(session) > 0,
+            Backend::Mongo(m) => m.remembers(session),
+        }
     }
 
     /// See [`StoreBackend::ping`].
     pub async fn ping(&self) -> Result<()> {
-        dispatch!(self, b => b.ping().await)
+        dispatch!(&self.backend, Backend, b => b.ping().await)
     }
     /// See [`StoreBackend::list_sessions`].
     pub async fn list_sessions(&self) -> Result<Vec<SessionRecord>> {
-        dispatch!(self, b => b.list_sessions().await)
+        dispatch!(&self.backend, Backend, b => b.list_sessions().await)
     }
     /// See [`StoreBackend::get_session`].
     pub async fn get_session(&self, name: &str) -> Result<Option<SessionRecord>> {
-        dispatch!(self, b => b.get_session(name).await)
+        dispatch!(&self.backend, Backend, b => b.get_session(name).await)
     }
     /// See [`StoreBackend::insert_session`].
     pub async fn insert_session(&self, record: &SessionRecord) -> Result<()> {
-        dispatch!(self, b => b.insert_session(record).await)
+        dispatch!(&self.backend, Backend, b => b.insert_session(record).await)
     }
     /// See [`StoreBackend::upsert_session`].
     pub async fn upsert_session(&self, record: &SessionRecord) -> Result<()> {
-        dispatch!(self, b => b.upsert_session(record).await)
+        dispatch!(&self.backend, Backend, b => b.upsert_session(record).await)
     }
     /// See [`StoreBackend::delete_session`].
     pub async fn delete_session(&self, name: &str) -> Result<()> {
-        dispatch!(self, b => b.delete_session(name).await)
+        dispatch!(&self.backend, Backend, b => b.delete_session(name).await)
     }
     /// See [`StoreBackend::get_me`].
     pub async fn get_me(&self, name: &str) -> Result<Option<MeInfo>> {
-        dispatch!(self, b => b.get_me(name).await)
+        dispatch!(&self.backend, Backend, b => b.get_me(name).await)
     }
     /// See [`StoreBackend::set_me`].
     pub async fn set_me(&self, name: &str, me: Option<&MeInfo>) -> Result<()> {
-        dispatch!(self, b => b.set_me(name, me).await)
+        dispatch!(&self.backend, Backend, b => b.set_me(name, me).await)
     }
     /// See [`StoreBackend::assign_worker`].
     pub async fn assign_worker(&self, name: &str, worker: &str) -> Result<()> {
-        dispatch!(self, b => b.assign_worker(name, worker).await)
+        dispatch!(&self.backend, Backend, b => b.assign_worker(name, worker).await)
     }
     /// See [`StoreBackend::unassign_worker`].
     pub async fn unassign_worker(&self, name: &str, worker: &str) -> Result<()> {
-        dispatch!(self, b => b.unassign_worker(name, worker).await)
+        dispatch!(&self.backend, Backend, b => b.unassign_worker(name, worker).await)
     }
     /// See [`StoreBackend::sessions_of_worker`].
     pub async fn sessions_of_worker(&self, worker: &str) -> Result<Vec<String>> {
-        dispatch!(self, b => b.sessions_of_worker(worker).await)
+        dispatch!(&self.backend, Backend, b => b.sessions_of_worker(worker).await)
     }
     /// See [`StoreBackend::drop_session_data`].
     pub async fn drop_session_data(&self, name: &str) -> Result<()> {
-        dispatch!(self, b => b.drop_session_data(name).await)
+        dispatch!(&self.backend, Backend, b => b.drop_session_data(name).await)
     }
     /// See [`StoreBackend::wipe_credentials`].
     pub async fn wipe_credentials(&self, name: &str) -> Result<()> {
-        dispatch!(self, b => b.wipe_credentials(name).await)
+        dispatch!(&self.backend, Backend, b => b.wipe_credentials(name).await)
+    }
+}
+
+/// Where one session's engine keeps its device keys: plain data, turned into a
+/// whatsapp-rust storage backend by the engine (the only module naming its types).
+#[derive(Debug, Clone)]
+pub enum DeviceLocation {
+    /// `whatsapp.db` inside the session's folder of the embedded store.
+    Sqlite {
+        /// `{base}/{session_namespace}/{session}`.
+        dir: PathBuf,
+    },
+    /// Collections `wa_*` of the session's own database `waha_{ns}_{session}`.
+    Mongo {
+        /// The session database (a handle from the process-wide client).
+        db: mongodb::Database,
+    },
+}
+
+/// One session's backend handle.
+#[derive(Clone)]
+enum SessionBackend {
+    Sqlite(sqlite::SqliteSession),
+    Mongo(mongo::MongoSession),
+}
+
+/// One session's storage, from [`Store::session`]. Cheap to clone; lives as long as the
+/// caller keeps it (usually one call).
+#[derive(Clone)]
+pub struct SessionStore {
+    name: SessionName,
+    backend: SessionBackend,
+}
+
+impl SessionStore {
+    /// The session this handle belongs to.
+    pub fn name(&self) -> &SessionName {
+        &self.name
+    }
+
+    /// The session's message history.
+    pub fn messages(&self) -> SessionMessages<'_> {
+        SessionMessages(&self.backend)
+    }
+
+    /// The session's webhook outbox.
+    pub fn outbox(&self) -> SessionOutbox<'_> {
+        SessionOutbox(&self.backend)
+    }
+
+    /// Where the engine keeps the session's device keys.
+    pub fn device(&self) -> DeviceLocation {
+        match &self.backend {
+            SessionBackend::Sqlite(s) => DeviceLocation::Sqlite {
+                dir: s.dir().to_path_buf(),
+            },
+            SessionBackend::Mongo(m) => DeviceLocation::Mongo { db: m.db().clone() },
+        }
+    }
+}
+
+/// One session's message history (see [`MessageBackend`]).
+pub struct SessionMessages<'a>(&'a SessionBackend);
+
+impl SessionMessages<'_> {
+    /// See [`MessageBackend::save`].
+    pub async fn save(&self, msg: &WAMessage) -> Result<()> {
+        dispatch!(self.0, SessionBackend, b => b.save(msg).await)
+    }
+    /// See [`MessageBackend::set_chat_name`].
+    pub async fn set_chat_name(&self, chat_id: &str, name: &str) -> Result<()> {
+        dispatch!(self.0, SessionBackend, b => b.set_chat_name(chat_id, name).await)
+    }
+    /// See [`MessageBackend::set_ack`].
+    pub async fn set_ack(&self, wa_id: &str, ack: i32) -> Result<Option<WAMessage>> {
+        dispatch!(self.0, SessionBackend, b => b.set_ack(wa_id, ack).await)
+    }
+    /// See [`MessageBackend::get`].
+    pub async fn get(&self, id: &str) -> Result<Option<WAMessage>> {
+        dispatch!(self.0, SessionBackend, b => b.get(id).await)
+    }
+    /// See [`MessageBackend::find_by_wa_id`].
+    pub async fn find_by_wa_id(&self, wa_id: &str) -> Result<Option<WAMessage>> {
+        dispatch!(self.0, SessionBackend, b => b.find_by_wa_id(wa_id).await)
+    }
+    /// See [`MessageBackend::edit`].
+    pub async fn edit(&self, wa_id: &str, new_body: &str) -> Result<Option<WAMessage>> {
+        dispatch!(self.0, SessionBackend, b => b.edit(wa_id, new_body).await)
+    }
+    /// See [`MessageBackend::revoke`].
+    pub async fn revoke(&self, wa_id: &str) -> Result<Option<WAMessage>> {
+        dispatch!(self.0, SessionBackend, b => b.revoke(wa_id).await)
+    }
+    /// See [`MessageBackend::list`].
+    pub async fn list(&self, chat_id: &str, q: &MessageQuery) -> Result<Vec<WAMessage>> {
+        dispatch!(self.0, SessionBackend, b => b.list(chat_id, q).await)
+    }
+    /// See [`MessageBackend::chats`].
+    pub async fn chats(&self, q: &ChatQuery) -> Result<Vec<ChatRow>> {
+        dispatch!(self.0, SessionBackend, b => b.chats(q).await)
+    }
+    /// See [`MessageBackend::mark_read`].
+    pub async fn mark_read(
+        &self,
+        chat_id: &str,
+        limit: Option<u32>,
+        since_unix_s: Option<i64>,
+    ) -> Result<Vec<WAMessage>> {
+        dispatch!(self.0, SessionBackend, b => b.mark_read(chat_id, limit, since_unix_s).await)
+    }
+    /// See [`MessageBackend::purge_older_than`].
+    pub async fn purge_older_than(&self, cutoff_unix_s: i64) -> Result<u64> {
+        dispatch!(self.0, SessionBackend, b => b.purge_older_than(cutoff_unix_s).await)
+    }
+}
+
+/// One session's webhook outbox (see [`OutboxBackend`]).
+pub struct SessionOutbox<'a>(&'a SessionBackend);
+
+impl SessionOutbox<'_> {
+    /// See [`OutboxBackend::append`].
+    pub async fn append(&self, rows: Vec<NewRow>) -> Result<()> {
+        dispatch!(self.0, SessionBackend, b => b.append(rows).await)
+    }
+    /// See [`OutboxBackend::pending`].
+    pub async fn pending(&self, url: &str, limit: usize) -> Result<Option<Vec<Row>>> {
+        dispatch!(self.0, SessionBackend, b => b.pending(url, limit).await)
+    }
+    /// See [`OutboxBackend::delivered`].
+    pub async fn delivered(&self, seq: i64) -> Result<()> {
+        dispatch!(self.0, SessionBackend, b => b.delivered(seq).await)
+    }
+    /// See [`OutboxBackend::failed`].
+    pub async fn failed(
+        &self,
+        seq: i64,
+        attempts: u32,
+        next_attempt_ms: i64,
+        error: &str,
+        dead: bool,
+    ) -> Result<()> {
+        dispatch!(self.0, SessionBackend, b => b.failed(seq, attempts, next_attempt_ms, error, dead).await)
+    }
+    /// See [`OutboxBackend::pending_urls`].
+    pub async fn pending_urls(&self) -> Result<Vec<String>> {
+        dispatch!(self.0, SessionBackend, b => b.pending_urls().await)
+    }
+    /// See [`OutboxBackend::dead`].
+    pub async fn dead(&self) -> Result<Vec<DeadLetter>> {
+        dispatch!(self.0, SessionBackend, b => b.dead().await)
+    }
+    /// See [`OutboxBackend::replay`].
+    pub async fn replay(&self, id: Option<i64>, now_ms: i64) -> Result<(u64, Vec<String>)> {
+        dispatch!(self.0, SessionBackend, b => b.replay(id, now_ms).await)
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tempfile::TempDir;
+use wharf::events::outbox::{NewRow, Outbox, Retry};
 use wharf::messages::model::{MessageSource, WAMessage, ack, message_id};
 use wharf::messages::{ChatQuery, ChatSortBy, MessageQuery, MessageStore, SortOrder};
 use wharf::store::{Namespaces, SessionRecord, Store};
@@ -118,6 +119,7 @@ cases!(
     history_survives_a_reopen,
     missing_session_reads_empty_and_creates_nothing,
     many_sessions_beyond_the_connection_cache,
+    delete_session_forgets_caches_and_recreated_session_starts_empty,
 );
 
 /// A text message in `chat` with raw id `wa`.
@@ -581,7 +583,7 @@ async fn retention_task_purges_old_messages(f: &Fixture) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task)
+    tokio::time::timeout(Duration::from_secs(5), task.join())
         .await
         .expect("task stops on cancel")
         .expect("task");
@@ -616,7 +618,6 @@ async fn sessions_are_isolated(f: &Fixture) {
     // Deleting a session's data deletes its history: a new session with the same name
     // starts empty (no stale connection to a deleted file).
     f.store.drop_session_data(S).await.unwrap();
-    m.forget_session(S);
     assert!(m.list(S, CHAT_A, &all()).await.unwrap().is_empty());
     m.save(S, &msg(CHAT_B, "N1", 1, false, 2, "fresh"))
         .await
@@ -676,14 +677,14 @@ async fn missing_session_reads_empty_and_creates_nothing(f: &Fixture) {
 }
 
 async fn many_sessions_beyond_the_connection_cache(f: &Fixture) {
-    // More sessions than SQLite connections kept open (16), written concurrently and
+    // More sessions than SQLite connections kept open (32), written concurrently and
     // interleaved: evicted sessions reopen with their history intact.
     let m = &f.messages;
-    let tasks: Vec<_> = (0..40)
+    let tasks: Vec<_> = (0..80)
         .map(|i| {
             let m = m.clone();
             tokio::spawn(async move {
-                let session = format!("s{}", i % 20);
+                let session = format!("s{}", i % 40);
                 m.save(&session, &msg(CHAT_A, &format!("W{i}"), i, false, 2, "x"))
                     .await
                     .expect("save");
@@ -693,11 +694,78 @@ async fn many_sessions_beyond_the_connection_cache(f: &Fixture) {
     for t in tasks {
         t.await.expect("task");
     }
-    for i in 0..20_i64 {
+    for i in 0..40_i64 {
         let list = m.list(&format!("s{i}"), CHAT_A, &all()).await.unwrap();
-        let expected = [format!("W{}", i + 20), format!("W{i}")];
+        let expected = [format!("W{}", i + 40), format!("W{i}")];
         assert_eq!(wa_ids(&list), expected, "session s{i}");
     }
+}
+
+/// One outbox row for `url`.
+fn outbox_row(url: &str) -> NewRow {
+    NewRow {
+        event_id: "evt_1".into(),
+        event: "message".into(),
+        body: "{}".into(),
+        url: url.into(),
+        headers: vec![],
+        hmac_key: None,
+        retry: Retry::from_config(None),
+        created_ms: 1,
+    }
+}
+
+async fn delete_session_forgets_caches_and_recreated_session_starts_empty(f: &Fixture) {
+    const URL: &str = "http://127.0.0.1:9/hook";
+    let record = SessionRecord {
+        name: S.into(),
+        config: None,
+    };
+    let outbox = Outbox::new(&f.store);
+    f.store.insert_session(&record).await.unwrap();
+    seed(&f.messages, S).await;
+    outbox.append(S, vec![outbox_row(URL)]).await.unwrap();
+    assert_eq!(outbox.pending(S, URL, 10).await.unwrap().unwrap().len(), 1);
+    assert!(f.store.caches_session(S), "history and outbox were used");
+
+    f.store.delete_session(S).await.unwrap();
+    assert!(
+        !f.store.caches_session(S),
+        "a deleted session leaves no connection, index memo or lock behind"
+    );
+
+    // Same name again: a fresh history and outbox, through newly opened handles.
+    f.store.insert_session(&record).await.unwrap();
+    assert!(f.messages.list(S, CHAT_A, &all()).await.unwrap().is_empty());
+    assert!(
+        f.messages
+            .chats(S, &ChatQuery::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        outbox
+            .pending(S, URL, 10)
+            .await
+            .unwrap()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert!(outbox.pending_urls(S).await.unwrap().is_empty());
+    f.messages
+        .save(S, &msg(CHAT_B, "N1", 1, false, 2, "fresh"))
+        .await
+        .unwrap();
+    outbox.append(S, vec![outbox_row(URL)]).await.unwrap();
+    assert!(f.store.caches_session(S), "new handles were opened");
+    assert_eq!(
+        wa_ids(&f.messages.list(S, CHAT_B, &all()).await.unwrap()),
+        ["N1"]
+    );
+    let pending = outbox.pending(S, URL, 10).await.unwrap().unwrap();
+    assert_eq!(pending.len(), 1);
+    f.store.delete_session(S).await.unwrap();
 }
 
 #[test]

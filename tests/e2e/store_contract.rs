@@ -19,7 +19,7 @@ use wharf::sessions::config::{
     RetryPolicy, SessionConfig, WebhookConfig, WebjsConfig,
 };
 use wharf::store::mongo::MongoStore;
-use wharf::store::{Backend, Error, Namespaces, SessionRecord, Store};
+use wharf::store::{DeviceLocation, Error, Namespaces, SessionRecord, Store};
 
 use crate::support::mongo::{MongoServer, drop_namespace};
 
@@ -104,24 +104,29 @@ impl Fixture {
         }
     }
 
-    fn mongo_store(&self) -> &MongoStore {
-        match self.store.backend() {
-            Backend::Mongo(m) => m,
-            Backend::Sqlite(_) => panic!("not a mongo fixture"),
+    /// Where the store keeps `name`'s per-session data (what engine code gets).
+    fn location(&self, name: &str) -> DeviceLocation {
+        let name = self.store.session_name(name).expect("valid session name");
+        self.store.session(&name).device()
+    }
+
+    /// The MongoDB client under the store (the one the per-session handles share).
+    fn mongo_client(&self) -> mongodb::Client {
+        match self.location("default") {
+            DeviceLocation::Mongo { db } => db.client().clone(),
+            DeviceLocation::Sqlite { .. } => panic!("not a mongo fixture"),
         }
     }
 
     /// Writes something into the session's per-session store, as engine code would.
     async fn put_session_data(&self, name: &str) {
-        match self.store.backend() {
-            Backend::Sqlite(s) => {
-                let dir = s.session_dir(name).expect("session dir");
+        match self.location(name) {
+            DeviceLocation::Sqlite { dir } => {
                 std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
                 std::fs::write(dir.join("sub").join("creds.json"), b"{}").expect("write");
             }
-            Backend::Mongo(m) => {
-                m.session_db(name)
-                    .collection::<Document>("auth")
+            DeviceLocation::Mongo { db } => {
+                db.collection::<Document>("auth")
                     .insert_one(doc! { "k": 1 })
                     .await
                     .expect("insert into session db");
@@ -130,19 +135,16 @@ impl Fixture {
     }
 
     async fn session_data(&self, name: &str) -> Data {
-        match self.store.backend() {
-            Backend::Sqlite(s) => {
-                let dir = s.session_dir(name).expect("session dir");
-                match std::fs::read_dir(&dir) {
-                    Err(_) => Data::Absent,
-                    Ok(mut entries) => match entries.next() {
-                        None => Data::Empty,
-                        Some(_) => Data::Present,
-                    },
-                }
-            }
-            Backend::Mongo(m) => {
-                let names = m
+        match self.location(name) {
+            DeviceLocation::Sqlite { dir } => match std::fs::read_dir(&dir) {
+                Err(_) => Data::Absent,
+                Ok(mut entries) => match entries.next() {
+                    None => Data::Empty,
+                    Some(_) => Data::Present,
+                },
+            },
+            DeviceLocation::Mongo { db } => {
+                let names = db
                     .client()
                     .list_database_names()
                     .await
@@ -158,8 +160,8 @@ impl Fixture {
 
     /// Drops the test's databases (matters only on a shared real MongoDB).
     async fn cleanup(self) {
-        if let Backend::Mongo(m) = self.store.backend() {
-            drop_namespace(m.client(), &self.ns.main).await;
+        if let Target::Mongo { .. } = self.target {
+            drop_namespace(&self.mongo_client(), &self.ns.main).await;
         }
     }
 }
@@ -904,8 +906,7 @@ mod mongo_layout {
         let Some(f) = Fixture::mongo(test).await else {
             return;
         };
-        let m = f.mongo_store();
-        let main = m.client().database(&f.ns.main_db());
+        let main = f.mongo_client().database(&f.ns.main_db());
         let config = SessionConfig {
             metadata: Some(BTreeMap::from([("k".to_owned(), "v".to_owned())])),
             debug: Some(true),
@@ -962,8 +963,7 @@ mod mongo_layout {
         let Some(f) = Fixture::mongo(test).await else {
             return;
         };
-        let m = f.mongo_store();
-        let main = m.client().database(&f.ns.main_db());
+        let main = f.mongo_client().database(&f.ns.main_db());
         // As WAHA's Node driver writes them: integers as int32, unknown fields, `_id`s.
         main.collection::<Document>("sessions")
             .insert_many([
@@ -1028,7 +1028,7 @@ mod mongo_layout {
         let Some(f) = Fixture::mongo(test).await else {
             return;
         };
-        let main = f.mongo_store().client().database(&f.ns.main_db());
+        let main = f.mongo_client().database(&f.ns.main_db());
         let expected: [(&str, Document, bool); 7] = [
             ("sessions", doc! { "name": 1 }, true),
             ("me", doc! { "session": 1 }, true),

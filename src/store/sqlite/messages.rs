@@ -1,37 +1,28 @@
-//! Message history on the embedded store: `{session_dir}/messages.sqlite3`, one file per
-//! session (so deleting a session's folder deletes its history with it, like WAHA's
-//! per-session stores, waha.md §7.2).
+//! Message history on SQLite: `{session_dir}/messages.sqlite3`, one file per session (so
+//! deleting a session's folder deletes its history with it, like WAHA's per-session
+//! stores, waha.md §7.2).
 //!
-//! Owns: a small LRU cache of open connections (one per recently used session, at most
-//! [`MAX_OPEN`]) and the SQL. Built by [`super::MessageStore::new`]; lives with it.
-//!
-//! rusqlite is blocking: each call takes the session's connection (a tokio mutex, taken
-//! *before* entering the blocking pool so waiters queue as futures) and runs on
-//! [`tokio::task::spawn_blocking`]. Every call first checks that the file still exists:
-//! a session deleted (folder removed) and created again must not see its old history
-//! through a connection to the unlinked file.
+//! Owns: the schema and the SQL of [`MessageBackend`] for [`SqliteSession`]. Connections
+//! come from the backend's one per-session cache (`store/sqlite/mod.rs`), opened in WAL
+//! mode with `synchronous=NORMAL`. Called through `store::SessionMessages`.
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex as StdMutex};
-use std::time::Duration;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
-use tokio::sync::Mutex;
+use super::{SessionDb, SqliteSession, sql_err};
+use crate::messages::model::{WAMessage, ack};
+use crate::store::contract::chat_name;
+use crate::store::{
+    ChatQuery, ChatRow, ChatSortBy, Error, MessageBackend, MessageQuery, Result, SortOrder,
+};
 
-use super::model::{WAMessage, ack};
-use super::{ChatQuery, ChatRow, ChatSortBy, MessageQuery, SortOrder, chat_name};
-use crate::store::{Error, Result, sqlite::SqliteStore};
-
-/// File name inside the session folder.
-const FILE: &str = "messages.sqlite3";
-
-/// Open connections kept at most; the least recently used one is closed beyond that.
-/// Each costs a file descriptor pair (db + WAL) and SQLite's page cache.
-const MAX_OPEN: usize = 16;
-
-/// Same as the main store (WAHA's knex setting): wait for a writer instead of failing.
-const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+/// The history database of a session. WAL + NORMAL: no corruption on a crash, only the
+/// last commits may be lost on a power cut; history writes (one per message and receipt)
+/// then need no fsync each.
+static DB: SessionDb = SessionDb {
+    file: "messages.sqlite3",
+    schema: SCHEMA,
+    synchronous: "NORMAL",
+};
 
 /// `messages.data` is the whole `WAMessage` as JSON; the other columns are the fields
 /// queries filter and sort on. `chats.last_message_id` is joined at read time, so acks,
@@ -58,149 +49,100 @@ CREATE TABLE IF NOT EXISTS chats (
 CREATE INDEX IF NOT EXISTS chats_conversation_timestamp ON chats (conversation_timestamp);
 "#;
 
-/// A session's connection slot: `None` until first opened (or after its file vanished).
-type Slot = Arc<Mutex<Option<Connection>>>;
-
-/// The cache of open connections.
-#[derive(Default)]
-struct Cache {
-    /// session → (slot, last use tick).
-    slots: HashMap<String, (Slot, u64)>,
-    /// Monotonic use counter for LRU eviction.
-    tick: u64,
-}
-
-/// SQLite message history.
-pub(super) struct SqliteMessages {
-    /// For [`SqliteStore::session_dir`].
-    store: SqliteStore,
-    /// Open connections, by session.
-    cache: StdMutex<Cache>,
-}
-
-impl SqliteMessages {
-    pub(super) fn new(store: SqliteStore) -> Self {
-        Self {
-            store,
-            cache: StdMutex::new(Cache::default()),
-        }
+impl MessageBackend for SqliteSession {
+    async fn save(&self, msg: &WAMessage) -> Result<()> {
+        let msg = msg.clone();
+        self.with_conn(&DB, true, move |c| save(c, msg))
+            .await
+            .map(drop)
     }
 
-    /// The slot of `session`, inserted (evicting the least recently used) if needed.
-    fn slot(&self, session: &str) -> Slot {
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.tick += 1;
-        let tick = cache.tick;
-        if let Some((slot, used)) = cache.slots.get_mut(session) {
-            *used = tick;
-            return Arc::clone(slot);
-        }
-        if cache.slots.len() >= MAX_OPEN
-            && let Some(oldest) = cache
-                .slots
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(name, _)| name.clone())
-        {
-            // A call still holding the evicted slot finishes on it; the connection closes
-            // when the last Arc goes.
-            cache.slots.remove(&oldest);
-        }
-        let slot: Slot = Arc::new(Mutex::new(None));
-        cache
-            .slots
-            .insert(session.to_string(), (Arc::clone(&slot), tick));
-        slot
+    async fn set_chat_name(&self, chat_id: &str, name: &str) -> Result<()> {
+        let (chat, name) = (chat_id.to_owned(), name.to_owned());
+        self.with_conn(&DB, true, move |c| set_chat_name(c, &chat, &name))
+            .await
+            .map(drop)
     }
 
-    /// Closes the cached connection of `session` (after its data was deleted).
-    pub(super) fn forget(&self, session: &str) {
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.slots.remove(session);
+    async fn set_ack(&self, wa_id: &str, ack: i32) -> Result<Option<WAMessage>> {
+        let wa_id = wa_id.to_owned();
+        self.with_conn(&DB, false, move |c| set_ack(c, &wa_id, ack))
+            .await
+            .map(Option::flatten)
     }
 
-    /// Runs `f` on the session's connection in the blocking pool. With `create = false`
-    /// a session without a history file answers `None` and no file is created (reads and
-    /// purges must not litter folders of sessions that never stored a message).
-    ///
-    /// # Cancel safety
-    /// Dropping the future before the lock is taken does nothing; after that `f` runs to
-    /// completion (a transaction is never half-done).
-    pub(super) async fn with_conn<T, F>(
+    async fn get(&self, id: &str) -> Result<Option<WAMessage>> {
+        let id = id.to_owned();
+        self.with_conn(&DB, false, move |c| get(c, &id))
+            .await
+            .map(Option::flatten)
+    }
+
+    async fn find_by_wa_id(&self, wa_id: &str) -> Result<Option<WAMessage>> {
+        let wa_id = wa_id.to_owned();
+        self.with_conn(&DB, false, move |c| latest_by_wa_id(c, &wa_id))
+            .await
+            .map(Option::flatten)
+    }
+
+    async fn edit(&self, wa_id: &str, new_body: &str) -> Result<Option<WAMessage>> {
+        let (wa_id, body) = (wa_id.to_owned(), new_body.to_owned());
+        let r = self
+            .with_conn(&DB, false, move |c| modify(c, &wa_id, |m| m.body = body))
+            .await?;
+        Ok(r.flatten().map(|(_, after)| after))
+    }
+
+    async fn revoke(&self, wa_id: &str) -> Result<Option<WAMessage>> {
+        let wa_id = wa_id.to_owned();
+        let r = self
+            .with_conn(&DB, false, move |c| {
+                modify(c, &wa_id, |m| {
+                    m.body = String::new();
+                    m.data
+                        .insert("revoked".into(), serde_json::Value::Bool(true));
+                })
+            })
+            .await?;
+        Ok(r.flatten().map(|(before, _)| before))
+    }
+
+    async fn list(&self, chat_id: &str, q: &MessageQuery) -> Result<Vec<WAMessage>> {
+        let (chat, q) = (chat_id.to_owned(), q.clone());
+        Ok(self
+            .with_conn(&DB, false, move |c| list(c, &chat, &q))
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn chats(&self, q: &ChatQuery) -> Result<Vec<ChatRow>> {
+        let q = q.clone();
+        Ok(self
+            .with_conn(&DB, false, move |c| chats(c, &q))
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn mark_read(
         &self,
-        session: &str,
-        create: bool,
-        f: F,
-    ) -> Result<Option<T>>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
-    {
-        let path = self.store.session_dir(session)?.join(FILE);
-        let mut guard = self.slot(session).lock_owned().await;
-        tokio::task::spawn_blocking(move || {
-            if !path.exists() {
-                // Never keep writing to an unlinked file of a deleted session.
-                *guard = None;
-                if !create {
-                    return Ok(None);
-                }
-            }
-            if guard.is_none() {
-                *guard = Some(open(&path)?);
-            }
-            match guard.as_mut() {
-                Some(conn) => f(conn).map(Some),
-                None => Err(Error::Backend("sqlite: connection not open".into())),
-            }
-        })
-        .await
-        .map_err(|e| Error::Backend(format!("sqlite task failed: {e}")))?
+        chat_id: &str,
+        limit: Option<u32>,
+        since_unix_s: Option<i64>,
+    ) -> Result<Vec<WAMessage>> {
+        let chat = chat_id.to_owned();
+        Ok(self
+            .with_conn(&DB, false, move |c| {
+                mark_read(c, &chat, limit, since_unix_s)
+            })
+            .await?
+            .unwrap_or_default())
     }
-}
 
-/// Opens (creating folder, file and tables) a session's history in WAL mode.
-fn open(path: &Path) -> Result<Connection> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let conn = Connection::open(path)
-        .map_err(|e| Error::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(sql_err)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(%mode, path = %path.display(), "sqlite: WAL journal mode not available");
-    }
-    // WAL + NORMAL: no corruption on a crash, only the last commits may be lost on a
-    // power cut; history writes (one per message and receipt) then need no fsync each.
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(sql_err)?;
-    conn.execute_batch(SCHEMA).map_err(sql_err)?;
-    Ok(conn)
-}
-
-/// Maps a rusqlite error like the main store does.
-fn sql_err(e: rusqlite::Error) -> Error {
-    match e.sqlite_error_code() {
-        Some(
-            ErrorCode::DatabaseBusy
-            | ErrorCode::DatabaseLocked
-            | ErrorCode::CannotOpen
-            | ErrorCode::SystemIoFailure
-            | ErrorCode::DiskFull
-            | ErrorCode::ReadOnly
-            | ErrorCode::PermissionDenied,
-        ) => Error::Unavailable(format!("sqlite: {e}")),
-        _ => Error::Backend(format!("sqlite: {e}")),
+    async fn purge_older_than(&self, cutoff_unix_s: i64) -> Result<u64> {
+        Ok(self
+            .with_conn(&DB, false, move |c| purge(c, cutoff_unix_s))
+            .await?
+            .unwrap_or(0))
     }
 }
 
@@ -247,7 +189,7 @@ fn latest_by_wa_id(conn: &Connection, wa_id: &str) -> Result<Option<WAMessage>> 
     data.as_deref().map(decode).transpose()
 }
 
-pub(super) fn save(conn: &mut Connection, mut msg: WAMessage) -> Result<()> {
+fn save(conn: &mut Connection, mut msg: WAMessage) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_err)?;
@@ -281,7 +223,7 @@ pub(super) fn save(conn: &mut Connection, mut msg: WAMessage) -> Result<()> {
     tx.commit().map_err(sql_err)
 }
 
-pub(super) fn set_chat_name(conn: &mut Connection, chat_id: &str, name: &str) -> Result<()> {
+fn set_chat_name(conn: &mut Connection, chat_id: &str, name: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO chats (id, name, conversation_timestamp, last_message_id)
          VALUES (?1, ?2, 0, NULL)
@@ -292,7 +234,7 @@ pub(super) fn set_chat_name(conn: &mut Connection, chat_id: &str, name: &str) ->
     Ok(())
 }
 
-pub(super) fn set_ack(conn: &mut Connection, wa_id: &str, new: i32) -> Result<Option<WAMessage>> {
+fn set_ack(conn: &mut Connection, wa_id: &str, new: i32) -> Result<Option<WAMessage>> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_err)?;
@@ -318,7 +260,7 @@ pub(super) fn set_ack(conn: &mut Connection, wa_id: &str, new: i32) -> Result<Op
     Ok(first)
 }
 
-pub(super) fn get(conn: &mut Connection, id: &str) -> Result<Option<WAMessage>> {
+fn get(conn: &mut Connection, id: &str) -> Result<Option<WAMessage>> {
     let data: Option<String> = conn
         .query_row("SELECT data FROM messages WHERE id = ?1", [id], |r| {
             r.get(0)
@@ -328,12 +270,8 @@ pub(super) fn get(conn: &mut Connection, id: &str) -> Result<Option<WAMessage>> 
     data.as_deref().map(decode).transpose()
 }
 
-pub(super) fn find_by_wa_id(conn: &mut Connection, wa_id: &str) -> Result<Option<WAMessage>> {
-    latest_by_wa_id(conn, wa_id)
-}
-
 /// Read-modify-write of the newest message with `wa_id`; returns (before, after).
-pub(super) fn modify(
+fn modify(
     conn: &mut Connection,
     wa_id: &str,
     change: impl FnOnce(&mut WAMessage),
@@ -351,11 +289,7 @@ pub(super) fn modify(
     Ok(Some((before, after)))
 }
 
-pub(super) fn list(
-    conn: &mut Connection,
-    chat_id: &str,
-    q: &MessageQuery,
-) -> Result<Vec<WAMessage>> {
+fn list(conn: &mut Connection, chat_id: &str, q: &MessageQuery) -> Result<Vec<WAMessage>> {
     let mut sql = String::from("SELECT data FROM messages WHERE chat_id = ?");
     let mut args: Vec<rusqlite::types::Value> = vec![chat_id.to_string().into()];
     if let Some(t) = q.timestamp_gte {
@@ -404,7 +338,7 @@ fn order(o: SortOrder) -> &'static str {
     }
 }
 
-pub(super) fn chats(conn: &mut Connection, q: &ChatQuery) -> Result<Vec<ChatRow>> {
+fn chats(conn: &mut Connection, q: &ChatQuery) -> Result<Vec<ChatRow>> {
     let mut sql = String::from(
         "SELECT c.id, c.name, c.conversation_timestamp, m.data FROM chats c
          LEFT JOIN messages m ON m.id = c.last_message_id",
@@ -450,7 +384,7 @@ pub(super) fn chats(conn: &mut Connection, q: &ChatQuery) -> Result<Vec<ChatRow>
         .collect()
 }
 
-pub(super) fn mark_read(
+fn mark_read(
     conn: &mut Connection,
     chat_id: &str,
     limit: Option<u32>,
@@ -479,7 +413,7 @@ pub(super) fn mark_read(
     Ok(read)
 }
 
-pub(super) fn purge(conn: &mut Connection, cutoff: i64) -> Result<u64> {
+fn purge(conn: &mut Connection, cutoff: i64) -> Result<u64> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_err)?;

@@ -1,0 +1,294 @@
+//! The main store on MongoDB: WAHA's collections in `waha_{WAHA_NAMESPACE}`.
+//!
+//! Owns: WAHA's document shapes and indexes of the main database, and the lifetime of the
+//! per-session databases `waha_{WAHA_SESSION_NAMESPACE}_{session}` (dropped with the
+//! session, together with every index memo of it). Implements [`StoreBackend`] for
+//! [`MongoStore`]; called through [`crate::store::Store`].
+//!
+//! Collections and document shapes are WAHA's (`../shared/reference/waha.md` §7.3), so a
+//! WAHA Mongo deployment is picked up as is:
+//! * `sessions`: `{...SessionConfig, name}`, written like WAHA's
+//!   `MongoSessionConfigRepository` (`replaceOne({name}, {...config, name}, {upsert})`);
+//!   a document holding only `name` is a session without config. Consequence of the flat
+//!   shape (WAHA has it too): `Some(SessionConfig::default())`, an empty config, is stored
+//!   as that same document and reads back as `None` (SQLite keeps the two apart);
+//! * `me`: `{session, me}`;
+//! * `session_worker`: `{id, worker}`;
+//! * `api_key`: indexes only for now (unique `id`, unique `key`, `session`).
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{self, Bson, Document, doc};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, IndexModel};
+
+use super::{INDEX_CONFLICTS, MongoStore, PING_TIMEOUT, command_code, is_duplicate_key};
+use crate::model::name::{self, SessionName};
+use crate::sessions::config::{MeInfo, SessionConfig};
+use crate::store::{Error, Result, SessionRecord, StoreBackend};
+
+impl MongoStore {
+    fn sessions(&self) -> Collection<Document> {
+        self.main.collection("sessions")
+    }
+
+    fn me(&self) -> Collection<Document> {
+        self.main.collection("me")
+    }
+
+    fn workers(&self) -> Collection<Document> {
+        self.main.collection("session_worker")
+    }
+
+    fn api_keys(&self) -> Collection<Document> {
+        self.main.collection("api_key")
+    }
+
+    /// WAHA's indexes. `unique name` on `sessions` is what makes `insert_session` atomic.
+    pub(super) async fn create_indexes(&self) -> Result<()> {
+        let unique = |keys: Document| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().unique(true).build())
+                .build()
+        };
+        let plain = |keys: Document| IndexModel::builder().keys(keys).build();
+        let wanted = [
+            (self.sessions(), unique(doc! { "name": 1 })),
+            (self.me(), unique(doc! { "session": 1 })),
+            (self.workers(), unique(doc! { "id": 1 })),
+            (self.workers(), plain(doc! { "worker": 1 })),
+            (self.api_keys(), unique(doc! { "id": 1 })),
+            (self.api_keys(), unique(doc! { "key": 1 })),
+            (self.api_keys(), plain(doc! { "session": 1 })),
+        ];
+        for (coll, model) in wanted {
+            let keys = model.keys.clone();
+            match coll.create_index(model).await {
+                Ok(_) => {}
+                Err(e) if INDEX_CONFLICTS.iter().any(|c| command_code(&e) == Some(*c)) => {
+                    tracing::warn!(
+                        collection = coll.name(),
+                        ?keys,
+                        error = %self.redactor.apply(&e.to_string()),
+                        "mongodb: keeping an existing, different index"
+                    );
+                }
+                Err(e) => return Err(self.redactor.error(&e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// `raw` as a [`SessionName`]: usable inside `waha_{ns}_{name}` (MongoDB forbids
+    /// `/\. "$*<>:|?` and NUL there, and names of 64 bytes or more). Guards the calls that
+    /// create or drop per-session data.
+    fn name(&self, raw: &str) -> Result<SessionName> {
+        SessionName::parse(raw, name::max_len(Some(&self.ns.session)))
+            .map_err(|_| Error::Backend(format!("invalid session name {raw:?}")))
+    }
+}
+
+/// `sessions` document → record: WAHA reads it with `_id` and `name` projected away; what
+/// is left is the config, and nothing left means "no config".
+fn decode_session(mut d: Document) -> Result<SessionRecord> {
+    let name = match d.remove("name") {
+        Some(Bson::String(name)) => name,
+        other => {
+            return Err(Error::Corrupt(format!(
+                "sessions document without a string name: {other:?}"
+            )));
+        }
+    };
+    d.remove("_id");
+    let config = if d.is_empty() {
+        None
+    } else {
+        Some(
+            bson::from_document::<SessionConfig>(d)
+                .map_err(|e| Error::Corrupt(format!("sessions {name:?}: {e}")))?,
+        )
+    };
+    Ok(SessionRecord { name, config })
+}
+
+/// Record → `sessions` document `{...config, name}` (WAHA's spread order: name last).
+fn encode_session(record: &SessionRecord) -> Result<Document> {
+    let mut d = match &record.config {
+        Some(config) => bson::to_document(config).map_err(|e| {
+            Error::Backend(format!("cannot encode config of {:?}: {e}", record.name))
+        })?,
+        None => Document::new(),
+    };
+    // A config can never carry its own `name` (no such field), but make sure the key is ours.
+    d.remove("name");
+    d.insert("name", record.name.as_str());
+    Ok(d)
+}
+
+impl StoreBackend for MongoStore {
+    async fn ping(&self) -> Result<()> {
+        match tokio::time::timeout(PING_TIMEOUT, self.main.run_command(doc! { "ping": 1 })).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.err(&e)),
+            Err(_) => Err(Error::Unavailable(format!(
+                "mongodb did not answer ping within {PING_TIMEOUT:?}"
+            ))),
+        }
+    }
+
+    async fn list_sessions(&self) -> Result<Vec<SessionRecord>> {
+        let docs: Vec<Document> = self
+            .sessions()
+            .find(doc! {})
+            .sort(doc! { "name": 1 })
+            .await
+            .map_err(|e| self.err(&e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.err(&e))?;
+        let mut out = docs
+            .into_iter()
+            .map(decode_session)
+            .collect::<Result<Vec<_>>>()?;
+        // Same byte order as SQLite's `ORDER BY id` whatever the server's collation.
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn get_session(&self, name: &str) -> Result<Option<SessionRecord>> {
+        self.sessions()
+            .find_one(doc! { "name": name })
+            .await
+            .map_err(|e| self.err(&e))?
+            .map(decode_session)
+            .transpose()
+    }
+
+    async fn insert_session(&self, record: &SessionRecord) -> Result<()> {
+        self.name(&record.name)?;
+        let d = encode_session(record)?;
+        // Atomic through the unique `name` index: the loser of a race gets E11000.
+        match self.sessions().insert_one(d).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Err(Error::AlreadyExists(record.name.clone())),
+            Err(e) => Err(self.err(&e)),
+        }
+    }
+
+    async fn upsert_session(&self, record: &SessionRecord) -> Result<()> {
+        self.name(&record.name)?;
+        let d = encode_session(record)?;
+        self.replace_upsert(&self.sessions(), doc! { "name": &record.name }, d)
+            .await
+    }
+
+    async fn delete_session(&self, name: &str) -> Result<()> {
+        let session = self.name(name)?;
+        let res = async {
+            self.sessions().delete_one(doc! { "name": name }).await?;
+            self.me().delete_one(doc! { "session": name }).await?;
+            self.workers().delete_one(doc! { "id": name }).await?;
+            self.api_keys()
+                .delete_many(doc! { "session": name })
+                .await?;
+            // Dropping a database that does not exist is a no-op: delete stays idempotent.
+            self.session_db(&session).drop().await
+        }
+        .await;
+        // Whatever happened, the database may be gone: ensure indexes again on next use.
+        self.forget(&session);
+        res.map_err(|e| self.err(&e))
+    }
+
+    async fn get_me(&self, name: &str) -> Result<Option<MeInfo>> {
+        let Some(mut d) = self
+            .me()
+            .find_one(doc! { "session": name })
+            .await
+            .map_err(|e| self.err(&e))?
+        else {
+            return Ok(None);
+        };
+        match d.remove("me") {
+            None | Some(Bson::Null) => Ok(None),
+            Some(me) => bson::from_bson::<MeInfo>(me)
+                .map(Some)
+                .map_err(|e| Error::Corrupt(format!("me {name:?}: {e}"))),
+        }
+    }
+
+    async fn set_me(&self, name: &str, me: Option<&MeInfo>) -> Result<()> {
+        match me {
+            Some(me) => {
+                let me = bson::to_bson(me)
+                    .map_err(|e| Error::Backend(format!("cannot encode me of {name:?}: {e}")))?;
+                let d = doc! { "session": name, "me": me };
+                self.replace_upsert(&self.me(), doc! { "session": name }, d)
+                    .await
+            }
+            // Like the SQL backends: logout removes the document.
+            None => self
+                .me()
+                .delete_one(doc! { "session": name })
+                .await
+                .map(drop)
+                .map_err(|e| self.err(&e)),
+        }
+    }
+
+    async fn assign_worker(&self, name: &str, worker: &str) -> Result<()> {
+        let d = doc! { "id": name, "worker": worker };
+        self.replace_upsert(&self.workers(), doc! { "id": name }, d)
+            .await
+    }
+
+    async fn unassign_worker(&self, name: &str, worker: &str) -> Result<()> {
+        self.workers()
+            .delete_one(doc! { "id": name, "worker": worker })
+            .await
+            .map(drop)
+            .map_err(|e| self.err(&e))
+    }
+
+    async fn sessions_of_worker(&self, worker: &str) -> Result<Vec<String>> {
+        let docs: Vec<Document> = self
+            .workers()
+            .find(doc! { "worker": worker })
+            .await
+            .map_err(|e| self.err(&e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.err(&e))?;
+        let mut out = docs
+            .into_iter()
+            .map(|d| match d.get("id") {
+                Some(Bson::String(id)) => Ok(id.clone()),
+                other => Err(Error::Corrupt(format!(
+                    "session_worker document without a string id: {other:?}"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.sort();
+        Ok(out)
+    }
+
+    async fn drop_session_data(&self, name: &str) -> Result<()> {
+        let session = self.name(name)?;
+        let res = self.session_db(&session).drop().await;
+        self.forget(&session);
+        res.map_err(|e| self.err(&e))
+    }
+
+    async fn wipe_credentials(&self, name: &str) -> Result<()> {
+        let db = self.session_db(&self.name(name)?);
+        let names = db.list_collection_names().await.map_err(|e| self.err(&e))?;
+        // `wa_*` collections are the engine's key store (engine::mongo_store).
+        for coll in names.into_iter().filter(|n| n.starts_with("wa_")) {
+            db.collection::<mongodb::bson::Document>(&coll)
+                .drop()
+                .await
+                .map_err(|e| self.err(&e))?;
+        }
+        Ok(())
+    }
+}
