@@ -3,7 +3,9 @@
 //! Owns: [`WAMessage`] (`../shared/reference/waha.md` §4.2, schema `WAMessage` of WAHA's
 //! spec) with its nested `WAMedia`/`WALocation`/`ReplyToMessage`, the ack codes and their
 //! names, and WAHA's message-id form `{fromMe}_{chatId}_{waId}[_{participant}]` (§4.1).
-//! Pure data and parsing: used by the message store, the chats API and the engine glue.
+//! Pure data and parsing: used by the message store, the chats and chatting APIs, the
+//! session inbox (which builds messages from engine traffic) and the event payloads in
+//! [`super::events`]. Plain data; lives as long as its owner.
 
 use std::fmt;
 

@@ -1,8 +1,12 @@
-//! WAHA's `SessionConfig` and `MeInfo`: the per-session settings users send and we persist.
+//! WAHA's session vocabulary: `SessionConfig` (the per-session settings users send and we
+//! persist) with its webhook, proxy and ignore settings, `MeInfo`, and the
+//! `WAHASessionStatus` values.
 //!
 //! Owns: the serde shapes (field names exactly as WAHA's spec, schema names for utoipa).
-//! Used by the API (request/response bodies), the session manager and the store.
-//! Unknown fields are dropped on input, as WAHA's `ValidationPipe{whitelist}` does.
+//! Used by the API (request/response bodies), the session manager and status machine,
+//! the event bus (webhook settings, envelope `me`), the store and `config` (the global
+//! webhook). Unknown fields are dropped on input, as WAHA's `ValidationPipe{whitelist}`
+//! does. Plain data; lives as long as its owner.
 
 use std::collections::BTreeMap;
 
@@ -233,4 +237,47 @@ pub struct MeInfo {
     pub jid: Option<String>,
     /// The account's push name.
     pub push_name: String,
+}
+
+// waha.md §1.1. Which input moves a session from one status to another is
+// `sessions::status`'s business; this is only the wire value. (The doc line below is the
+// schema description in the OpenAPI document: keep it as is.)
+/// `WAHASessionStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionStatus {
+    /// Not running.
+    Stopped,
+    /// Connecting (or reconnecting after a transient drop).
+    Starting,
+    /// Waiting for a QR scan or pairing code.
+    ScanQrCode,
+    /// Passkey pairing (GOWS only in WAHA; never entered by wharf yet).
+    PasskeyRequired,
+    /// Passkey confirmation (GOWS only in WAHA; never entered by wharf yet).
+    PasskeyConfirmationRequired,
+    /// Logged in and connected.
+    Working,
+    /// Gave up: QR never scanned, logged out from the phone, replaced, or could not connect.
+    Failed,
+}
+
+impl SessionStatus {
+    /// The wire name (`SCAN_QR_CODE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stopped => "STOPPED",
+            Self::Starting => "STARTING",
+            Self::ScanQrCode => "SCAN_QR_CODE",
+            Self::PasskeyRequired => "PASSKEY_REQUIRED",
+            Self::PasskeyConfirmationRequired => "PASSKEY_CONFIRMATION_REQUIRED",
+            Self::Working => "WORKING",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    /// Whether a runtime exists for the session (it is "running" in WAHA's sense).
+    pub fn is_running(self) -> bool {
+        !matches!(self, Self::Stopped)
+    }
 }

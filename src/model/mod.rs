@@ -1,0 +1,16 @@
+//! WAHA's wire vocabulary: the JSON shapes users send and receive and that events carry,
+//! named as WAHA's OpenAPI schemas (`../shared/reference/waha-openapi.json`).
+//!
+//! Owns: serde + utoipa types only — no I/O, no clocks (bar the envelope's id and
+//! timestamp), nothing that imports another wharf layer. Every layer imports from here
+//! (`api` for bodies, `sessions` and `events` for payloads, `store` and `engine` for what
+//! they persist or translate), so none of them has to import another one upward.
+//! Lives for the process as plain types.
+//!
+//! * [`session`]: `SessionConfig`, `MeInfo`, `WebhookConfig` and friends, `SessionStatus`.
+//! * [`message`]: `WAMessage`, ack codes, WAHA's message and chat ids.
+//! * [`events`]: the webhook/WebSocket envelope and one struct per event payload.
+
+pub mod events;
+pub mod message;
+pub mod session;
