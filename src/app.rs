@@ -1,13 +1,15 @@
 //! Wiring: config → store → session manager → HTTP server, and the orderly stop.
 //!
-//! Owns: the root cancellation token, the bound listener (port 0 allowed, for tests) and
-//! the shutdown order: stop HTTP, cancel sessions (never logging them out), wait with a
+//! Owns: the root cancellation token, the bound listener (port 0 allowed, for tests), the
+//! HTTP server task ([`ServerTask`]: started by `run_until_stopped`, always joined) and the
+//! shutdown order: stop HTTP, cancel sessions (never logging them out), wait with a
 //! deadline. Built by `main` (or a test), lives until [`App::run_until_stopped`] returns.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{io, net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::web;
 use anyhow::Context;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -18,6 +20,10 @@ use crate::{
     sessions::{ManagerSettings, SessionManager, runtime::Timers},
     store::{Namespaces, Store},
 };
+
+/// How long the HTTP server may take to stop after `ServerHandle::stop(true)` before its
+/// task is aborted (actix's own graceful timeout is 5 s; this leaves it room).
+const HTTP_STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A built, listening server.
 #[must_use = "an App does nothing until run_until_stopped() is awaited"]
@@ -122,7 +128,7 @@ impl App {
             events: events.clone(),
             messages: messages.clone(),
             config: config.clone(),
-            started_at_ms: crate::sessions::runtime::now_ms(),
+            started_at_ms: crate::clock::now_ms(),
             stop: stop.clone(),
         });
         let server = actix_web::HttpServer::new(move || api::build_app(state.clone()))
@@ -180,22 +186,28 @@ impl App {
         self.stop.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM or the stop token, then shuts down in order: HTTP
-    /// (draining requests), sessions (cancel + join, never logout).
+    /// Serves until SIGINT/SIGTERM, the stop token or an HTTP server failure, then shuts
+    /// down in order: HTTP (draining requests), sessions (cancel + join, never logout),
+    /// event delivery.
     ///
     /// # Errors
-    /// When the HTTP server fails.
+    /// When the HTTP server failed (the rest is still shut down in order first).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let handle = self.server.handle();
-        let server = tokio::spawn(self.server);
+        let mut server = ServerTask::start(self.server);
+        let mut failed = None;
         tokio::select! {
             () = self.stop.cancelled() => tracing::info!("stop requested"),
             () = shutdown_signal() => tracing::info!("signal received, stopping"),
+            ended = server.ended() => {
+                tracing::error!(error = %ended, "the HTTP server stopped by itself; stopping");
+                failed = Some(ended);
+            }
         }
         // Open WebSockets would hold the graceful HTTP stop for its whole timeout.
         self.events.close_websockets();
-        handle.stop(true).await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        if failed.is_none() {
+            server.stop(HTTP_STOP_DEADLINE).await;
+        }
         self.manager.shutdown().await;
         // Sessions are down, nothing writes history any more: end the purge (a purge in
         // progress finishes its transaction first).
@@ -205,7 +217,60 @@ impl App {
         // Last: what sessions published while stopping is in the outbox either way.
         self.events.shutdown().await;
         tracing::info!("wharf stopped");
-        Ok(())
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+/// The running actix server: its task and its control handle. Owned by
+/// [`App::run_until_stopped`], which either sees it end or stops it and joins it; the
+/// task never outlives the app.
+#[must_use = "a ServerTask must be stopped (or seen to end) and joined"]
+struct ServerTask {
+    handle: actix_web::dev::ServerHandle,
+    join: JoinHandle<io::Result<()>>,
+}
+
+impl ServerTask {
+    /// Starts serving on the current (the app's multi-thread) runtime.
+    fn start(server: actix_web::dev::Server) -> Self {
+        let handle = server.handle();
+        Self {
+            handle,
+            join: tokio::runtime::Handle::current().spawn(server),
+        }
+    }
+
+    /// Waits until the server ends by itself, which it only does on failure (stopping is
+    /// ours), and says why.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the task keeps running and can still be stopped and joined.
+    async fn ended(&mut self) -> anyhow::Error {
+        match (&mut self.join).await {
+            Ok(Ok(())) => anyhow::anyhow!("the HTTP server ended"),
+            Ok(Err(e)) => anyhow::Error::new(e).context("the HTTP server failed"),
+            Err(e) => anyhow::Error::new(e).context("the HTTP server task died"),
+        }
+    }
+
+    /// Graceful stop: no new connections, in-flight requests drain (actix's timeout), then
+    /// the task is joined. Past `deadline` the task is aborted and joined all the same.
+    async fn stop(mut self, deadline: Duration) {
+        self.handle.stop(true).await;
+        match tokio::time::timeout(deadline, &mut self.join).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the HTTP server failed while stopping"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server task died while stopping"),
+            Err(_) => {
+                tracing::warn!(
+                    ?deadline,
+                    "the HTTP server did not stop in time; aborting it"
+                );
+                self.join.abort();
+                // Joined even when aborted: nothing of the server runs after this returns.
+                let _ = self.join.await;
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, fmt, path::PathBuf, time::Duration};
 
 use sha2::{Digest, Sha512};
 
-use crate::sessions::config::{
+use crate::model::session::{
     CustomHeader, HmacConfiguration, RetriesConfiguration, RetryPolicy, WebhookConfig,
 };
 

@@ -3,9 +3,11 @@
 //! Layers, outermost first: [`api`] (actix handlers, WAHA's wire format) → [`sessions`]
 //! (registry, per-session runtime, status machine) → [`engine`] (the WhatsApp client) and
 //! [`store`] (SQLite or MongoDB). [`app`] wires them; [`config`] reads WAHA's environment.
+//! [`model`] holds WAHA's wire types that every layer shares; [`clock`] the time helpers.
 
 pub mod api;
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod events;

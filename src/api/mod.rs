@@ -14,6 +14,7 @@ pub mod observability;
 pub mod pairing;
 pub mod sessions;
 pub mod webhooks;
+pub mod websocket;
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
@@ -198,7 +199,7 @@ pub fn build_app(
                 .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
         )
         .route("/-json", web::get().to(openapi_json))
-        .route("/ws", web::get().to(crate::events::websocket::route));
+        .route("/ws", web::get().to(websocket::route));
     if swagger {
         app = app
             .app_data(web::Data::new(swagger_config))

@@ -250,7 +250,7 @@ pub async fn version(state: web::Data<AppState>) -> HttpResponse {
 )]
 #[get("/api/server/status")]
 pub async fn server_status(state: web::Data<AppState>) -> HttpResponse {
-    let now = crate::sessions::runtime::now_ms();
+    let now = crate::clock::now_ms();
     HttpResponse::Ok().json(ServerStatusResponse {
         start_timestamp: state.started_at_ms,
         uptime: now - state.started_at_ms,

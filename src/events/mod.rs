@@ -12,14 +12,16 @@
 //! ([`outbox`]), deletes it only after a 2xx, delivers strictly in order per
 //! (session, url) ([`webhook`]), and parks exhausted rows in a dead-letter list that the
 //! admin can replay. Delivery is at least once; a redelivered event keeps its `id`.
+//!
+//! The wire shapes (the envelope, one typed payload per event) are WAHA vocabulary and
+//! live in [`crate::model::events`]; this module decides who receives them.
 
 pub mod outbox;
 pub mod webhook;
 pub mod websocket;
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -27,8 +29,12 @@ use self::{
     outbox::{NewRow, Outbox, Retry},
     webhook::Delivery,
 };
+pub use crate::model::events::{Envelope, Event};
 use crate::{
-    sessions::config::{IgnoreConfig, MeInfo, SessionConfig, WebhookConfig},
+    model::{
+        events::Emitter,
+        session::{IgnoreConfig, MeInfo, SessionConfig, WebhookConfig},
+    },
     store::Store,
 };
 
@@ -112,40 +118,6 @@ pub struct EventSettings {
     pub ws_ping_interval: Duration,
 }
 
-/// WAHA's webhook body (§5.3). Field order is the wire order.
-#[derive(Debug, Clone, Serialize)]
-pub struct Envelope {
-    /// `evt_` + lower-case ULID.
-    pub id: String,
-    /// ms since epoch.
-    pub timestamp: i64,
-    /// Event name.
-    pub event: String,
-    /// Session name.
-    pub session: String,
-    /// The session config's `metadata`; absent when the session has none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<BTreeMap<String, String>>,
-    /// The account, `null` when unknown.
-    pub me: Option<MeInfo>,
-    /// Event-specific payload.
-    pub payload: serde_json::Value,
-    /// Engine name.
-    pub engine: String,
-    /// `WAHAEnvironment`.
-    pub environment: serde_json::Value,
-    /// The serialized body, computed once: webhooks sign and send exactly these bytes.
-    #[serde(skip)]
-    json: String,
-}
-
-impl Envelope {
-    /// The envelope as sent (webhook body, WebSocket text frame).
-    pub fn json(&self) -> &str {
-        &self.json
-    }
-}
-
 /// The event hub. Cheap to clone.
 #[derive(Clone)]
 pub struct EventBus {
@@ -205,10 +177,27 @@ impl EventBus {
         &self.inner.settings
     }
 
-    /// Builds the envelope, writes one outbox row per matching webhook (the session's
-    /// webhooks and the global one) durably, wakes the delivery workers, and fans out to
-    /// WebSocket subscribers. Returns after the write. Events from chats the session's
-    /// `config.ignore` excludes are returned but neither stored nor broadcast.
+    /// Publishes a typed WAHA event: [`Self::publish`] with its name and payload. This is
+    /// how sessions publish; a new event is a struct in [`crate::model::events`].
+    ///
+    /// # Errors
+    /// As [`Self::publish`], and [`Error::Serialize`] if the payload cannot be serialized.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe, as [`Self::publish`].
+    pub async fn emit(&self, ctx: &EventContext, event: &Event) -> Result<Arc<Envelope>, Error> {
+        let payload = event
+            .payload()
+            .map_err(|e| Error::Serialize(e.to_string()))?;
+        self.publish(ctx, event.name(), payload).await
+    }
+
+    /// Wraps `payload` in an envelope for event `event`, writes one outbox row per matching
+    /// webhook (the session's webhooks and the global one) durably, wakes the delivery
+    /// workers, and fans out to WebSocket subscribers. Returns after the write. Events from
+    /// chats the session's `config.ignore` excludes are returned but neither stored nor
+    /// broadcast. Sessions use the typed [`Self::emit`]; this untyped entry stays for
+    /// payloads with no struct yet and for the bus's own tests.
     ///
     /// # Errors
     /// [`Error::Outbox`] when the write failed (the WebSocket fan-out still happened).
@@ -261,21 +250,14 @@ impl EventBus {
         payload: serde_json::Value,
     ) -> Result<Envelope, Error> {
         let settings = &self.inner.settings;
-        let mut envelope = Envelope {
-            id: format!("evt_{}", ulid_lower()),
-            timestamp: crate::sessions::runtime::now_ms(),
-            event: event.to_string(),
-            session: ctx.session.clone(),
-            metadata: ctx.config.as_ref().and_then(|c| c.metadata.clone()),
-            me: ctx.me.clone(),
-            payload,
-            engine: settings.engine.clone(),
-            environment: settings.environment.clone(),
-            json: String::new(),
+        let from = Emitter {
+            session: &ctx.session,
+            metadata: ctx.config.as_ref().and_then(|c| c.metadata.as_ref()),
+            me: ctx.me.as_ref(),
+            engine: &settings.engine,
+            environment: &settings.environment,
         };
-        envelope.json =
-            serde_json::to_string(&envelope).map_err(|e| Error::Serialize(e.to_string()))?;
-        Ok(envelope)
+        Envelope::new(from, event, payload).map_err(|e| Error::Serialize(e.to_string()))
     }
 
     /// A new WebSocket-style subscription to every published envelope.
@@ -388,25 +370,13 @@ fn is_ignored(ignore: &IgnoreConfig, event: &str, payload: &serde_json::Value) -
         })
 }
 
-/// A lower-case ULID: 48-bit ms timestamp + 80 random bits, Crockford base32.
-fn ulid_lower() -> String {
-    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-    let ms = u128::try_from(crate::sessions::runtime::now_ms().max(0)).unwrap_or_default();
-    let random: u128 = rand::random::<u128>() & ((1u128 << 80) - 1);
-    let value = ((ms & ((1u128 << 48) - 1)) << 80) | random;
-    (0..26)
-        .rev()
-        .map(|i| ALPHABET[((value >> (i * 5)) & 0x1f) as usize] as char)
-        .collect()
-}
-
 impl NewRow {
     /// The outbox row delivering `envelope` to `hook`.
     fn new(envelope: &Envelope, hook: &WebhookConfig) -> Self {
         Self {
             event_id: envelope.id.clone(),
             event: envelope.event.clone(),
-            body: envelope.json.clone(),
+            body: envelope.json().to_string(),
             url: hook.url.clone(),
             headers: hook
                 .custom_headers
@@ -426,14 +396,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ulid_has_26_lowercase_crockford_chars() {
-        let id = ulid_lower();
-        assert_eq!(id.len(), 26);
-        assert!(
-            id.chars()
-                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
-        );
-        assert!(id.starts_with('0'), "48-bit time fits in 10 chars: {id}");
+    fn every_typed_event_is_a_waha_event_name() {
+        for name in Event::NAMES {
+            assert!(EVENT_NAMES.contains(name), "{name}");
+        }
     }
 
     #[test]

@@ -176,7 +176,7 @@ impl Outbox {
 }
 
 fn now_ms() -> i64 {
-    crate::sessions::runtime::now_ms()
+    crate::clock::now_ms()
 }
 
 fn db_err(e: impl std::fmt::Display) -> Error {

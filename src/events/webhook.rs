@@ -32,7 +32,7 @@ use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::outbox::{Outbox, Row};
-use crate::sessions::config::RetryPolicy;
+use crate::model::session::RetryPolicy;
 
 /// Rows a worker reads at once.
 const BATCH: usize = 16;
@@ -227,7 +227,7 @@ impl Worker {
         let mut attempts = row.attempts;
         let mut next = row.next_attempt_ms;
         loop {
-            let wait = next - crate::sessions::runtime::now_ms();
+            let wait = next - crate::clock::now_ms();
             if wait > 0 && sleep_or_cancel(cancel, Duration::from_millis(wait.unsigned_abs())).await
             {
                 return false;
@@ -262,7 +262,7 @@ impl Worker {
                         attempts,
                         failure.retry_after_ms,
                     );
-                    next = crate::sessions::runtime::now_ms()
+                    next = crate::clock::now_ms()
                         .saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
                     if let Err(e) = outbox
                         .failed(&self.session, row.seq, attempts, next, &failure.error, dead)
@@ -410,7 +410,7 @@ fn parse_retry_after_ms(value: &str) -> Option<u64> {
         return Some(secs.saturating_mul(1000));
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let ms = at.timestamp_millis() - crate::sessions::runtime::now_ms();
+    let ms = at.timestamp_millis() - crate::clock::now_ms();
     Some(u64::try_from(ms).unwrap_or(0))
 }
 

@@ -1,7 +1,20 @@
-//! WAHA's wire vocabulary and the small value types every layer shares.
+//! WAHA's wire vocabulary: the JSON shapes users send and receive and that events carry,
+//! named as WAHA's OpenAPI schemas (`../shared/reference/waha-openapi.json`), and the small
+//! value types every layer shares.
 //!
-//! Owns: plain data types with no behaviour beyond validation (no I/O, no actix, no
-//! whatsapp-rust). Imported by `api`, `sessions`, `store`, `events` and `engine` alike, so it
-//! imports none of them. Types live as long as the values that carry them.
+//! Owns: serde + utoipa types and validation only — no I/O, no clocks (bar the envelope's id
+//! and timestamp), no actix, no whatsapp-rust, nothing that imports another wharf layer.
+//! Every layer imports from here (`api` for bodies, `sessions` and `events` for payloads,
+//! `store` and `engine` for what they persist or translate), so none of them has to import
+//! another one upward. Lives for the process as plain types.
+//!
+//! * [`name`]: `SessionName`, validated once, the only way a name becomes a folder or a
+//!   database.
+//! * [`session`]: `SessionConfig`, `MeInfo`, `WebhookConfig` and friends, `SessionStatus`.
+//! * [`message`]: `WAMessage`, ack codes, WAHA's message and chat ids.
+//! * [`events`]: the webhook/WebSocket envelope and one struct per event payload.
 
+pub mod events;
+pub mod message;
 pub mod name;
+pub mod session;

@@ -2,22 +2,25 @@
 //! WAHA events (`message`, `message.any`, `message.ack`, `message.reaction`,
 //! `message.edited`, `message.revoked`, `session.status`).
 //!
-//! Owns: the mapping from engine messages/acks to `WAMessage` and event payloads. Called
-//! by the session runtime for inbound traffic and by the chatting API for what it sends.
-//! Stateless; one [`Inbox`] per running session, cloned cheaply.
+//! Owns: the translation from engine messages/acks/presences to `WAMessage` and the typed
+//! event payloads of [`crate::model::events`] (one arm per event). Called by the session
+//! runtime for inbound traffic and by the chatting API for what it sends. Stateless; one
+//! [`Inbox`] per running session, cloned cheaply.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::{
     engine::messaging::{Ack, InboundKind, InboundMessage, Presence, Sent},
     events::{EventBus, EventContext},
-    messages::{
-        MessageStore,
-        model::{MessageSource, WAMessage, ack, message_id},
-    },
-    sessions::{
-        config::{MeInfo, SessionConfig},
-        status::SessionStatus,
+    messages::MessageStore,
+    model::{
+        events::{
+            Event, SessionStatusPoint, WAHAChatPresences, WAHAPresenceData, WAMessageAckBody,
+            WAMessageEditedBody, WAMessageReaction, WAMessageRevokedBody, WAReaction,
+            WASessionStatusBody,
+        },
+        message::{MessageSource, ReplyToMessage, WAMessage, ack, message_id},
+        session::{MeInfo, SessionConfig, SessionStatus},
     },
 };
 
@@ -54,7 +57,7 @@ fn base_message(head: &Head, source: MessageSource, body: String) -> WAMessage {
         to,
         participant,
     } = head.clone();
-    let mut data = serde_json::Map::new();
+    let mut data = Map::new();
     data.insert("engine".into(), json!("whatsapp-rust"));
     WAMessage {
         id,
@@ -87,10 +90,19 @@ impl Inbox {
         }
     }
 
-    async fn publish(&self, me: Option<&MeInfo>, event: &str, payload: Value) {
-        if let Err(e) = self.events.publish(&self.ctx(me), event, payload).await {
+    async fn publish(&self, me: Option<&MeInfo>, event: Event) {
+        if let Err(e) = self.events.emit(&self.ctx(me), &event).await {
+            let event = event.name();
             tracing::error!(session = self.session, event, error = %e, "could not record event");
         }
+    }
+
+    /// `message` (when someone else wrote it) and `message.any` for a new message.
+    async fn publish_message(&self, me: Option<&MeInfo>, msg: WAMessage) {
+        if !msg.from_me {
+            self.publish(me, Event::Message(msg.clone())).await;
+        }
+        self.publish(me, Event::MessageAny(msg)).await;
     }
 
     async fn save(&self, msg: &WAMessage) {
@@ -107,17 +119,17 @@ impl Inbox {
         history: &[(SessionStatus, i64)],
         data: Option<Value>,
     ) {
-        let statuses: Vec<Value> = history
+        let statuses = history
             .iter()
-            .map(|(s, t)| json!({"status": s, "timestamp": t}))
+            .map(|&(status, timestamp)| SessionStatusPoint { status, timestamp })
             .collect();
-        let payload = json!({
-            "name": self.session,
-            "status": status,
-            "statuses": statuses,
-            "data": data,
-        });
-        self.publish(me, "session.status", payload).await;
+        let payload = WASessionStatusBody {
+            name: self.session.clone(),
+            status,
+            statuses,
+            data,
+        };
+        self.publish(me, Event::SessionStatus(payload)).await;
     }
 
     /// A message from WhatsApp (incoming, or ours from another device).
@@ -158,36 +170,32 @@ impl Inbox {
                         .ok()
                         .flatten()
                         .map(|q| q.body);
-                    msg.reply_to = Some(crate::messages::model::ReplyToMessage {
+                    msg.reply_to = Some(ReplyToMessage {
                         id: quoted,
                         participant: reply_participant,
                         body: quoted_body,
                         has_media: false,
                         media: None,
-                        data: serde_json::Map::new(),
+                        data: Map::new(),
                     });
                 }
                 self.save(&msg).await;
-                let payload = serde_json::to_value(&msg).unwrap_or_default();
-                if !m.from_me {
-                    self.publish(me, "message", payload.clone()).await;
-                }
-                self.publish(me, "message.any", payload).await;
+                self.publish_message(me, msg).await;
             }
             InboundKind::Reaction { target_id, text } => {
-                let mut msg = base_message(&head, MessageSource::App, String::new());
+                let message = base_message(&head, MessageSource::App, String::new());
                 let target = self
                     .messages
                     .find_by_wa_id(&self.session, &target_id)
                     .await
                     .ok()
                     .flatten();
-                let target_full = target.map(|t| t.id).unwrap_or(target_id);
-                let mut payload = serde_json::to_value(&msg).unwrap_or_default();
-                payload["reaction"] = json!({"text": text, "messageId": target_full});
-                msg.data
-                    .insert("reaction".into(), payload["reaction"].clone());
-                self.publish(me, "message.reaction", payload).await;
+                let message_id = target.map(|t| t.id).unwrap_or(target_id);
+                let payload = WAMessageReaction {
+                    message,
+                    reaction: WAReaction { text, message_id },
+                };
+                self.publish(me, Event::MessageReaction(payload)).await;
             }
             InboundKind::Edit { target_id, body } => {
                 let edited = self
@@ -196,14 +204,12 @@ impl Inbox {
                     .await
                     .ok()
                     .flatten();
-                let edited_id = edited
-                    .as_ref()
-                    .map(|e| e.id.clone())
-                    .unwrap_or_else(|| target_id.clone());
-                let msg = base_message(&head, MessageSource::App, body);
-                let mut payload = serde_json::to_value(&msg).unwrap_or_default();
-                payload["editedMessageId"] = json!(edited_id);
-                self.publish(me, "message.edited", payload).await;
+                let edited_message_id = edited.map_or(target_id, |e| e.id);
+                let payload = WAMessageEditedBody {
+                    message: base_message(&head, MessageSource::App, body),
+                    edited_message_id,
+                };
+                self.publish(me, Event::MessageEdited(payload)).await;
             }
             InboundKind::Revoke { target_id } => {
                 let before = self
@@ -212,18 +218,16 @@ impl Inbox {
                     .await
                     .ok()
                     .flatten();
-                let after = base_message(&head, MessageSource::App, String::new());
-                let revoked_id = before
+                let revoked_message_id = before
                     .as_ref()
-                    .map(|b| b.id.clone())
-                    .unwrap_or_else(|| target_id.clone());
-                let payload = json!({
-                    "after": after,
-                    "before": before,
-                    "revokedMessageId": revoked_id,
-                    "_data": {},
-                });
-                self.publish(me, "message.revoked", payload).await;
+                    .map_or_else(|| target_id.clone(), |b| b.id.clone());
+                let payload = WAMessageRevokedBody {
+                    after: base_message(&head, MessageSource::App, String::new()),
+                    before,
+                    revoked_message_id,
+                    data: Map::new(),
+                };
+                self.publish(me, Event::MessageRevoked(payload)).await;
             }
             // Protocol traffic (key shares, history notices…) is not a chat message.
             InboundKind::Other { kind, .. } if kind == "protocol" => {}
@@ -231,11 +235,7 @@ impl Inbox {
                 let mut msg = base_message(&head, MessageSource::App, body);
                 msg.data.insert("type".into(), json!(kind));
                 self.save(&msg).await;
-                let payload = serde_json::to_value(&msg).unwrap_or_default();
-                if !m.from_me {
-                    self.publish(me, "message", payload.clone()).await;
-                }
-                self.publish(me, "message.any", payload).await;
+                self.publish_message(me, msg).await;
             }
         }
     }
@@ -253,31 +253,31 @@ impl Inbox {
                 Some(m) => (m.id.clone(), m.to.clone().unwrap_or_else(|| a.chat.clone())),
                 None => (message_id(true, &a.chat, wa_id, None), a.chat.clone()),
             };
-            let payload = json!({
-                "id": id,
-                "from": a.from,
-                "to": to,
-                "participant": if a.chat.ends_with("@g.us") { json!(a.from) } else { Value::Null },
-                "fromMe": true,
-                "ack": a.ack,
-                "ackName": ack::name(a.ack),
-                "_data": {},
-            });
-            self.publish(me, "message.ack", payload).await;
+            let payload = WAMessageAckBody {
+                id,
+                from: a.from.clone(),
+                to,
+                participant: a.chat.ends_with("@g.us").then(|| a.from.clone()),
+                from_me: true,
+                ack: a.ack,
+                ack_name: ack::name(a.ack).to_string(),
+                data: Map::new(),
+            };
+            self.publish(me, Event::MessageAck(payload)).await;
         }
     }
 
     /// `presence.update`: `{id, presences:[{participant, lastKnownPresence, lastSeen}]}`.
     pub async fn presence(&self, me: Option<&MeInfo>, p: Presence) {
-        let payload = json!({
-            "id": p.chat,
-            "presences": [{
-                "participant": p.participant,
-                "lastKnownPresence": p.state,
-                "lastSeen": p.last_seen,
+        let payload = WAHAChatPresences {
+            id: p.chat,
+            presences: vec![WAHAPresenceData {
+                participant: p.participant,
+                last_known_presence: p.state,
+                last_seen: p.last_seen,
             }],
-        });
-        self.publish(me, "presence.update", payload).await;
+        };
+        self.publish(me, Event::PresenceUpdate(payload)).await;
     }
 
     /// What the API sent: stored and published as `message.any`; returns the `WAMessage`.
@@ -286,7 +286,7 @@ impl Inbox {
         me: Option<&MeInfo>,
         sent: &Sent,
         body: String,
-        reply_to: Option<crate::messages::model::ReplyToMessage>,
+        reply_to: Option<ReplyToMessage>,
     ) -> WAMessage {
         let me_id = me.map(|m| m.id.clone()).unwrap_or_default();
         let id = message_id(true, &sent.chat, &sent.wa_id, None);
@@ -304,12 +304,7 @@ impl Inbox {
         );
         msg.reply_to = reply_to;
         self.save(&msg).await;
-        self.publish(
-            me,
-            "message.any",
-            serde_json::to_value(&msg).unwrap_or_default(),
-        )
-        .await;
+        self.publish(me, Event::MessageAny(msg.clone())).await;
         msg
     }
 }

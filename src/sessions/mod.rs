@@ -534,7 +534,7 @@ impl SessionManager {
             handle.stop(STOP_DEADLINE).await;
             tracing::info!(session = name, "session stopped");
             if let Ok(Some(record)) = self.inner.store.get_session(name).await {
-                let now = runtime::now_ms();
+                let now = crate::clock::now_ms();
                 self.inbox_for(&record)
                     .status(
                         me.as_ref(),

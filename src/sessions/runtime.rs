@@ -92,10 +92,8 @@ impl LiveState {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
+// Moved to `crate::clock`; re-exported for callers not yet pointed there.
+pub use crate::clock::now_ms;
 
 /// The manager's handle on a running session.
 #[must_use = "dropping the handle leaves the task running unobserved; call stop()"]

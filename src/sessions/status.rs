@@ -1,50 +1,11 @@
 //! WAHA's session status machine (`../shared/reference/waha.md` §1.1), as pure functions.
 //!
-//! Owns: [`SessionStatus`] and which transition each runtime input causes. Called by the
+//! Owns: which transition each runtime input causes. Called by the
 //! per-session runtime (`sessions::runtime`); no I/O, no clocks — unit-tested in `tests.rs`.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-/// `WAHASessionStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SessionStatus {
-    /// Not running.
-    Stopped,
-    /// Connecting (or reconnecting after a transient drop).
-    Starting,
-    /// Waiting for a QR scan or pairing code.
-    ScanQrCode,
-    /// Passkey pairing (GOWS only in WAHA; never entered by wharf yet).
-    PasskeyRequired,
-    /// Passkey confirmation (GOWS only in WAHA; never entered by wharf yet).
-    PasskeyConfirmationRequired,
-    /// Logged in and connected.
-    Working,
-    /// Gave up: QR never scanned, logged out from the phone, replaced, or could not connect.
-    Failed,
-}
-
-impl SessionStatus {
-    /// The wire name (`SCAN_QR_CODE`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Stopped => "STOPPED",
-            Self::Starting => "STARTING",
-            Self::ScanQrCode => "SCAN_QR_CODE",
-            Self::PasskeyRequired => "PASSKEY_REQUIRED",
-            Self::PasskeyConfirmationRequired => "PASSKEY_CONFIRMATION_REQUIRED",
-            Self::Working => "WORKING",
-            Self::Failed => "FAILED",
-        }
-    }
-
-    /// Whether a runtime exists for the session (it is "running" in WAHA's sense).
-    pub fn is_running(self) -> bool {
-        !matches!(self, Self::Stopped)
-    }
-}
+// The enum is wire vocabulary and lives in `model`; re-exported so the machine and its
+// callers keep naming it `sessions::status::SessionStatus`.
+pub use crate::model::session::SessionStatus;
 
 /// What the engine (or the runtime's own timers) reports.
 #[derive(Debug, Clone, PartialEq, Eq)]

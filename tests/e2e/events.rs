@@ -635,12 +635,7 @@ async fn ws_server(bus: EventBus) -> (String, actix_web::dev::ServerHandle) {
             web::get().to(move |req: HttpRequest, body: web::Payload| {
                 let bus = bus.clone();
                 async move {
-                    wharf::events::websocket::serve(
-                        &req,
-                        body,
-                        &bus,
-                        &wharf::config::ApiKey::Disabled,
-                    )
+                    wharf::api::websocket::serve(&req, body, &bus, &wharf::config::ApiKey::Disabled)
                 }
             }),
         )

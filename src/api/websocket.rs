@@ -1,0 +1,174 @@
+//! `GET /ws`: WAHA's WebSocket event stream (`../shared/reference/waha.md` §6).
+//!
+//! Owns: one actix-local task per connected client, from the handshake until either side
+//! closes. `api::build_app` routes `/ws` to [`route`] outside the OpenAPI document (as
+//! WAHA's gateway is). What a client receives is decided by the domain side,
+//! [`crate::events::websocket::Subscription`]; this file is only the transport. Clients
+//! subscribe with `?x-api-key=…&session=…&events=…`
+//! (`session`/`events` repeatable and/or comma-separated, default `*`; `*` excludes
+//! `engine.event`). Every text frame is the webhook envelope JSON; nothing is read from
+//! the client but control frames.
+//!
+//! The API-key middleware lets `/ws` through (`api::auth::is_public`): as in WAHA, a bad
+//! key still completes the handshake and is then closed with 1008 `Unauthorized`, which
+//! browsers can observe (an HTTP 401 on the upgrade they cannot).
+//!
+//! Backpressure: each client reads from the bus's broadcast channel; one that falls
+//! `events::WS_CHANNEL_CAPACITY` envelopes behind is disconnected (close 1013) instead
+//! of slowing the publisher or the other clients. The heartbeat pings every
+//! `ws_ping_interval` and drops a client that did not answer the previous ping. When the
+//! bus stops (`EventBus::stopping`), every client is closed with 1001 so that actix's
+//! graceful stop does not wait for these endless responses.
+
+use std::{sync::Arc, time::Duration};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{CloseCode, CloseReason, Message};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api::AppState,
+    config::ApiKey,
+    events::{Envelope, EventBus, websocket::Subscription},
+};
+
+/// Parses `/ws`'s query string into a [`Subscription`] (percent-decoding is actix's; an
+/// unparsable query subscribes to the defaults).
+pub fn subscription(query: &str) -> Subscription {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    Subscription::from_pairs(&pairs)
+}
+
+/// The actix handler of `GET /ws`.
+///
+/// # Errors
+/// When the request is not a WebSocket upgrade (actix-ws answers 400).
+pub async fn route(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    serve(&req, body, &state.events, &state.config.api_key)
+}
+
+/// Upgrades the connection and spawns the client's task on the actix worker.
+///
+/// # Errors
+/// When the request is not a WebSocket upgrade.
+pub fn serve(
+    req: &HttpRequest,
+    body: web::Payload,
+    bus: &EventBus,
+    api_key: &ApiKey,
+) -> Result<HttpResponse, actix_web::Error> {
+    let sub = subscription(req.query_string());
+    let authorized = match api_key {
+        ApiKey::Disabled => true,
+        key @ (ApiKey::Plain(_) | ApiKey::Sha512(_)) => {
+            sub.key.as_deref().is_some_and(|k| key.matches(k))
+        }
+    };
+    let (response, session, stream) = actix_ws::handle(req, body)?;
+    if !authorized {
+        actix_web::rt::spawn(async move {
+            let _ = session
+                .close(Some(CloseReason {
+                    code: CloseCode::Policy,
+                    description: Some("Unauthorized".into()),
+                }))
+                .await;
+            drop(stream);
+        });
+        return Ok(response);
+    }
+    // Subscribe before answering, so nothing published after the handshake is missed.
+    let rx = bus.subscribe();
+    let ping = bus.settings().ws_ping_interval;
+    actix_web::rt::spawn(client(session, stream, rx, sub, ping, bus.stopping()));
+    Ok(response)
+}
+
+/// One connected client.
+async fn client(
+    mut session: actix_ws::Session,
+    mut stream: actix_ws::MessageStream,
+    mut rx: broadcast::Receiver<Arc<Envelope>>,
+    sub: Subscription,
+    ping_every: Duration,
+    stopping: CancellationToken,
+) {
+    // `interval` panics on a zero period.
+    let ping_every = ping_every.max(Duration::from_millis(10));
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let mut alive = true;
+    let close = loop {
+        tokio::select! {
+            // WAHA closes its clients with 1001 on shutdown.
+            () = stopping.cancelled() => break Some(CloseCode::Away.into()),
+            received = rx.recv() => match received {
+                Ok(envelope) => {
+                    if sub.wants(&envelope.session, &envelope.event)
+                        && session.text(envelope.json().to_string()).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::info!(missed = n, "websocket client too slow; disconnecting");
+                    break Some(CloseReason {
+                        code: CloseCode::Again,
+                        description: Some("Too slow; events were missed".into()),
+                    });
+                }
+                // The bus is gone: the server is stopping (WAHA closes with 1001).
+                Err(RecvError::Closed) => break Some(CloseCode::Away.into()),
+            },
+            _ = heartbeat.tick() => {
+                if !alive {
+                    tracing::debug!("websocket client missed a pong; disconnecting");
+                    return;
+                }
+                alive = false;
+                if session.ping(b"").await.is_err() {
+                    return;
+                }
+            },
+            msg = stream.recv() => match msg {
+                Some(Ok(Message::Pong(_))) => alive = true,
+                Some(Ok(Message::Ping(bytes))) => {
+                    alive = true;
+                    if session.pong(&bytes).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                // No client→server protocol (WAHA ignores messages too).
+                Some(Ok(_)) => {}
+            },
+        }
+    };
+    let _ = session.close(close).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_accepts_repeated_and_comma_separated_filters() {
+        let s = subscription(
+            "X-Api-Key=k&session=a,b&events=message&events=session.status,engine.event",
+        );
+        assert_eq!(s.key.as_deref(), Some("k"));
+        assert_eq!(s.sessions, ["a", "b"]);
+        assert_eq!(s.events, ["message", "session.status", "engine.event"]);
+        assert!(s.wants("a", "engine.event"));
+        assert!(!s.wants("c", "message"));
+        let d = subscription("");
+        assert!(d.wants("x", "message") && !d.wants("x", "engine.event"));
+    }
+}
