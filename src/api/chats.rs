@@ -1,18 +1,18 @@
 //! `💬 Chats`: the read side of `/api/{session}/chats…` (waha.md §4.4) over wharf's own
 //! message history ([`crate::messages::MessageStore`]).
 //!
-//! Every route first requires a `WORKING` session (WAHA's 422 bodies), then a valid chat
-//! id (400), then reads the store. Query strings are parsed by hand so that every bad
-//! value gets a class-validator-style message and repeated/array parameters (`ids`) work.
-//! Editing and deleting messages (`PUT`/`DELETE …/messages/{messageId}`) need the engine
-//! and live with the chatting glue, not here.
+//! Every route first requires a `WORKING` session (WAHA's 422 bodies), then a valid query
+//! (400, [`super::Query`] rules: class-validator wording, repeated/array parameters such
+//! as `ids`), then a valid chat id (400), then reads the store. Editing and deleting
+//! messages (`PUT`/`DELETE …/messages/{messageId}`) need the engine and live with the
+//! chatting routes, not here.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, Body, require_working};
+use super::{ApiError, AppState, HasSession, SessionPath, WorkingBody, WorkingQuery};
 use crate::messages::{
     ChatQuery, ChatRow, ChatSortBy, MessageId, MessageQuery, SortOrder, WAMessage, ack, is_chat_id,
 };
@@ -45,6 +45,7 @@ pub enum SortOrderParam {
 #[serde(rename_all = "camelCase")]
 pub enum ChatSortField {
     /// Last message time.
+    #[serde(alias = "messageTimestamp")]
     ConversationTimestamp,
     /// Chat id.
     Id,
@@ -80,107 +81,113 @@ pub enum AckName {
     Played,
 }
 
-/// Query of `GET /api/{session}/chats` (documentation; parsed by [`Params`]).
+/// Query of `GET /api/{session}/chats`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(non_snake_case, dead_code)]
+#[allow(non_snake_case, reason = "WAHA's parameter names")]
 pub struct GetChatsQuery {
     /// Sort by field.
     #[param(inline)]
-    sortBy: Option<ChatSortField>,
+    pub sortBy: Option<ChatSortField>,
     /// Sort order - <b>desc</b>ending (Z => A, New first) or <b>asc</b>ending (A => Z, Old first)
     #[param(inline)]
-    sortOrder: Option<SortOrderParam>,
+    pub sortOrder: Option<SortOrderParam>,
     /// Merge LID (@lid) and phone-number (@c.us) chats referencing the same contact
     /// (accepted; wharf keeps chats as WhatsApp addressed them).
     #[param(default = true, example = true)]
-    merge: Option<bool>,
+    pub merge: Option<bool>,
     /// Page size.
-    limit: Option<f64>,
+    pub limit: Option<f64>,
     /// Skip this many.
-    offset: Option<f64>,
+    pub offset: Option<f64>,
 }
 
 /// Query of `GET /api/{session}/chats/overview`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct OverviewQuery {
     /// Merge LID (@lid) and phone-number (@c.us) chats referencing the same contact.
     #[param(default = true, example = true)]
-    merge: Option<bool>,
+    pub merge: Option<bool>,
     /// Page size.
     #[param(default = 20)]
-    limit: Option<f64>,
+    pub limit: Option<f64>,
     /// Skip this many.
-    offset: Option<f64>,
+    pub offset: Option<f64>,
     /// Filter by chat ids
     #[param(example = json!(["111111111@c.us"]))]
-    ids: Option<Vec<String>>,
+    pub ids: Option<Vec<String>>,
 }
 
 /// Query of `GET /api/{session}/chats/{chatId}/messages`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(non_snake_case, dead_code)]
+#[allow(non_snake_case, reason = "WAHA's parameter names")]
 pub struct GetChatMessagesQuery {
     /// Sort by field
     #[param(inline, default = "timestamp")]
-    sortBy: Option<MessageSortField>,
+    pub sortBy: Option<MessageSortField>,
     /// Sort order - <b>desc</b>ending (Z => A, New first) or <b>asc</b>ending (A => Z, Old first)
     #[param(inline)]
-    sortOrder: Option<SortOrderParam>,
+    pub sortOrder: Option<SortOrderParam>,
     /// Download media for messages (accepted; stored media is returned as recorded).
     #[param(default = true, example = false)]
-    downloadMedia: Option<bool>,
+    pub downloadMedia: Option<bool>,
     /// Merge LID (@lid) and phone-number (@c.us) chats referencing the same contact.
     #[param(default = true, example = true)]
-    merge: Option<bool>,
-    /// Page size.
+    pub merge: Option<bool>,
+    /// Page size. WAHA documents it as required; like WAHA, a missing one is 10.
     #[param(required = true, default = 10)]
-    limit: f64,
+    pub limit: Option<f64>,
     /// Skip this many.
-    offset: Option<f64>,
+    pub offset: Option<f64>,
     /// Filter messages before this timestamp (inclusive)
     #[serde(rename = "filter.timestamp.lte")]
-    filter_timestamp_lte: Option<f64>,
+    pub filter_timestamp_lte: Option<f64>,
     /// Filter messages after this timestamp (inclusive)
     #[serde(rename = "filter.timestamp.gte")]
-    filter_timestamp_gte: Option<f64>,
+    pub filter_timestamp_gte: Option<f64>,
     /// From me filter (by default shows all messages)
     #[serde(rename = "filter.fromMe")]
-    filter_from_me: Option<bool>,
+    pub filter_from_me: Option<bool>,
     /// Filter messages by acknowledgment status
     #[serde(rename = "filter.ack")]
     #[param(inline)]
-    filter_ack: Option<AckName>,
+    pub filter_ack: Option<AckName>,
 }
 
 /// Query of `GET /api/{session}/chats/{chatId}/messages/{messageId}`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(non_snake_case, dead_code)]
+#[allow(non_snake_case, reason = "WAHA's parameter names")]
 pub struct GetChatMessageQuery {
     /// Download media for messages (accepted; stored media is returned as recorded).
     #[param(default = true, example = true)]
-    downloadMedia: Option<bool>,
+    pub downloadMedia: Option<bool>,
     /// Merge LID (@lid) and phone-number (@c.us) chats referencing the same contact.
     #[param(default = true, example = true)]
-    merge: Option<bool>,
+    pub merge: Option<bool>,
 }
 
 /// Query of `POST /api/{session}/chats/{chatId}/messages/read`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct ReadChatMessagesQuery {
     /// How much messages to read (latest first)
     #[param(example = 30)]
-    messages: Option<f64>,
+    pub messages: Option<f64>,
     /// How much days to read (latest first)
     #[param(default = 7)]
-    days: Option<f64>,
+    pub days: Option<f64>,
 }
+
+// The session of every chats route is in the path.
+impl HasSession for GetChatsQuery {}
+impl HasSession for OverviewQuery {}
+impl HasSession for GetChatMessagesQuery {}
+impl HasSession for GetChatMessageQuery {}
+impl HasSession for ReadChatMessagesQuery {}
+impl HasSession for OverviewBodyRequest {}
 
 /// `GetChatsOverviewParams`: the overview's paging.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -243,94 +250,32 @@ pub struct ReadChatMessagesResponse {
     pub ids: Vec<String>,
 }
 
-/// A parsed query string with class-validator-style errors.
-struct Params(Vec<(String, String)>);
-
-impl Params {
-    fn of(req: &HttpRequest) -> Result<Self, ApiError> {
-        web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-            .map(|q| Self(q.into_inner()))
-            .map_err(|e| ApiError::bad_request(e.to_string()))
+fn sort_order(order: Option<SortOrderParam>) -> SortOrder {
+    match order {
+        Some(SortOrderParam::Asc) => SortOrder::Asc,
+        Some(SortOrderParam::Desc) | None => SortOrder::Desc,
     }
+}
 
-    /// The last value of `key` (a repeated scalar takes the last, as `qs` does for
-    /// NestJS; empty = absent).
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+fn ack_code(name: AckName) -> i32 {
+    match name {
+        AckName::Error => ack::ERROR,
+        AckName::Pending => ack::PENDING,
+        AckName::Server => ack::SERVER,
+        AckName::Device => ack::DEVICE,
+        AckName::Read => ack::READ,
+        AckName::Played => ack::PLAYED,
     }
+}
 
-    /// Every value of an array parameter: `ids=a&ids=b`, `ids[]=a`, `ids=a,b`.
-    fn list(&self, key: &str) -> Option<Vec<String>> {
-        let bracket = format!("{key}[]");
-        let values: Vec<String> = self
-            .0
-            .iter()
-            .filter(|(k, _)| *k == key || *k == bracket)
-            .flat_map(|(_, v)| v.split(','))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(String::from)
-            .collect();
-        (!values.is_empty()).then_some(values)
-    }
-
-    fn number(&self, key: &str) -> Result<Option<f64>, ApiError> {
-        self.get(key)
-            .map(|v| {
-                v.parse::<f64>()
-                    .ok()
-                    .filter(|n| n.is_finite())
-                    .ok_or_else(|| {
-                        ApiError::Validation(vec![format!(
-                            "{key} must be a number conforming to the specified constraints"
-                        )])
-                    })
-            })
-            .transpose()
-    }
-
-    fn count(&self, key: &str) -> Result<Option<u32>, ApiError> {
-        count(key, self.number(key)?)
-    }
-
-    fn timestamp(&self, key: &str) -> Result<Option<i64>, ApiError> {
-        // Seconds; fractions are cut (a `<=` bound on whole seconds stays inclusive).
-        #[allow(clippy::cast_possible_truncation)]
-        Ok(self.number(key)?.map(|n| n.floor() as i64))
-    }
-
-    fn bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some("true" | "1") => Ok(Some(true)),
-            Some("false" | "0") => Ok(Some(false)),
-            Some(_) => Err(ApiError::Validation(vec![format!(
-                "{key} must be a boolean value"
-            )])),
-        }
-    }
-
-    fn one_of<'a>(&'a self, key: &str, allowed: &[&str]) -> Result<Option<&'a str>, ApiError> {
-        match self.get(key) {
-            Some(v) if !allowed.contains(&v) => Err(ApiError::Validation(vec![format!(
-                "{key} must be one of the following values: {}",
-                allowed.join(", ")
-            )])),
-            other => Ok(other),
-        }
-    }
-
-    fn sort_order(&self) -> Result<SortOrder, ApiError> {
-        Ok(match self.one_of("sortOrder", &["desc", "asc"])? {
-            Some("asc") => SortOrder::Asc,
-            _ => SortOrder::Desc,
-        })
-    }
+/// Seconds from a query number; fractions are cut (a `<=` bound on whole seconds stays
+/// inclusive).
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "timestamps are far inside i64"
+)]
+fn timestamp(n: Option<f64>) -> Option<i64> {
+    n.map(|n| n.floor() as i64)
 }
 
 /// A non-negative whole count (limit, offset) from a JSON/query number.
@@ -401,36 +346,29 @@ async fn overview(
 #[utoipa::path(
     operation_id = "ChatsController_getChats",
     tag = "💬 Chats",
-    params(("session" = String, Path, description = "Session name"), GetChatsQuery),
+    params(SessionPath, GetChatsQuery),
     responses((status = 200, description = "")),
     security(("api_key" = []))
 )]
 #[get("/api/{session}/chats")]
 pub async fn get_chats(
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
+    req: WorkingQuery<GetChatsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = path.into_inner();
-    require_working(&state, &session).await?;
-    let p = Params::of(&req)?;
-    let sort_by = match p.one_of(
-        "sortBy",
-        &["conversationTimestamp", "messageTimestamp", "id", "name"],
-    )? {
-        Some("id") => ChatSortBy::Id,
-        Some("name") => ChatSortBy::Name,
-        _ => ChatSortBy::ConversationTimestamp,
+    let WorkingQuery { working, query: p } = req;
+    let sort_by = match p.sortBy {
+        Some(ChatSortField::Id) => ChatSortBy::Id,
+        Some(ChatSortField::Name) => ChatSortBy::Name,
+        Some(ChatSortField::ConversationTimestamp) | None => ChatSortBy::ConversationTimestamp,
     };
-    p.bool("merge")?;
     let q = ChatQuery {
-        limit: p.count("limit")?,
-        offset: p.count("offset")?.unwrap_or(0),
+        limit: count("limit", p.limit)?,
+        offset: count("offset", p.offset)?.unwrap_or(0),
         sort_by,
-        sort_order: p.sort_order()?,
+        sort_order: sort_order(p.sortOrder),
         ids: None,
     };
-    let rows = state.messages.chats(&session, &q).await?;
+    let rows = state.messages.chats(&working.name, &q).await?;
     let body: Vec<Value> = rows.iter().map(chat_json).collect();
     Ok(HttpResponse::Ok().json(body))
 }
@@ -439,26 +377,22 @@ pub async fn get_chats(
 #[utoipa::path(
     operation_id = "ChatsController_getChatsOverview",
     tag = "💬 Chats",
-    params(("session" = String, Path, description = "Session name"), OverviewQuery),
+    params(SessionPath, OverviewQuery),
     responses((status = 200, description = "", body = Vec<ChatSummary>)),
     security(("api_key" = []))
 )]
 #[get("/api/{session}/chats/overview")]
 pub async fn get_chats_overview(
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
+    req: WorkingQuery<OverviewQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = path.into_inner();
-    require_working(&state, &session).await?;
-    let p = Params::of(&req)?;
-    p.bool("merge")?;
+    let WorkingQuery { working, query: p } = req;
     let body = overview(
         &state,
-        &session,
-        p.count("limit")?,
-        p.count("offset")?,
-        p.list("ids"),
+        &working.name,
+        count("limit", p.limit)?,
+        count("offset", p.offset)?,
+        p.ids.filter(|ids| !ids.is_empty()),
     )
     .await?;
     Ok(HttpResponse::Ok().json(body))
@@ -468,7 +402,7 @@ pub async fn get_chats_overview(
 #[utoipa::path(
     operation_id = "ChatsController_postChatsOverview",
     tag = "💬 Chats",
-    params(("session" = String, Path, description = "Session name")),
+    params(SessionPath),
     request_body = OverviewBodyRequest,
     responses((status = 201, description = "", body = Vec<ChatSummary>)),
     security(("api_key" = []))
@@ -476,12 +410,10 @@ pub async fn get_chats_overview(
 #[post("/api/{session}/chats/overview")]
 pub async fn post_chats_overview(
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: Body<OverviewBodyRequest>,
+    req: WorkingBody<OverviewBodyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = path.into_inner();
-    require_working(&state, &session).await?;
-    let req = body.0;
+    let WorkingBody { working, body: req } = req;
+    let session = working.name;
     let ids = req.filter.and_then(|f| f.ids).filter(|ids| !ids.is_empty());
     let body = overview(
         &state,
@@ -500,7 +432,7 @@ pub async fn post_chats_overview(
     tag = "💬 Chats",
     params(
         GetChatMessagesQuery,
-        ("session" = String, Path, description = "Session name"),
+        SessionPath,
         ("chatId" = String, Path, description = "Chat ID", example = "123456789@c.us"),
     ),
     responses((status = 200, description = "", body = Vec<WAMessage>)),
@@ -510,26 +442,21 @@ pub async fn post_chats_overview(
 pub async fn get_chat_messages(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    req: HttpRequest,
+    req: WorkingQuery<GetChatMessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (session, chat) = path.into_inner();
-    require_working(&state, &session).await?;
+    let (_, chat) = path.into_inner();
+    let WorkingQuery { working, query: p } = req;
     let chat = chat_id(&chat)?;
-    let p = Params::of(&req)?;
-    p.one_of("sortBy", &["timestamp", "messageTimestamp"])?;
-    p.bool("downloadMedia")?;
-    p.bool("merge")?;
-    let ack_names: Vec<&str> = ack::ALL.iter().map(|(_, n)| *n).collect();
     let q = MessageQuery {
-        limit: Some(p.count("limit")?.unwrap_or(DEFAULT_MESSAGES_LIMIT)),
-        offset: p.count("offset")?.unwrap_or(0),
-        sort_order: p.sort_order()?,
-        timestamp_gte: p.timestamp("filter.timestamp.gte")?,
-        timestamp_lte: p.timestamp("filter.timestamp.lte")?,
-        from_me: p.bool("filter.fromMe")?,
-        ack: p.one_of("filter.ack", &ack_names)?.and_then(ack::from_name),
+        limit: Some(count("limit", p.limit)?.unwrap_or(DEFAULT_MESSAGES_LIMIT)),
+        offset: count("offset", p.offset)?.unwrap_or(0),
+        sort_order: sort_order(p.sortOrder),
+        timestamp_gte: timestamp(p.filter_timestamp_gte),
+        timestamp_lte: timestamp(p.filter_timestamp_lte),
+        from_me: p.filter_from_me,
+        ack: p.filter_ack.map(ack_code),
     };
-    let messages = state.messages.list(&session, chat, &q).await?;
+    let messages = state.messages.list(&working.name, chat, &q).await?;
     Ok(HttpResponse::Ok().json(messages))
 }
 
@@ -539,7 +466,7 @@ pub async fn get_chat_messages(
     tag = "💬 Chats",
     params(
         GetChatMessageQuery,
-        ("session" = String, Path, description = "Session name"),
+        SessionPath,
         ("chatId" = String, Path, description = "Chat ID", example = "123456789@c.us"),
         ("messageId" = String, Path),
     ),
@@ -550,14 +477,11 @@ pub async fn get_chat_messages(
 pub async fn get_chat_message(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
-    req: HttpRequest,
+    req: WorkingQuery<GetChatMessageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (session, chat, message_id) = path.into_inner();
-    require_working(&state, &session).await?;
+    let (_, chat, message_id) = path.into_inner();
+    let session = req.working.name;
     let chat = chat_id(&chat)?;
-    let p = Params::of(&req)?;
-    p.bool("downloadMedia")?;
-    p.bool("merge")?;
     // WAHA's full id, or (leniently) the bare WhatsApp id inside this chat.
     let found = if MessageId::parse(&message_id).is_some() {
         state.messages.get(&session, &message_id).await?
@@ -579,7 +503,7 @@ pub async fn get_chat_message(
     tag = "💬 Chats",
     params(
         ReadChatMessagesQuery,
-        ("session" = String, Path, description = "Session name"),
+        SessionPath,
         ("chatId" = String, Path, description = "Chat ID", example = "123456789@c.us"),
     ),
     responses((status = 201, description = "", body = ReadChatMessagesResponse)),
@@ -589,43 +513,19 @@ pub async fn get_chat_message(
 pub async fn read_chat_messages(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    req: HttpRequest,
+    req: WorkingQuery<ReadChatMessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (session, chat) = path.into_inner();
-    require_working(&state, &session).await?;
+    let (_, chat) = path.into_inner();
+    let WorkingQuery { working, query: p } = req;
     let chat = chat_id(&chat)?;
-    let p = Params::of(&req)?;
-    let limit = p.count("messages")?;
-    let days = p.count("days")?.unwrap_or(DEFAULT_READ_DAYS);
+    let limit = count("messages", p.messages)?;
+    let days = count("days", p.days)?.unwrap_or(DEFAULT_READ_DAYS);
     let since = chrono::Utc::now().timestamp() - i64::from(days) * 86_400;
-    let read = state
-        .messages
-        .mark_read(&session, chat, limit, Some(since))
+    let ids = state
+        .manager
+        .read_chat_messages(&working.engine, chat, limit, Some(since))
         .await?;
-    // Real read receipts for what was marked, one receipt per sender (groups need it).
-    let mut by_sender: std::collections::BTreeMap<Option<String>, Vec<String>> =
-        std::collections::BTreeMap::new();
-    for m in &read {
-        by_sender
-            .entry(m.participant.clone())
-            .or_default()
-            .push(m.wa_id());
-    }
-    for (participant, ids) in by_sender {
-        let chat = chat.to_string();
-        state
-            .manager
-            .command(&session, |reply| crate::engine::EngineCommand::SendSeen {
-                chat,
-                participant,
-                ids,
-                reply,
-            })
-            .await?;
-    }
-    Ok(HttpResponse::Created().json(ReadChatMessagesResponse {
-        ids: read.into_iter().map(|m| m.id).collect(),
-    }))
+    Ok(HttpResponse::Created().json(ReadChatMessagesResponse { ids }))
 }
 
 /// Registers this tag's routes. `…/messages/read` precedes `…/messages/{messageId}`

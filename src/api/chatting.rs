@@ -2,18 +2,15 @@
 //! `/api/stopTyping`, `PUT /api/reaction`, `/api/forwardMessage` (waha.md §4.3); plus the
 //! message edit/delete routes of `💬 Chats` that need the engine.
 //!
-//! Thin: parse, the WORKING gate, one engine command through the session manager, and the
-//! session inbox records and publishes what was sent.
+//! Thin: parse and gate (extractors), one call into `sessions::chatting` (quote, send,
+//! record, publish), map the answer.
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, Body, require_working};
-use crate::{
-    engine::EngineCommand,
-    messages::model::{MessageId, ReplyToMessage, WAMessage},
-};
+use super::{ApiError, AppState, HasSession, SessionPath, Working, WorkingBody, WorkingQuery};
+use crate::{messages::model::WAMessage, sessions::chatting::SendText};
 
 fn default_session() -> String {
     "default".into()
@@ -134,86 +131,44 @@ pub struct SendTextQuery {
     pub session: String,
 }
 
-fn parse_message_id(id: &str) -> Result<MessageId, ApiError> {
-    MessageId::parse(id).ok_or_else(|| {
-        ApiError::Validation(vec![format!(
-            "messageId must look like false_11111111111@c.us_AAAAAAAAAAAAAAAAAAAA, got {id:?}"
-        )])
-    })
-}
-
-fn not_found_message() -> ApiError {
-    ApiError::Http {
-        status: actix_web::http::StatusCode::NOT_FOUND,
-        message: "Message not found".into(),
+impl HasSession for MessageTextRequest {
+    fn session(&self) -> Option<&str> {
+        Some(&self.session)
     }
 }
 
-async fn send_text_inner(
-    state: &AppState,
-    session: &str,
-    chat: String,
-    text: String,
-    reply_to: Option<String>,
-    mentions: Vec<String>,
-    id: Option<String>,
-) -> Result<WAMessage, ApiError> {
-    require_working(state, session).await?;
-    let inbox = state.manager.inbox(session).await?;
-    let mut quoted = None;
-    if let Some(reply) = reply_to.filter(|r| !r.is_empty()) {
-        let parsed = parse_message_id(&reply)?;
-        let stored = inbox
-            .messages
-            .get(session, &reply)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let body = stored.as_ref().map(|m| m.body.clone()).unwrap_or_default();
-        let me = state
-            .manager
-            .live_state(session)
-            .and_then(|s| s.me)
-            .map(|m| m.id)
-            .unwrap_or_default();
-        let sender = match (&parsed.participant, parsed.from_me) {
-            (Some(p), _) => p.clone(),
-            (None, true) => me,
-            (None, false) => parsed.chat_id.clone(),
-        };
-        quoted = Some((
-            parsed.wa_id.clone(),
-            sender.clone(),
-            body.clone(),
-            ReplyToMessage {
-                id: parsed.wa_id.clone(),
-                participant: Some(sender),
-                body: Some(body),
-                has_media: false,
-                media: None,
-                data: serde_json::Map::new(),
-            },
-        ));
+impl HasSession for SendSeenRequest {
+    fn session(&self) -> Option<&str> {
+        Some(&self.session)
     }
-    let reply_parts = quoted
-        .as_ref()
-        .map(|(i, s, b, _)| (i.clone(), s.clone(), b.clone()));
-    let body = text.clone();
-    let sent = state
-        .manager
-        .command(session, |reply| EngineCommand::SendText {
-            chat,
-            text,
-            reply_to: reply_parts,
-            mentions,
-            id,
-            reply,
-        })
-        .await?;
-    let me = state.manager.live_state(session).and_then(|s| s.me);
-    Ok(inbox
-        .sent(me.as_ref(), &sent, body, quoted.map(|q| q.3))
-        .await)
 }
+
+impl HasSession for ChatRequest {
+    fn session(&self) -> Option<&str> {
+        Some(&self.session)
+    }
+}
+
+impl HasSession for MessageReactionRequest {
+    fn session(&self) -> Option<&str> {
+        Some(&self.session)
+    }
+}
+
+impl HasSession for MessageForwardRequest {
+    fn session(&self) -> Option<&str> {
+        Some(&self.session)
+    }
+}
+
+impl HasSession for SendTextQuery {
+    fn session(&self) -> Option<&str> {
+        Some(&self.session)
+    }
+}
+
+/// The session is in the path.
+impl HasSession for EditMessageRequest {}
 
 /// Send a text message
 #[utoipa::path(
@@ -226,19 +181,22 @@ async fn send_text_inner(
 #[post("/api/sendText")]
 pub async fn send_text(
     state: web::Data<AppState>,
-    body: Body<MessageTextRequest>,
+    req: WorkingBody<MessageTextRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = body.0;
-    let msg = send_text_inner(
-        &state,
-        &r.session,
-        r.chat_id,
-        r.text,
-        r.reply_to,
-        r.mentions.unwrap_or_default(),
-        r.id,
-    )
-    .await?;
+    let WorkingBody { working, body: r } = req;
+    let msg: WAMessage = state
+        .manager
+        .send_text(
+            &working.engine,
+            SendText {
+                chat: r.chat_id,
+                text: r.text,
+                reply_to: r.reply_to,
+                mentions: r.mentions.unwrap_or_default(),
+                id: r.id,
+            },
+        )
+        .await?;
     Ok(HttpResponse::Created().json(msg))
 }
 
@@ -253,10 +211,20 @@ pub async fn send_text(
 #[get("/api/sendText")]
 pub async fn send_text_get(
     state: web::Data<AppState>,
-    query: web::Query<SendTextQuery>,
+    req: WorkingQuery<SendTextQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    let msg = send_text_inner(&state, &q.session, q.phone, q.text, None, Vec::new(), None).await?;
+    let WorkingQuery { working, query: q } = req;
+    let msg = state
+        .manager
+        .send_text(
+            &working.engine,
+            SendText {
+                chat: q.phone,
+                text: q.text,
+                ..SendText::default()
+            },
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(msg))
 }
 
@@ -271,31 +239,14 @@ pub async fn send_text_get(
 #[post("/api/sendSeen")]
 pub async fn send_seen(
     state: web::Data<AppState>,
-    body: Body<SendSeenRequest>,
+    req: WorkingBody<SendSeenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = body.0;
-    require_working(&state, &r.session).await?;
+    let WorkingBody { working, body: r } = req;
     let mut ids: Vec<String> = r.message_ids.unwrap_or_default();
     ids.extend(r.message_id);
-    let mut wa_ids = Vec::new();
-    let mut participant = r.participant;
-    for id in &ids {
-        let parsed = parse_message_id(id)?;
-        if participant.is_none() {
-            participant = parsed.participant.clone();
-        }
-        wa_ids.push(parsed.wa_id);
-    }
-    let chat = r.chat_id;
-    let ids_for_engine = wa_ids.clone();
     state
         .manager
-        .command(&r.session, |reply| EngineCommand::SendSeen {
-            chat,
-            participant,
-            ids: ids_for_engine,
-            reply,
-        })
+        .send_seen(&working.engine, &r.chat_id, &ids, r.participant)
         .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({})))
 }
@@ -311,9 +262,9 @@ pub async fn send_seen(
 #[post("/api/startTyping")]
 pub async fn start_typing(
     state: web::Data<AppState>,
-    body: Body<ChatRequest>,
+    req: WorkingBody<ChatRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    typing(&state, body.0, true).await
+    typing(&state, req, true).await
 }
 
 /// Stop typing in a chat.
@@ -327,21 +278,20 @@ pub async fn start_typing(
 #[post("/api/stopTyping")]
 pub async fn stop_typing(
     state: web::Data<AppState>,
-    body: Body<ChatRequest>,
+    req: WorkingBody<ChatRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    typing(&state, body.0, false).await
+    typing(&state, req, false).await
 }
 
-async fn typing(state: &AppState, r: ChatRequest, on: bool) -> Result<HttpResponse, ApiError> {
-    require_working(state, &r.session).await?;
-    let chat = r.chat_id;
+async fn typing(
+    state: &AppState,
+    req: WorkingBody<ChatRequest>,
+    on: bool,
+) -> Result<HttpResponse, ApiError> {
+    let WorkingBody { working, body: r } = req;
     state
         .manager
-        .command(&r.session, |reply| EngineCommand::Typing {
-            chat,
-            on,
-            reply,
-        })
+        .typing(&working.engine, &r.chat_id, on)
         .await?;
     Ok(HttpResponse::Created().finish())
 }
@@ -357,22 +307,12 @@ async fn typing(state: &AppState, r: ChatRequest, on: bool) -> Result<HttpRespon
 #[put("/api/reaction")]
 pub async fn set_reaction(
     state: web::Data<AppState>,
-    body: Body<MessageReactionRequest>,
+    req: WorkingBody<MessageReactionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = body.0;
-    require_working(&state, &r.session).await?;
-    let target = parse_message_id(&r.message_id)?;
-    let emoji = r.reaction;
+    let WorkingBody { working, body: r } = req;
     state
         .manager
-        .command(&r.session, |reply| EngineCommand::React {
-            chat: target.chat_id,
-            target_id: target.wa_id,
-            target_from_me: target.from_me,
-            participant: target.participant,
-            emoji,
-            reply,
-        })
+        .react(&working.engine, &r.message_id, &r.reaction)
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({})))
 }
@@ -388,29 +328,13 @@ pub async fn set_reaction(
 #[post("/api/forwardMessage")]
 pub async fn forward_message(
     state: web::Data<AppState>,
-    body: Body<MessageForwardRequest>,
+    req: WorkingBody<MessageForwardRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = body.0;
-    require_working(&state, &r.session).await?;
-    parse_message_id(&r.message_id)?;
-    let inbox = state.manager.inbox(&r.session).await?;
-    let original = inbox
-        .messages
-        .get(&r.session, &r.message_id)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .ok_or_else(not_found_message)?;
-    // Text forward: the stored body is re-sent (media forwarding needs the media store).
-    let msg = send_text_inner(
-        &state,
-        &r.session,
-        r.chat_id,
-        original.body,
-        None,
-        Vec::new(),
-        r.id,
-    )
-    .await?;
+    let WorkingBody { working, body: r } = req;
+    let msg = state
+        .manager
+        .forward_message(&working.engine, r.chat_id, &r.message_id, r.id)
+        .await?;
     Ok(HttpResponse::Created().json(msg))
 }
 
@@ -419,7 +343,7 @@ pub async fn forward_message(
     operation_id = "ChatsController_editMessage",
     tag = "💬 Chats",
     params(
-        ("session" = String, Path, description = "Session name"),
+        SessionPath,
         ("chatId" = String, Path, description = "Chat ID"),
         ("messageId" = String, Path, description = "Message ID"),
     ),
@@ -431,28 +355,14 @@ pub async fn forward_message(
 pub async fn edit_message(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
-    body: Body<EditMessageRequest>,
+    req: WorkingBody<EditMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (session, chat, message_id) = path.into_inner();
-    require_working(&state, &session).await?;
-    let target = parse_message_id(&message_id)?;
-    let text = body.0.text;
-    let new_body = text.clone();
-    let target_id = target.wa_id.clone();
+    let (_, chat, message_id) = path.into_inner();
+    let WorkingBody { working, body } = req;
     state
         .manager
-        .command(&session, |reply| EngineCommand::Edit {
-            chat,
-            target_id,
-            text,
-            reply,
-        })
+        .edit_message(&working.engine, &chat, &message_id, body.text)
         .await?;
-    let inbox = state.manager.inbox(&session).await?;
-    let _ = inbox
-        .messages
-        .edit(&session, &target.wa_id, &new_body)
-        .await;
     Ok(HttpResponse::Ok().json(serde_json::json!({})))
 }
 
@@ -461,7 +371,7 @@ pub async fn edit_message(
     operation_id = "ChatsController_deleteMessage",
     tag = "💬 Chats",
     params(
-        ("session" = String, Path, description = "Session name"),
+        SessionPath,
         ("chatId" = String, Path, description = "Chat ID"),
         ("messageId" = String, Path, description = "Message ID"),
     ),
@@ -472,21 +382,13 @@ pub async fn edit_message(
 pub async fn delete_message(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
+    working: Working,
 ) -> Result<HttpResponse, ApiError> {
-    let (session, chat, message_id) = path.into_inner();
-    require_working(&state, &session).await?;
-    let target = parse_message_id(&message_id)?;
-    let target_id = target.wa_id.clone();
+    let (_, chat, message_id) = path.into_inner();
     state
         .manager
-        .command(&session, |reply| EngineCommand::Revoke {
-            chat,
-            target_id,
-            reply,
-        })
+        .delete_message(&working.engine, &chat, &message_id)
         .await?;
-    let inbox = state.manager.inbox(&session).await?;
-    let _ = inbox.messages.revoke(&session, &target.wa_id).await;
     Ok(HttpResponse::Ok().json(serde_json::json!({})))
 }
 

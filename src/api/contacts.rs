@@ -4,8 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, require_working};
-use crate::engine::EngineCommand;
+use super::{ApiError, AppState, HasSession, WorkingQuery};
 
 /// Query of `check-exists`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -15,6 +14,12 @@ pub struct CheckExistsQuery {
     pub phone: String,
     /// Session name.
     pub session: String,
+}
+
+impl HasSession for CheckExistsQuery {
+    fn session(&self) -> Option<&str> {
+        Some(&self.session)
+    }
 }
 
 /// `WANumberExistResult`.
@@ -39,10 +44,9 @@ pub struct WANumberExistResult {
 #[get("/api/contacts/check-exists")]
 pub async fn check_exists(
     state: web::Data<AppState>,
-    query: web::Query<CheckExistsQuery>,
+    req: WorkingQuery<CheckExistsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    require_working(&state, &q.session).await?;
+    let WorkingQuery { working, query: q } = req;
     let phone: String = q
         .phone
         .split('@')
@@ -56,13 +60,7 @@ pub async fn check_exists(
             "phone must be a phone number in international format".into(),
         ]));
     }
-    let chat_id = state
-        .manager
-        .command(&q.session, |reply| EngineCommand::CheckExists {
-            phone,
-            reply,
-        })
-        .await?;
+    let chat_id = state.manager.check_exists(&working.engine, &phone).await?;
     Ok(HttpResponse::Ok().json(WANumberExistResult {
         number_exists: chat_id.is_some(),
         chat_id,

@@ -211,6 +211,13 @@ impl From<sessions::Error> for ApiError {
                     "We didn't find a session with name '{name}'.\nPlease start it first by using POST /api/sessions/{name}/start request"
                 ),
             },
+            sessions::Error::BadMessageId(id) => Self::Validation(vec![format!(
+                "messageId must look like false_11111111111@c.us_AAAAAAAAAAAAAAAAAAAA, got {id:?}"
+            )]),
+            sessions::Error::MessageNotFound(_) => Self::Http {
+                status: StatusCode::NOT_FOUND,
+                message: "Message not found".into(),
+            },
             sessions::Error::CodeWrongStatus { status } => Self::unprocessable(format!(
                 "Can request code only in SCAN_QR_CODE status. The current status is {}",
                 status.as_str()

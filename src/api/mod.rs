@@ -1,38 +1,42 @@
 //! The HTTP surface: WAHA's routes, one file per WAHA tag, plus the shared plumbing.
 //!
-//! Owns: [`AppState`] (what handlers reach), the JSON body extractor that renders WAHA's
-//! 400/413 bodies, the API-key middleware, the 500 rewriter, the default 404 and Swagger UI.
-//! `app::App::build` calls [`build_app`] once per actix worker; handlers stay thin: parse,
-//! call `sessions::`/`store::`, map the result.
+//! Owns: [`AppState`] (what handlers reach), the API-key middleware, the 500 rewriter, the
+//! default 404 and Swagger UI; the extractors (body, query, the WORKING gate) live in
+//! [`extract`]. `app::App::build` calls [`build_app`] once per actix worker; handlers stay
+//! thin: parse (extractors), call `sessions::`/`store::`, map the result.
 
 pub mod auth;
 pub mod chats;
 pub mod chatting;
 pub mod contacts;
 pub mod error;
+pub mod extract;
 pub mod observability;
 pub mod pairing;
 pub mod sessions;
 pub mod webhooks;
 pub mod websocket;
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::sync::Arc;
 
 use actix_web::{
-    FromRequest, HttpRequest, HttpResponse, Responder,
+    HttpRequest, HttpResponse, Responder,
     body::MessageBody,
-    dev::{Payload, ServiceRequest, ServiceResponse},
+    dev::{ServiceRequest, ServiceResponse},
     http::header,
     middleware::Next,
     web,
 };
-use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
-pub use self::error::ApiError;
+pub use self::{
+    error::ApiError,
+    extract::{
+        Body, HasSession, Query, SessionPath, Working, WorkingBody, WorkingQuery, parse_value,
+    },
+};
 use crate::{config::Config, sessions::SessionManager};
 
 /// JSON bodies up to 50 MB, like WAHA's body-parser limit.
@@ -52,118 +56,6 @@ pub struct AppState {
     pub started_at_ms: i64,
     /// Cancelled by `POST /api/server/stop`; `app` then shuts down gracefully.
     pub stop: CancellationToken,
-}
-
-/// A JSON request body, parsed like NestJS's `ValidationPipe`: syntax errors are a 400 with
-/// a string message, shape errors a 400 with a `message` array, bodies over 50 MB a 413.
-/// An empty body is `{}` (Nest sees an empty object when no JSON was sent).
-pub struct Body<T>(pub T);
-
-impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(_req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let mut payload = payload.take();
-        Box::pin(async move {
-            let mut buf = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
-                if buf.len() + chunk.len() > BODY_LIMIT {
-                    return Err(ApiError::payload_too_large());
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            let value: serde_json::Value = if buf.iter().all(u8::is_ascii_whitespace) {
-                serde_json::Value::Object(serde_json::Map::new())
-            } else {
-                serde_json::from_slice(&buf)
-                    .map_err(|e| ApiError::bad_request(format!("Unexpected token in JSON: {e}")))?
-            };
-            parse_value(value).map(Body)
-        })
-    }
-}
-
-/// Deserializes a JSON value into `T`, turning serde's error into class-validator's wording.
-///
-/// # Errors
-/// [`ApiError::Validation`] naming the offending property.
-pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    if !value.is_object() {
-        return Err(ApiError::Validation(vec!["body must be an object".into()]));
-    }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        // class-validator writes `config.webhooks.0.url`, serde `config.webhooks[0].url`.
-        let path = e.path().to_string().replace('[', ".").replace(']', "");
-        let inner = e.into_inner().to_string();
-        ApiError::Validation(vec![validation_message(&path, &inner)])
-    })
-}
-
-/// class-validator-style phrasing for the common serde failures (`name must be a string`).
-fn validation_message(path: &str, serde_msg: &str) -> String {
-    if let Some(field) = serde_msg
-        .strip_prefix("missing field `")
-        .and_then(|s| s.split('`').next())
-    {
-        let full = if path == "." || path.is_empty() {
-            field.to_string()
-        } else {
-            format!("{path}.{field}")
-        };
-        return format!("{full} should not be empty");
-    }
-    let expected = serde_msg.split("expected ").nth(1).unwrap_or("");
-    let kind = if expected.starts_with("a string") {
-        "must be a string"
-    } else if expected.starts_with("a boolean") {
-        "must be a boolean value"
-    } else if expected.starts_with("a sequence") {
-        "must be an array"
-    } else if expected.contains("number")
-        || expected.contains("integer")
-        || expected.starts_with("f64")
-        || expected.starts_with("u")
-        || expected.starts_with("i")
-    {
-        "must be a number conforming to the specified constraints"
-    } else if expected.starts_with("struct") || expected.starts_with("a map") {
-        "must be an object"
-    } else if serde_msg.starts_with("unknown variant") {
-        let values: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        return format!(
-            "{path} must be one of the following values: {}",
-            values.join(", ")
-        );
-    } else {
-        return format!("{path}: {serde_msg}");
-    };
-    format!("{path} {kind}")
-}
-
-/// The WORKING gate of chatting/chats routes: WAHA's exact 422 bodies otherwise
-/// (`Session "x" does not exist` for an unknown one, the status body for the rest).
-///
-/// # Errors
-/// [`ApiError::SessionNotExist`] or [`ApiError::SessionStatus`] with `expected: ["WORKING"]`.
-pub async fn require_working(state: &AppState, session: &str) -> Result<(), ApiError> {
-    use crate::sessions::status::SessionStatus;
-    let status = state.manager.status_of(session);
-    if status == SessionStatus::Working {
-        return Ok(());
-    }
-    match state.manager.get(session).await {
-        Err(crate::sessions::Error::NotFound(_)) => {
-            Err(ApiError::SessionNotExist(session.to_string()))
-        }
-        Err(e) => Err(e.into()),
-        Ok(_) => Err(ApiError::SessionStatus {
-            session: session.to_string(),
-            status,
-            expected: vec![SessionStatus::Working],
-        }),
-    }
 }
 
 /// Builds the actix app: WAHA routes (collected into the OpenAPI document), middleware,

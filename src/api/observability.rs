@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, Body};
+use super::{ApiError, AppState, Body, Query};
 use crate::config::{Config, WAHA_VERSION};
 
 /// `PingResponse`.
@@ -107,8 +107,12 @@ pub struct StopResponse {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EnvironmentQuery {
-    /// Include all environment variables.
+    /// Include all environment variables
+    ///
+    /// Lenient like WAHA's `BooleanString` transform: only `true`/`1` mean yes, any other
+    /// value no — so it is parsed as a string and documented as the boolean it means.
     #[serde(default)]
+    #[param(value_type = Option<bool>, default = false, example = false)]
     pub all: Option<String>,
 }
 
@@ -314,9 +318,9 @@ pub fn redacted_environment(config: &Config, all: bool) -> BTreeMap<String, Stri
 #[get("/api/server/environment")]
 pub async fn server_environment(
     state: web::Data<AppState>,
-    query: web::Query<EnvironmentQuery>,
+    query: Query<EnvironmentQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = matches!(query.all.as_deref(), Some("true" | "1"));
+    let all = matches!(query.0.all.as_deref(), Some("true" | "1"));
     Ok(HttpResponse::Ok().json(redacted_environment(&state.config, all)))
 }
 

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, Body};
+use super::{ApiError, AppState, Body, Query, SessionPath};
 use crate::sessions::status::SessionStatus;
 
 /// WAHA waits up to ~15 s (5 s running + 10 s status) before answering 422.
@@ -42,14 +42,25 @@ pub struct RequestCodeRequest {
     pub method: Option<String>,
 }
 
+/// `format` of the QR route.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QrFormat {
+    /// A PNG (or `Base64File` with `Accept: application/json`).
+    #[default]
+    Image,
+    /// The raw QR payload (`QRCodeValue`).
+    Raw,
+}
+
 /// Query of the QR route.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct QrQuery {
-    /// `image` (default) or `raw`.
-    #[serde(default)]
-    #[param(inline, value_type = String)]
-    pub format: Option<String>,
+    /// `image` (default) or `raw`. WAHA documents it as required with a default; like
+    /// WAHA, a missing one is `image`.
+    #[param(inline, required = true, default = "image")]
+    pub format: Option<QrFormat>,
 }
 
 /// Renders `data` as a PNG QR code (8 px per module, 4-module quiet zone).
@@ -115,7 +126,7 @@ async fn current_qr(state: &AppState, name: &str) -> Result<String, ApiError> {
 #[utoipa::path(
     operation_id = "AuthController_getQR",
     tag = "📱 Pairing",
-    params(("session" = String, Path, description = "Session name"), QrQuery),
+    params(SessionPath, QrQuery),
     responses((status = 200, description = "",
         content(
             (Vec<u8> = "image/png"),
@@ -129,16 +140,11 @@ pub async fn get_qr(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<QrQuery>,
+    query: Query<QrQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let format = query.format.as_deref().unwrap_or("image");
-    if format != "image" && format != "raw" {
-        return Err(ApiError::Validation(vec![
-            "format must be one of the following values: image, raw".into(),
-        ]));
-    }
+    let format = query.0.format.unwrap_or_default();
     let qr = current_qr(&state, &path).await?;
-    if format == "raw" {
+    if format == QrFormat::Raw {
         return Ok(HttpResponse::Ok().json(QRCodeValue { value: qr }));
     }
     let png = qr_png(&qr).map_err(ApiError::Internal)?;
@@ -161,7 +167,7 @@ pub async fn get_qr(
 #[utoipa::path(
     operation_id = "AuthController_requestCode",
     tag = "📱 Pairing",
-    params(("session" = String, Path, description = "Session name")),
+    params(SessionPath),
     request_body = RequestCodeRequest,
     responses((status = 201, description = "")),
     security(("api_key" = []))

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, Body, parse_value};
+use super::{ApiError, AppState, Body, Query, SessionPath, parse_value};
 use crate::sessions::{
     SessionView,
     config::{MeInfo, SessionConfig},
@@ -181,40 +181,38 @@ pub struct SessionLogoutDeprecatedRequest {
     pub name: String,
 }
 
+/// `expand` values (WAHA documents the array's items as this enum).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionExpand {
+    /// The session's apps.
+    Apps,
+}
+
 /// Query of the list/get routes.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Return all sessions, including those that are in the STOPPED state.
-    #[serde(default)]
-    pub all: Option<String>,
-    /// Expand additional session details (`apps`).
-    #[serde(default)]
-    pub expand: Option<String>,
+    #[param(default = false, example = false)]
+    pub all: Option<bool>,
+    /// Expand additional session details. Unknown values are ignored, as before, so the
+    /// field is read as strings and documented as WAHA's enum.
+    #[param(inline, value_type = Option<Vec<SessionExpand>>)]
+    pub expand: Option<Vec<String>>,
 }
 
 /// Query of `GET /api/sessions/{session}`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GetQuery {
-    /// Expand additional session details (`apps`).
-    #[serde(default)]
-    pub expand: Option<String>,
+    /// Expand additional session details. Unknown values are ignored (see [`ListQuery`]).
+    #[param(inline, value_type = Option<Vec<SessionExpand>>)]
+    pub expand: Option<Vec<String>>,
 }
 
-fn expands_apps(expand: Option<&str>) -> bool {
-    expand.is_some_and(|e| e.split(',').any(|p| p.trim() == "apps"))
-}
-
-fn query_bool(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
-    match value {
-        None | Some("") => Ok(false),
-        Some("true" | "1") => Ok(true),
-        Some("false" | "0") => Ok(false),
-        Some(_) => Err(ApiError::Validation(vec![format!(
-            "{name} must be a boolean value"
-        )])),
-    }
+fn expands_apps(expand: Option<&[String]>) -> bool {
+    expand.is_some_and(|e| e.iter().any(|p| p == "apps"))
 }
 
 /// Longest session name the store can hold: 54 (WAHA), shorter when the MongoDB database
@@ -311,9 +309,10 @@ fn generated_name() -> String {
 #[get("/api/sessions")]
 pub async fn list_sessions(
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = query_bool("all", query.all.as_deref())?;
+    let Query(query) = query;
+    let all = query.all.unwrap_or(false);
     let apps = expands_apps(query.expand.as_deref());
     let views = state.manager.list(all).await?;
     let body: Vec<SessionInfo> = views.into_iter().map(|v| info(v, apps, None)).collect();
@@ -362,7 +361,7 @@ pub async fn create_session(
 #[utoipa::path(
     operation_id = "SessionsController_get",
     tag = "🖥️ Sessions",
-    params(("session" = String, Path, description = "Session name"), GetQuery),
+    params(SessionPath, GetQuery),
     responses((status = 200, description = "", body = SessionInfo)),
     security(("api_key" = []))
 )]
@@ -370,8 +369,9 @@ pub async fn create_session(
 pub async fn get_session(
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<GetQuery>,
+    query: Query<GetQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let Query(query) = query;
     let name = path_name(&state, &path)?;
     let view = state.manager.get(&name).await?;
     let engine = state.config.engine.as_str();
@@ -386,7 +386,7 @@ pub async fn get_session(
 #[utoipa::path(
     operation_id = "SessionsController_update",
     tag = "🖥️ Sessions",
-    params(("session" = String, Path, description = "Session name")),
+    params(SessionPath),
     request_body = SessionUpdateRequest,
     responses((status = 200, description = "", body = SessionDTO)),
     security(("api_key" = []))
@@ -410,7 +410,7 @@ pub async fn update_session(
 #[utoipa::path(
     operation_id = "SessionsController_delete",
     tag = "🖥️ Sessions",
-    params(("session" = String, Path, description = "Session name")),
+    params(SessionPath),
     responses((status = 200, description = "")),
     security(("api_key" = []))
 )]
@@ -430,7 +430,7 @@ pub async fn delete_session(
 #[utoipa::path(
     operation_id = "SessionsController_getMe",
     tag = "🖥️ Sessions",
-    params(("session" = String, Path, description = "Session name")),
+    params(SessionPath),
     responses((status = 200, description = "", body = MeInfo)),
     security(("api_key" = []))
 )]
@@ -450,7 +450,7 @@ pub async fn get_me(
 #[utoipa::path(
     operation_id = "SessionsController_start",
     tag = "🖥️ Sessions",
-    params(("session" = String, Path, description = "Session name")),
+    params(SessionPath),
     responses((status = 201, description = "", body = SessionDTO)),
     security(("api_key" = []))
 )]
@@ -470,7 +470,7 @@ pub async fn start_session(
 #[utoipa::path(
     operation_id = "SessionsController_stop",
     tag = "🖥️ Sessions",
-    params(("session" = String, Path, description = "Session name")),
+    params(SessionPath),
     responses((status = 201, description = "", body = SessionDTO)),
     security(("api_key" = []))
 )]
@@ -490,7 +490,7 @@ pub async fn stop_session(
 #[utoipa::path(
     operation_id = "SessionsController_logout",
     tag = "🖥️ Sessions",
-    params(("session" = String, Path, description = "Session name")),
+    params(SessionPath),
     responses((status = 201, description = "", body = SessionDTO)),
     security(("api_key" = []))
 )]
@@ -510,7 +510,7 @@ pub async fn logout_session(
 #[utoipa::path(
     operation_id = "SessionsController_restart",
     tag = "🖥️ Sessions",
-    params(("session" = String, Path, description = "Session name")),
+    params(SessionPath),
     responses((status = 201, description = "", body = SessionDTO)),
     security(("api_key" = []))
 )]

@@ -2,15 +2,16 @@
 //! translated to and from plain wharf types (no whatsapp-rust type leaves this module).
 //!
 //! Owns: WAHA chat-id ↔ `Jid` mapping, [`InboundMessage`] extraction from
-//! `Event::Messages`, receipts → acks, and the chatting commands (send text, seen, typing,
-//! reaction, edit, revoke, check-exists). Called by `engine::run` for every event and
-//! command of one session's client.
+//! `Event::Messages`, receipts → acks, and the chatting operations on [`Session`] (send
+//! text, seen, typing, reaction, edit, revoke, check-exists). Events: called by
+//! `engine::run` for each event of one session's client. Operations: called by the domain
+//! (`sessions::chatting`) on the caller's task, for as long as the handle is live.
 
 use std::sync::Arc;
 
 use whatsapp_rust::{Jid, prelude::*, send::RevokeType, waproto::whatsapp as wa};
 
-use super::Error;
+use super::{Error, Session};
 
 /// `123@c.us` / `123` / `x@g.us` / `x@lid` → a `Jid`.
 pub fn parse_chat(chat: &str) -> Option<Jid> {
@@ -324,20 +325,128 @@ async fn mentioned_jids(client: &Arc<Client>, to: &Jid, mentions: &[String]) -> 
     out
 }
 
-/// Sends a text, optionally quoting `reply_to` (`(wa_id, sender WAHA id, quoted body)`)
-/// and mentioning `mentions` (chat ids, or `"all"` in groups).
-pub async fn send_text(
-    client: &Arc<Client>,
-    chat: &str,
-    text: String,
-    reply_to: Option<(String, String, String)>,
-    mentions: &[String],
-    id: Option<String>,
-) -> Result<Sent, Error> {
+/// A quoted message, as a reply needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quote {
+    /// The quoted WhatsApp id.
+    pub wa_id: String,
+    /// Its sender (WAHA id).
+    pub sender: String,
+    /// Its text (`""` when unknown).
+    pub body: String,
+}
+
+/// An outgoing text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingText {
+    /// WAHA chat id.
+    pub chat: String,
+    /// Body.
+    pub text: String,
+    /// The message replied to.
+    pub quote: Option<Quote>,
+    /// Mentioned chat ids (`"all"` = every participant of the group).
+    pub mentions: Vec<String>,
+    /// Pre-generated WhatsApp id.
+    pub id: Option<String>,
+}
+
+impl Session {
+    /// Sends a text, optionally quoting a message and mentioning chat ids (or `"all"` in
+    /// groups).
+    ///
+    /// # Errors
+    /// Stale handle, invalid chat id, or WhatsApp refused it.
+    pub async fn send_text(&self, out: OutgoingText) -> Result<Sent, Error> {
+        send_text(self.client()?, out).await
+    }
+
+    /// Read receipts for `ids` in `chat` (`participant` = sender in groups).
+    ///
+    /// # Errors
+    /// Stale handle, invalid chat id, or WhatsApp refused it.
+    pub async fn send_seen(
+        &self,
+        chat: &str,
+        participant: Option<&str>,
+        ids: &[String],
+    ) -> Result<(), Error> {
+        send_seen(self.client()?, chat, participant, ids).await
+    }
+
+    /// Composing (`true`) or paused.
+    ///
+    /// # Errors
+    /// Stale handle, invalid chat id, or WhatsApp refused it.
+    pub async fn typing(&self, chat: &str, on: bool) -> Result<(), Error> {
+        typing(self.client()?, chat, on).await
+    }
+
+    /// Reacts to a message identified by its parts (`emoji` `""` removes the reaction).
+    ///
+    /// # Errors
+    /// Stale handle, invalid chat id, or WhatsApp refused it.
+    pub async fn react(
+        &self,
+        chat: &str,
+        target_id: &str,
+        target_from_me: bool,
+        participant: Option<&str>,
+        emoji: &str,
+    ) -> Result<Sent, Error> {
+        react(
+            self.client()?,
+            chat,
+            target_id,
+            target_from_me,
+            participant,
+            emoji,
+        )
+        .await
+    }
+
+    /// Edits our own message; returns the edit's own id.
+    ///
+    /// # Errors
+    /// Stale handle, invalid chat id, or WhatsApp refused it.
+    pub async fn edit(&self, chat: &str, target_id: &str, text: String) -> Result<String, Error> {
+        edit(self.client()?, chat, target_id, text).await
+    }
+
+    /// Revokes ("delete for everyone") our own message.
+    ///
+    /// # Errors
+    /// Stale handle, invalid chat id, or WhatsApp refused it.
+    pub async fn revoke(&self, chat: &str, target_id: &str) -> Result<(), Error> {
+        revoke(self.client()?, chat, target_id).await
+    }
+
+    /// Whether `phone` (digits) has WhatsApp; its chat id when it does.
+    ///
+    /// # Errors
+    /// Stale handle, or WhatsApp refused the query.
+    pub async fn check_exists(&self, phone: &str) -> Result<Option<String>, Error> {
+        check_exists(self.client()?, phone).await
+    }
+}
+
+async fn send_text(client: &Arc<Client>, out: OutgoingText) -> Result<Sent, Error> {
+    let OutgoingText {
+        chat,
+        text,
+        quote,
+        mentions,
+        id,
+    } = out;
+    let chat = chat.as_str();
     let to = parse_chat(chat).ok_or_else(|| bad_chat(chat))?;
-    let mentioned = mentioned_jids(client, &to, mentions).await;
-    let message = match reply_to {
-        Some((quoted_id, quoted_sender, quoted_body)) => {
+    let mentioned = mentioned_jids(client, &to, &mentions).await;
+    let message = match quote {
+        Some(Quote {
+            wa_id: quoted_id,
+            sender: quoted_sender,
+            body: quoted_body,
+        }) => {
             let sender = parse_chat(&quoted_sender).unwrap_or_else(|| to.clone());
             let quoted = wa::Message::text(quoted_body);
             let context = whatsapp_rust::wacore::proto_helpers::build_quote_context(
@@ -377,8 +486,7 @@ pub async fn send_text(
     })
 }
 
-/// Read receipts for `ids` in `chat` (`participant` = sender in groups).
-pub async fn send_seen(
+async fn send_seen(
     client: &Arc<Client>,
     chat: &str,
     participant: Option<&str>,
@@ -393,8 +501,7 @@ pub async fn send_seen(
         .map_err(send_err)
 }
 
-/// Composing (`true`) or paused.
-pub async fn typing(client: &Arc<Client>, chat: &str, on: bool) -> Result<(), Error> {
+async fn typing(client: &Arc<Client>, chat: &str, on: bool) -> Result<(), Error> {
     let jid = parse_chat(chat).ok_or_else(|| bad_chat(chat))?;
     let r = if on {
         client.chatstate().send_composing(&jid).await
@@ -404,8 +511,7 @@ pub async fn typing(client: &Arc<Client>, chat: &str, on: bool) -> Result<(), Er
     r.map_err(send_err)
 }
 
-/// Reacts to a message identified by its parts.
-pub async fn react(
+async fn react(
     client: &Arc<Client>,
     chat: &str,
     target_id: &str,
@@ -431,8 +537,7 @@ pub async fn react(
     })
 }
 
-/// Edits our own message.
-pub async fn edit(
+async fn edit(
     client: &Arc<Client>,
     chat: &str,
     target_id: &str,
@@ -445,8 +550,7 @@ pub async fn edit(
         .map_err(send_err)
 }
 
-/// Revokes ("delete for everyone") our own message.
-pub async fn revoke(client: &Arc<Client>, chat: &str, target_id: &str) -> Result<(), Error> {
+async fn revoke(client: &Arc<Client>, chat: &str, target_id: &str) -> Result<(), Error> {
     let jid = parse_chat(chat).ok_or_else(|| bad_chat(chat))?;
     client
         .revoke_message(jid, target_id.to_string(), RevokeType::Sender)
@@ -454,8 +558,7 @@ pub async fn revoke(client: &Arc<Client>, chat: &str, target_id: &str) -> Result
         .map_err(send_err)
 }
 
-/// Whether `phone` (digits) has WhatsApp; its chat id when it does.
-pub async fn check_exists(client: &Arc<Client>, phone: &str) -> Result<Option<String>, Error> {
+async fn check_exists(client: &Arc<Client>, phone: &str) -> Result<Option<String>, Error> {
     let jid = Jid::pn(phone.to_string());
     let results = client
         .contacts()

@@ -2,10 +2,26 @@
 //!
 //! Owns: one whatsapp-rust `Bot` per running session — its device store (SQLite file in the
 //! session's folder, or the session's own MongoDB database), transport, pinned WhatsApp Web
-//! version — and the translation of its events into [`EngineEvent`]s and of
-//! [`EngineCommand`]s into client calls. Called by the per-session runtime
-//! (`sessions::runtime`) once per connection attempt; [`run`] lives as long as the client.
-//! Stopping disconnects without logging out: credentials stay in the store.
+//! version — the translation of its events into [`EngineEvent`]s, the few lifecycle
+//! [`Control`]s whose order matters (logout, pairing code), and [`Session`], the cloneable
+//! handle through which everything else reaches the client. Called by the per-session
+//! runtime (`sessions::runtime`) once per connection attempt; [`run`] lives as long as the
+//! client, and every [`Session`] it handed out goes stale when it returns. Stopping
+//! disconnects without logging out: credentials stay in the store.
+//!
+//! # Adding a feature file
+//! Request/response operations are plain `async fn`s on [`Session`], one file per WAHA
+//! feature (`messaging.rs` today; `groups.rs`, `media.rs`… later). To add one:
+//! 1. create `engine/<feature>.rs` with `impl super::Session { pub async fn …(&self, …) }`,
+//!    each starting with `let client = self.client()?;` (a stale handle then answers
+//!    [`Error::NotRunning`] instead of talking to a dead client);
+//! 2. take and return wharf's own types only (ids as WAHA strings, our structs) — no
+//!    whatsapp-rust or wacore type may leave `engine/`;
+//! 3. add `pub mod <feature>;` below.
+//!
+//! No enum variant, no match arm and no task: the call runs on the caller's task. Whatever
+//! whatsapp-rust spawns meanwhile lands on the runtime the session was started on (see
+//! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
 pub mod messaging;
 pub mod mongo_store;
@@ -13,10 +29,13 @@ pub mod mongo_store;
 use std::{sync::Arc, time::Duration};
 
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use whatsapp_rust::{
-    pair_code::PairCodeOptions, prelude::*, store::traits::Backend,
+    pair_code::PairCodeOptions,
+    prelude::*,
+    store::traits::Backend,
     transport::TokioWebSocketTransportFactory,
+    wacore::runtime::{AbortHandle, Runtime},
 };
 
 use crate::sessions::config::{MeInfo, SessionConfig};
@@ -68,10 +87,13 @@ pub enum EngineEvent {
         /// `ABCD-EFGH`.
         code: String,
     },
-    /// Logged in and connected as `me`.
+    /// Logged in and connected as `me`; `session` reaches the client until the connection
+    /// ends.
     Connected {
         /// The account.
         me: MeInfo,
+        /// The live handle (stale once [`run`] returns).
+        session: Session,
     },
     /// Unexpected socket loss; the engine reconnects by itself.
     Disconnected,
@@ -92,9 +114,10 @@ pub enum EngineEvent {
     Presence(messaging::Presence),
 }
 
-/// Requests the runtime forwards to a running engine.
+/// Lifecycle requests the runtime forwards to a running engine: only those whose order
+/// against the connection matters (request/response operations are [`Session`] methods).
 #[derive(Debug)]
-pub enum EngineCommand {
+pub enum Control {
     /// `POST /api/{session}/auth/request-code`.
     RequestCode {
         /// Digits only, with country code.
@@ -102,88 +125,119 @@ pub enum EngineCommand {
         /// The code (`ABCD-EFGH`) or why not.
         reply: oneshot::Sender<Result<String, Error>>,
     },
-    /// Unlink this device from the phone (logout/delete of a WORKING session).
+    /// Unlink this device from the phone (logout/delete of a WORKING session). Handled in
+    /// line: it must finish before the runtime stops the client.
     Logout {
         /// Done.
         reply: oneshot::Sender<Result<(), Error>>,
     },
-    /// Send a text (`reply_to` = quoted `(wa_id, sender, body)`).
-    SendText {
-        /// WAHA chat id.
-        chat: String,
-        /// Body.
-        text: String,
-        /// Quoted message.
-        reply_to: Option<(String, String, String)>,
-        /// Mentioned chat ids (`"all"` = the whole group).
-        mentions: Vec<String>,
-        /// Pre-generated WhatsApp id.
-        id: Option<String>,
-        /// What was sent.
-        reply: oneshot::Sender<Result<messaging::Sent, Error>>,
-    },
-    /// Read receipts.
-    SendSeen {
-        /// WAHA chat id.
-        chat: String,
-        /// Sender of the messages in groups.
-        participant: Option<String>,
-        /// WhatsApp ids.
-        ids: Vec<String>,
-        /// Done.
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    /// Typing indicator on/off.
-    Typing {
-        /// WAHA chat id.
-        chat: String,
-        /// Composing (true) or paused.
-        on: bool,
-        /// Done.
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    /// React to a message.
-    React {
-        /// WAHA chat id.
-        chat: String,
-        /// Target WhatsApp id.
-        target_id: String,
-        /// Whether the target is ours.
-        target_from_me: bool,
-        /// Target's sender in groups.
-        participant: Option<String>,
-        /// Emoji (`""` removes).
-        emoji: String,
-        /// What was sent.
-        reply: oneshot::Sender<Result<messaging::Sent, Error>>,
-    },
-    /// Edit one of our messages.
-    Edit {
-        /// WAHA chat id.
-        chat: String,
-        /// Target WhatsApp id.
-        target_id: String,
-        /// New text.
-        text: String,
-        /// The edit's own id.
-        reply: oneshot::Sender<Result<String, Error>>,
-    },
-    /// Revoke one of our messages.
-    Revoke {
-        /// WAHA chat id.
-        chat: String,
-        /// Target WhatsApp id.
-        target_id: String,
-        /// Done.
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    /// Is this phone number on WhatsApp?
-    CheckExists {
-        /// Digits.
-        phone: String,
-        /// Its chat id when it is.
-        reply: oneshot::Sender<Result<Option<String>, Error>>,
-    },
+}
+
+/// A cloneable handle on one connection's client: the request/response operations of each
+/// feature file (`messaging.rs`, …) are `async fn`s on it and run on the caller's task.
+///
+/// Handed out by [`run`] with [`EngineEvent::Connected`]; once [`run`] returns the handle
+/// is stale and every call answers [`Error::NotRunning`] (never a panic, never a call into
+/// a disconnected client).
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<SessionInner>,
+}
+
+struct SessionInner {
+    /// Session name (for logs and for the domain layer to find the session's stores).
+    name: String,
+    /// The whatsapp-rust client; private to `engine/`.
+    client: Arc<Client>,
+    /// Cancelled when the connection ends (by [`run`], on every exit path).
+    closed: CancellationToken,
+}
+
+impl Session {
+    fn new(name: String, client: Arc<Client>) -> Self {
+        Self {
+            inner: Arc::new(SessionInner {
+                name,
+                client,
+                closed: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The session's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Whether the connection this handle belongs to is still up.
+    pub fn is_live(&self) -> bool {
+        !self.inner.closed.is_cancelled()
+    }
+
+    /// The client, for the feature files; `NotRunning` on a stale handle.
+    fn client(&self) -> Result<&Arc<Client>, Error> {
+        if self.is_live() {
+            Ok(&self.inner.client)
+        } else {
+            Err(Error::NotRunning)
+        }
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("name", &self.inner.name)
+            .field("live", &self.is_live())
+            .finish()
+    }
+}
+
+/// Two handles are equal when they reach the same connection.
+impl PartialEq for Session {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// whatsapp-rust's default runtime spawns on the *ambient* runtime. Operations now run on
+/// the caller's task — an actix worker, a single-threaded runtime that is not the
+/// session's — so the client is given this runtime instead: every task it spawns goes to
+/// the runtime the session was started on (`../shared/reference/whatsapp-rust.md` §1).
+/// The client owns those tasks (it aborts or ends them on disconnect).
+struct PinnedRuntime(tokio::runtime::Handle);
+
+impl Runtime for PinnedRuntime {
+    fn spawn(
+        &self,
+        future: std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>,
+    ) -> AbortHandle {
+        let handle = self.0.spawn(future);
+        AbortHandle::new(move || handle.abort())
+    }
+
+    fn spawn_detached(&self, future: std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>) {
+        drop(self.0.spawn(future));
+    }
+
+    fn sleep(&self, duration: Duration) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn spawn_blocking(
+        &self,
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        let task = self.0.spawn_blocking(f);
+        Box::pin(async move {
+            let _ = task.await;
+        })
+    }
+
+    fn yield_now(&self) -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
+        // The session runtime is multi-threaded: no cooperative yielding needed.
+        None
+    }
 }
 
 /// Engine failures.
@@ -364,7 +418,8 @@ fn transport(spec: &StartSpec) -> TokioWebSocketTransportFactory {
     }
 }
 
-/// Runs one session's client until it ends, a terminal event, or `cancel`.
+/// Runs one session's client until it ends, a terminal event, or `cancel`. Pairing-code
+/// requests run beside the event loop on `tasks` (the session's tracker, joined on stop).
 ///
 /// # Errors
 /// Store or client construction failed, or nothing happened within `connect_timeout`.
@@ -374,7 +429,8 @@ fn transport(spec: &StartSpec) -> TokioWebSocketTransportFactory {
 pub async fn run(
     spec: StartSpec,
     events: mpsc::Sender<EngineEvent>,
-    commands: &mut mpsc::Receiver<EngineCommand>,
+    control: &mut mpsc::Receiver<Control>,
+    tasks: &TaskTracker,
     cancel: CancellationToken,
 ) -> Result<Exit, Error> {
     // Runtime guard: a build that skips WhatsApp's certificate checks must never talk to
@@ -385,6 +441,7 @@ pub async fn run(
     let backend = open_backend(&spec.device).await?;
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel();
     let mut builder = Bot::builder()
+        .with_runtime(PinnedRuntime(tokio::runtime::Handle::current()))
         .with_backend_arc(backend)
         .with_transport_factory(transport(&spec))
         .with_version(spec.wa_version)
@@ -408,6 +465,9 @@ pub async fn run(
         .await
         .map_err(|e| Error::Build(e.to_string()))?;
     let client = bot.client();
+    let live = Session::new(spec.session.clone(), client.clone());
+    // Every way out of this function makes the handles handed out stale.
+    let _stale_on_exit = live.inner.closed.clone().drop_guard();
     let mut handle = bot.spawn();
 
     // The watchdog: armed while we wait for a QR or a login, disarmed once either shows.
@@ -426,7 +486,7 @@ pub async fn run(
             () = cancel.cancelled() => break Ok(Exit::Stopped),
             Some(raw) = raw_rx.recv() => {
                 let mut stop = false;
-                for event in translate(raw, &client, &spec, &mut deadline) {
+                for event in translate(raw, &live, &spec, &mut deadline) {
                     let terminal = is_terminal(&event);
                     if events.send(event).await.is_err() || terminal {
                         stop = true;
@@ -437,30 +497,33 @@ pub async fn run(
                     break Ok(Exit::Terminal);
                 }
             }
-            Some(cmd) = commands.recv() => match cmd {
+            Some(ctl) = control.recv() => match ctl {
                 // Logout must finish before the runtime stops the client.
-                EngineCommand::Logout { reply } => {
+                Control::Logout { reply } => {
                     client.logout().await;
                     let _ = reply.send(Ok(()));
                 }
-                // Sends run beside the event loop so a slow send never delays intake.
-                other @ (EngineCommand::RequestCode { .. }
-                | EngineCommand::SendText { .. }
-                | EngineCommand::SendSeen { .. }
-                | EngineCommand::Typing { .. }
-                | EngineCommand::React { .. }
-                | EngineCommand::Edit { .. }
-                | EngineCommand::Revoke { .. }
-                | EngineCommand::CheckExists { .. }) => {
+                // The server may take a while to answer; intake must not wait for it. The
+                // task is the session's (joined on stop); a stop drops the reply, which the
+                // caller sees as NotRunning.
+                Control::RequestCode { phone, reply } => {
                     let client = client.clone();
-                    tokio::spawn(handle_command(client, other));
+                    let cancel = cancel.clone();
+                    tasks.spawn(async move {
+                        tokio::select! {
+                            () = cancel.cancelled() => {}
+                            code = request_code(&client, phone) => {
+                                let _ = reply.send(code);
+                            }
+                        }
+                    });
                 }
             },
             () = &mut handle => {
                 // The run loop ended by itself; report anything it said on the way out.
                 let mut terminal = false;
                 while let Ok(raw) = raw_rx.try_recv() {
-                    for event in translate(raw, &client, &spec, &mut deadline) {
+                    for event in translate(raw, &live, &spec, &mut deadline) {
                         terminal |= is_terminal(&event);
                         let _ = events.send(event).await;
                     }
@@ -498,7 +561,7 @@ fn is_terminal(event: &EngineEvent) -> bool {
 /// Maps a forwarded client event to ours, re-arming the connect watchdog as needed.
 fn translate(
     raw: Raw,
-    client: &Client,
+    live: &Session,
     spec: &StartSpec,
     deadline: &mut Option<tokio::time::Instant>,
 ) -> Vec<EngineEvent> {
@@ -515,11 +578,14 @@ fn translate(
         },
         Raw::Connected => {
             *deadline = None;
-            let Some(me) = me_of(client) else {
+            let Some(me) = me_of(&live.inner.client) else {
                 tracing::warn!(session = spec.session, "connected without an identity");
                 return Vec::new();
             };
-            EngineEvent::Connected { me }
+            EngineEvent::Connected {
+                me,
+                session: live.clone(),
+            }
         }
         Raw::Disconnected => {
             *deadline = Some(tokio::time::Instant::now() + spec.connect_timeout);
@@ -531,88 +597,19 @@ fn translate(
     }]
 }
 
-async fn handle_command(client: Arc<Client>, cmd: EngineCommand) {
-    let client = &client;
-    match cmd {
-        EngineCommand::RequestCode { phone, reply } => {
-            // One outstanding code at a time: a new request replaces the previous one.
-            client.cancel_pair_code().await;
-            let result = client
-                .pair_with_code(PairCodeOptions {
-                    phone_number: phone,
-                    show_push_notification: true,
-                    custom_code: None,
-                    platform_id: None,
-                    display_os: None,
-                })
-                .await
-                .map(|c| dashed(&c))
-                .map_err(|e| Error::PairCode(e.to_string()));
-            let _ = reply.send(result);
-        }
-        EngineCommand::Logout { reply } => {
-            client.logout().await;
-            let _ = reply.send(Ok(()));
-        }
-        EngineCommand::SendText {
-            chat,
-            text,
-            reply_to,
-            mentions,
-            id,
-            reply,
-        } => {
-            let _ = reply
-                .send(messaging::send_text(client, &chat, text, reply_to, &mentions, id).await);
-        }
-        EngineCommand::SendSeen {
-            chat,
-            participant,
-            ids,
-            reply,
-        } => {
-            let _ =
-                reply.send(messaging::send_seen(client, &chat, participant.as_deref(), &ids).await);
-        }
-        EngineCommand::Typing { chat, on, reply } => {
-            let _ = reply.send(messaging::typing(client, &chat, on).await);
-        }
-        EngineCommand::React {
-            chat,
-            target_id,
-            target_from_me,
-            participant,
-            emoji,
-            reply,
-        } => {
-            let result = messaging::react(
-                client,
-                &chat,
-                &target_id,
-                target_from_me,
-                participant.as_deref(),
-                &emoji,
-            )
-            .await;
-            let _ = reply.send(result);
-        }
-        EngineCommand::Edit {
-            chat,
-            target_id,
-            text,
-            reply,
-        } => {
-            let _ = reply.send(messaging::edit(client, &chat, &target_id, text).await);
-        }
-        EngineCommand::Revoke {
-            chat,
-            target_id,
-            reply,
-        } => {
-            let _ = reply.send(messaging::revoke(client, &chat, &target_id).await);
-        }
-        EngineCommand::CheckExists { phone, reply } => {
-            let _ = reply.send(messaging::check_exists(client, &phone).await);
-        }
-    }
+/// Asks the server for a pairing code; one outstanding code at a time (a new request
+/// replaces the previous one).
+async fn request_code(client: &Arc<Client>, phone: String) -> Result<String, Error> {
+    client.cancel_pair_code().await;
+    client
+        .pair_with_code(PairCodeOptions {
+            phone_number: phone,
+            show_push_notification: true,
+            custom_code: None,
+            platform_id: None,
+            display_os: None,
+        })
+        .await
+        .map(|c| dashed(&c))
+        .map_err(|e| Error::PairCode(e.to_string()))
 }

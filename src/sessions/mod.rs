@@ -1,11 +1,13 @@
 //! The session registry: which sessions exist (the store) and which run (this process).
 //!
 //! Owns: per-session runtimes ([`runtime::RuntimeHandle`]), the per-name lock that serializes
-//! mutating calls (WAHA's `AsyncLock`), worker assignment, and boot restoration. Built once
+//! mutating calls (WAHA's `AsyncLock`), worker assignment, boot restoration, and the way to
+//! a WORKING session's live [`engine::Session`] ([`SessionManager::engine`]). Built once
 //! by `app::App::build` with the runtime handle and a child of the root cancellation token;
-//! lives for the process. Never imports actix: handlers call these methods and map
-//! [`Error`] to WAHA's bodies in `api/error.rs`.
+//! lives for the process. Never imports actix: handlers call these methods (and the
+//! orchestration in [`chatting`]) and map [`Error`] to WAHA's bodies in `api/error.rs`.
 
+pub mod chatting;
 pub mod config;
 pub mod inbox;
 pub mod runtime;
@@ -57,6 +59,12 @@ pub enum Error {
     /// The session is not running (request-code and similar routes).
     #[error("session {0:?} is not running")]
     NotRunning(String),
+    /// A message id that is not WAHA's `{fromMe}_{chat}_{id}[_{participant}]` form.
+    #[error("invalid message id {0:?}")]
+    BadMessageId(String),
+    /// The message is not in the session's history.
+    #[error("message {0:?} not found")]
+    MessageNotFound(String),
     /// A pairing code can only be requested while the QR is shown.
     #[error("can request a code only in SCAN_QR_CODE, not {status:?}")]
     CodeWrongStatus {
@@ -373,60 +381,42 @@ impl SessionManager {
         Ok(())
     }
 
-    /// Sends a command to a WORKING session's engine and waits for its answer.
+    /// The live engine handle of a WORKING session (the WORKING gate of the API).
+    ///
+    /// The handle stays usable while the connection is up; once it ends, calls on it answer
+    /// [`engine::Error::NotRunning`].
     ///
     /// # Errors
-    /// `WrongStatus` (expected WORKING) when the session is not working; the engine's error.
-    pub async fn command<T>(
-        &self,
-        name: &str,
-        build: impl FnOnce(
-            tokio::sync::oneshot::Sender<std::result::Result<T, engine::Error>>,
-        ) -> engine::EngineCommand,
-    ) -> Result<T> {
-        let commands = {
-            let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-            match running.get(name) {
-                Some(h) if h.state.borrow().status == SessionStatus::Working => Some(h.commands()),
-                Some(h) => {
-                    let status = h.state.borrow().status;
-                    return Err(Error::WrongStatus {
-                        session: name.to_string(),
-                        status,
-                        expected: vec![SessionStatus::Working],
-                    });
-                }
-                None => None,
-            }
-        };
-        let Some(commands) = commands else {
-            return Err(Error::WrongStatus {
-                session: name.to_string(),
-                status: SessionStatus::Stopped,
-                expected: vec![SessionStatus::Working],
-            });
-        };
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        commands
-            .send(build(reply))
-            .await
-            .map_err(|_| Error::Engine(engine::Error::NotRunning))?;
-        rx.await
-            .map_err(|_| Error::Engine(engine::Error::NotRunning))?
-            .map_err(Error::Engine)
+    /// `NotFound` when no such session is stored; `WrongStatus` (expected WORKING) when it
+    /// is stored but not WORKING; the store's error.
+    pub async fn engine(&self, name: &str) -> Result<engine::Session> {
+        let live = self.live(name);
+        if let Some(engine) = live
+            .as_ref()
+            .filter(|s| s.status == SessionStatus::Working)
+            .and_then(|s| s.engine.clone())
+        {
+            return Ok(engine);
+        }
+        self.record(name).await?;
+        Err(Error::WrongStatus {
+            session: name.to_string(),
+            status: live.map_or(SessionStatus::Stopped, |s| s.status),
+            expected: vec![SessionStatus::Working],
+        })
     }
 
     /// WAHA: logging out a WORKING session also removes the device from the phone.
     async fn unlink_if_working(&self, name: &str) {
-        let commands = {
+        let control = {
             let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
             running
                 .get(name)
                 .filter(|h| h.state.borrow().status == SessionStatus::Working)
-                .map(RuntimeHandle::commands)
+                .map(RuntimeHandle::control)
         };
-        if let Some(commands) = commands {
-            runtime::logout_via(commands, Duration::from_secs(5)).await;
+        if let Some(control) = control {
+            runtime::logout_via(control, Duration::from_secs(5)).await;
         }
     }
 
@@ -440,12 +430,12 @@ impl SessionManager {
         match status {
             None => Err(Error::NotRunning(name.to_string())),
             Some(SessionStatus::ScanQrCode) => {
-                let commands = {
+                let control = {
                     let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-                    running.get(name).map(RuntimeHandle::commands)
+                    running.get(name).map(RuntimeHandle::control)
                 };
-                let commands = commands.ok_or_else(|| Error::NotRunning(name.to_string()))?;
-                runtime::request_code_via(commands, phone)
+                let control = control.ok_or_else(|| Error::NotRunning(name.to_string()))?;
+                runtime::request_code_via(control, phone)
                     .await
                     .map_err(Error::Engine)
             }

@@ -1,22 +1,30 @@
 //! One running session: a task that drives the engine and the status machine.
 //!
-//! Owns: the session's live status (a `watch` channel the manager reads), its engine task,
-//! the command channel to it, retries with backoff after retryable failures, and the QR
-//! deadline. Spawned by [`super::SessionManager`] on start, on the runtime handle the
-//! manager captured at build time; lives until stop (its cancellation token) or a terminal
-//! failure. Stopping never logs the session out: the credentials stay in the store.
+//! Owns: the session's live status (a `watch` channel the manager reads) with the live
+//! [`engine::Session`] handle while WORKING, the lifecycle [`Control`] channel to the engine
+//! (logout, pairing code: the operations whose order against the connection matters),
+//! retries with backoff after retryable failures, the QR deadline, and the session's
+//! [`TaskTracker`] + [`CancellationToken`] (a child of the manager's): every task of the
+//! session — the runtime itself, pairing-code requests — runs on that tracker, and stop
+//! cancels the token and joins the tracker. Spawned by [`super::SessionManager`] on start,
+//! on the runtime handle the manager captured at build time; lives until stop or a
+//! terminal failure. Stopping never logs the session out: the credentials stay in the
+//! store.
 
 use std::{collections::VecDeque, time::Duration};
 
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::sync::CancellationToken;
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    task::AbortHandle,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     inbox::Inbox,
     status::{Input, SessionStatus, next},
 };
 use crate::{
-    engine::{self, EngineCommand, EngineEvent, Exit, StartSpec},
+    engine::{self, Control, EngineEvent, Exit, StartSpec},
     sessions::config::MeInfo,
     store::Store,
 };
@@ -50,6 +58,9 @@ pub struct LiveState {
     pub qr: Option<String>,
     /// Why the session failed, when it did.
     pub failure: Option<String>,
+    /// The engine handle, set while `WORKING` only (cleared on any other status, so a
+    /// caller never gets a handle to a connection that is not up).
+    pub engine: Option<engine::Session>,
 }
 
 impl LiveState {
@@ -61,6 +72,7 @@ impl LiveState {
             me,
             qr: None,
             failure: None,
+            engine: None,
         }
     }
 
@@ -82,6 +94,9 @@ impl LiveState {
         if to != SessionStatus::Failed {
             self.failure = None;
         }
+        if to != SessionStatus::Working {
+            self.engine = None;
+        }
         true
     }
 
@@ -100,53 +115,74 @@ pub use crate::clock::now_ms;
 pub struct RuntimeHandle {
     /// Live state, updated by the task.
     pub state: watch::Receiver<LiveState>,
-    commands: mpsc::Sender<EngineCommand>,
+    control: mpsc::Sender<Control>,
     cancel: CancellationToken,
-    join: tokio::task::JoinHandle<()>,
+    /// Every task of this session (the runtime task first).
+    tracker: TaskTracker,
+    /// The runtime task, aborted when it outlives the stop deadline.
+    main: AbortHandle,
 }
 
 impl RuntimeHandle {
-    /// Two-phase stop: signal, then wait for the task up to `deadline`.
+    /// Two-phase stop: signal, then join every task of the session up to `deadline`.
     pub async fn stop(self, deadline: Duration) {
-        self.cancel.cancel();
-        let abort = self.join.abort_handle();
-        if tokio::time::timeout(deadline, self.join).await.is_err() {
-            tracing::warn!("session task did not stop in {deadline:?}; aborting it");
-            abort.abort();
+        if !stop_tracked(&self.cancel, &self.tracker, &self.main, deadline).await {
+            tracing::warn!("session tasks did not stop in {deadline:?}; aborted the runtime");
         }
     }
 
-    /// The command channel to the engine (cloned, so callers need no lock while waiting).
-    pub fn commands(&self) -> mpsc::Sender<EngineCommand> {
-        self.commands.clone()
+    /// The lifecycle channel to the engine (cloned, so callers need no lock while waiting).
+    pub fn control(&self) -> mpsc::Sender<Control> {
+        self.control.clone()
     }
 }
 
-/// Asks the engine behind `commands` for a pairing code for `phone`.
+/// Cancels `cancel`, closes `tracker` and waits for all of its tasks up to `deadline`;
+/// past it `main` is aborted and the wait goes on briefly for the abort to land. Returns
+/// whether everything stopped by itself in time.
+pub(crate) async fn stop_tracked(
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+    main: &AbortHandle,
+    deadline: Duration,
+) -> bool {
+    cancel.cancel();
+    tracker.close();
+    if tokio::time::timeout(deadline, tracker.wait()).await.is_ok() {
+        return true;
+    }
+    main.abort();
+    // Other tasks of the tracker all select on `cancel`; give the abort a moment to land.
+    let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
+    false
+}
+
+/// Asks the engine behind `control` for a pairing code for `phone`.
 ///
 /// # Errors
 /// The engine is not running or the server refused.
 pub async fn request_code_via(
-    commands: mpsc::Sender<EngineCommand>,
+    control: mpsc::Sender<Control>,
     phone: String,
 ) -> Result<String, engine::Error> {
     let (reply, rx) = oneshot::channel();
-    commands
-        .send(EngineCommand::RequestCode { phone, reply })
+    control
+        .send(Control::RequestCode { phone, reply })
         .await
         .map_err(|_| engine::Error::NotRunning)?;
     rx.await.map_err(|_| engine::Error::NotRunning)?
 }
 
 /// Unlinks the device from the phone (best effort, bounded by `deadline`).
-pub async fn logout_via(commands: mpsc::Sender<EngineCommand>, deadline: Duration) {
+pub async fn logout_via(control: mpsc::Sender<Control>, deadline: Duration) {
     let (reply, rx) = oneshot::channel();
-    if commands.send(EngineCommand::Logout { reply }).await.is_ok() {
+    if control.send(Control::Logout { reply }).await.is_ok() {
         let _ = tokio::time::timeout(deadline, rx).await;
     }
 }
 
-/// Spawns the runtime of one session on `rt`.
+/// Spawns the runtime of one session on `rt`, as the first task of a new per-session
+/// tracker; `cancel` (a child of the manager's token) stops it.
 pub fn spawn(
     rt: &tokio::runtime::Handle,
     spec: StartSpec,
@@ -159,27 +195,55 @@ pub fn spawn(
     let mut initial = LiveState::new(me);
     initial.apply(&Input::Start);
     let (tx, rx) = watch::channel(initial);
-    // Commands wait here while the engine works through earlier ones; a full queue makes
-    // callers wait (backpressure), never drops.
-    let (cmd_tx, cmd_rx) = mpsc::channel(64);
-    let join = rt.spawn(run(spec, store, tx, cmd_rx, timers, inbox, cancel.clone()));
+    // Lifecycle requests wait here while the engine works through earlier ones; a full
+    // queue makes callers wait (backpressure), never drops. They are rare (a logout, a
+    // pairing code), so the bound is small.
+    let (control_tx, control_rx) = mpsc::channel(8);
+    let tracker = TaskTracker::new();
+    let task = Task {
+        spec,
+        store,
+        state: tx,
+        control: control_rx,
+        timers,
+        inbox,
+        cancel: cancel.clone(),
+        tracker: tracker.clone(),
+    };
+    let main = tracker.spawn_on(run(task), rt).abort_handle();
     RuntimeHandle {
         state: rx,
-        commands: cmd_tx,
+        control: control_tx,
         cancel,
-        join,
+        tracker,
+        main,
     }
 }
 
-async fn run(
+/// What the runtime task owns.
+struct Task {
     spec: StartSpec,
     store: Store,
     state: watch::Sender<LiveState>,
-    mut commands: mpsc::Receiver<EngineCommand>,
+    control: mpsc::Receiver<Control>,
     timers: Timers,
     inbox: Inbox,
     cancel: CancellationToken,
-) {
+    /// The session's tracker, for the tasks the engine starts beside its event loop.
+    tracker: TaskTracker,
+}
+
+async fn run(task: Task) {
+    let Task {
+        spec,
+        store,
+        state,
+        mut control,
+        timers,
+        inbox,
+        cancel,
+        tracker,
+    } = task;
     let session = spec.session.clone();
     let mut backoff = timers.restart_backoff;
     let mut published = None;
@@ -189,13 +253,16 @@ async fn run(
             &spec,
             &store,
             &state,
-            &mut commands,
+            &mut control,
+            &tracker,
             timers,
             &inbox,
             &mut published,
             &cancel,
         )
         .await;
+        // Whatever happened, this connection is over: no caller may reach it any more.
+        state.send_modify(|s| s.engine = None);
         match outcome {
             Outcome::Stopped | Outcome::Terminal => return,
             Outcome::Retry(reason) => {
@@ -253,7 +320,8 @@ async fn run_once(
     spec: &StartSpec,
     store: &Store,
     state: &watch::Sender<LiveState>,
-    commands: &mut mpsc::Receiver<EngineCommand>,
+    control: &mut mpsc::Receiver<Control>,
+    tracker: &TaskTracker,
     timers: Timers,
     inbox: &Inbox,
     published: &mut Option<(SessionStatus, i64)>,
@@ -263,7 +331,7 @@ async fn run_once(
     // Bounded: the engine waits when the runtime lags (status changes are few and small).
     let (tx, mut rx) = mpsc::channel::<EngineEvent>(64);
     let engine_cancel = cancel.child_token();
-    let engine = engine::run(spec.clone(), tx, commands, engine_cancel.clone());
+    let engine = engine::run(spec.clone(), tx, control, tracker, engine_cancel.clone());
     tokio::pin!(engine);
     let mut qr_deadline: Option<tokio::time::Instant> = None;
     let mut logged_out = false;
@@ -360,7 +428,7 @@ async fn apply_event(
         EngineEvent::PairingCode { .. } => state.send_modify(|s| {
             s.apply(&Input::PairingCode);
         }),
-        EngineEvent::Connected { me } => {
+        EngineEvent::Connected { me, session: live } => {
             if let Err(e) = store.set_me(session, Some(&me)).await {
                 tracing::error!(session, error = %e, "could not save me");
             }
@@ -368,6 +436,9 @@ async fn apply_event(
             state.send_modify(|s| {
                 s.me = Some(me);
                 s.apply(&Input::Connected);
+                if s.status == SessionStatus::Working {
+                    s.engine = Some(live);
+                }
             });
         }
         EngineEvent::Disconnected => state.send_modify(|s| {
@@ -407,3 +478,6 @@ async fn apply_event(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests;

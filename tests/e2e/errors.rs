@@ -265,3 +265,68 @@ async fn webhook_url_without_scheme_returns_400() {
     // Like NestJS's ValidationPipe, the body is validated before the session is looked up.
     assert_eq!(r.status, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_with_bad_boolean_or_enum_returns_400_exact_body() {
+    let app = TestApp::spawn(StoreKind::Embedded).await;
+    let r = app.get("/api/sessions?all=maybe").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.text,
+        r#"{"message":["all must be a boolean value"],"error":"Bad Request","statusCode":400}"#
+    );
+    let r = app.get("/api/default/auth/qr?format=svg").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.text,
+        r#"{"message":["format must be one of the following values: image, raw"],"error":"Bad Request","statusCode":400}"#
+    );
+    // A query that names no session where one is required: 400 before any gate.
+    let r = app.get("/api/contacts/check-exists?phone=123456").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.text,
+        r#"{"message":["session should not be empty"],"error":"Bad Request","statusCode":400}"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn working_gate_from_path_body_and_query_returns_exact_422() {
+    for store in StoreKind::all("working_gate_from_path_body_and_query_returns_exact_422") {
+        let app = TestApp::spawn(store).await;
+        let r = app
+            .post("/api/sessions", r#"{"name":"idle","start":false}"#)
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        for name in ["idle", "ghost"] {
+            let expected = if name == "idle" {
+                r#"{"error":"Session status is not as expected. Try again later or restart the session","session":"idle","status":"STOPPED","expected":["WORKING"]}"#.to_string()
+            } else {
+                format!(r#"{{"error":"Session \"{name}\" does not exist","session":"{name}"}}"#)
+            };
+            // From the path.
+            let r = app
+                .delete(&format!(
+                    "/api/{name}/chats/1@c.us/messages/true_1@c.us_AAAA"
+                ))
+                .await;
+            assert_eq!(r.status, 422, "path: {}", r.text);
+            assert_eq!(r.text, expected, "path");
+            // From the body.
+            let r = app
+                .post(
+                    "/api/startTyping",
+                    &format!(r#"{{"session":"{name}","chatId":"1@c.us"}}"#),
+                )
+                .await;
+            assert_eq!(r.status, 422, "body: {}", r.text);
+            assert_eq!(r.text, expected, "body");
+            // From the query.
+            let r = app
+                .get(&format!("/api/sendText?phone=1@c.us&text=x&session={name}"))
+                .await;
+            assert_eq!(r.status, 422, "query: {}", r.text);
+            assert_eq!(r.text, expected, "query");
+        }
+    }
+}
