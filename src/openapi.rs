@@ -43,8 +43,40 @@ impl Modify for SecurityAddon {
 }
 
 /// Final touches on the collected document (stable across builds).
-pub fn finish(spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+pub fn finish(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    session_path_defaults(&mut spec);
     spec
+}
+
+/// WAHA documents every `{session}` path parameter with `default: "default"`. The
+/// parameter is declared per route (a tuple in `params(..)` that utoipa merges with the
+/// one it derives from `web::Path`); the tuple form cannot carry a default, so it is set
+/// here, once, for all of them.
+fn session_path_defaults(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{
+        RefOr, Schema,
+        path::{Operation, ParameterIn},
+    };
+    for item in spec.paths.paths.values_mut() {
+        let operations: [Option<&mut Operation>; 5] = [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ];
+        for op in operations.into_iter().flatten() {
+            for param in op.parameters.iter_mut().flatten() {
+                if let RefOr::T(param) = param
+                    && param.name == "session"
+                    && param.parameter_in == ParameterIn::Path
+                    && let Some(RefOr::T(Schema::Object(object))) = param.schema.as_mut()
+                {
+                    object.default = Some(serde_json::json!("default"));
+                }
+            }
+        }
+    }
 }
 
 /// The document as served, built without starting a server (tests, `wharf openapi`).

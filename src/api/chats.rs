@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, HasSession, SessionPath, WorkingBody, WorkingQuery};
+use super::{ApiError, AppState, HasSession, WorkingBody, WorkingQuery};
 use crate::messages::{
     ChatQuery, ChatRow, ChatSortBy, MessageId, MessageQuery, SortOrder, WAMessage, ack, is_chat_id,
 };
@@ -346,7 +346,7 @@ async fn overview(
 #[utoipa::path(
     operation_id = "ChatsController_getChats",
     tag = "💬 Chats",
-    params(SessionPath, GetChatsQuery),
+    params(("session" = String, Path, description = "Session name"), GetChatsQuery),
     responses((status = 200, description = "")),
     security(("api_key" = []))
 )]
@@ -377,7 +377,7 @@ pub async fn get_chats(
 #[utoipa::path(
     operation_id = "ChatsController_getChatsOverview",
     tag = "💬 Chats",
-    params(SessionPath, OverviewQuery),
+    params(("session" = String, Path, description = "Session name"), OverviewQuery),
     responses((status = 200, description = "", body = Vec<ChatSummary>)),
     security(("api_key" = []))
 )]
@@ -402,7 +402,7 @@ pub async fn get_chats_overview(
 #[utoipa::path(
     operation_id = "ChatsController_postChatsOverview",
     tag = "💬 Chats",
-    params(SessionPath),
+    params(("session" = String, Path, description = "Session name")),
     request_body = OverviewBodyRequest,
     responses((status = 201, description = "", body = Vec<ChatSummary>)),
     security(("api_key" = []))
@@ -432,7 +432,7 @@ pub async fn post_chats_overview(
     tag = "💬 Chats",
     params(
         GetChatMessagesQuery,
-        SessionPath,
+        ("session" = String, Path, description = "Session name"),
         ("chatId" = String, Path, description = "Chat ID", example = "123456789@c.us"),
     ),
     responses((status = 200, description = "", body = Vec<WAMessage>)),
@@ -466,7 +466,7 @@ pub async fn get_chat_messages(
     tag = "💬 Chats",
     params(
         GetChatMessageQuery,
-        SessionPath,
+        ("session" = String, Path, description = "Session name"),
         ("chatId" = String, Path, description = "Chat ID", example = "123456789@c.us"),
         ("messageId" = String, Path),
     ),
@@ -503,7 +503,7 @@ pub async fn get_chat_message(
     tag = "💬 Chats",
     params(
         ReadChatMessagesQuery,
-        SessionPath,
+        ("session" = String, Path, description = "Session name"),
         ("chatId" = String, Path, description = "Chat ID", example = "123456789@c.us"),
     ),
     responses((status = 201, description = "", body = ReadChatMessagesResponse)),

@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, HasSession, SessionPath, Working, WorkingBody, WorkingQuery};
+use super::{ApiError, AppState, HasSession, Working, WorkingBody, WorkingQuery};
 use crate::{messages::model::WAMessage, sessions::chatting::SendText};
 
 fn default_session() -> String {
@@ -343,7 +343,7 @@ pub async fn forward_message(
     operation_id = "ChatsController_editMessage",
     tag = "💬 Chats",
     params(
-        SessionPath,
+        ("session" = String, Path, description = "Session name"),
         ("chatId" = String, Path, description = "Chat ID"),
         ("messageId" = String, Path, description = "Message ID"),
     ),
@@ -371,7 +371,7 @@ pub async fn edit_message(
     operation_id = "ChatsController_deleteMessage",
     tag = "💬 Chats",
     params(
-        SessionPath,
+        ("session" = String, Path, description = "Session name"),
         ("chatId" = String, Path, description = "Chat ID"),
         ("messageId" = String, Path, description = "Message ID"),
     ),

@@ -24,11 +24,7 @@ use std::{future::Future, pin::Pin};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use futures_util::StreamExt;
-use serde::{
-    Deserialize,
-    de::{self, DeserializeOwned, IntoDeserializer, value::MapDeserializer},
-};
-use utoipa::IntoParams;
+use serde::de::{self, DeserializeOwned, IntoDeserializer, value::MapDeserializer};
 
 use super::{ApiError, AppState, BODY_LIMIT};
 use crate::{engine, sessions};
@@ -297,16 +293,6 @@ impl<'de> de::Deserializer<'de> for Values {
         i128 u128 char str string bytes byte_buf unit unit_struct newtype_struct tuple
         tuple_struct map struct identifier
     }
-}
-
-/// The `{session}` path parameter as WAHA documents it (default `"default"`). Listed in
-/// `params(..)`; the value itself is read by [`Working`] or `web::Path`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct SessionPath {
-    /// Session name
-    #[param(default = "default")]
-    pub session: String,
 }
 
 /// The WORKING gate, passed: the session's name and its live engine handle.

@@ -33,9 +33,7 @@ use utoipa_actix_web::AppExt;
 
 pub use self::{
     error::ApiError,
-    extract::{
-        Body, HasSession, Query, SessionPath, Working, WorkingBody, WorkingQuery, parse_value,
-    },
+    extract::{Body, HasSession, Query, Working, WorkingBody, WorkingQuery, parse_value},
 };
 use crate::{config::Config, sessions::SessionManager};
 

@@ -108,9 +108,8 @@ pub struct StopResponse {
 #[into_params(parameter_in = Query)]
 pub struct EnvironmentQuery {
     /// Include all environment variables
-    ///
-    /// Lenient like WAHA's `BooleanString` transform: only `true`/`1` mean yes, any other
-    /// value no — so it is parsed as a string and documented as the boolean it means.
+    // Lenient like WAHA's `BooleanString` transform: only `true`/`1` mean yes, any other
+    // value no — so it is parsed as a string and documented as the boolean it means.
     #[serde(default)]
     #[param(value_type = Option<bool>, default = false, example = false)]
     pub all: Option<String>,

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, Body, Query, SessionPath};
+use super::{ApiError, AppState, Body, Query};
 use crate::sessions::status::SessionStatus;
 
 /// WAHA waits up to ~15 s (5 s running + 10 s status) before answering 422.
@@ -54,13 +54,37 @@ pub enum QrFormat {
 }
 
 /// Query of the QR route.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
 pub struct QrQuery {
-    /// `image` (default) or `raw`. WAHA documents it as required with a default; like
-    /// WAHA, a missing one is `image`.
-    #[param(inline, required = true, default = "image")]
+    /// `image` (default) or `raw`.
     pub format: Option<QrFormat>,
+}
+
+/// Written out because WAHA documents `format` as a *required* string enum *with* a
+/// default (a missing one is `image`, here as in WAHA), which the derive renders as an
+/// `allOf` wrapper instead.
+impl IntoParams for QrQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::{
+            ObjectBuilder, Required, Type,
+            path::{ParameterBuilder, ParameterIn},
+        };
+        vec![
+            ParameterBuilder::new()
+                .name("format")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::True)
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["image", "raw"]))
+                        .default(Some(serde_json::json!("image"))),
+                ))
+                .build(),
+        ]
+    }
 }
 
 /// Renders `data` as a PNG QR code (8 px per module, 4-module quiet zone).
@@ -126,7 +150,7 @@ async fn current_qr(state: &AppState, name: &str) -> Result<String, ApiError> {
 #[utoipa::path(
     operation_id = "AuthController_getQR",
     tag = "📱 Pairing",
-    params(SessionPath, QrQuery),
+    params(("session" = String, Path, description = "Session name"), QrQuery),
     responses((status = 200, description = "",
         content(
             (Vec<u8> = "image/png"),
@@ -167,7 +191,7 @@ pub async fn get_qr(
 #[utoipa::path(
     operation_id = "AuthController_requestCode",
     tag = "📱 Pairing",
-    params(SessionPath),
+    params(("session" = String, Path, description = "Session name")),
     request_body = RequestCodeRequest,
     responses((status = 201, description = "")),
     security(("api_key" = []))

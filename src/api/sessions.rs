@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, Body, Query, SessionPath, parse_value};
+use super::{ApiError, AppState, Body, Query, parse_value};
 use crate::sessions::{
     SessionView,
     config::{MeInfo, SessionConfig},
@@ -196,8 +196,9 @@ pub struct ListQuery {
     /// Return all sessions, including those that are in the STOPPED state.
     #[param(default = false, example = false)]
     pub all: Option<bool>,
-    /// Expand additional session details. Unknown values are ignored, as before, so the
-    /// field is read as strings and documented as WAHA's enum.
+    /// Expand additional session details.
+    // Unknown values are ignored (as before), so the field is read as strings and
+    // documented as WAHA's enum.
     #[param(inline, value_type = Option<Vec<SessionExpand>>)]
     pub expand: Option<Vec<String>>,
 }
@@ -206,7 +207,8 @@ pub struct ListQuery {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GetQuery {
-    /// Expand additional session details. Unknown values are ignored (see [`ListQuery`]).
+    /// Expand additional session details.
+    // Unknown values are ignored (see `ListQuery`).
     #[param(inline, value_type = Option<Vec<SessionExpand>>)]
     pub expand: Option<Vec<String>>,
 }
@@ -361,7 +363,7 @@ pub async fn create_session(
 #[utoipa::path(
     operation_id = "SessionsController_get",
     tag = "🖥️ Sessions",
-    params(SessionPath, GetQuery),
+    params(("session" = String, Path, description = "Session name"), GetQuery),
     responses((status = 200, description = "", body = SessionInfo)),
     security(("api_key" = []))
 )]
@@ -386,7 +388,7 @@ pub async fn get_session(
 #[utoipa::path(
     operation_id = "SessionsController_update",
     tag = "🖥️ Sessions",
-    params(SessionPath),
+    params(("session" = String, Path, description = "Session name")),
     request_body = SessionUpdateRequest,
     responses((status = 200, description = "", body = SessionDTO)),
     security(("api_key" = []))
@@ -410,7 +412,7 @@ pub async fn update_session(
 #[utoipa::path(
     operation_id = "SessionsController_delete",
     tag = "🖥️ Sessions",
-    params(SessionPath),
+    params(("session" = String, Path, description = "Session name")),
     responses((status = 200, description = "")),
     security(("api_key" = []))
 )]
@@ -430,7 +432,7 @@ pub async fn delete_session(
 #[utoipa::path(
     operation_id = "SessionsController_getMe",
     tag = "🖥️ Sessions",
-    params(SessionPath),
+    params(("session" = String, Path, description = "Session name")),
     responses((status = 200, description = "", body = MeInfo)),
     security(("api_key" = []))
 )]
@@ -450,7 +452,7 @@ pub async fn get_me(
 #[utoipa::path(
     operation_id = "SessionsController_start",
     tag = "🖥️ Sessions",
-    params(SessionPath),
+    params(("session" = String, Path, description = "Session name")),
     responses((status = 201, description = "", body = SessionDTO)),
     security(("api_key" = []))
 )]
@@ -470,7 +472,7 @@ pub async fn start_session(
 #[utoipa::path(
     operation_id = "SessionsController_stop",
     tag = "🖥️ Sessions",
-    params(SessionPath),
+    params(("session" = String, Path, description = "Session name")),
     responses((status = 201, description = "", body = SessionDTO)),
     security(("api_key" = []))
 )]
@@ -490,7 +492,7 @@ pub async fn stop_session(
 #[utoipa::path(
     operation_id = "SessionsController_logout",
     tag = "🖥️ Sessions",
-    params(SessionPath),
+    params(("session" = String, Path, description = "Session name")),
     responses((status = 201, description = "", body = SessionDTO)),
     security(("api_key" = []))
 )]
@@ -510,7 +512,7 @@ pub async fn logout_session(
 #[utoipa::path(
     operation_id = "SessionsController_restart",
     tag = "🖥️ Sessions",
-    params(SessionPath),
+    params(("session" = String, Path, description = "Session name")),
     responses((status = 201, description = "", body = SessionDTO)),
     security(("api_key" = []))
 )]

@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState, SessionPath};
+use super::{ApiError, AppState};
 use crate::events::{self, outbox::DeadLetter};
 
 /// Answer of the replay routes.
@@ -49,7 +49,7 @@ fn event_error(e: events::Error) -> ApiError {
 #[utoipa::path(
     operation_id = "WharfWebhooks_listDeadLetters",
     tag = "🛟 wharf",
-    params(SessionPath),
+    params(("session" = String, Path, description = "Session name")),
     responses((status = 200, description = "", body = inline(Vec<DeadLetter>))),
     security(("api_key" = []))
 )]
@@ -75,7 +75,7 @@ pub async fn list_dead_letters(
 #[utoipa::path(
     operation_id = "WharfWebhooks_replayAll",
     tag = "🛟 wharf",
-    params(SessionPath),
+    params(("session" = String, Path, description = "Session name")),
     responses((status = 201, description = "", body = inline(ReplayResult))),
     security(("api_key" = []))
 )]
@@ -101,7 +101,7 @@ pub async fn replay_all(
     operation_id = "WharfWebhooks_replayOne",
     tag = "🛟 wharf",
     params(
-        SessionPath,
+        ("session" = String, Path, description = "Session name"),
         ("id" = i64, Path, description = "Dead letter id"),
     ),
     responses((status = 201, description = "", body = inline(ReplayResult))),

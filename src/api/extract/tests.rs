@@ -24,9 +24,10 @@ struct Q {
 }
 
 fn messages(e: ApiError) -> Vec<String> {
-    match e {
-        ApiError::Validation(m) => m,
-        other => panic!("expected a validation error, got {other:?}"),
+    if let ApiError::Validation(m) = e {
+        m
+    } else {
+        panic!("expected a validation error, got {e:?}")
     }
 }
 
