@@ -115,6 +115,7 @@ cases!(
     mark_read_marks_recent_unread_incoming_only,
     purge_deletes_older_messages_and_empty_chats,
     retention_task_purges_old_messages,
+    retention_task_stop_cancels_and_joins,
     sessions_are_isolated,
     history_survives_a_reopen,
     missing_session_reads_empty_and_creates_nothing,
@@ -587,6 +588,18 @@ async fn retention_task_purges_old_messages(f: &Fixture) {
         .await
         .expect("task stops on cancel")
         .expect("task");
+}
+
+async fn retention_task_stop_cancels_and_joins(f: &Fixture) {
+    // Hourly, like the App's: stop must not wait for the next round.
+    let task = f
+        .messages
+        .spawn_retention(1, Duration::from_secs(3600), Default::default())
+        .expect("task");
+    assert!(
+        task.stop(Duration::from_secs(5)).await,
+        "the task ends when stopped, without waiting for its next round"
+    );
 }
 
 async fn sessions_are_isolated(f: &Fixture) {

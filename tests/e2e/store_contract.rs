@@ -863,7 +863,7 @@ mod sqlite_layout {
         );
     }
 
-    /// Pins the one documented difference between the backends (see `store/mongo.rs`).
+    /// Pins the one documented difference between the backends (see `store/mongo/sessions.rs`).
     #[tokio::test]
     async fn insert_session_sqlite_empty_config_reads_back_empty_config() {
         let f = Fixture::sqlite().await;
@@ -1006,7 +1006,7 @@ mod mongo_layout {
         f.cleanup().await;
     }
 
-    /// WAHA's flat `{...config, name}` cannot tell `{}` from no config (see `store/mongo.rs`).
+    /// WAHA's flat `{...config, name}` cannot tell `{}` from no config (see `store/mongo/sessions.rs`).
     #[tokio::test]
     async fn insert_session_mongo_empty_config_reads_back_none() {
         let test = "mongo_layout::insert_session_mongo_empty_config_reads_back_none";
