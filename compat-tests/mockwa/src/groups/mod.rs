@@ -246,11 +246,17 @@ fn to_group(st: &mut State, me: &DevKey, gid: &str, n: &Node) -> Node {
     }
 }
 
-/// Why the server refuses a member's group message, as the nack code of its
-/// `<ack>`: only admins may write to an announcement group (403).
+/// Why the server refuses a group message, as the nack code of its `<ack>`
+/// (403): the sender is not a member (left or removed), or the group is an
+/// announcement group and the sender no admin. Unknown groups are left to
+/// the relay (nothing is delivered).
 pub(crate) fn send_refusal(st: &State, me: &DevKey, group: &Jid) -> Option<&'static str> {
     let g = st.groups.get(group.user.as_str())?;
-    (g.announce && g.member(&me.0).is_some() && !g.is_admin(&me.0)).then_some("403")
+    match g.member(&me.0) {
+        None => Some("403"),
+        Some(m) if g.announce && !m.admin => Some("403"),
+        Some(_) => None,
+    }
 }
 
 /// Relays a group `<message>`: each device gets the shared `skmsg` plus its

@@ -502,6 +502,15 @@ async fn invite_codes_and_join_requests() {
         actor.map(|j| j.user.to_string()).as_deref(),
         Some("15550008003")
     );
+    // A former member cannot send: the client's group lookup (its cache was
+    // dropped by the leave) is refused with 403 before anything is sent; a
+    // message sent anyway on stale metadata would be nacked with 403.
+    let e = c
+        .client
+        .send_text(gid.clone(), "still here?")
+        .await
+        .expect_err("send after leaving");
+    assert!(format!("{e:?}").contains("403"), "{e:?}");
 
     // Approval on: joining makes a request the admins see.
     a.client
