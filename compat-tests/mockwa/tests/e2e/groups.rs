@@ -860,6 +860,18 @@ async fn leave_succession_and_participating_500_groups() {
     assert_eq!(one["participants"].as_array().unwrap().len(), 3);
     let (status, _) = admin_http(&net, "GET", "/admin/groups/123@g.us", "").await;
     assert_eq!(status, 404);
+    let (status, list) = admin_http(&net, "GET", "/admin/groups", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 500);
+    assert_eq!(list[0]["subject"], "bulk #1");
+    let (status, bad) = admin_http(
+        &net,
+        "POST",
+        "/admin/groups",
+        r#"{"subject":"x","creator":"+1","count":1}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
 
     let started = Instant::now();
     let all = b
