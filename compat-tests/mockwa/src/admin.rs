@@ -360,3 +360,153 @@ pub(crate) fn get_faults(net: &Net) -> FaultSettings {
         refused_count: Some(net.faults.refused.load(Ordering::Relaxed)),
     }
 }
+
+/// One participant in [`GroupState`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMemberState {
+    /// Phone number (digits only).
+    pub phone: String,
+    /// `superadmin` (the creator while admin), `admin` or `participant`.
+    pub role: String,
+}
+
+/// A group as the mock server holds it (`GET /admin/groups/{id}`), for tests
+/// that check what a client did without going through another client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupState {
+    /// Group JID, e.g. `120363000000000001@g.us`.
+    pub id: String,
+    pub subject: String,
+    pub description: Option<String>,
+    /// Creator's phone number.
+    pub creator: String,
+    pub participants: Vec<GroupMemberState>,
+    /// Only admins may send messages.
+    pub announce: bool,
+    /// Only admins may edit the group info.
+    pub locked: bool,
+    pub membership_approval: bool,
+    /// `admin_add` or `all_member_add`.
+    pub member_add_mode: String,
+    /// `admin_share` / `all_member_share`, once set.
+    pub member_share_history_mode: Option<String>,
+    /// Current invite code (`https://chat.whatsapp.com/<code>`).
+    pub invite_code: String,
+    /// Phones with a pending join request, oldest first.
+    pub join_requests: Vec<String>,
+    /// Current picture id, if any.
+    pub picture_id: Option<String>,
+}
+
+/// Groups to create outside the protocol (`POST /admin/groups`), e.g. to
+/// give a session hundreds of groups for a refresh benchmark.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedGroups {
+    /// Subject; with `count > 1` each group gets ` #N` appended.
+    pub subject: String,
+    /// Creator's phone (first admin). Unknown phones are created.
+    pub creator: String,
+    /// Other members' phones.
+    #[serde(default)]
+    pub participants: Vec<String>,
+    /// Members (among `participants`) who start as admins.
+    #[serde(default)]
+    pub admins: Vec<String>,
+    /// How many identical groups to create (default 1, at most 5,000).
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// Send members the `create` notification (default false: clients see
+    /// the groups on their next `participating` refresh).
+    #[serde(default)]
+    pub notify: bool,
+}
+
+fn group_state(id: &str, g: &crate::state::Group, st: &crate::state::State) -> GroupState {
+    GroupState {
+        id: Jid::group(id.to_string()).to_string(),
+        subject: g.subject.clone(),
+        description: g.description.as_ref().map(|(_, b)| b.clone()),
+        creator: g.creator.clone(),
+        participants: g
+            .members
+            .iter()
+            .map(|m| GroupMemberState {
+                phone: m.phone.clone(),
+                role: match (m.admin, m.phone == g.creator) {
+                    (true, true) => "superadmin",
+                    (true, false) => "admin",
+                    (false, _) => "participant",
+                }
+                .to_string(),
+            })
+            .collect(),
+        announce: g.announce,
+        locked: g.locked,
+        membership_approval: g.membership_approval,
+        member_add_mode: g.member_add_mode.to_string(),
+        member_share_history_mode: g.share_history_mode.map(str::to_string),
+        invite_code: g.invite.clone(),
+        join_requests: g.requests.iter().map(|r| r.phone.clone()).collect(),
+        picture_id: g
+            .picture
+            .as_ref()
+            .filter(|p| st.media.contains_key(&p.path))
+            .map(|p| p.id.clone()),
+    }
+}
+
+/// The group with this JID (`120363…@g.us`) or bare id.
+pub(crate) fn group(net: &Net, jid: &str) -> Result<GroupState, AdminError> {
+    let id = jid.split('@').next().unwrap_or_default();
+    let st = net.lock();
+    st.groups
+        .get(id)
+        .map(|g| group_state(id, g, &st))
+        .ok_or_else(|| AdminError::NotFound(format!("unknown group {jid}")))
+}
+
+/// Every group, in creation order.
+pub(crate) fn groups(net: &Net) -> Vec<GroupState> {
+    let st = net.lock();
+    let mut ids: Vec<&String> = st.groups.keys().collect();
+    ids.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
+    ids.into_iter()
+        .filter_map(|id| st.groups.get(id).map(|g| group_state(id, g, &st)))
+        .collect()
+}
+
+/// Creates `count` groups; returns their JIDs.
+pub(crate) fn seed_groups(net: &Net, s: &SeedGroups) -> Result<Vec<String>, AdminError> {
+    check_phone(&s.creator)?;
+    for p in s.participants.iter().chain(&s.admins) {
+        check_phone(p)?;
+    }
+    let count = s.count.unwrap_or(1);
+    if !(1..=5000).contains(&count) {
+        return Err(AdminError::BadRequest("count must be 1-5000".into()));
+    }
+    let mut st = net.lock();
+    for p in std::iter::once(&s.creator).chain(&s.participants) {
+        st.ensure_phone(p, "");
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    for i in 1..=count {
+        let subject = if count > 1 {
+            format!("{} #{i}", s.subject)
+        } else {
+            s.subject.clone()
+        };
+        let id = crate::groups::seed(
+            &mut st,
+            &subject,
+            &s.creator,
+            &s.participants,
+            &s.admins,
+            s.notify,
+        );
+        out.push(Jid::group(id).to_string());
+    }
+    Ok(out)
+}

@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-pub use admin::{AdminError, DeviceInfo, FaultSettings};
+pub use admin::{AdminError, DeviceInfo, FaultSettings, GroupMemberState, GroupState, SeedGroups};
 
 use state::Net;
 
@@ -116,6 +116,21 @@ impl MockNetwork {
     /// Applies fault settings; returns the full resulting settings.
     pub fn set_faults(&self, faults: &FaultSettings) -> FaultSettings {
         admin::set_faults(&self.net, faults)
+    }
+
+    /// One group's server-side state (JID `120363…@g.us` or bare id).
+    pub fn group(&self, jid: &str) -> Result<GroupState, AdminError> {
+        admin::group(&self.net, jid)
+    }
+
+    /// Every group, in creation order.
+    pub fn groups(&self) -> Vec<GroupState> {
+        admin::groups(&self.net)
+    }
+
+    /// Creates groups outside the protocol; returns their JIDs.
+    pub fn seed_groups(&self, seed: &SeedGroups) -> Result<Vec<String>, AdminError> {
+        admin::seed_groups(&self.net, seed)
     }
 
     /// Stops accepting and closes every connection.

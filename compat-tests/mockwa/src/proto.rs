@@ -62,9 +62,13 @@ fn iq(c: &mut Conn, n: &Node) -> Flow {
                     .build(),
             ],
         )),
-        "w:profile:picture" | "status" if ty == "get" => {
-            Flow::reply(iq_error(n, 404, "item-not-found"))
-        }
+        "w:profile:picture" => match crate::groups::picture_iq(c, n) {
+            Some(flow) => flow,
+            None if ty == "get" => Flow::reply(iq_error(n, 404, "item-not-found")),
+            None => Flow::reply(iq_result(n, vec![])),
+        },
+        "w:mex" => crate::groups::mex(c, n),
+        "status" if ty == "get" => Flow::reply(iq_error(n, 404, "item-not-found")),
         // Pings, dirty bits, profile sets and anything unknown: plain result.
         _ => Flow::reply(iq_result(n, vec![])),
     }
@@ -550,6 +554,13 @@ fn message(c: &mut Conn, n: &Node) -> Flow {
     let mut st = c.net.lock();
     let ack = server_ack(n, "message", to.clone());
     if to.server == Server::Group {
+        if let Some(code) = crate::groups::send_refusal(&st, &me, &to) {
+            // A nack: the client raises `ServerAck { error: Some(code) }`
+            // and nobody receives the message.
+            let mut nack = ack;
+            nack.attrs.insert("error", code);
+            return Flow::reply(nack);
+        }
         crate::groups::fan_out(&mut st, &me, &to, n);
         return Flow::reply(ack);
     }

@@ -366,6 +366,13 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
                 .and_then(|b| admin::stream_error(net, jid, &b.code()))
                 .map(|()| json!({"ok": true})),
         ),
+        ("GET", ["groups"]) => (200, json!(admin::groups(net))),
+        ("POST", ["groups"]) => admin_result(
+            parse_json::<admin::SeedGroups>(&body)
+                .and_then(|s| admin::seed_groups(net, &s))
+                .map(|ids| json!({ "ids": ids })),
+        ),
+        ("GET", ["groups", jid]) => admin_result(admin::group(net, jid)),
         ("GET", ["faults"]) => (200, json!(admin::get_faults(net))),
         ("POST", ["faults"]) => admin_result(
             parse_json::<FaultSettings>(&body).map(|f| json!(admin::set_faults(net, &f))),

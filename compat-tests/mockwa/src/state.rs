@@ -137,17 +137,77 @@ pub(crate) struct Member {
     pub(crate) admin: bool,
 }
 
+/// A pending request to join a group that requires admin approval.
+#[derive(Clone)]
+pub(crate) struct JoinRequest {
+    pub(crate) phone: String,
+    /// When the request was made (seconds since the epoch).
+    pub(crate) t: i64,
+}
+
+/// A group's profile picture; the bytes live in [`State::media`] under `path`.
+#[derive(Clone)]
+pub(crate) struct Picture {
+    pub(crate) id: String,
+    pub(crate) path: String,
+}
+
+/// One group as the server keeps it (PN addressing: members are phones).
 pub(crate) struct Group {
     pub(crate) subject: String,
     pub(crate) subject_owner: String,
     pub(crate) subject_t: i64,
     pub(crate) creator: String,
     pub(crate) creation: i64,
+    /// `(id, body)` of the current description.
     pub(crate) description: Option<(String, String)>,
     pub(crate) members: Vec<Member>,
     pub(crate) invite: String,
+    /// Only admins may send messages.
     pub(crate) announce: bool,
+    /// Only admins may edit the group info (subject, description, picture).
     pub(crate) locked: bool,
+    /// Joining by invite link creates a join request instead of a member.
+    pub(crate) membership_approval: bool,
+    /// `admin_add` or `all_member_add` (who may add participants).
+    pub(crate) member_add_mode: &'static str,
+    /// `admin_share` / `all_member_share`, once set through MEX.
+    pub(crate) share_history_mode: Option<&'static str>,
+    /// Pending join requests, oldest first.
+    pub(crate) requests: Vec<JoinRequest>,
+    pub(crate) picture: Option<Picture>,
+}
+
+impl Group {
+    /// A fresh group with WhatsApp's defaults (everyone may add members,
+    /// info and messages open to all, no approval).
+    pub(crate) fn new(subject: String, creator: &str, members: Vec<Member>, t: i64) -> Self {
+        Group {
+            subject,
+            subject_owner: creator.to_string(),
+            subject_t: t,
+            creator: creator.to_string(),
+            creation: t,
+            description: None,
+            members,
+            invite: random_token(11),
+            announce: false,
+            locked: false,
+            membership_approval: false,
+            member_add_mode: "all_member_add",
+            share_history_mode: None,
+            requests: Vec::new(),
+            picture: None,
+        }
+    }
+
+    pub(crate) fn member(&self, phone: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.phone == phone)
+    }
+
+    pub(crate) fn is_admin(&self, phone: &str) -> bool {
+        self.member(phone).is_some_and(|m| m.admin)
+    }
 }
 
 #[derive(Default)]

@@ -67,6 +67,13 @@ impl B {
         self
     }
 
+    /// String content (the client parses some enum-valued nodes, such as
+    /// `<member_add_mode>`, only from string content, not from bytes).
+    pub(crate) fn text(mut self, s: impl Into<String>) -> Self {
+        self.0.content = Some(NodeContent::String(s.into().into()));
+        self
+    }
+
     pub(crate) fn from_node(n: Node) -> Self {
         B(n)
     }

@@ -238,3 +238,16 @@ pub async fn wait_text(
     })
     .await
 }
+
+/// The first `GroupUpdate` (a `w:gp2` action) for which `f` yields `Some`.
+pub async fn wait_group<T>(
+    c: &TestClient,
+    what: &str,
+    f: impl Fn(&whatsapp_rust::wacore::types::events::GroupUpdate) -> Option<T>,
+) -> T {
+    c.wait_for(what, Duration::from_secs(20), |e| match e {
+        Event::GroupUpdate(u) => f(u),
+        _ => None,
+    })
+    .await
+}
