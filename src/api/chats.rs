@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState, HasSession, WorkingBody, WorkingQuery};
-use crate::messages::{
-    ChatQuery, ChatRow, ChatSortBy, MessageId, MessageQuery, SortOrder, WAMessage, ack, is_chat_id,
+use crate::{
+    messages::{ChatQuery, ChatRow, ChatSortBy, MessageQuery, SortOrder},
+    model::message::{MessageId, WAMessage, ack, is_chat_id},
 };
 
 /// The 400 for a chat id that is not one of WhatsApp's forms.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState, HasSession, Working, WorkingBody, WorkingQuery};
-use crate::{messages::model::WAMessage, sessions::chatting::SendText};
+use crate::{model::message::WAMessage, sessions::chatting::SendText};
 
 fn default_session() -> String {
     "default".into()

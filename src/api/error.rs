@@ -8,7 +8,7 @@
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
 
-use crate::sessions::{self, status::SessionStatus};
+use crate::{model::session::SessionStatus, sessions};
 
 /// WAHA's error bodies.
 #[derive(Debug, thiserror::Error)]

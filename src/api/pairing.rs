@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState, Body, Query};
-use crate::sessions::status::SessionStatus;
+use crate::model::session::SessionStatus;
 
 /// WAHA waits up to ~15 s (5 s running + 10 s status) before answering 422.
 const QR_WAIT: Duration = Duration::from_secs(15);

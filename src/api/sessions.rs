@@ -8,10 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState, Body, Query, parse_value};
-use crate::sessions::{
-    SessionView,
-    config::{MeInfo, SessionConfig},
-    status::SessionStatus,
+use crate::{
+    model::session::{MeInfo, SessionConfig, SessionStatus},
+    sessions::SessionView,
 };
 
 /// WAHA's session-name pattern message (`src/nestjs/validation/SessionName.ts`).

@@ -38,7 +38,7 @@ use whatsapp_rust::{
     wacore::runtime::{AbortHandle, Runtime},
 };
 
-use crate::sessions::config::{MeInfo, SessionConfig};
+use crate::model::session::{MeInfo, SessionConfig};
 
 /// WhatsApp Web version announced to the server (`WHARF_WA_VERSION` overrides it). Pinned so
 /// the client never fetches `web.whatsapp.com/sw.js` to discover it.

@@ -17,7 +17,7 @@
 use super::Error;
 pub use crate::store::{DeadLetter, NewRow, Retry, Row};
 use crate::{
-    sessions::config::{RetriesConfiguration, RetryPolicy},
+    model::session::{RetriesConfiguration, RetryPolicy},
     store::{SessionStore, Store},
 };
 

@@ -13,15 +13,15 @@
 //! Built once by `app`, cloned (cheaply) into handlers and engine code; lives for the whole
 //! process.
 
-pub mod model;
-
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use self::model::{MessageId, WAMessage, ack, is_chat_id, message_id};
 pub use crate::store::{ChatQuery, ChatRow, ChatSortBy, MessageQuery, SortOrder};
-use crate::store::{Result, SessionStore, Store};
+use crate::{
+    model::message::WAMessage,
+    store::{Result, SessionStore, Store},
+};
 
 /// Handle to the message history of every session. Cheap to clone (a [`Store`]).
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use crate::{
         self,
         messaging::{OutgoingText, Quote},
     },
-    messages::model::{MessageId, ReplyToMessage, WAMessage},
+    model::message::{MessageId, ReplyToMessage, WAMessage},
 };
 
 /// A text to send (`POST /api/sendText`, `GET /api/sendText`, forwards).
@@ -37,7 +37,7 @@ fn parse_message_id(id: &str) -> Result<MessageId> {
 
 impl SessionManager {
     /// The account of a running session (for the `from` of what we send).
-    fn live_me(&self, name: &str) -> Option<crate::sessions::config::MeInfo> {
+    fn live_me(&self, name: &str) -> Option<crate::model::session::MeInfo> {
         self.live_state(name).and_then(|s| s.me)
     }
 

@@ -8,7 +8,6 @@
 //! orchestration in [`chatting`]) and map [`Error`] to WAHA's bodies in `api/error.rs`.
 
 pub mod chatting;
-pub mod config;
 pub mod inbox;
 pub mod runtime;
 pub mod status;
@@ -21,12 +20,9 @@ use std::{
 
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use self::{
-    config::{MeInfo, SessionConfig},
-    runtime::{LiveState, RuntimeHandle},
-    status::SessionStatus,
-};
+use self::runtime::{LiveState, RuntimeHandle};
 use crate::{
+    model::session::{MeInfo, SessionConfig, SessionStatus},
     engine::{self, StartSpec},
     store::{self, SessionRecord, Store},
 };

@@ -21,11 +21,11 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     inbox::Inbox,
-    status::{Input, SessionStatus, next},
+    status::{Input, next},
 };
 use crate::{
     engine::{self, Control, EngineEvent, Exit, StartSpec},
-    sessions::config::MeInfo,
+    model::session::{MeInfo, SessionStatus},
     store::Store,
 };
 
@@ -108,7 +108,7 @@ impl LiveState {
 }
 
 // Moved to `crate::clock`; re-exported for callers not yet pointed there.
-pub use crate::clock::now_ms;
+use crate::clock::now_ms;
 
 /// The manager's handle on a running session.
 #[must_use = "dropping the handle leaves the task running unobserved; call stop()"]

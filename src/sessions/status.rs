@@ -3,9 +3,7 @@
 //! Owns: which transition each runtime input causes. Called by the
 //! per-session runtime (`sessions::runtime`); no I/O, no clocks — unit-tested in `tests.rs`.
 
-// The enum is wire vocabulary and lives in `model`; re-exported so the machine and its
-// callers keep naming it `sessions::status::SessionStatus`.
-pub use crate::model::session::SessionStatus;
+use crate::model::session::SessionStatus;
 
 /// What the engine (or the runtime's own timers) reports.
 #[derive(Debug, Clone, PartialEq, Eq)]

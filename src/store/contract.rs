@@ -17,8 +17,8 @@
 
 use serde::Serialize;
 
-use crate::messages::model::WAMessage;
-use crate::sessions::config::{MeInfo, RetryPolicy, SessionConfig};
+use crate::model::message::WAMessage;
+use crate::model::session::{MeInfo, RetryPolicy, SessionConfig};
 
 /// Errors of the storage layer. Carries data, never WAHA wording (that is `api/error.rs`).
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +132,7 @@ pub struct MessageQuery {
     pub timestamp_lte: Option<i64>,
     /// `filter.fromMe`.
     pub from_me: Option<bool>,
-    /// `filter.ack` (the code; see `messages::ack`).
+    /// `filter.ack` (the code; see `model::message::ack`).
     pub ack: Option<i32>,
 }
 

@@ -29,9 +29,9 @@ pub use self::contract::{
     ChatQuery, ChatRow, ChatSortBy, DeadLetter, Error, MessageBackend, MessageQuery, Namespaces,
     NewRow, OutboxBackend, Result, Retry, Row, SessionRecord, SortOrder, StoreBackend,
 };
-use crate::messages::model::WAMessage;
+use crate::model::message::WAMessage;
 use crate::model::name::{self, SessionName};
-use crate::sessions::config::MeInfo;
+use crate::model::session::MeInfo;
 
 /// The one backend in use.
 #[derive(Clone)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 use wharf::messages::MessageStore;
-use wharf::messages::model::{MessageSource, WAMessage, ack, message_id};
+use wharf::model::message::{MessageSource, WAMessage, ack, message_id};
 
 use crate::support::app::{StoreKind, TestApp};
 use crate::support::messages::message_store;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use wharf::{
     events::{EventBus, EventContext, EventSettings},
-    sessions::config::{SessionConfig, WebhookConfig},
+    model::session::{SessionConfig, WebhookConfig},
     store::{Namespaces, Store},
 };
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tempfile::TempDir;
 use wharf::events::outbox::{NewRow, Outbox, Retry};
-use wharf::messages::model::{MessageSource, WAMessage, ack, message_id};
+use wharf::model::message::{MessageSource, WAMessage, ack, message_id};
 use wharf::messages::{ChatQuery, ChatSortBy, MessageQuery, MessageStore, SortOrder};
 use wharf::store::{Namespaces, SessionRecord, Store};
 
@@ -289,7 +289,7 @@ async fn save_get_and_list_with_every_filter_and_sort(f: &Fixture) {
     // Rich fields round-trip exactly.
     let mut rich = msg(CHAT_B, "RICH", 260, false, ack::DEVICE, "");
     rich.has_media = true;
-    rich.media = Some(wharf::messages::model::WAMedia {
+    rich.media = Some(wharf::model::message::WAMedia {
         url: Some("http://localhost:3000/api/files/alice/x.jpg".into()),
         mimetype: Some("image/jpeg".into()),
         filename: None,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use mongodb::bson::{Document, doc};
 use serde_json::json;
 use tempfile::TempDir;
-use wharf::sessions::config::{
+use wharf::model::session::{
     ClientSessionConfig, CustomHeader, GowsConfig, GowsStorageConfig, HmacConfiguration,
     IgnoreConfig, MeInfo, NowebConfig, NowebStoreConfig, ProxyConfig, RetriesConfiguration,
     RetryPolicy, SessionConfig, WebhookConfig, WebjsConfig,

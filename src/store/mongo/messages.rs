@@ -19,7 +19,7 @@ use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 
 use super::{MongoSession, bson_i64, is_duplicate_key};
-use crate::messages::model::{WAMessage, ack};
+use crate::model::message::{WAMessage, ack};
 use crate::store::contract::chat_name;
 use crate::store::{
     ChatQuery, ChatRow, ChatSortBy, Error, MessageBackend, MessageQuery, Result, SortOrder,

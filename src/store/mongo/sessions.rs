@@ -23,7 +23,7 @@ use mongodb::{Collection, IndexModel};
 
 use super::{INDEX_CONFLICTS, MongoStore, PING_TIMEOUT, command_code, is_duplicate_key};
 use crate::model::name::{self, SessionName};
-use crate::sessions::config::{MeInfo, SessionConfig};
+use crate::model::session::{MeInfo, SessionConfig};
 use crate::store::{Error, Result, SessionRecord, StoreBackend};
 
 impl MongoStore {

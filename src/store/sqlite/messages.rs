@@ -9,7 +9,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{SessionDb, SqliteSession, sql_err};
-use crate::messages::model::{WAMessage, ack};
+use crate::model::message::{WAMessage, ack};
 use crate::store::contract::chat_name;
 use crate::store::{
     ChatQuery, ChatRow, ChatSortBy, Error, MessageBackend, MessageQuery, Result, SortOrder,

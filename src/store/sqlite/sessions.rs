@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{SqliteStore, create_dir, is_duplicate_key, remove_dir_if_exists, sql_err};
 use crate::model::name::{self, SessionName};
-use crate::sessions::config::{MeInfo, SessionConfig};
+use crate::model::session::{MeInfo, SessionConfig};
 use crate::store::{Error, Result, SessionRecord, StoreBackend};
 
 /// WAHA's main-DB tables (`schemas.ts`), verbatim column names and constraints.
