@@ -9,15 +9,16 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState, Body, Query, parse_value};
 use crate::{
-    model::session::{MeInfo, SessionConfig, SessionStatus},
+    model::{
+        name::{self, NameProblem},
+        session::{MeInfo, SessionConfig, SessionStatus},
+    },
     sessions::SessionView,
 };
 
 /// WAHA's session-name pattern message (`src/nestjs/validation/SessionName.ts`).
 const NAME_PATTERN_MESSAGE: &str = "Session name can only contain alphanumeric characters, hyphens, and underscores (a-z, A-Z, 0-9, -, _) or be empty";
 
-/// WAHA's cap: 64 − len("waha_noweb").
-const NAME_MAX: usize = 54;
 
 /// `SessionInfo.timestamps`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -216,32 +217,29 @@ fn expands_apps(expand: Option<&[String]>) -> bool {
     expand.is_some_and(|e| e.iter().any(|p| p == "apps"))
 }
 
-/// Longest session name the store can hold: 54 (WAHA), shorter when the MongoDB database
-/// name `waha_{session_namespace}_{name}` would reach MongoDB's 64-byte limit.
+/// Longest session name the store can hold (`model::name::max_len`).
 fn name_max(state: &AppState) -> usize {
-    if state.config.mongo_url.is_some() {
-        let prefix = format!("waha_{}_", state.config.session_namespace).len();
-        NAME_MAX.min(63usize.saturating_sub(prefix))
-    } else {
-        NAME_MAX
-    }
+    let mongo_ns = state
+        .config
+        .mongo_url
+        .is_some()
+        .then_some(state.config.session_namespace.as_str());
+    name::max_len(mongo_ns)
 }
 
-/// Validates a session name from a body (400 with WAHA's messages).
+/// Validates a session name from a body (400 with WAHA's messages). The rule itself is
+/// `model::name`'s; an empty name is allowed here because WAHA generates one.
 fn validate_name(state: &AppState, name: &str) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    let max = name_max(state);
-    if name.chars().count() > max {
-        errors.push(format!(
-            "name must be shorter than or equal to {max} characters"
-        ));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        errors.push(NAME_PATTERN_MESSAGE.to_string());
-    }
+    let errors: Vec<String> = name::problems(name, name_max(state))
+        .into_iter()
+        .filter_map(|p| match p {
+            NameProblem::Empty => None,
+            NameProblem::TooLong { max } => Some(format!(
+                "name must be shorter than or equal to {max} characters"
+            )),
+            NameProblem::Pattern => Some(NAME_PATTERN_MESSAGE.to_string()),
+        })
+        .collect();
     if errors.is_empty() {
         Ok(())
     } else {
