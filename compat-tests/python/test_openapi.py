@@ -20,11 +20,11 @@ accepts and rejects things its own document does not describe (e.g. numbers for 
 and those answers are pinned by the error tests instead.
 
 Nothing leaves 127.0.0.1: the harness binds wharf to loopback and points its engine at a
-closed loopback port, and the `map_body` hook below rewrites every generated session
+closed loopback port, and `loopback_only` below rewrites every generated session
 config so that wharf never calls out (webhook URLs, proxy).
 
-Bounds: `WHARF_SCHEMA_EXAMPLES` examples per operation (default 8) and a per-request
-timeout; about a minute per store on a 2-core machine.
+Bounds: `WHARF_SCHEMA_EXAMPLES` examples per operation (default 8), a per-request timeout and
+a `WHARF_SCHEMA_BUDGET_SECONDS` cap per store (default 240); about a minute per store.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import os
 import time
 from collections import Counter
 
-import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
