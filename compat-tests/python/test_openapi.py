@@ -42,7 +42,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 EXAMPLES = int(os.environ.get("WHARF_SCHEMA_EXAMPLES", "8"))
-REQUEST_TIMEOUT_S = 15.0
+REQUEST_TIMEOUT_S = 30.0  # above the 15 s QR wait, should a generated name hit a session
 # A wall-clock cap for the whole property-based run on one store: requests stop once it
 # is spent, and the test fails (raise it, or lower the examples, rather than skip cases).
 BUDGET_S = float(os.environ.get("WHARF_SCHEMA_BUDGET_SECONDS", "240"))
@@ -119,6 +119,10 @@ def loopback_only(case) -> None:
 # not only 404: one started (it never pairs: the engine's URL is a closed port) and one
 # stopped. Generated requests name them half of the time.
 KNOWN_SESSIONS = ("default", "stopped")
+# Not pointed at the known sessions: on a STARTING session these wait up to 15 s for
+# SCAN_QR_CODE (WAHA's wait), which never comes here; their success answers need a paired
+# phone and are covered by tests/e2e/pairing.rs.
+WAIT_FOR_QR = {("GET", "/api/{session}/auth/qr"), ("POST", "/api/{session}/auth/request-code")}
 
 
 def ensure_known_sessions(server) -> None:
@@ -144,7 +148,7 @@ def test_every_operation_answers_its_documented_schema(server):
         documented = {str(code) for code in operation.definition.raw.get("responses", {})}
 
         strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
-        if "{session}" in operation.path:
+        if "{session}" in operation.path and key not in WAIT_FOR_QR:
             strategy = st.one_of(
                 strategy,
                 *(
