@@ -2,7 +2,10 @@
 //! registered through `utoipa-actix-web` (so routing and the spec cannot drift).
 //!
 //! Served at `/-json` (Swagger UI at `/`); committed as `openapi/openapi.json` and checked
-//! by `tests/e2e/openapi.rs`. Built once per actix worker at start-up.
+//! by `tests/e2e/openapi.rs` (drift, WAHA coverage ratchet) and
+//! `compat-tests/python/test_openapi.py` (OpenAPI 3.1 validity, answers match schemas).
+//! [`finish`] repairs what utoipa's derive gets wrong. Built once per actix worker at
+//! start-up.
 
 use utoipa::{
     Modify, OpenApi,

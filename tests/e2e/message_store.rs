@@ -1,6 +1,7 @@
 //! The message store (`wharf::messages::MessageStore`), the same cases on both backends.
 //!
-//! Owns: the cases (plain `async fn case(&Fixture)`) and the two fixtures. The `cases!`
+//! Owns: the cases (plain `async fn case(&Fixture)`, a `support::store::TestStore` with the
+//! message store over it). The `cases!`
 //! macro turns every case into `message_store::sqlite::<case>` (a tempdir) and
 //! `message_store::mongo::<case>` (a fresh namespace on the binary's shared MongoDB,
 //! skipped when there is none).

@@ -1,7 +1,8 @@
 //! The storage contract (`wharf::store::StoreBackend`), run unchanged against both backends.
 //!
-//! Owns: the contract cases (plain `async fn case(&Fixture)`), the per-backend fixtures and
-//! the backend-specific layout checks (WAHA's SQLite files and Mongo documents). The
+//! Owns: the contract cases (plain `async fn case(&Fixture)`, the fixture being
+//! `support::store::TestStore`) and the backend-specific layout checks (WAHA's SQLite files
+//! and Mongo documents). The
 //! `contract!` macro turns every case into `store_contract::sqlite::<case>` (a tempdir) and
 //! `store_contract::mongo::<case>` (a fresh namespace on the binary's shared MongoDB, see
 //! `support::mongo`). Nothing here sleeps: waits are on results or bounded by timeouts.
