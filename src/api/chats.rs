@@ -236,7 +236,7 @@ pub struct ChatSummary {
     pub picture: Option<String>,
     /// The last message (a `WAMessage`), or null.
     #[serde(rename = "lastMessage")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub last_message: Option<WAMessage>,
     /// The chat as `GET /chats` returns it.
     #[serde(rename = "_chat")]

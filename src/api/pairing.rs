@@ -30,6 +30,24 @@ pub struct Base64File {
     pub data: String,
 }
 
+// The QR route's answers as WAHA documents them, for the OpenAPI document only (the
+// handler writes the PNG bytes, `Base64File` or `QRCodeValue` itself).
+
+/// The QR code as a PNG image.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+struct QrPng(Vec<u8>);
+
+/// `Base64File` (the PNG) with `Accept: application/json`, `QRCodeValue` with `format=raw`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+enum QrJson {
+    Base64File(Base64File),
+    QRCodeValue(QRCodeValue),
+}
+
 /// `RequestCodeRequest`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -153,8 +171,8 @@ async fn current_qr(state: &AppState, name: &str) -> Result<String, ApiError> {
     params(("session" = String, Path, description = "Session name"), QrQuery),
     responses((status = 200, description = "",
         content(
-            (Vec<u8> = "image/png"),
-            (QRCodeValue = "application/json"),
+            (inline(QrPng) = "image/png"),
+            (inline(QrJson) = "application/json"),
         )
     )),
     security(("api_key" = []))

@@ -65,7 +65,7 @@ pub struct SessionInfo {
     /// The account, or null.
     pub me: Option<MeInfo>,
     /// Session presence (always null for now).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub presence: Option<serde_json::Value>,
     /// Timestamps.
     #[schema(inline)]
@@ -430,7 +430,8 @@ pub async fn delete_session(
     operation_id = "SessionsController_getMe",
     tag = "🖥️ Sessions",
     params(("session" = String, Path, description = "Session name")),
-    responses((status = 200, description = "", body = MeInfo)),
+    // null until the session has logged in.
+    responses((status = 200, description = "", body = Option<MeInfo>)),
     security(("api_key" = []))
 )]
 #[get("/api/sessions/{session}/me")]

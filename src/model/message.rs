@@ -97,7 +97,7 @@ pub struct WAMedia {
     pub s3: Option<S3MediaData>,
     /// Why downloading the media failed, if it did.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub error: Option<Value>,
 }
 

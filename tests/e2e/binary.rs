@@ -3,8 +3,10 @@
 use std::{
     io::Read,
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+use crate::support::poll::eventually_blocking;
 
 const KEY: &str = "binary-test-key-0123456789";
 
@@ -29,14 +31,15 @@ fn wharf(dir: &std::path::Path, port: u16) -> Command {
 }
 
 fn wait_ping(port: u16) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < until {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("wharf never listened on {port}");
+    eventually_blocking(
+        Duration::from_secs(30),
+        &format!("wharf listens on {port}"),
+        || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+    );
 }
 
 fn http(port: u16, method: &str, path: &str) -> (u16, String) {
@@ -100,14 +103,14 @@ fn sigterm_stops_gracefully_and_sessions_persist_across_processes() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(20);
-    let code = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st.code();
-        }
-        assert!(Instant::now() < until, "wharf ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = eventually_blocking(
+        Duration::from_secs(20),
+        "wharf exits on SIGTERM",
+        || match child.try_wait().unwrap() {
+            Some(st) => Ok(st.code()),
+            None => Err("still running".into()),
+        },
+    );
     assert_eq!(code, Some(0));
     assert!(
         dir.path().join(".sessions/gows/waha.sqlite3").exists(),

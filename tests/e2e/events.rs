@@ -18,47 +18,16 @@ use wharf::{
 
 use crate::support::{
     app::{API_KEY, StoreKind, TestApp},
-    mongo::MongoServer,
+    poll::eventually,
     sink::Sink,
+    store::TestStore,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A store for one test: a temp SQLite folder (kept alive by the returned guard) or a
-/// fresh MongoDB namespace.
-struct Fixture {
-    name: &'static str,
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-}
-
 /// Both stores (MongoDB only when available; skipped loudly otherwise).
-async fn fixtures(test: &str) -> Vec<Fixture> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ns = Namespaces {
-        main: "gows".into(),
-        session: "gows".into(),
-    };
-    let sqlite = Store::sqlite(dir.path(), ns).await.expect("sqlite store");
-    let mut all = vec![Fixture {
-        name: "sqlite",
-        store: sqlite,
-        _dir: Some(dir),
-    }];
-    if let Some(server) = MongoServer::shared(test) {
-        let name = server.unique_namespace();
-        let ns = Namespaces {
-            main: name.clone(),
-            session: name,
-        };
-        let store = Store::mongo(server.url(), ns).await.expect("mongo store");
-        all.push(Fixture {
-            name: "mongodb",
-            store,
-            _dir: None,
-        });
-    }
-    all
+async fn fixtures(test: &str) -> Vec<TestStore> {
+    TestStore::all(test).await
 }
 
 fn settings(global: Option<WebhookConfig>) -> EventSettings {
@@ -141,7 +110,7 @@ async fn publish_session_webhook_envelope_has_waha_shape_headers_and_hmac() {
         let req = &got[0];
 
         // Body: exactly the envelope the bus returned, keys in WAHA's order.
-        assert_eq!(req.body, envelope.json(), "{}", f.name);
+        assert_eq!(req.body, envelope.json(), "{}", f.name());
         let body = &req.body;
         assert!(body.starts_with(r#"{"id":"evt_"#), "{body}");
         let order = [
@@ -256,15 +225,43 @@ async fn publish_star_and_exact_filters_with_global_webhook_deliver_only_matchin
             events("/star", 3).await,
             ["message", "message.ack", "session.status"],
             "{}: * excludes engine.event",
-            f.name
+            f.name()
         );
         assert_eq!(events("/exact", 2).await, ["engine.event", "message.ack"]);
         assert_eq!(events("/global", 1).await, ["session.status"]);
-        // Nothing else trickles in.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(sink.delivered("/star").len(), 3);
-        assert_eq!(sink.delivered("/exact").len(), 2);
-        assert_eq!(sink.delivered("/global").len(), 1);
+        // Nothing else trickles in: sentinels published last reach every URL after
+        // anything published before them (delivery is ordered per URL).
+        for event in ["message.ack", "session.status"] {
+            bus.publish(&context, event, json!({"sentinel": event}))
+                .await
+                .expect("publish sentinel");
+        }
+        assert_eq!(
+            events("/star", 5).await,
+            [
+                "message",
+                "message.ack",
+                "session.status",
+                "message.ack",
+                "session.status"
+            ]
+        );
+        assert_eq!(
+            events("/exact", 3).await,
+            ["engine.event", "message.ack", "message.ack"]
+        );
+        assert_eq!(
+            events("/global", 2).await,
+            ["session.status", "session.status"]
+        );
+        for path in ["/star", "/exact", "/global"] {
+            let last = sink.delivered(path).pop().expect("delivered");
+            assert!(
+                last.json()["payload"]["sentinel"].is_string(),
+                "{path}: {}",
+                last.body
+            );
+        }
         bus.shutdown().await;
     }
 }
@@ -296,9 +293,19 @@ async fn publish_ignored_group_chat_is_neither_stored_nor_delivered() {
         .await
         .expect("publish");
         let got = sink.wait_delivered("/h", 1, DEADLINE).await;
-        assert_eq!(got[0].json()["payload"]["from"], "2@c.us", "{}", f.name);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(sink.received().len(), 1);
+        assert_eq!(got[0].json()["payload"]["from"], "2@c.us", "{}", f.name());
+        // A sentinel published last arrives after anything published before it (ordered
+        // per URL): had the group message gone out, it would be in between.
+        bus.publish(
+            &context,
+            "message",
+            json!({"id": "false_3@c.us_C", "from": "3@c.us"}),
+        )
+        .await
+        .expect("publish sentinel");
+        let got = sink.wait_delivered("/h", 2, DEADLINE).await;
+        assert_eq!(got[1].json()["payload"]["from"], "3@c.us");
+        assert_eq!(sink.received().len(), 2);
         bus.shutdown().await;
     }
 }
@@ -323,14 +330,25 @@ async fn deliver_receiver_503_then_200_delivers_each_once_in_order() {
             .iter()
             .map(|r| r.json()["id"].as_str().unwrap_or_default().to_string())
             .collect();
-        assert_eq!(delivered, published, "{}: in order, each once", f.name);
+        assert_eq!(delivered, published, "{}: in order, each once", f.name());
         let failed = sink.received().iter().filter(|r| r.status == 503).count();
         assert_eq!(failed, 3);
         // The first event took the three 503s: nothing overtook it.
         let first_ok = sink.received().iter().position(|r| r.status == 200);
         assert_eq!(first_ok, Some(3));
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(sink.delivered("/h").len(), 5, "no duplicates");
+        // No duplicates: a sentinel published last is delivered right after the five
+        // (ordered per URL), with nothing in between.
+        let sentinel = bus
+            .publish(&context, "message", json!({"sentinel": true}))
+            .await
+            .expect("publish sentinel");
+        published.push(sentinel.id.clone());
+        let got = sink.wait_delivered("/h", 6, DEADLINE).await;
+        let delivered: Vec<String> = got
+            .iter()
+            .map(|r| r.json()["id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(delivered, published, "no duplicates");
         bus.shutdown().await;
     }
 }
@@ -353,7 +371,7 @@ async fn deliver_503_with_retry_after_waits_at_least_that_long() {
         assert!(
             failed_at.elapsed() >= Duration::from_millis(900),
             "{}: retried after {:?}",
-            f.name,
+            f.name(),
             failed_at.elapsed()
         );
         assert_eq!(sink.received().len(), 2);
@@ -377,23 +395,38 @@ async fn resume_after_crash_delivers_pending_in_order_with_same_ids() {
             published.push(e.id.clone());
         }
         sink.wait_requests(2, DEADLINE).await;
-        // Crash: no shutdown, the bus just goes away.
+        // Crash: no shutdown, the bus just goes away. The receiver recovers at once, so a
+        // dead bus that kept retrying would now deliver too, and its copies would show up
+        // among the new bus's in-order deliveries (at most the one request in flight at
+        // the crash may be delivered, and then redelivered next to itself).
         drop(first);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let before = sink.received().len();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(
-            sink.received().len(),
-            before,
-            "{}: the dead bus keeps sending",
-            f.name
-        );
         sink.fail_always(false);
 
         let second = bus(&f.store, None);
         second.resume(&["s1".to_string()]).await;
-        let got = sink.wait_delivered("/h", 4, DEADLINE).await;
-        assert_eq!(ids(&got), published, "{}: in order, same ids", f.name);
+        sink.wait_delivered("/h", 4, DEADLINE).await;
+        // A sentinel published last arrives after everything else for this URL (delivery
+        // is ordered per URL): no quiet period to wait out.
+        let sentinel = second
+            .publish(&context, "message", json!({"sentinel": true}))
+            .await
+            .expect("publish sentinel");
+        published.push(sentinel.id.clone());
+        let got = eventually(DEADLINE, "the sentinel is delivered", || async {
+            let got = sink.delivered("/h");
+            if got.iter().any(|r| r.json()["id"] == sentinel.id.as_str()) {
+                Ok(got)
+            } else {
+                Err(format!("{} delivered", got.len()))
+            }
+        })
+        .await;
+        assert_eq!(
+            ids(&got),
+            published,
+            "{}: in order, same ids, nothing from the dead bus",
+            f.name()
+        );
         second.shutdown().await;
     }
 }
@@ -417,7 +450,7 @@ async fn logout_credentials_wipe_keeps_undelivered_events() {
         let second = bus(&f.store, None);
         second.resume(&["s1".to_string()]).await;
         let got = sink.wait_delivered("/h", 1, DEADLINE).await;
-        assert_eq!(ids(&got), std::slice::from_ref(&sent.id), "{}", f.name);
+        assert_eq!(ids(&got), std::slice::from_ref(&sent.id), "{}", f.name());
         second.shutdown().await;
     }
 }
@@ -437,19 +470,19 @@ async fn deliver_attempts_exhausted_dead_letter_then_replay_delivers() {
                 .expect("publish");
             published.push(e.id.clone());
         }
-        let until = tokio::time::Instant::now() + DEADLINE;
-        let dead = loop {
-            let dead = bus.dead_letters("s1").await.expect("dead letters");
-            if dead.len() == 3 {
-                break dead;
-            }
-            assert!(
-                tokio::time::Instant::now() < until,
-                "{}: dead: {dead:?}",
-                f.name
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        };
+        let dead = eventually(
+            DEADLINE,
+            &format!("{}: three dead letters", f.name()),
+            || async {
+                let dead = bus.dead_letters("s1").await.expect("dead letters");
+                if dead.len() == 3 {
+                    Ok(dead)
+                } else {
+                    Err(format!("{dead:?}"))
+                }
+            },
+        )
+        .await;
         assert_eq!(sink.received().len(), 6, "two attempts each");
         let dead_ids: Vec<&str> = dead.iter().map(|d| d.event_id.as_str()).collect();
         assert_eq!(dead_ids, published);
@@ -474,7 +507,7 @@ async fn deliver_attempts_exhausted_dead_letter_then_replay_delivers() {
         assert_eq!(ids(&got), published[..1]);
         assert_eq!(bus.replay("s1", None).await.expect("replay all"), 2);
         let got = sink.wait_delivered("/h", 3, DEADLINE).await;
-        assert_eq!(ids(&got), published, "{}", f.name);
+        assert_eq!(ids(&got), published, "{}", f.name());
         assert!(bus.dead_letters("s1").await.expect("dead").is_empty());
         bus.shutdown().await;
     }
@@ -512,7 +545,7 @@ async fn deliver_slow_receiver_does_not_delay_other_webhook() {
         assert!(
             slow.delivered("/slow").is_empty(),
             "{}: the quick receiver waited for the slow one",
-            f.name
+            f.name()
         );
         bus.shutdown().await;
     }
@@ -664,16 +697,8 @@ async fn ws_connect_url(url: &str) -> Ws {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_client_missing_pongs_is_dropped_live_one_stays() {
     use futures_util::StreamExt;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::sqlite(
-        dir.path(),
-        Namespaces {
-            main: "gows".into(),
-            session: "gows".into(),
-        },
-    )
-    .await
-    .expect("store");
+    let fixture = TestStore::sqlite().await;
+    let store = fixture.store.clone();
     let mut s = settings(None);
     s.ws_ping_interval = Duration::from_millis(200);
     let bus = EventBus::new(
@@ -726,16 +751,8 @@ async fn ws_client_missing_pongs_is_dropped_live_one_stays() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_lagging_subscriber_is_disconnected_others_get_everything() {
     use futures_util::StreamExt;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::sqlite(
-        dir.path(),
-        Namespaces {
-            main: "gows".into(),
-            session: "gows".into(),
-        },
-    )
-    .await
-    .expect("store");
+    let fixture = TestStore::sqlite().await;
+    let store = fixture.store.clone();
     let bus = EventBus::new(
         store,
         settings(None),
@@ -814,31 +831,33 @@ async fn dead_letters_endpoints_list_and_replay() {
         let webhook = json!({"url": sink.url("/h"), "events": ["session.status"],
             "retries": {"policy": "constant", "delaySeconds": 0.05, "attempts": 1}});
         start_and_stop(&app, "dl", json!({"webhooks": [webhook]})).await;
-        // Every status event dies after its single attempt; wait until all did and the
-        // count held still for a moment (the STOPPED event may trail the status).
-        let until = tokio::time::Instant::now() + DEADLINE;
-        let mut settled = None;
-        let list = loop {
-            let r = app.get("/api/wharf/sessions/dl/dead-letters").await;
-            assert_eq!(r.status, 200, "{}", r.text);
-            let list = r.json();
-            let n = list.as_array().map_or(0, Vec::len);
-            if n > 0 && n == sink.received().len() {
-                if settled == Some(n) {
-                    break list;
+        // Every status event dies after its single attempt. The `STOPPED` event is the
+        // last of the burst (it may trail the status the API shows), and delivery is
+        // ordered per URL: once the receiver saw it and every request it saw is a dead
+        // letter, all are.
+        let list = eventually(
+            DEADLINE,
+            &format!("{:?}: every status event dead-lettered", app.store),
+            || async {
+                let r = app.get("/api/wharf/sessions/dl/dead-letters").await;
+                assert_eq!(r.status, 200, "{}", r.text);
+                let list = r.json();
+                let n = list.as_array().map_or(0, Vec::len);
+                let received = sink.received();
+                let stopped_seen = received
+                    .iter()
+                    .any(|req| req.json()["payload"]["status"] == "STOPPED");
+                if stopped_seen && n == received.len() {
+                    Ok(list)
+                } else {
+                    Err(format!(
+                        "{} requests, STOPPED seen: {stopped_seen}; {list}",
+                        received.len()
+                    ))
                 }
-                settled = Some(n);
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                continue;
-            }
-            settled = None;
-            assert!(
-                tokio::time::Instant::now() < until,
-                "{:?}: {list}",
-                app.store
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+            },
+        )
+        .await;
         let dead = list.as_array().expect("array").clone();
         let published: Vec<String> = dead
             .iter()

@@ -1,6 +1,7 @@
 //! The message store (`wharf::messages::MessageStore`), the same cases on both backends.
 //!
-//! Owns: the cases (plain `async fn case(&Fixture)`) and the two fixtures. The `cases!`
+//! Owns: the cases (plain `async fn case(&Fixture)`, a `support::store::TestStore` with the
+//! message store over it). The `cases!`
 //! macro turns every case into `message_store::sqlite::<case>` (a tempdir) and
 //! `message_store::mongo::<case>` (a fresh namespace on the binary's shared MongoDB,
 //! skipped when there is none).
@@ -8,76 +9,53 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use tempfile::TempDir;
 use wharf::events::outbox::{NewRow, Outbox, Retry};
 use wharf::model::message::{MessageSource, WAMessage, ack, message_id};
 use wharf::messages::{ChatQuery, ChatSortBy, MessageQuery, MessageStore, SortOrder};
-use wharf::store::{Namespaces, SessionRecord, Store};
+use wharf::store::SessionRecord;
 
-use crate::support::mongo::MongoServer;
+use crate::support::{
+    poll::eventually,
+    store::{Target, TestStore},
+};
 
 const S: &str = "alice";
 const CHAT_A: &str = "15550001111@c.us";
 const CHAT_B: &str = "15550002222@c.us";
 const GROUP: &str = "120363000000000001@g.us";
 
-/// One backend under test, reopenable.
+/// One backend under test (`support::store`), with the message store over it.
 struct Fixture {
-    store: Store,
+    base: TestStore,
     messages: MessageStore,
-    ns: Namespaces,
-    target: Target,
 }
 
-enum Target {
-    Sqlite { base: TempDir },
-    Mongo { url: String },
+impl std::ops::Deref for Fixture {
+    type Target = TestStore;
+    fn deref(&self) -> &TestStore {
+        &self.base
+    }
 }
 
 impl Fixture {
     async fn sqlite() -> Self {
-        let base = tempfile::tempdir().expect("tempdir");
-        let ns = Namespaces {
-            main: "gows".into(),
-            session: "gows".into(),
-        };
-        let store = Store::sqlite(base.path(), ns.clone())
-            .await
-            .expect("sqlite");
-        Self {
-            messages: MessageStore::new(store.clone()),
-            store,
-            ns,
-            target: Target::Sqlite { base },
-        }
+        Self::over(TestStore::sqlite().await)
     }
 
     async fn mongo(test: &str) -> Option<Self> {
-        let server = MongoServer::shared(test)?;
-        let name = server.unique_namespace();
-        let ns = Namespaces {
-            main: name.clone(),
-            session: name,
-        };
-        let store = Store::mongo(server.url(), ns.clone()).await.expect("mongo");
-        Some(Self {
-            messages: MessageStore::new(store.clone()),
-            store,
-            ns,
-            target: Target::Mongo {
-                url: server.url().to_string(),
-            },
-        })
+        Some(Self::over(TestStore::mongo(test).await?))
+    }
+
+    fn over(base: TestStore) -> Self {
+        Self {
+            messages: MessageStore::new(base.store.clone()),
+            base,
+        }
     }
 
     /// A brand-new `Store` + `MessageStore` over the same data (a process restart).
     async fn reopen(&self) -> MessageStore {
-        let store = match &self.target {
-            Target::Sqlite { base } => Store::sqlite(base.path(), self.ns.clone()).await,
-            Target::Mongo { url } => Store::mongo(url, self.ns.clone()).await,
-        }
-        .expect("reopen");
-        MessageStore::new(store)
+        MessageStore::new(self.base.reopen().await)
     }
 }
 
@@ -568,21 +546,16 @@ async fn retention_task_purges_old_messages(f: &Fixture) {
     let task = m
         .spawn_retention(2, Duration::from_millis(50), cancel.clone())
         .expect("task");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(Duration::from_secs(10), "retention purges", || async {
         let left = m.list(S, CHAT_A, &all()).await.unwrap();
         let bob = m.list("bob", CHAT_B, &all()).await.unwrap();
         if wa_ids(&left) == ["NEW"] && bob.is_empty() {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{:?} {:?}", wa_ids(&left), wa_ids(&bob)))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "retention did not purge: {:?} {:?}",
-            wa_ids(&left),
-            wa_ids(&bob)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     cancel.cancel();
     tokio::time::timeout(Duration::from_secs(5), task.join())
         .await

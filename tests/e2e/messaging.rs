@@ -9,6 +9,7 @@ use sha2::Sha512;
 
 use crate::support::{
     app::{StoreKind, TestApp},
+    poll::eventually,
     sink::Sink,
 };
 
@@ -65,24 +66,26 @@ async fn wait_event(
     event: &str,
     pred: impl Fn(&Value) -> bool,
 ) -> (Value, crate::support::sink::Received) {
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        for r in sink.delivered(path) {
-            let v = r.json();
-            if v["event"] == event && pred(&v) {
-                return (v, r);
+    eventually(
+        Duration::from_secs(30),
+        &format!("{event} at {path}"),
+        || async {
+            for r in sink.delivered(path) {
+                let v = r.json();
+                if v["event"] == event && pred(&v) {
+                    return Ok((v, r));
+                }
             }
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "no {event} at {path}; got {:?}",
-            sink.delivered(path)
-                .iter()
-                .map(|r| r.json()["event"].clone())
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            Err(format!(
+                "got {:?}",
+                sink.delivered(path)
+                    .iter()
+                    .map(|r| r.json()["event"].clone())
+                    .collect::<Vec<_>>()
+            ))
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,18 +44,40 @@ fn committed_openapi_json_is_current() {
     );
 }
 
+/// How many of WAHA's operations wharf serves: the coverage ratchet. The test below fails
+/// when fewer are served; an issue that adds operations raises this number in the same
+/// change (a one-line edit).
+const WAHA_OPERATIONS_SERVED: usize = 38;
+
+/// The `$ref` name of an operation's JSON request body (`None` without a body).
+fn request_schema(op: &Value) -> Option<String> {
+    let schema = op
+        .get("requestBody")?
+        .get("content")?
+        .get("application/json")?
+        .get("schema")?;
+    Some(
+        schema["$ref"]
+            .as_str()
+            .map_or_else(|| schema.to_string(), str::to_string),
+    )
+}
+
 #[test]
-fn every_operation_matches_waha_path_method_tag_and_operation_id() {
+fn every_operation_matches_waha_operation_id_tag_status_request_schema_and_deprecation() {
     let ours = operations(&serde_json::to_value(wharf::openapi::spec()).unwrap());
     let waha = operations(&waha_spec());
+    let mut served = 0;
     for ((method, path), op) in &ours {
         if path.starts_with("/api/wharf/") {
             // wharf's own extensions (documented in the README), not WAHA routes.
             continue;
         }
+        // Method and path: the map key.
         let theirs = waha
             .get(&(method.clone(), path.clone()))
             .unwrap_or_else(|| panic!("{method} {path} is not a WAHA route"));
+        served += 1;
         assert_eq!(op["operationId"], theirs["operationId"], "{method} {path}");
         assert_eq!(op["tags"], theirs["tags"], "{method} {path}");
         let expected_status: Vec<&String> =
@@ -65,6 +87,16 @@ fn every_operation_matches_waha_path_method_tag_and_operation_id() {
             our_status, expected_status,
             "{method} {path} response codes"
         );
+        assert_eq!(
+            request_schema(op),
+            request_schema(theirs),
+            "{method} {path} request body schema"
+        );
+        assert_eq!(
+            op["deprecated"].as_bool().unwrap_or(false),
+            theirs["deprecated"].as_bool().unwrap_or(false),
+            "{method} {path} deprecated"
+        );
     }
     let waha_paths: std::collections::BTreeSet<&String> = waha.keys().map(|(_, p)| p).collect();
     let our_paths: std::collections::BTreeSet<&String> = ours
@@ -73,11 +105,95 @@ fn every_operation_matches_waha_path_method_tag_and_operation_id() {
         .filter(|p| waha_paths.contains(p))
         .collect();
     println!(
-        "WAHA coverage: {} of {} paths, {} of {} operations implemented",
+        "WAHA coverage: {} of {} paths, {served} of {} operations implemented",
         our_paths.len(),
         waha_paths.len(),
-        ours.keys().filter(|k| waha.contains_key(*k)).count(),
         waha.len()
+    );
+    assert!(
+        served >= WAHA_OPERATIONS_SERVED,
+        "WAHA coverage went down: {served} operations served, the ratchet says \
+         {WAHA_OPERATIONS_SERVED}"
+    );
+    if served > WAHA_OPERATIONS_SERVED {
+        println!(
+            "WAHA coverage rose to {served}: raise WAHA_OPERATIONS_SERVED in tests/e2e/openapi.rs"
+        );
+    }
+}
+
+/// Every response has the `description` OpenAPI requires, and no schema is utoipa's
+/// `allOf: [<schema>, {type: object, …annotations}]`, which no string value passes. (The full
+/// OpenAPI 3.1 validation is `compat-tests/python/test_openapi.py`.)
+#[test]
+fn every_response_has_a_description_and_no_schema_contradicts_itself() {
+    fn walk(value: &Value, at: &str, bad: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::Array(items)) = map.get("allOf") {
+                    for item in items {
+                        let annotations_only = item.as_object().is_some_and(|o| {
+                            o.keys().all(|k| {
+                                matches!(
+                                    k.as_str(),
+                                    "type" | "description" | "default" | "title" | "example"
+                                )
+                            })
+                        });
+                        if annotations_only && item["type"] == "object" {
+                            bad.push(format!("{at}: {value}"));
+                        }
+                    }
+                }
+                for (k, v) in map {
+                    walk(v, &format!("{at}/{k}"), bad);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, &format!("{at}/{i}"), bad);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+        }
+    }
+    let spec = serde_json::to_value(wharf::openapi::spec()).unwrap();
+    for ((method, path), op) in operations(&spec) {
+        for (status, response) in op["responses"].as_object().unwrap() {
+            assert!(
+                response["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{method} {path} {status}: no description"
+            );
+        }
+    }
+    let mut bad = Vec::new();
+    walk(&spec, "#", &mut bad);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn qr_route_documents_png_base64_file_and_raw_value() {
+    let spec = serde_json::to_value(wharf::openapi::spec()).unwrap();
+    let content = &spec["paths"]["/api/{session}/auth/qr"]["get"]["responses"]["200"]["content"];
+    let png = &content["image/png"]["schema"];
+    assert_eq!(
+        (&png["type"], &png["format"]),
+        (&"string".into(), &"binary".into())
+    );
+    let refs: Vec<&str> = content["application/json"]["schema"]["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("oneOf: {content}"))
+        .iter()
+        .filter_map(|s| s["$ref"].as_str())
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            "#/components/schemas/Base64File",
+            "#/components/schemas/QRCodeValue"
+        ]
     );
 }
 

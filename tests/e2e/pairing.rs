@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::app::{StoreKind, TestApp};
+use crate::support::{
+    app::{StoreKind, TestApp},
+    poll::eventually,
+};
 
 fn decode_png_qr(png_bytes: &[u8]) -> String {
     let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
@@ -316,15 +319,15 @@ async fn transient_disconnect_recovers_and_replaced_stream_fails() {
     let jid = net.devices()[0].jid.clone();
     net.disconnect(&jid).unwrap();
     // WORKING → STARTING → WORKING by itself (the engine reconnects).
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), "flaky recovers", || async {
         let s = app.get("/api/sessions/flaky").await.json();
         if s["status"] == "WORKING" && net.devices()[0].connected {
-            break;
+            Ok(())
+        } else {
+            Err(s.to_string())
         }
-        assert!(tokio::time::Instant::now() < until, "did not recover: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     net.stream_error(&jid, "conflict").unwrap();
     app.wait_status("flaky", "FAILED", Duration::from_secs(20))
         .await;

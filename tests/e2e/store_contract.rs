@@ -1,7 +1,8 @@
 //! The storage contract (`wharf::store::StoreBackend`), run unchanged against both backends.
 //!
-//! Owns: the contract cases (plain `async fn case(&Fixture)`), the per-backend fixtures and
-//! the backend-specific layout checks (WAHA's SQLite files and Mongo documents). The
+//! Owns: the contract cases (plain `async fn case(&Fixture)`, the fixture being
+//! `support::store::TestStore`) and the backend-specific layout checks (WAHA's SQLite files
+//! and Mongo documents). The
 //! `contract!` macro turns every case into `store_contract::sqlite::<case>` (a tempdir) and
 //! `store_contract::mongo::<case>` (a fresh namespace on the binary's shared MongoDB, see
 //! `support::mongo`). Nothing here sleeps: waits are on results or bounded by timeouts.
@@ -12,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use mongodb::bson::{Document, doc};
 use serde_json::json;
-use tempfile::TempDir;
 use wharf::model::session::{
     ClientSessionConfig, CustomHeader, GowsConfig, GowsStorageConfig, HmacConfiguration,
     IgnoreConfig, MeInfo, NowebConfig, NowebStoreConfig, ProxyConfig, RetriesConfiguration,
@@ -21,25 +21,17 @@ use wharf::model::session::{
 use wharf::store::mongo::MongoStore;
 use wharf::store::{DeviceLocation, Error, Namespaces, SessionRecord, Store};
 
-use crate::support::mongo::{MongoServer, drop_namespace};
+use crate::support::{
+    mongo::{MongoServer, drop_namespace},
+    store::TestStore,
+};
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------
 
-/// One backend under test plus what is needed to reopen it and look underneath.
-struct Fixture {
-    store: Store,
-    ns: Namespaces,
-    target: Target,
-}
-
-enum Target {
-    /// `base` is `WAHA_LOCAL_STORE_BASE_DIR`.
-    Sqlite { base: TempDir },
-    /// URL of the shared server.
-    Mongo { url: String },
-}
+/// One backend under test (`support::store`); the layout helpers below look underneath.
+type Fixture = TestStore;
 
 /// What a session's per-session data looks like from outside.
 #[derive(Debug, PartialEq)]
@@ -53,57 +45,6 @@ enum Data {
 }
 
 impl Fixture {
-    async fn sqlite() -> Self {
-        let base = tempfile::tempdir().expect("tempdir");
-        let ns = Namespaces {
-            main: "gows".into(),
-            session: "gows".into(),
-        };
-        let store = Store::sqlite(base.path(), ns.clone())
-            .await
-            .expect("open sqlite store");
-        Self {
-            store,
-            ns,
-            target: Target::Sqlite { base },
-        }
-    }
-
-    async fn mongo(test: &str) -> Option<Self> {
-        let server = MongoServer::shared(test)?;
-        let name = server.unique_namespace();
-        let ns = Namespaces {
-            main: name.clone(),
-            session: name,
-        };
-        let store = Store::mongo(server.url(), ns.clone())
-            .await
-            .expect("connect to mongodb");
-        Some(Self {
-            store,
-            ns,
-            target: Target::Mongo {
-                url: server.url().to_owned(),
-            },
-        })
-    }
-
-    /// A second, independent store on the same data (what a restart sees).
-    async fn reopen(&self) -> Store {
-        match &self.target {
-            Target::Sqlite { base } => Store::sqlite(base.path(), self.ns.clone()).await,
-            Target::Mongo { url } => Store::mongo(url, self.ns.clone()).await,
-        }
-        .expect("reopen store")
-    }
-
-    fn sqlite_base(&self) -> Option<&Path> {
-        match &self.target {
-            Target::Sqlite { base } => Some(base.path()),
-            Target::Mongo { .. } => None,
-        }
-    }
-
     /// Where the store keeps `name`'s per-session data (what engine code gets).
     fn location(&self, name: &str) -> DeviceLocation {
         let name = self.store.session_name(name).expect("valid session name");
@@ -1062,15 +1003,12 @@ mod mongo_layout {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ping_mongo_server_gone_returns_unavailable_quickly() {
-        let Some(bin) = std::env::var("MONGO_SERVER_BIN")
-            .ok()
-            .filter(|b| !b.is_empty())
-        else {
-            MongoServer::shared("mongo_layout::ping_mongo_server_gone_returns_unavailable_quickly");
+        // A private server: this test kills it.
+        let Some(server) = MongoServer::private(
+            "mongo_layout::ping_mongo_server_gone_returns_unavailable_quickly",
+        ) else {
             return;
         };
-        // A private server: this test kills it.
-        let server = MongoServer::spawn(&bin);
         let ns = Namespaces {
             main: server.unique_namespace(),
             session: "s".into(),

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, time::Duration};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::mongo::MongoServer;
+use super::{mongo::MongoServer, poll::eventually};
 
 /// The admin key every `TestApp` uses.
 pub const API_KEY: &str = "test-admin-key-0123456789abcdef";
@@ -257,19 +257,20 @@ impl TestApp {
 
     /// Polls `GET /api/sessions/{name}` until `status` or the deadline.
     pub async fn wait_status(&self, name: &str, status: &str, deadline: Duration) -> Value {
-        let until = tokio::time::Instant::now() + deadline;
-        loop {
-            let reply = self.get(&format!("/api/sessions/{name}")).await;
-            let json = reply.json();
-            if json["status"] == status {
-                return json;
-            }
-            assert!(
-                tokio::time::Instant::now() < until,
-                "session {name} never reached {status}; last: {json}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let path = format!("/api/sessions/{name}");
+        eventually(
+            deadline,
+            &format!("session {name} reaches {status}"),
+            || async {
+                let json = self.get(&path).await.json();
+                if json["status"] == status {
+                    Ok(json)
+                } else {
+                    Err(json.to_string())
+                }
+            },
+        )
+        .await
     }
 }
 

@@ -3,5 +3,7 @@
 pub mod app;
 pub mod messages;
 pub mod mongo;
+pub mod poll;
 pub mod process;
 pub mod sink;
+pub mod store;

@@ -4,8 +4,9 @@
 //! `../shared/reference/mongodb-for-tests.md`), started lazily on first use from
 //! `MONGO_SERVER_BIN` (the path printed by `.ci/install-mongo.sh`) and living until the
 //! test binary exits. `WHARF_TEST_MONGO_URL` points the tests at a real MongoDB instead.
-//! With neither set, Mongo tests print `SKIPPED (no MongoDB)` and return; `.ci/run` always
-//! sets `MONGO_SERVER_BIN`.
+//! With neither set, Mongo tests print `SKIPPED (no MongoDB)` and return, unless
+//! `WHARF_REQUIRE_MONGO=1` (as in `compat-tests/python`): then they fail. `.ci/run` sets
+//! both `MONGO_SERVER_BIN` and `WHARF_REQUIRE_MONGO=1`.
 //!
 //! Statics are never dropped, so the server is not killed by a destructor: it runs under a
 //! tiny `sh` wrapper that reads its stdin, a pipe held by this process. When the test
@@ -62,15 +63,23 @@ impl MongoServer {
             env_nonempty("MONGO_SERVER_BIN").map(|bin| Self::spawn(&bin))
         });
         if server.is_none() {
-            // Straight to the process's stderr: libtest captures `eprintln!`, and a skipped
-            // backend must be visible even when the test passes.
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "{test}: SKIPPED (no MongoDB): set MONGO_SERVER_BIN (path printed by \
-                 .ci/install-mongo.sh) or WHARF_TEST_MONGO_URL"
-            );
+            skip_without_mongo(test);
         }
         server.as_ref()
+    }
+
+    /// A SecantusDB of the calling test's own (for tests that stop it or provision users
+    /// on it), from `MONGO_SERVER_BIN`; `None` (skipped loudly, or a failure under
+    /// `WHARF_REQUIRE_MONGO=1`) without it.
+    ///
+    /// # Panics
+    /// When the server does not start, or none is configured and one is required.
+    pub fn private(test: &str) -> Option<Self> {
+        let Some(bin) = env_nonempty("MONGO_SERVER_BIN") else {
+            skip_without_mongo(test);
+            return None;
+        };
+        Some(Self::spawn(&bin))
     }
 
     /// Uses an already running MongoDB.
@@ -187,6 +196,23 @@ fn parse_port(line: &str) -> Option<u16> {
     let (_, addr) = line.split_once("listening on ")?;
     let (_, port) = addr.trim().rsplit_once(':')?;
     port.parse().ok()
+}
+
+/// Says loudly that `test` skips its MongoDB case, or fails it under
+/// `WHARF_REQUIRE_MONGO=1` (CI, where a missing server is a setup error).
+fn skip_without_mongo(test: &str) {
+    let hint =
+        "set MONGO_SERVER_BIN (path printed by .ci/install-mongo.sh) or WHARF_TEST_MONGO_URL";
+    assert!(
+        std::env::var("WHARF_REQUIRE_MONGO").as_deref() != Ok("1"),
+        "{test}: no MongoDB configured but WHARF_REQUIRE_MONGO=1: {hint}"
+    );
+    // Straight to the process's stderr: libtest captures `eprintln!`, and a skipped
+    // backend must be visible even when the test passes.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{test}: SKIPPED (no MongoDB): {hint}"
+    );
 }
 
 fn env_nonempty(name: &str) -> Option<String> {

@@ -9,6 +9,8 @@ use std::{
 
 use serde_json::Value;
 
+use super::poll::eventually;
+
 /// The environment that points a process at `store` (nothing for the embedded one).
 pub fn store_env(store: &super::app::StoreKind) -> Vec<(String, String)> {
     match store {
@@ -65,11 +67,13 @@ impl Wharf {
             child: cmd.spawn().expect("wharf starts"),
             client: reqwest::Client::new(),
         };
-        let until = tokio::time::Instant::now() + Duration::from_secs(30);
-        while wharf.call(reqwest::Method::GET, "/ping", None).await.0 != 200 {
-            assert!(tokio::time::Instant::now() < until, "wharf did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(Duration::from_secs(30), "wharf answers /ping", || async {
+            match wharf.call(reqwest::Method::GET, "/ping", None).await {
+                (200, _) => Ok(()),
+                (status, body) => Err(format!("{status} {body}")),
+            }
+        })
+        .await;
         wharf
     }
 
@@ -95,20 +99,20 @@ impl Wharf {
 
     /// Polls `GET /api/sessions/{name}` until `want` (panics after `secs`).
     pub async fn wait_status(&self, name: &str, want: &str, secs: u64) -> Value {
-        let until = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let (_, s) = self
-                .call(reqwest::Method::GET, &format!("/api/sessions/{name}"), None)
-                .await;
-            if s["status"] == want {
-                return s;
-            }
-            assert!(
-                tokio::time::Instant::now() < until,
-                "{name} never {want}: {s}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let path = format!("/api/sessions/{name}");
+        eventually(
+            Duration::from_secs(secs),
+            &format!("{name} reaches {want}"),
+            || async {
+                let (_, s) = self.call(reqwest::Method::GET, &path, None).await;
+                if s["status"] == want {
+                    Ok(s)
+                } else {
+                    Err(s.to_string())
+                }
+            },
+        )
+        .await
     }
 
     /// Creates `name` with `config`, scans its QR with the mock phone `phone`, waits WORKING.

@@ -16,6 +16,8 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::poll::eventually;
+
 /// One request the sink saw.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -121,36 +123,34 @@ impl Sink {
 
     /// Polls until `n` requests on `path` were answered 2xx; panics at the deadline.
     pub async fn wait_delivered(&self, path: &str, n: usize, deadline: Duration) -> Vec<Received> {
-        let until = tokio::time::Instant::now() + deadline;
-        loop {
+        eventually(deadline, &format!("{n} deliveries on {path}"), || async {
             let got = self.delivered(path);
             if got.len() >= n {
-                return got;
+                return Ok(got);
             }
-            assert!(
-                tokio::time::Instant::now() < until,
-                "{path}: {} of {n} deliveries after {deadline:?}; all requests: {:?}",
+            Err(format!(
+                "{} delivered; all requests: {:?}",
                 got.len(),
                 self.received()
                     .iter()
                     .map(|r| (r.path.clone(), r.status))
                     .collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            ))
+        })
+        .await
     }
 
     /// Polls until at least `n` requests (any status) arrived; panics at the deadline.
     pub async fn wait_requests(&self, n: usize, deadline: Duration) {
-        let until = tokio::time::Instant::now() + deadline;
-        while self.received().len() < n {
-            assert!(
-                tokio::time::Instant::now() < until,
-                "only {} of {n} requests after {deadline:?}",
-                self.received().len()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        eventually(deadline, &format!("{n} requests"), || async {
+            let got = self.received().len();
+            if got >= n {
+                Ok(())
+            } else {
+                Err(format!("{got} requests"))
+            }
+        })
+        .await;
     }
 }
 
