@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use wharf::{
     events::{EventBus, EventContext, EventSettings},
     model::session::{SessionConfig, WebhookConfig},
-    store::{Namespaces, Store},
+    store::Store,
 };
 
 use crate::support::{

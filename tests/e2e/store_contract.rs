@@ -101,7 +101,7 @@ impl Fixture {
 
     /// Drops the test's databases (matters only on a shared real MongoDB).
     async fn cleanup(self) {
-        if let Target::Mongo { .. } = self.target {
+        if let crate::support::store::Target::Mongo { .. } = self.target {
             drop_namespace(&self.mongo_client(), &self.ns.main).await;
         }
     }
