@@ -13,7 +13,6 @@ pub mod engine;
 pub mod events;
 pub mod messages;
 pub mod model;
-pub mod openapi;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;

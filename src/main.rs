@@ -4,7 +4,7 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     if std::env::args().nth(1).as_deref() == Some("openapi") {
-        print!("{}", wharf::openapi::spec_json());
+        print!("{}", wharf::api::openapi::spec_json());
         return std::process::ExitCode::SUCCESS;
     }
     let config = match wharf::config::Config::from_process_env() {

@@ -12,6 +12,7 @@ pub mod contacts;
 pub mod error;
 pub mod extract;
 pub mod observability;
+pub mod openapi;
 pub mod pairing;
 pub mod sessions;
 pub mod webhooks;
@@ -72,10 +73,10 @@ pub fn build_app(
     let swagger = state.config.swagger_enabled;
     let (app, spec) = actix_web::App::new()
         .into_utoipa_app()
-        .openapi(crate::openapi::ApiDoc::openapi())
+        .openapi(self::openapi::ApiDoc::openapi())
         .configure(routes)
         .split_for_parts();
-    let spec = crate::openapi::finish(spec);
+    let spec = self::openapi::finish(spec);
     let swagger_config = Arc::new(utoipa_swagger_ui::Config::from("/-json"));
     let mut app = app
         .app_data(state)

@@ -19,7 +19,6 @@ use crate::{
 /// WAHA's session-name pattern message (`src/nestjs/validation/SessionName.ts`).
 const NAME_PATTERN_MESSAGE: &str = "Session name can only contain alphanumeric characters, hyphens, and underscores (a-z, A-Z, 0-9, -, _) or be empty";
 
-
 /// `SessionInfo.timestamps`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionTimestamps {

@@ -22,8 +22,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use self::runtime::{LiveState, RuntimeHandle};
 use crate::{
-    model::session::{MeInfo, SessionConfig, SessionStatus},
     engine::{self, StartSpec},
+    model::session::{MeInfo, SessionConfig, SessionStatus},
     store::{self, SessionRecord, Store},
 };
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use wharf::events::outbox::{NewRow, Outbox, Retry};
-use wharf::model::message::{MessageSource, WAMessage, ack, message_id};
 use wharf::messages::{ChatQuery, ChatSortBy, MessageQuery, MessageStore, SortOrder};
+use wharf::model::message::{MessageSource, WAMessage, ack, message_id};
 use wharf::store::SessionRecord;
 
 use crate::support::{

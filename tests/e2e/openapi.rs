@@ -32,7 +32,7 @@ fn operations(spec: &Value) -> BTreeMap<(String, String), Value> {
 
 #[test]
 fn committed_openapi_json_is_current() {
-    let generated = wharf::openapi::spec_json();
+    let generated = wharf::api::openapi::spec_json();
     if std::env::var_os("WHARF_BLESS").is_some() {
         std::fs::write(committed_path(), &generated).unwrap();
     }
@@ -65,7 +65,7 @@ fn request_schema(op: &Value) -> Option<String> {
 
 #[test]
 fn every_operation_matches_waha_operation_id_tag_status_request_schema_and_deprecation() {
-    let ours = operations(&serde_json::to_value(wharf::openapi::spec()).unwrap());
+    let ours = operations(&serde_json::to_value(wharf::api::openapi::spec()).unwrap());
     let waha = operations(&waha_spec());
     let mut served = 0;
     for ((method, path), op) in &ours {
@@ -157,7 +157,7 @@ fn every_response_has_a_description_and_no_schema_contradicts_itself() {
             Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
         }
     }
-    let spec = serde_json::to_value(wharf::openapi::spec()).unwrap();
+    let spec = serde_json::to_value(wharf::api::openapi::spec()).unwrap();
     for ((method, path), op) in operations(&spec) {
         for (status, response) in op["responses"].as_object().unwrap() {
             assert!(
@@ -175,7 +175,7 @@ fn every_response_has_a_description_and_no_schema_contradicts_itself() {
 
 #[test]
 fn qr_route_documents_png_base64_file_and_raw_value() {
-    let spec = serde_json::to_value(wharf::openapi::spec()).unwrap();
+    let spec = serde_json::to_value(wharf::api::openapi::spec()).unwrap();
     let content = &spec["paths"]["/api/{session}/auth/qr"]["get"]["responses"]["200"]["content"];
     let png = &content["image/png"]["schema"];
     assert_eq!(
@@ -199,7 +199,7 @@ fn qr_route_documents_png_base64_file_and_raw_value() {
 
 #[test]
 fn schema_names_are_waha_schema_names() {
-    let ours = serde_json::to_value(wharf::openapi::spec()).unwrap();
+    let ours = serde_json::to_value(wharf::api::openapi::spec()).unwrap();
     let waha = waha_spec();
     // Helper schemas of our own that WAHA inlines are allowed by name here.
     let allowed_extra: [&str; 0] = [];
@@ -225,7 +225,7 @@ async fn spec_and_swagger_ui_are_served_without_a_key() {
     assert!(served["openapi"].as_str().unwrap().starts_with("3."));
     assert_eq!(
         served,
-        serde_json::to_value(wharf::openapi::spec()).unwrap()
+        serde_json::to_value(wharf::api::openapi::spec()).unwrap()
     );
     let r = app.request(Method::GET, "/", None, None).await;
     assert_eq!(r.status, 200);
