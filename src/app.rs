@@ -87,6 +87,7 @@ impl App {
                 engine: config.engine.as_str().to_string(),
                 user_agent: format!("WAHA/{}", crate::config::WAHA_VERSION),
                 ws_ping_interval: Duration::from_secs(60),
+                egress: config.egress.clone(),
             },
             tokio::runtime::Handle::current(),
             // Its own token: delivery keeps going while sessions stop (their final
@@ -123,6 +124,7 @@ impl App {
         let listener = TcpListener::bind((config.bind_host.as_str(), config.port))
             .with_context(|| format!("cannot listen on {}:{}", config.bind_host, config.port))?;
         let port = listener.local_addr()?.port();
+        config.egress.set_own_port(port);
         let state = web::Data::new(AppState {
             manager: manager.clone(),
             events: events.clone(),
@@ -132,7 +134,13 @@ impl App {
             stop: stop.clone(),
         });
         let server = actix_web::HttpServer::new(move || api::build_app(state.clone()))
-            .workers(2)
+            // At least 4 workers even on 2 cores: a worker busy reading a large body must
+            // not leave `/ping` and `/health` unanswered.
+            .workers(
+                std::thread::available_parallelism()
+                    .map_or(4, std::num::NonZeroUsize::get)
+                    .max(4),
+            )
             .shutdown_timeout(5)
             // Stopping is ours (see run_until_stopped): SIGTERM must not skip session shutdown.
             .disable_signals()

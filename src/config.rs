@@ -182,6 +182,8 @@ pub struct Config {
     /// `WHARF_MESSAGES_RETENTION_DAYS` (0 = keep forever): stored messages older than
     /// this are purged periodically (wharf only; WAHA's stores keep everything).
     pub messages_retention_days: u32,
+    /// `WHARF_EGRESS_DENY` / `WHARF_EGRESS_ALLOW`: where webhook (and media) requests may go.
+    pub egress: crate::egress::EgressPolicy,
 }
 
 /// Every configuration problem found, reported together.
@@ -475,6 +477,17 @@ impl Config {
 
         let messages_retention_days = r.number::<u32>(&["WHARF_MESSAGES_RETENTION_DAYS"], 0);
 
+        let ranges = |r: &mut Reader<'_>, name: &str| match r.get(&[name]) {
+            None => Vec::new(),
+            Some((name, v)) => crate::egress::EgressPolicy::parse_ranges(&v).unwrap_or_else(|e| {
+                r.errors.push(format!("{name}: {e}"));
+                Vec::new()
+            }),
+        };
+        let egress_deny = ranges(&mut r, "WHARF_EGRESS_DENY");
+        let egress_allow = ranges(&mut r, "WHARF_EGRESS_ALLOW");
+        let egress = crate::egress::EgressPolicy::new(&egress_deny, &egress_allow);
+
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
         }
@@ -512,6 +525,7 @@ impl Config {
             restart_backoff,
             environment: Secret::new(vars),
             messages_retention_days,
+            egress,
         })
     }
 }

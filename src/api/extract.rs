@@ -22,23 +22,41 @@
 
 use std::{future::Future, pin::Pin};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use futures_util::StreamExt;
 use serde::de::{self, DeserializeOwned, IntoDeserializer, value::MapDeserializer};
+
+mod strict;
 
 use super::{ApiError, AppState, BODY_LIMIT};
 use crate::{engine, sessions};
 
-/// A JSON request body, parsed like NestJS's `ValidationPipe`: syntax errors are a 400 with
-/// a string message, shape errors a 400 with a `message` array, bodies over 50 MB a 413.
-/// An empty body is `{}` (Nest sees an empty object when no JSON was sent).
+/// A JSON request body, parsed like Express's body-parser and NestJS's `ValidationPipe`:
+/// - only `application/json` (`+json`) bodies are read — any other content type (or none)
+///   is `{}`, as body-parser leaves `req.body` empty for types it does not parse;
+/// - strict JSON: the top level must be an object or an array (`null` is body-parser's
+///   syntax error); an array is class-validator's "unknown value";
+/// - syntax errors are a 400 with a string message, shape errors a 400 with a `message`
+///   array, bodies over 50 MB a 413, and so are bodies with more than
+///   [`strict::MAX_NODES`] JSON values (wharf's addition: they would cost gigabytes);
+/// - a DTO field takes only an object (`"config": []` is refused; see [`strict`]).
+///
+/// Bodies over 256 KiB are parsed on the blocking pool so the HTTP workers keep answering.
 pub struct Body<T>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
+/// Bodies larger than this are parsed off the HTTP worker.
+const PARSE_INLINE_MAX: usize = 256 * 1024;
+
+impl<T: DeserializeOwned + Send + 'static> FromRequest for Body<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
-    fn from_request(_req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .mime_type()
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
         let mut payload = payload.take();
         Box::pin(async move {
             let mut buf = web::BytesMut::new();
@@ -47,17 +65,52 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
                 if buf.len() + chunk.len() > BODY_LIMIT {
                     return Err(ApiError::payload_too_large());
                 }
-                buf.extend_from_slice(&chunk);
+                if is_json {
+                    buf.extend_from_slice(&chunk);
+                }
             }
-            let value: serde_json::Value = if buf.iter().all(u8::is_ascii_whitespace) {
-                serde_json::Value::Object(serde_json::Map::new())
+            let buf = buf.freeze();
+            if buf.len() > PARSE_INLINE_MAX {
+                web::block(move || parse_body(&buf))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?
+                    .map(Body)
             } else {
-                serde_json::from_slice(&buf)
-                    .map_err(|e| ApiError::bad_request(format!("Unexpected token in JSON: {e}")))?
-            };
-            parse_value(value).map(Body)
+                parse_body(&buf).map(Body)
+            }
         })
     }
+}
+
+/// Bytes of a JSON body (empty = none sent) into `T`; see [`Body`].
+fn parse_body<T: DeserializeOwned>(buf: &[u8]) -> Result<T, ApiError> {
+    let first = buf.iter().find(|b| !b.is_ascii_whitespace());
+    let value = match first {
+        None => serde_json::Value::Object(serde_json::Map::new()),
+        Some(&c) if c != b'{' && c != b'[' => {
+            // body-parser's strict mode, worded as Node's JSON.parse words it.
+            let text = String::from_utf8_lossy(&buf[..buf.len().min(32)])
+                .trim()
+                .to_string();
+            return Err(ApiError::bad_request(format!(
+                "Unexpected token '{}', \"{text}\" is not valid JSON",
+                char::from(c)
+            )));
+        }
+        Some(_) => {
+            if !strict::within_node_budget(buf) {
+                return Err(ApiError::payload_too_large());
+            }
+            serde_json::from_slice(buf)
+                .map_err(|e| ApiError::bad_request(format!("Unexpected token in JSON: {e}")))?
+        }
+    };
+    if value.is_array() {
+        return Err(ApiError::Validation(vec![
+            "an unknown value was passed to the validate function".into(),
+        ]));
+    }
+    parse_value(value)
 }
 
 /// Deserializes a JSON value into `T`, turning serde's error into class-validator's wording.
@@ -68,7 +121,7 @@ pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, A
     if !value.is_object() {
         return Err(ApiError::Validation(vec!["body must be an object".into()]));
     }
-    serde_path_to_error::deserialize(value).map_err(validation_error)
+    serde_path_to_error::deserialize(strict::Strict(value)).map_err(validation_error)
 }
 
 fn validation_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ApiError {
@@ -380,7 +433,7 @@ pub struct WorkingBody<T> {
     pub body: T,
 }
 
-impl<T: DeserializeOwned + HasSession + 'static> FromRequest for WorkingBody<T> {
+impl<T: DeserializeOwned + HasSession + Send + 'static> FromRequest for WorkingBody<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 

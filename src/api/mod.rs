@@ -181,6 +181,8 @@ async fn rewrite_internal_errors(
             .map(|q| {
                 q.into_inner()
                     .into_iter()
+                    // The key may have come in the query: never echo it (WAHA deletes it).
+                    .filter(|(k, _)| !crate::redact::is_credential_param(k))
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
                     .collect()
             })

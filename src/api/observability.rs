@@ -263,36 +263,6 @@ pub async fn server_status(state: web::Data<AppState>) -> HttpResponse {
     })
 }
 
-/// Names whose values are secrets whatever they hold.
-fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    [
-        "KEY",
-        "PASSWORD",
-        "SECRET",
-        "TOKEN",
-        "CREDENTIAL",
-        "PASSPHRASE",
-    ]
-    .iter()
-    .any(|w| upper.contains(w))
-}
-
-/// Hides secret values and the password part of URLs (`scheme://user:***@host`).
-pub fn redact(name: &str, value: &str) -> String {
-    if is_secret_name(name) {
-        return "***".to_string();
-    }
-    if let Some((scheme, rest)) = value.split_once("://")
-        && let Some((userinfo, host)) = rest.split_once('@')
-        && !userinfo.contains('/')
-    {
-        let user = userinfo.split(':').next().unwrap_or("");
-        return format!("{scheme}://{user}:***@{host}");
-    }
-    value.to_string()
-}
-
 /// The environment map shown by `/api/server/environment`, redacted.
 pub fn redacted_environment(config: &Config, all: bool) -> BTreeMap<String, String> {
     config
@@ -302,7 +272,7 @@ pub fn redacted_environment(config: &Config, all: bool) -> BTreeMap<String, Stri
         .filter(|(k, _)| {
             all || k.starts_with("WAHA_") || k.starts_with("WHATSAPP_") || k.starts_with("DEBUG")
         })
-        .map(|(k, v)| (k.clone(), redact(k, v)))
+        .map(|(k, v)| (k.clone(), crate::redact::env_value(k, v)))
         .collect()
 }
 

@@ -3,6 +3,7 @@
 //! Thin handlers over [`crate::sessions::SessionManager`]; this file owns the WAHA DTOs
 //! (`SessionInfo`, `SessionDTO`, requests) and the session-name rules.
 
+use crate::egress::EgressError;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -239,6 +240,11 @@ fn validate_name(state: &AppState, name: &str) -> Result<(), ApiError> {
             NameProblem::Pattern => Some(NAME_PATTERN_MESSAGE.to_string()),
         })
         .collect();
+    if errors.is_empty() && name::is_reserved(name) {
+        return Err(ApiError::Validation(vec![format!(
+            "name {name:?} is reserved: /api/{name}/... is a route of its own"
+        )]));
+    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -248,14 +254,15 @@ fn validate_name(state: &AppState, name: &str) -> Result<(), ApiError> {
 
 /// A session name from the path: anything the store could not hold is simply not found.
 fn path_name(state: &AppState, name: &str) -> Result<String, ApiError> {
-    if name.is_empty() || validate_name(state, name).is_err() {
+    // Reserved names are refused only when creating: a stored one stays reachable.
+    if !name::problems(name, name_max(state)).is_empty() {
         return Err(ApiError::session_not_found());
     }
     Ok(name.to_string())
 }
 
 /// Checks class-validator would do on `SessionConfig` beyond types (WAHA's DTO decorators).
-fn validate_config(config: Option<&SessionConfig>) -> Result<(), ApiError> {
+fn validate_config(state: &AppState, config: Option<&SessionConfig>) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     if let Some(hooks) = config.and_then(|c| c.webhooks.as_ref()) {
         for (i, hook) in hooks.iter().enumerate() {
@@ -265,8 +272,14 @@ fn validate_config(config: Option<&SessionConfig>) -> Result<(), ApiError> {
                 .strip_prefix("http://")
                 .or_else(|| hook.url.strip_prefix("https://"));
             let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-            if host.is_none_or(|h| h.is_empty() || h.contains(char::is_whitespace)) {
+            let egress = state.config.egress.check_url(&hook.url);
+            if host.is_none_or(|h| h.is_empty() || h.contains(char::is_whitespace))
+                || matches!(egress, Err(EgressError::NotHttp))
+            {
                 errors.push(format!("config.webhooks.{i}.url must be a URL address"));
+            } else if let Err(e) = egress {
+                // wharf's addition: a metadata or link-local target is refused up front.
+                errors.push(format!("config.webhooks.{i}.url: {e}"));
             }
         }
     }
@@ -340,7 +353,7 @@ pub async fn create_session(
     }
     let req: SessionCreateRequest = parse_value(body.0)?;
     reject_apps(req.apps.as_ref())?;
-    validate_config(req.config.as_ref())?;
+    validate_config(&state, req.config.as_ref())?;
     let name = match req.name.filter(|n| !n.is_empty()) {
         Some(n) => {
             validate_name(&state, &n)?;
@@ -397,7 +410,7 @@ pub async fn update_session(
 ) -> Result<HttpResponse, ApiError> {
     let name = path_name(&state, &path)?;
     reject_apps(body.0.apps.as_ref())?;
-    validate_config(body.0.config.as_ref())?;
+    validate_config(&state, body.0.config.as_ref())?;
     let view = state.manager.update(&name, body.0.config).await?;
     Ok(HttpResponse::Ok().json(SessionDTO::from(view)))
 }
@@ -539,7 +552,7 @@ pub async fn deprecated_start(
     body: Body<SessionStartDeprecatedRequest>,
 ) -> Result<HttpResponse, ApiError> {
     validate_name(&state, &body.0.name)?;
-    validate_config(body.0.config.as_ref())?;
+    validate_config(&state, body.0.config.as_ref())?;
     if body.0.name.is_empty() {
         return Err(ApiError::Validation(vec![
             "name should not be empty".into(),

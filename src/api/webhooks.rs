@@ -65,6 +65,14 @@ pub async fn list_dead_letters(
         .dead_letters(&session)
         .await
         .map_err(event_error)?;
+    // The receiver is named, its credentials (userinfo, query tokens) are not.
+    let dead: Vec<_> = dead
+        .into_iter()
+        .map(|mut d| {
+            d.url = crate::redact::url(&d.url);
+            d
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(dead))
 }
 

@@ -116,6 +116,8 @@ pub struct EventSettings {
     pub user_agent: String,
     /// WebSocket heartbeat period (WAHA: 60 s).
     pub ws_ping_interval: Duration,
+    /// Which addresses webhook requests may reach.
+    pub egress: crate::egress::EgressPolicy,
 }
 
 /// The event hub. Cheap to clone.
@@ -156,6 +158,7 @@ impl EventBus {
         let delivery = Delivery::new(
             outbox.clone(),
             settings.user_agent.clone(),
+            settings.egress.clone(),
             rt,
             cancel.child_token(),
         );

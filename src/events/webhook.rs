@@ -57,6 +57,7 @@ pub(crate) struct Delivery {
 struct Shared {
     outbox: Outbox,
     client: reqwest::Client,
+    egress: crate::egress::EgressPolicy,
     user_agent: String,
     rt: tokio::runtime::Handle,
     cancel: CancellationToken,
@@ -76,10 +77,12 @@ impl Delivery {
     pub(crate) fn new(
         outbox: Outbox,
         user_agent: String,
+        egress: crate::egress::EgressPolicy,
         rt: tokio::runtime::Handle,
         cancel: CancellationToken,
     ) -> Self {
         let client = reqwest::Client::builder()
+            .dns_resolver(egress.resolver())
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -95,6 +98,7 @@ impl Delivery {
             shared: Arc::new(Shared {
                 outbox,
                 client,
+                egress,
                 user_agent,
                 rt,
                 cancel,
@@ -180,7 +184,7 @@ impl Worker {
                 // The session's outbox was deleted with the session.
                 Ok(None) => Vec::new(),
                 Err(e) => {
-                    tracing::warn!(session = self.session, url = self.url, error = %e,
+                    tracing::warn!(session = self.session, url = crate::redact::url(&self.url), error = %e,
                         "webhook outbox unreadable; retrying");
                     if sleep_or_cancel(&cancel, STORE_BACKOFF).await {
                         return;
@@ -246,7 +250,7 @@ impl Worker {
                     }
                     tracing::debug!(
                         session = self.session,
-                        url = self.url,
+                        url = crate::redact::url(&self.url),
                         event = row.new.event,
                         id = row.new.event_id,
                         "webhook delivered"
@@ -274,7 +278,7 @@ impl Worker {
                     if dead {
                         tracing::warn!(
                             session = self.session,
-                            url = self.url,
+                            url = crate::redact::url(&self.url),
                             event = row.new.event,
                             id = row.new.event_id,
                             attempts,
@@ -285,7 +289,7 @@ impl Worker {
                     }
                     tracing::debug!(
                         session = self.session,
-                        url = self.url,
+                        url = crate::redact::url(&self.url),
                         attempts,
                         error = failure.error,
                         delay_ms = delay,
@@ -301,6 +305,14 @@ impl Worker {
     /// # Cancel safety
     /// Cancel safe: dropping it abandons the request; the row stays pending.
     async fn send(&self, row: &Row) -> Result<(), Failure> {
+        // Literal addresses never reach the resolver, so they are checked here; names
+        // are checked after resolution (`EgressPolicy::resolver`).
+        if let Err(e) = self.shared.egress.check_url(&row.new.url) {
+            return Err(Failure {
+                error: e.to_string(),
+                retry_after_ms: None,
+            });
+        }
         let headers = request_headers(&self.shared.user_agent, row);
         let res = self
             .shared
@@ -416,7 +428,13 @@ fn parse_retry_after_ms(value: &str) -> Option<u64> {
 
 /// The error and its sources, e.g. `error sending request: connection refused`.
 fn error_chain(e: &reqwest::Error) -> String {
+    // reqwest's text names the URL, query tokens included: it goes to logs and to dead
+    // letters, so the URL is left out (the row already has it).
     let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(&format!(" for url ({url})"), "");
+        text = text.replace(url.as_str(), &crate::redact::url(url.as_str()));
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         text.push_str(": ");

@@ -102,6 +102,36 @@ pub fn problems(name: &str, max_len: usize) -> Vec<NameProblem> {
     out
 }
 
+/// Names that are the first path segment of WAHA's own routes under `/api/` (`/api/files/…`,
+/// `/api/sessions/…`, `/api/keys`, …). A session with such a name has routes that collide
+/// with them — and an exclusion like WAHA's documented `api/files/(.*)` would open that
+/// session's chats and QR code without a key. New sessions may not take them (wharf's
+/// addition); sessions already stored keep working.
+pub const RESERVED: &[&str] = &[
+    "apps",
+    "checknumberstatus",
+    "contacts",
+    "files",
+    "forwardmessage",
+    "keys",
+    "messages",
+    "reaction",
+    "reply",
+    "screenshot",
+    "send",
+    "server",
+    "sessions",
+    "star",
+    "version",
+    "wharf",
+];
+
+/// Whether `name` is one of [`RESERVED`] (in any letter case: routing ignores case).
+pub fn is_reserved(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    RESERVED.contains(&lower.as_str()) || lower.starts_with("send")
+}
+
 impl AsRef<str> for SessionName {
     fn as_ref(&self) -> &str {
         &self.0

@@ -38,6 +38,7 @@ fn settings(global: Option<WebhookConfig>) -> EventSettings {
         engine: "GOWS".into(),
         user_agent: "WAHA/2026.7.1".into(),
         ws_ping_interval: Duration::from_secs(60),
+        egress: wharf::egress::EgressPolicy::default(),
     }
 }
 

@@ -125,6 +125,16 @@ async fn health_returns_503_when_mongo_is_down_and_never_shows_its_password() {
     assert_eq!(health["status"], "error");
     assert_eq!(health["error"]["mongodb"]["status"], "down");
     assert!(!health.to_string().contains(SECRET), "{health}");
+    // A 500 echoes the query (WAHA's shape) but never a key presented there.
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/sessions?probe=1&x-api-key={API_KEY}", wharf.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 500);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["request"]["query"], json!({"probe": "1"}), "{body}");
+    assert!(!body.to_string().contains(API_KEY), "{body}");
     let log = std::fs::read_to_string(&wharf.log).expect("log");
     assert!(log.contains(&ns), "the log names the store: {log}");
     assert!(!log.contains(SECRET), "password in the log: {log}");

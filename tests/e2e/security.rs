@@ -1,0 +1,231 @@
+//! Regression tests for the defects found by probing (issue 13, item 5): loose and hostile
+//! bodies, credentials echoed or logged, reserved session names, the egress policy.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{
+    app::{API_KEY, StoreKind, TestApp},
+    poll::eventually,
+    process::{Wharf, free_port},
+};
+
+async fn raw_post(
+    app: &TestApp,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}{path}", app.base))
+        .header("X-Api-Key", API_KEY)
+        .body(body.to_string());
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loose_bodies_are_refused_as_body_parser_and_class_validator_do() {
+    let app = TestApp::spawn(StoreKind::Embedded).await;
+    // A DTO field given an array.
+    let r = app
+        .post("/api/sessions", r#"{"name":"a","config":[]}"#)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.json()["message"], json!(["config must be an object"]));
+    // A top-level `null`: body-parser's strict mode.
+    let r = app.post("/api/sessions", "null").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.json(),
+        json!({"message": "Unexpected token 'n', \"null\" is not valid JSON",
+               "error": "Bad Request", "statusCode": 400})
+    );
+    // A top-level array: class-validator's unknown value.
+    let r = app.post("/api/sessions", "[]").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.json()["message"],
+        json!(["an unknown value was passed to the validate function"])
+    );
+    // JSON sent as text/plain is not read (body-parser only parses JSON types): the
+    // request is an empty body, so WAHA's generated name is used, not the one sent.
+    let (status, body) = raw_post(
+        &app,
+        "/api/sessions",
+        Some("text/plain"),
+        r#"{"name":"plain","start":false}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let name = body["name"].as_str().expect("name");
+    assert!(name.starts_with("session_"), "{body}");
+    let sessions = app.get("/api/sessions?all=true").await.json();
+    assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
+    assert_ne!(sessions[0]["name"], "plain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_of_millions_of_values_is_refused_and_ping_stays_up() {
+    let app = TestApp::spawn(StoreKind::Embedded).await;
+    // ~10 MB, five million values: a value tree of it would take gigabytes.
+    let body = format!(r#"{{"name":"x","pad":[{}1]}}"#, "1,".repeat(5_000_000));
+    let post = raw_post(&app, "/api/sessions", Some("application/json"), &body);
+    let ping = async {
+        // While the big body is being read and checked, /ping keeps answering.
+        for _ in 0..5 {
+            let r = app.request(Method::GET, "/ping", None, None).await;
+            assert_eq!(r.status, 200);
+        }
+    };
+    let ((status, body), ()) = tokio::join!(post, ping);
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["message"], "request entity too large");
+    assert_eq!(app.get("/api/sessions?all=true").await.json(), json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_session_names_are_refused() {
+    // WAHA's documented exclusion `api/files/(.*)` would open a session named `files`.
+    let app = TestApp::spawn_with(
+        StoreKind::Embedded,
+        &[("WAHA_API_KEY_EXCLUDE_PATH", "api/files/(.*)")],
+    )
+    .await;
+    for name in ["files", "Files", "sessions", "keys", "server", "sendText"] {
+        let r = app
+            .post(
+                "/api/sessions",
+                &json!({"name": name, "start": false}).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{name}: {}", r.text);
+        assert!(r.text.contains("is reserved"), "{}", r.text);
+    }
+    let r = app
+        .post("/api/sessions", r#"{"name":"filesystem","start":false}"#)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // The exclusion still matches the whole path only.
+    let r = app
+        .request(Method::GET, "/api/filesystem/chats", None, None)
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_urls_to_metadata_link_local_or_wharf_itself_are_refused() {
+    let app = TestApp::spawn(StoreKind::Embedded).await;
+    let own_port: u16 = app
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let refused = [
+        "http://169.254.169.254/latest/meta-data".to_string(),
+        "http://[fd00:ec2::254]/latest".to_string(),
+        format!("http://127.0.0.1:{own_port}/api/sessions"),
+    ];
+    for url in &refused {
+        let body = json!({"name": "s", "start": false, "config": {"webhooks": [{"url": url, "events": ["message"]}]}});
+        let r = app.post("/api/sessions", &body.to_string()).await;
+        assert_eq!(r.status, 400, "{url}: {}", r.text);
+        assert!(r.text.contains("egress policy"), "{}", r.text);
+    }
+    for url in ["http://127.0.0.1:9/a\u{0}b", "http://127.0.0.1:9/\r\nX: y"] {
+        let body = json!({"name": "s", "start": false, "config": {"webhooks": [{"url": url, "events": ["message"]}]}});
+        let r = app.post("/api/sessions", &body.to_string()).await;
+        assert_eq!(r.status, 400, "{url:?}: {}", r.text);
+        assert_eq!(
+            r.json()["message"],
+            json!(["config.webhooks.0.url must be a URL address"])
+        );
+    }
+    // Loopback and private receivers stay allowed.
+    let body = json!({"name": "s", "start": false,
+        "config": {"webhooks": [{"url": "http://127.0.0.1:9/hook", "events": ["message"]}, {"url": "http://10.0.0.7/hook", "events": ["message"]}]}});
+    let r = app.post("/api/sessions", &body.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // An explicit allow list re-opens a range.
+    let open = TestApp::spawn_with(
+        StoreKind::Embedded,
+        &[("WHARF_EGRESS_ALLOW", "169.254.169.254/32")],
+    )
+    .await;
+    let body = json!({"name": "s", "start": false,
+        "config": {"webhooks": [{"url": "http://169.254.169.254/x", "events": ["message"]}]}});
+    assert_eq!(
+        open.post("/api/sessions", &body.to_string()).await.status,
+        201
+    );
+}
+
+/// Hook URL tokens and custom header values show nowhere: not in
+/// `/api/server/environment`, not in dead letters, not in the log (the real binary's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hook_secrets_never_show_in_environment_dead_letters_or_log() {
+    const TOKEN: &str = "tok-5b0e9c-never-shown";
+    const HEADER: &str = "hdr-77a1d4-never-shown";
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nothing listens there: every delivery fails.
+    let hook = format!("http://127.0.0.1:{}/hook?token={TOKEN}", free_port());
+    let headers = format!("X-Auth: {HEADER}");
+    let dead_port = format!("ws://127.0.0.1:{}/ws/chat", free_port());
+    let wharf = Wharf::start(
+        dir.path(),
+        API_KEY,
+        &[
+            ("WHATSAPP_HOOK_URL", hook.as_str()),
+            ("WHATSAPP_HOOK_EVENTS", "session.status"),
+            ("WHATSAPP_HOOK_CUSTOM_HEADERS", headers.as_str()),
+            ("WHATSAPP_HOOK_RETRIES_ATTEMPTS", "1"),
+            ("WHATSAPP_HOOK_RETRIES_DELAY_SECONDS", "0.05"),
+            ("WHARF_WA_URL", dead_port.as_str()),
+            ("WAHA_LOG_LEVEL", "debug"),
+        ],
+    )
+    .await;
+    let (status, env) = wharf
+        .call(Method::GET, "/api/server/environment", None)
+        .await;
+    assert_eq!(status, 200, "{env}");
+    let text = env.to_string();
+    assert!(!text.contains(TOKEN) && !text.contains(HEADER), "{env}");
+    assert_eq!(env["WHATSAPP_HOOK_CUSTOM_HEADERS"], "X-Auth:***");
+    assert!(
+        env["WHATSAPP_HOOK_URL"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/hook?token=***")),
+        "{env}"
+    );
+
+    let (status, body) = wharf
+        .call(Method::POST, "/api/sessions", Some(json!({"name": "s1"})))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let dead = eventually(Duration::from_secs(20), "a dead letter", || async {
+        match wharf
+            .call(Method::GET, "/api/wharf/sessions/s1/dead-letters", None)
+            .await
+        {
+            (200, Value::Array(list)) if !list.is_empty() => Ok(Value::Array(list)),
+            (status, body) => Err(format!("{status} {body}")),
+        }
+    })
+    .await;
+    assert!(!dead.to_string().contains(TOKEN), "{dead}");
+    let log = std::fs::read_to_string(&wharf.log).expect("log");
+    assert!(
+        log.contains("token=***"),
+        "the log names the receiver: {log}"
+    );
+    assert!(!log.contains(TOKEN), "hook token in the log: {log}");
+    assert!(!log.contains(HEADER), "header value in the log: {log}");
+}
