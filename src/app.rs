@@ -47,10 +47,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         main: config.namespace.clone(),
         session: config.session_namespace.clone(),
     };
-    match &config.mongo_url {
+    let store = match &config.mongo_url {
         Some(url) => Store::mongo(url.expose(), ns)
             .await
-            .context("cannot open the MongoDB store"),
+            .context("cannot open the MongoDB store")?,
         None => Store::sqlite(&config.local_store_base_dir, ns)
             .await
             .with_context(|| {
@@ -58,8 +58,57 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
                     "cannot open the local store at {}",
                     config.local_store_base_dir.display()
                 )
-            }),
+            })?,
+    };
+    check_integrity(&store, config.store_allow_orphans).await?;
+    Ok(store)
+}
+
+/// Refuses to start on a main store that lost sessions whose own data is still there
+/// (a missing `-wal` file, an older copy restored): booting would silently show fewer
+/// sessions and a healthy `/health`. `WHARF_STORE_ALLOW_ORPHANS=true` starts anyway.
+async fn check_integrity(store: &Store, allow: bool) -> anyhow::Result<()> {
+    let orphans = match store.orphans().await {
+        Ok(o) => o,
+        // E.g. a MongoDB user without `listDatabases`: the check is skipped, loudly.
+        Err(e) => {
+            tracing::warn!(error = %e, "store integrity check skipped");
+            return Ok(());
+        }
+    };
+    if orphans.is_empty() {
+        return Ok(());
     }
+    let shown = orphans
+        .iter()
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = orphans.len().saturating_sub(10);
+    let list = if more > 0 {
+        format!("{shown} and {more} more")
+    } else {
+        shown
+    };
+    // On MongoDB a database name cannot always be told apart from another namespace's
+    // (`waha_a_b_c`: namespace `a`, session `b_c`, or namespace `a_b`?): warn only.
+    if allow || store.kind() == "mongodb" {
+        tracing::warn!(
+            orphans = list,
+            "the store holds data of sessions it does not know (a lost write, an older \
+             copy, or another namespace's databases)"
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the {} store does not know {} session(s) whose own data exists: {list}. Its main \
+         database may have lost recent writes (a missing -wal file) or been replaced by an \
+         older copy. Restore it; or, to start anyway and leave that data alone, set \
+         WHARF_STORE_ALLOW_ORPHANS=true",
+        store.kind(),
+        orphans.len()
+    )
 }
 
 impl App {

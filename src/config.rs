@@ -184,6 +184,9 @@ pub struct Config {
     pub messages_retention_days: u32,
     /// `WHARF_EGRESS_DENY` / `WHARF_EGRESS_ALLOW`: where webhook (and media) requests may go.
     pub egress: crate::egress::EgressPolicy,
+    /// `WHARF_STORE_ALLOW_ORPHANS`: start even when the store's integrity check finds
+    /// per-session data the main database does not know.
+    pub store_allow_orphans: bool,
 }
 
 /// Every configuration problem found, reported together.
@@ -487,6 +490,7 @@ impl Config {
         let egress_deny = ranges(&mut r, "WHARF_EGRESS_DENY");
         let egress_allow = ranges(&mut r, "WHARF_EGRESS_ALLOW");
         let egress = crate::egress::EgressPolicy::new(&egress_deny, &egress_allow);
+        let store_allow_orphans = r.bool(&["WHARF_STORE_ALLOW_ORPHANS"], false);
 
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
@@ -526,6 +530,7 @@ impl Config {
             environment: Secret::new(vars),
             messages_retention_days,
             egress,
+            store_allow_orphans,
         })
     }
 }

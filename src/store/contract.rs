@@ -102,6 +102,10 @@ pub trait StoreBackend {
     /// `whatsapp.db*` files, MongoDB's `wa_*` collections. Messages and undelivered
     /// webhooks stay. Idempotent.
     async fn wipe_credentials(&self, name: &str) -> Result<()>;
+    /// Names whose per-session data (a folder holding files, or a database) exists while
+    /// the main store knows no such session and no delete of it is pending: the main
+    /// store lost them (a missing `-wal` file, an older copy restored). Sorted.
+    async fn orphans(&self) -> Result<Vec<String>>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -177,6 +177,10 @@ impl Store {
     pub async fn drop_session_data(&self, name: &str) -> Result<()> {
         dispatch!(&self.backend, Backend, b => b.drop_session_data(name).await)
     }
+    /// See [`StoreBackend::orphans`].
+    pub async fn orphans(&self) -> Result<Vec<String>> {
+        dispatch!(&self.backend, Backend, b => b.orphans().await)
+    }
     /// See [`StoreBackend::wipe_credentials`].
     pub async fn wipe_credentials(&self, name: &str) -> Result<()> {
         dispatch!(&self.backend, Backend, b => b.wipe_credentials(name).await)

@@ -6,10 +6,13 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use wharf::store::SessionRecord;
+
 use crate::support::{
     app::{API_KEY, StoreKind, TestApp},
     poll::eventually,
     process::{Wharf, free_port},
+    store::{Target, TestStore},
 };
 
 async fn raw_post(
@@ -228,4 +231,174 @@ async fn hook_secrets_never_show_in_environment_dead_letters_or_log() {
     );
     assert!(!log.contains(TOKEN), "hook token in the log: {log}");
     assert!(!log.contains(HEADER), "header value in the log: {log}");
+}
+
+/// Device data a session leaves in its own database/folder (what a namesake must not see).
+async fn plant_device_data(f: &TestStore, name: &str) {
+    match &f.target {
+        Target::Sqlite { base } => {
+            let dir = base.path().join(&f.ns.session).join(name);
+            std::fs::create_dir_all(&dir).expect("dir");
+            std::fs::write(dir.join("whatsapp.db"), b"device keys").expect("write");
+        }
+        Target::Mongo { url } => {
+            let client = mongodb::Client::with_uri_str(url).await.expect("client");
+            client
+                .database(&f.ns.session_db(name))
+                .collection::<mongodb::bson::Document>("wa_identity")
+                .insert_one(mongodb::bson::doc! {"k": 1})
+                .await
+                .expect("insert");
+        }
+    }
+}
+
+async fn has_device_data(f: &TestStore, name: &str) -> bool {
+    match &f.target {
+        Target::Sqlite { base } => base
+            .path()
+            .join(&f.ns.session)
+            .join(name)
+            .join("whatsapp.db")
+            .exists(),
+        Target::Mongo { url } => {
+            let client = mongodb::Client::with_uri_str(url).await.expect("client");
+            let names = client.list_database_names().await.expect("list databases");
+            names.contains(&f.ns.session_db(name))
+        }
+    }
+}
+
+/// What a SIGKILL between a delete's two halves leaves: the tombstone and no rows, the
+/// session's own database or folder still there.
+async fn crash_mid_delete(f: &TestStore, name: &str) {
+    match &f.target {
+        Target::Sqlite { base } => {
+            let db = base.path().join(&f.ns.main).join("waha.sqlite3");
+            let conn = rusqlite::Connection::open(db).expect("open main db");
+            conn.execute("INSERT INTO wharf_deleting (id) VALUES (?1)", [name])
+                .expect("tombstone");
+            conn.execute("DELETE FROM session_config WHERE id = ?1", [name])
+                .expect("delete row");
+        }
+        Target::Mongo { url } => {
+            let client = mongodb::Client::with_uri_str(url).await.expect("client");
+            let main = client.database(&f.ns.main_db());
+            main.collection::<mongodb::bson::Document>("wharf_deleting")
+                .insert_one(mongodb::bson::doc! {"name": name})
+                .await
+                .expect("tombstone");
+            main.collection::<mongodb::bson::Document>("sessions")
+                .delete_one(mongodb::bson::doc! {"name": name})
+                .await
+                .expect("delete row");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_cut_by_a_crash_is_finished_and_never_inherited() {
+    for f in
+        TestStore::all("security::a_delete_cut_by_a_crash_is_finished_and_never_inherited").await
+    {
+        let record = |name: &str| SessionRecord {
+            name: name.to_owned(),
+            config: None,
+        };
+        // Finished at the next start.
+        f.store.insert_session(&record("s1")).await.expect("insert");
+        plant_device_data(&f, "s1").await;
+        assert!(has_device_data(&f, "s1").await, "{}", f.name());
+        crash_mid_delete(&f, "s1").await;
+        let reopened = f.reopen().await;
+        assert!(
+            !has_device_data(&f, "s1").await,
+            "{}: swept at start",
+            f.name()
+        );
+        assert!(reopened.get_session("s1").await.expect("get").is_none());
+        // Or by a namesake's create, before the store is reopened.
+        reopened
+            .insert_session(&record("s2"))
+            .await
+            .expect("insert");
+        plant_device_data(&f, "s2").await;
+        crash_mid_delete(&f, "s2").await;
+        reopened
+            .insert_session(&record("s2"))
+            .await
+            .expect("re-create");
+        assert!(
+            !has_device_data(&f, "s2").await,
+            "{}: a namesake inherited device keys",
+            f.name()
+        );
+        // A whole delete leaves no tombstone behind: a later namesake keeps its data.
+        reopened.delete_session("s2").await.expect("delete");
+        reopened
+            .insert_session(&record("s2"))
+            .await
+            .expect("insert");
+        plant_device_data(&f, "s2").await;
+        let again = f.reopen().await;
+        assert!(has_device_data(&f, "s2").await, "{}", f.name());
+        assert!(again.get_session("s2").await.expect("get").is_some());
+    }
+}
+
+/// The main database file replaced by an older copy (or its `-wal` lost): sessions whose
+/// folders hold data are unknown to it. wharf refuses to start rather than boot "healthy"
+/// with fewer sessions; `WHARF_STORE_ALLOW_ORPHANS=true` starts anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_main_store_that_lost_sessions_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wharf = Wharf::start(dir.path(), API_KEY, &[]).await;
+    let (status, body) = wharf
+        .call(
+            Method::POST,
+            "/api/sessions",
+            Some(json!({"name": "s1", "start": false})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    drop(wharf);
+    let main = dir.path().join(".sessions/gows");
+    // The session's own data, and then an empty main database in place of the real one.
+    std::fs::write(main.join("s1").join("whatsapp.db"), b"device keys").expect("write");
+    for f in ["waha.sqlite3", "waha.sqlite3-wal", "waha.sqlite3-shm"] {
+        let _ = std::fs::remove_file(main.join(f));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", free_port().to_string())
+        .env("WAHA_API_KEY", API_KEY)
+        .output()
+        .expect("run wharf");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "started on a store that lost s1: {text}"
+    );
+    assert!(
+        text.contains("s1") && text.contains("WHARF_STORE_ALLOW_ORPHANS"),
+        "{text}"
+    );
+    let wharf = Wharf::start(
+        dir.path(),
+        API_KEY,
+        &[("WHARF_STORE_ALLOW_ORPHANS", "true")],
+    )
+    .await;
+    let (status, _) = wharf.call(Method::GET, "/ping", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        main.join("s1").join("whatsapp.db").exists(),
+        "the data is left alone"
+    );
 }

@@ -123,6 +123,7 @@ impl MongoStore {
             memo: Arc::default(),
         };
         store.create_indexes().await?;
+        store.sweep_deletes().await?;
         Ok(store)
     }
 

@@ -43,6 +43,60 @@ impl MongoStore {
         self.main.collection("api_key")
     }
 
+    /// `wharf_deleting`: one `{name}` document per session whose delete has begun and not
+    /// finished (wharf's own collection; WAHA ignores it). See [`Self::finish_delete`].
+    fn deleting(&self) -> Collection<Document> {
+        self.main.collection("wharf_deleting")
+    }
+
+    /// The second half of a delete: drops the per-session database, then the tombstone.
+    /// Runs after a delete's rows are gone, before a session of the same name is created,
+    /// and at start-up for every tombstone a crash left — so a new session never inherits
+    /// the device keys of a deleted one.
+    async fn finish_delete(&self, session: &SessionName) -> Result<()> {
+        let res = self.session_db(session).drop().await;
+        self.forget(session);
+        res.map_err(|e| self.err(&e))?;
+        self.deleting()
+            .delete_one(doc! { "name": session.as_str() })
+            .await
+            .map(drop)
+            .map_err(|e| self.err(&e))
+    }
+
+    /// Finishes every delete a crash interrupted (at start-up).
+    pub(super) async fn sweep_deletes(&self) -> Result<()> {
+        let docs: Vec<Document> = self
+            .deleting()
+            .find(doc! {})
+            .await
+            .map_err(|e| self.err(&e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.err(&e))?;
+        for d in docs {
+            let Ok(raw) = d.get_str("name") else { continue };
+            let Ok(session) = self.name(raw) else {
+                continue;
+            };
+            tracing::warn!(session = raw, "finishing a delete interrupted by a crash");
+            self.delete_rows(raw).await.map_err(|e| self.err(&e))?;
+            self.finish_delete(&session).await?;
+        }
+        Ok(())
+    }
+
+    /// The session's documents in the main database (config, `me`, worker, api keys).
+    async fn delete_rows(&self, name: &str) -> mongodb::error::Result<()> {
+        self.sessions().delete_one(doc! { "name": name }).await?;
+        self.me().delete_one(doc! { "session": name }).await?;
+        self.workers().delete_one(doc! { "id": name }).await?;
+        self.api_keys()
+            .delete_many(doc! { "session": name })
+            .await?;
+        Ok(())
+    }
+
     /// WAHA's indexes. `unique name` on `sessions` is what makes `insert_session` atomic.
     pub(super) async fn create_indexes(&self) -> Result<()> {
         let unique = |keys: Document| {
@@ -165,8 +219,18 @@ impl StoreBackend for MongoStore {
     }
 
     async fn insert_session(&self, record: &SessionRecord) -> Result<()> {
-        self.name(&record.name)?;
+        let session = self.name(&record.name)?;
         let d = encode_session(record)?;
+        // A delete of this name a crash left half-done: its database goes first.
+        if self
+            .deleting()
+            .find_one(doc! { "name": &record.name })
+            .await
+            .map_err(|e| self.err(&e))?
+            .is_some()
+        {
+            self.finish_delete(&session).await?;
+        }
         // Atomic through the unique `name` index: the loser of a race gets E11000.
         match self.sessions().insert_one(d).await {
             Ok(_) => Ok(()),
@@ -184,20 +248,16 @@ impl StoreBackend for MongoStore {
 
     async fn delete_session(&self, name: &str) -> Result<()> {
         let session = self.name(name)?;
-        let res = async {
-            self.sessions().delete_one(doc! { "name": name }).await?;
-            self.me().delete_one(doc! { "session": name }).await?;
-            self.workers().delete_one(doc! { "id": name }).await?;
-            self.api_keys()
-                .delete_many(doc! { "session": name })
-                .await?;
-            // Dropping a database that does not exist is a no-op: delete stays idempotent.
-            self.session_db(&session).drop().await
-        }
-        .await;
-        // Whatever happened, the database may be gone: ensure indexes again on next use.
-        self.forget(&session);
-        res.map_err(|e| self.err(&e))
+        // Tombstone first: a crash at any later point is finished at start-up (or by the
+        // next create of this name) instead of leaving device keys for a namesake.
+        self.deleting()
+            .update_one(doc! { "name": name }, doc! { "$set": { "name": name } })
+            .upsert(true)
+            .await
+            .map_err(|e| self.err(&e))?;
+        self.delete_rows(name).await.map_err(|e| self.err(&e))?;
+        // Dropping a database that does not exist is a no-op: delete stays idempotent.
+        self.finish_delete(&session).await
     }
 
     async fn get_me(&self, name: &str) -> Result<Option<MeInfo>> {
@@ -277,6 +337,43 @@ impl StoreBackend for MongoStore {
         let res = self.session_db(&session).drop().await;
         self.forget(&session);
         res.map_err(|e| self.err(&e))
+    }
+
+    async fn orphans(&self) -> Result<Vec<String>> {
+        let prefix = self.ns.session_db("");
+        let dbs = self
+            .client
+            .list_database_names()
+            .await
+            .map_err(|e| self.err(&e))?;
+        let candidates: Vec<String> = dbs
+            .into_iter()
+            .filter_map(|db| db.strip_prefix(&prefix).map(str::to_owned))
+            .filter(|n| !n.is_empty())
+            .collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut known = std::collections::HashSet::new();
+        for (coll, field) in [(self.sessions(), "name"), (self.deleting(), "name")] {
+            let docs: Vec<Document> = coll
+                .find(doc! { field: { "$in": &candidates } })
+                .await
+                .map_err(|e| self.err(&e))?
+                .try_collect()
+                .await
+                .map_err(|e| self.err(&e))?;
+            known.extend(
+                docs.iter()
+                    .filter_map(|d| d.get_str(field).ok().map(str::to_owned)),
+            );
+        }
+        let mut out: Vec<String> = candidates
+            .into_iter()
+            .filter(|n| !known.contains(n))
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     async fn wipe_credentials(&self, name: &str) -> Result<()> {

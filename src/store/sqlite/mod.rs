@@ -82,7 +82,9 @@ impl SqliteStore {
             create_dir(&main_dir)?;
             create_dir(&sessions_dir)?;
             let conn = open_wal(&path, None)?;
+            let mut conn = conn;
             conn.execute_batch(sessions::SCHEMA).map_err(sql_err)?;
+            sessions::sweep_deletes(&mut conn, &sessions_dir)?;
             Ok((conn, sessions_dir))
         })
         .await?;

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS api_key (
     session TEXT,
     data TEXT
 );
+CREATE TABLE IF NOT EXISTS wharf_deleting (id TEXT PRIMARY KEY);
 "#;
 
 /// `session_config.data`: WAHA's `{"id": name, "config": SessionConfig | null}`.
@@ -122,8 +123,56 @@ fn write_session(
         }
         Err(e) => return Err(sql_err(e)),
     }
+    // A delete of this name a crash left half-done: its folder goes before a namesake
+    // could inherit its device keys.
+    if tx
+        .execute("DELETE FROM wharf_deleting WHERE id = ?1", [&record.name])
+        .map_err(sql_err)?
+        > 0
+    {
+        remove_dir_if_exists(&sessions_dir.join(&record.name))?;
+    }
     create_dir(&sessions_dir.join(&record.name))?;
     tx.commit().map_err(sql_err)
+}
+
+/// The session's rows in the main database (config, `me`, worker, api keys).
+fn delete_rows(conn: &Connection, name: &str) -> Result<()> {
+    for sql in [
+        "DELETE FROM session_config WHERE id = ?1",
+        "DELETE FROM me WHERE id = ?1",
+        "DELETE FROM session_worker WHERE id = ?1",
+        "DELETE FROM api_key WHERE session = ?1",
+    ] {
+        conn.execute(sql, [name]).map_err(sql_err)?;
+    }
+    Ok(())
+}
+
+/// Finishes every delete a crash interrupted (at open, before anything else runs).
+pub(super) fn sweep_deletes(conn: &mut Connection, sessions_dir: &Path) -> Result<()> {
+    let names: Vec<String> = {
+        let mut stmt = conn
+            .prepare("SELECT id FROM wharf_deleting")
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql_err)?
+    };
+    for name in names {
+        // Only names that are valid folder names were ever written here.
+        if !name::problems(&name, usize::MAX).is_empty() {
+            continue;
+        }
+        tracing::warn!(session = name, "finishing a delete interrupted by a crash");
+        delete_rows(conn, &name)?;
+        remove_dir_if_exists(&sessions_dir.join(&name))?;
+        conn.execute("DELETE FROM wharf_deleting WHERE id = ?1", [&name])
+            .map_err(sql_err)?;
+    }
+    Ok(())
 }
 
 impl StoreBackend for SqliteStore {
@@ -204,18 +253,21 @@ impl StoreBackend for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_err)?;
-            for sql in [
-                "DELETE FROM session_config WHERE id = ?1",
-                "DELETE FROM me WHERE id = ?1",
-                "DELETE FROM session_worker WHERE id = ?1",
-                "DELETE FROM api_key WHERE session = ?1",
-            ] {
-                tx.execute(sql, [&name]).map_err(sql_err)?;
-            }
+            // The tombstone commits with the rows: a crash before the folder is gone is
+            // finished at start-up (`sweep_deletes`) or by the next create of this name.
+            tx.execute(
+                "INSERT OR IGNORE INTO wharf_deleting (id) VALUES (?1)",
+                [&name],
+            )
+            .map_err(sql_err)?;
+            delete_rows(&tx, &name)?;
             tx.commit().map_err(sql_err)?;
             // Rows first: if removing the folder fails the caller retries the (idempotent)
             // delete, and a half-deleted session never shows up in the list.
-            remove_dir_if_exists(&sessions_dir.join(&name))
+            remove_dir_if_exists(&sessions_dir.join(&name))?;
+            conn.execute("DELETE FROM wharf_deleting WHERE id = ?1", [&name])
+                .map(drop)
+                .map_err(sql_err)
         })
         .await?;
         // The folder is gone: close every connection into it, so nothing is served from or
@@ -331,6 +383,42 @@ impl StoreBackend for SqliteStore {
         .await?;
         self.forget(&session);
         Ok(())
+    }
+
+    async fn orphans(&self) -> Result<Vec<String>> {
+        self.with_conn(|conn, sessions_dir| {
+            let known: std::collections::HashSet<String> = {
+                let mut stmt = conn
+                    .prepare("SELECT id FROM session_config UNION SELECT id FROM wharf_deleting")
+                    .map_err(sql_err)?;
+                let rows = stmt
+                    .query_map([], |r| r.get::<_, String>(0))
+                    .map_err(sql_err)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(sql_err)?
+            };
+            let entries = std::fs::read_dir(sessions_dir).map_err(|e| {
+                Error::Unavailable(format!("cannot list {}: {e}", sessions_dir.display()))
+            })?;
+            let mut out = Vec::new();
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                if !is_dir || known.contains(&name) || !name::problems(&name, usize::MAX).is_empty()
+                {
+                    continue;
+                }
+                // An empty folder holds nothing to lose.
+                let has_files = std::fs::read_dir(entry.path())
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(false);
+                if has_files {
+                    out.push(name);
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+        .await
     }
 
     async fn wipe_credentials(&self, name: &str) -> Result<()> {
