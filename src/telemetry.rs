@@ -16,7 +16,14 @@ pub fn init(config: &Config) {
             lvl = config.log_level
         ))
     });
-    let builder = fmt().with_env_filter(filter).with_target(false);
+    // Colours only on a terminal, and never with NO_COLOR (https://no-color.org): a log
+    // file or `docker logs` must not get raw escape sequences.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.try_init(),

@@ -294,6 +294,16 @@ fn count(key: &str, n: Option<f64>) -> Result<Option<u32>, ApiError> {
     }
 }
 
+/// A page size as WAHA's paginators read it: absent → `default`; `0` → no limit (they
+/// test `if (limit)`); otherwise the number.
+fn page_limit(key: &str, n: Option<f64>, default: Option<u32>) -> Result<Option<u32>, ApiError> {
+    Ok(match count(key, n)? {
+        None => default,
+        Some(0) => None,
+        Some(n) => Some(n),
+    })
+}
+
 /// The chat id from the path, or the 400.
 fn chat_id(raw: &str) -> Result<&str, ApiError> {
     if is_chat_id(raw) {
@@ -333,7 +343,7 @@ async fn overview(
     ids: Option<Vec<String>>,
 ) -> Result<Vec<ChatSummary>, ApiError> {
     let q = ChatQuery {
-        limit: Some(limit.unwrap_or(DEFAULT_OVERVIEW_LIMIT)),
+        limit,
         offset: offset.unwrap_or(0),
         sort_by: ChatSortBy::ConversationTimestamp,
         sort_order: SortOrder::Desc,
@@ -363,7 +373,7 @@ pub async fn get_chats(
         Some(ChatSortField::ConversationTimestamp) | None => ChatSortBy::ConversationTimestamp,
     };
     let q = ChatQuery {
-        limit: count("limit", p.limit)?,
+        limit: page_limit("limit", p.limit, None)?,
         offset: count("offset", p.offset)?.unwrap_or(0),
         sort_by,
         sort_order: sort_order(p.sortOrder),
@@ -391,7 +401,7 @@ pub async fn get_chats_overview(
     let body = overview(
         &state,
         &working.name,
-        count("limit", p.limit)?,
+        page_limit("limit", p.limit, Some(DEFAULT_OVERVIEW_LIMIT))?,
         count("offset", p.offset)?,
         p.ids.filter(|ids| !ids.is_empty()),
     )
@@ -419,7 +429,11 @@ pub async fn post_chats_overview(
     let body = overview(
         &state,
         &session,
-        count("pagination.limit", req.pagination.limit)?,
+        page_limit(
+            "pagination.limit",
+            req.pagination.limit,
+            Some(DEFAULT_OVERVIEW_LIMIT),
+        )?,
         count("pagination.offset", req.pagination.offset)?,
         ids,
     )
@@ -449,7 +463,7 @@ pub async fn get_chat_messages(
     let WorkingQuery { working, query: p } = req;
     let chat = chat_id(&chat)?;
     let q = MessageQuery {
-        limit: Some(count("limit", p.limit)?.unwrap_or(DEFAULT_MESSAGES_LIMIT)),
+        limit: page_limit("limit", p.limit, Some(DEFAULT_MESSAGES_LIMIT))?,
         offset: count("offset", p.offset)?.unwrap_or(0),
         sort_order: sort_order(p.sortOrder),
         timestamp_gte: timestamp(p.filter_timestamp_gte),

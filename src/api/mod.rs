@@ -14,6 +14,7 @@ pub mod extract;
 pub mod observability;
 pub mod openapi;
 pub mod pairing;
+pub mod routing;
 pub mod sessions;
 pub mod webhooks;
 pub mod websocket;
@@ -77,10 +78,18 @@ pub fn build_app(
         .configure(routes)
         .split_for_parts();
     let spec = self::openapi::finish(spec);
+    let table = routing::RouteTable::new(
+        spec.paths
+            .paths
+            .keys()
+            .map(String::as_str)
+            .chain(["/ws", "/-json"]),
+    );
     let swagger_config = Arc::new(utoipa_swagger_ui::Config::from("/-json"));
     let mut app = app
         .app_data(state)
         .app_data(web::Data::new(spec))
+        .app_data(web::Data::new(table))
         .app_data(
             web::QueryConfig::default()
                 .error_handler(|e, _| ApiError::Validation(vec![e.to_string()]).into()),
@@ -103,6 +112,8 @@ pub fn build_app(
     app.default_service(web::to(not_found))
         .wrap(actix_web::middleware::from_fn(auth::authenticate))
         .wrap(actix_web::middleware::from_fn(rewrite_internal_errors))
+        // Before auth and routing: Express's trailing slash, letter case and HEAD.
+        .wrap(actix_web::middleware::from_fn(routing::express_routing))
         // Outermost, so browser preflights (which carry no key) are answered before auth.
         // WAHA: `app.enableCors()` — every origin, `Access-Control-Allow-Origin: *`.
         .wrap(

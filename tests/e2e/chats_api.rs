@@ -147,6 +147,13 @@ fn json_of(v: &[&WAMessage]) -> Value {
     serde_json::to_value(v).unwrap()
 }
 
+async fn r_first(app: &TestApp) -> serde_json::Value {
+    app.get(&format!("/api/alice/chats/{CHAT}/messages"))
+        .await
+        .json()[0]
+        .clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chats_api_reads_stored_history() {
     for store in StoreKind::all("chats_api_reads_stored_history") {
@@ -163,7 +170,20 @@ async fn chats_api_reads_stored_history() {
         let r = app.get(&format!("/api/alice/chats/{CHAT}/messages")).await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.json(), json_of(&newest_first[..10]));
-        let first = &r.json()[0];
+        // `limit=0` is no limit, as WAHA's paginators read it (`if (limit)`).
+        let r = app
+            .get(&format!("/api/alice/chats/{CHAT}/messages?limit=0"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json(), json_of(&newest_first));
+        let r = app.get("/api/alice/chats/overview?limit=0").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let all_chats = app.get("/api/alice/chats").await.json();
+        assert_eq!(
+            r.json().as_array().map(Vec::len),
+            all_chats.as_array().map(Vec::len)
+        );
+        let first = &r_first(&app).await;
         let keys: Vec<&String> = first.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,

@@ -11,6 +11,7 @@ mod messaging;
 mod observability;
 mod openapi;
 mod pairing;
+mod routing;
 mod security;
 mod sessions;
 mod store_contract;

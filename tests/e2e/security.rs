@@ -231,6 +231,8 @@ async fn hook_secrets_never_show_in_environment_dead_letters_or_log() {
     );
     assert!(!log.contains(TOKEN), "hook token in the log: {log}");
     assert!(!log.contains(HEADER), "header value in the log: {log}");
+    // Not a terminal: no colour escape sequences.
+    assert!(!log.contains('\u{1b}'), "ANSI escapes in a log file: {log}");
 }
 
 /// Device data a session leaves in its own database/folder (what a namesake must not see).
