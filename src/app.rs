@@ -125,6 +125,7 @@ impl App {
                 key.expose()
             );
         }
+        crate::metrics::global().set_session_labels(config.metrics_session_labels);
         let store = open_store(&config).await?;
         let stop = CancellationToken::new();
         let environment = serde_json::to_value(api::observability::environment_info(&config))?;

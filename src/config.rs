@@ -187,6 +187,8 @@ pub struct Config {
     /// `WHARF_STORE_ALLOW_ORPHANS`: start even when the store's integrity check finds
     /// per-session data the main database does not know.
     pub store_allow_orphans: bool,
+    /// `WHARF_METRICS_SESSION_LABELS`: label message and webhook metrics by session.
+    pub metrics_session_labels: bool,
 }
 
 /// Every configuration problem found, reported together.
@@ -491,6 +493,7 @@ impl Config {
         let egress_allow = ranges(&mut r, "WHARF_EGRESS_ALLOW");
         let egress = crate::egress::EgressPolicy::new(&egress_deny, &egress_allow);
         let store_allow_orphans = r.bool(&["WHARF_STORE_ALLOW_ORPHANS"], false);
+        let metrics_session_labels = r.bool(&["WHARF_METRICS_SESSION_LABELS"], false);
 
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
@@ -531,6 +534,7 @@ impl Config {
             messages_retention_days,
             egress,
             store_allow_orphans,
+            metrics_session_labels,
         })
     }
 }

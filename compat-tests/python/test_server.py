@@ -376,3 +376,32 @@ def test_swagger_ui(server):
     assert r.status_code == 200, r.text[:500]
     assert r.headers["content-type"].startswith("text/html"), r.headers
     assert "swagger-ui" in r.text.lower()
+
+
+# --------------------------------------------------------------------------- /metrics
+
+
+def test_metrics_parse_with_prometheus_openmetrics_parser(server, client):
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    assert requests.get(server.url("/metrics"), timeout=10).status_code == 401
+    client.ping.ping()
+    r = requests.get(server.url("/metrics"), headers=server.headers(), timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/openmetrics-text"), r.headers
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    # Families with no series yet (messages, webhooks, sessions on a fresh server) have
+    # no samples; the Rust e2e test makes those move.
+    for name in (
+        "wharf_http_requests",
+        "wharf_http_request_duration_seconds",
+        "wharf_engine_reconnects",
+        "wharf_process_resident_memory_bytes",
+        "wharf_process_cpu_milliseconds",
+        "wharf_process_open_fds",
+    ):
+        assert name in families, sorted(families)
+    rss = families["wharf_process_resident_memory_bytes"].samples[0].value
+    assert rss > 1_000_000, rss
+    routes = {s.labels.get("route") for s in families["wharf_http_requests"].samples}
+    assert "/ping" in routes, routes

@@ -83,7 +83,7 @@ pub fn build_app(
             .paths
             .keys()
             .map(String::as_str)
-            .chain(["/ws", "/-json"]),
+            .chain(["/ws", "/-json", "/metrics"]),
     );
     let swagger_config = Arc::new(utoipa_swagger_ui::Config::from("/-json"));
     let mut app = app
@@ -99,7 +99,8 @@ pub fn build_app(
                 .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
         )
         .route("/-json", web::get().to(openapi_json))
-        .route("/ws", web::get().to(websocket::route));
+        .route("/ws", web::get().to(websocket::route))
+        .route("/metrics", web::get().to(observability::metrics));
     if swagger {
         app = app
             .app_data(web::Data::new(swagger_config))
@@ -112,6 +113,8 @@ pub fn build_app(
     app.default_service(web::to(not_found))
         .wrap(actix_web::middleware::from_fn(auth::authenticate))
         .wrap(actix_web::middleware::from_fn(rewrite_internal_errors))
+        // Sees the final status (after the 500 rewrite) and the matched route template.
+        .wrap(actix_web::middleware::from_fn(record_metrics))
         // Before auth and routing: Express's trailing slash, letter case and HEAD.
         .wrap(actix_web::middleware::from_fn(routing::express_routing))
         // Outermost, so browser preflights (which carry no key) are answered before auth.
@@ -169,6 +172,28 @@ fn not_found_response(req: &HttpRequest) -> HttpResponse {
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
     not_found_response(&req)
+}
+
+/// Counts the request by method, route template (never the raw path: session names and
+/// ids would make one series each) and status, with its latency.
+async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    crate::metrics::global().http(
+        &method,
+        &route,
+        res.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(res)
 }
 
 /// Rebuilds 500 bodies with the request's path, method and query (WAHA's

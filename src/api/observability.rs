@@ -263,6 +263,16 @@ pub async fn server_status(state: web::Data<AppState>) -> HttpResponse {
     })
 }
 
+/// `GET /metrics` (wharf's addition; WAHA has none): Prometheus' OpenMetrics text. Behind
+/// the API key like every route, unless `WAHA_API_KEY_EXCLUDE_PATH` lists `metrics`.
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let views = state.manager.list(true).await?;
+    let text = crate::metrics::global().render(views.iter().map(|v| v.status.as_str()));
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text))
+}
+
 /// The environment map shown by `/api/server/environment`, redacted.
 pub fn redacted_environment(config: &Config, all: bool) -> BTreeMap<String, String> {
     config

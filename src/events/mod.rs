@@ -213,6 +213,11 @@ impl EventBus {
         event: &str,
         payload: serde_json::Value,
     ) -> Result<Arc<Envelope>, Error> {
+        if event == "message.any" {
+            // Every new message passes here once: received (in) or sent by the account.
+            let from_me = payload.get("fromMe").and_then(serde_json::Value::as_bool);
+            crate::metrics::global().message(&ctx.session, !from_me.unwrap_or(false));
+        }
         let envelope = Arc::new(self.envelope(ctx, event, payload)?);
         let ignore = ctx.config.as_ref().and_then(|c| c.ignore.as_ref());
         if ignore.is_some_and(|i| is_ignored(i, event, &envelope.payload)) {

@@ -248,6 +248,10 @@ impl Worker {
                             "delivered webhook not removed from the outbox");
                         return !sleep_or_cancel(cancel, STORE_BACKOFF).await;
                     }
+                    crate::metrics::global().webhook_delivered(
+                        &self.session,
+                        crate::clock::now_ms() - row.new.created_ms,
+                    );
                     tracing::debug!(
                         session = self.session,
                         url = crate::redact::url(&self.url),
@@ -260,6 +264,7 @@ impl Worker {
                 Err(failure) => {
                     attempts = attempts.saturating_add(1);
                     let dead = attempts >= row.new.retry.max_attempts;
+                    crate::metrics::global().webhook_failed(&self.session, dead);
                     let delay = retry_delay_ms(
                         row.new.retry.policy,
                         row.new.retry.delay_ms,

@@ -442,6 +442,7 @@ async fn apply_event(
             });
         }
         EngineEvent::Disconnected => state.send_modify(|s| {
+            crate::metrics::global().reconnect();
             s.apply(&Input::Disconnected);
         }),
         EngineEvent::QrExhausted => state.send_modify(|s| {

@@ -624,3 +624,77 @@ async fn mentions_reach_the_recipient() {
         json!(["15550009982@c.us"])
     );
 }
+
+/// The value of one series in `/metrics` (0 when absent).
+fn series(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// `/metrics` (issue 14): counters move when a message is sent, received and delivered
+/// to a webhook. Counters are process-wide (other tests run alongside), so deltas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_when_a_message_is_sent_received_and_delivered() {
+    let (_net, sink, app) = alice_and_bob(
+        StoreKind::Embedded,
+        "message.any",
+        "15550007771",
+        "15550007772",
+    )
+    .await;
+    let before = app.get("/metrics").await;
+    assert_eq!(before.status, 200, "{}", before.text);
+    assert!(
+        before
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/openmetrics-text")),
+        "{:?}",
+        before.headers
+    );
+    assert!(before.text.ends_with("# EOF\n"));
+    assert_eq!(
+        series(&before.text, r#"wharf_sessions{status="WORKING"}"#),
+        2.0
+    );
+    let unauthorized = app
+        .request(reqwest::Method::GET, "/metrics", None, None)
+        .await;
+    assert_eq!(unauthorized.status, 401);
+
+    let r = app
+        .post(
+            "/api/sendText",
+            r#"{"session":"alice","chatId":"15550007772@c.us","text":"metered"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    wait_event(&sink, "/bob", "message", |v| {
+        v["payload"]["body"] == "metered"
+    })
+    .await;
+    let after = eventually(Duration::from_secs(10), "counters move", || async {
+        let text = app.get("/metrics").await.text;
+        let moved = |s: &str| series(&text, s) > series(&before.text, s);
+        if moved(r#"wharf_messages_total{direction="out",session=""}"#)
+            && moved(r#"wharf_messages_total{direction="in",session=""}"#)
+            && moved(r#"wharf_webhook_deliveries_total{result="delivered",session=""}"#)
+        {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    assert!(
+        series(
+            &after,
+            r#"wharf_http_requests_total{method="POST",route="/api/sendText",status="201"}"#
+        ) >= 1.0,
+        "{after}"
+    );
+    assert!(series(&after, "wharf_process_resident_memory_bytes") > 0.0);
+    assert!(series(&after, "wharf_process_open_fds") > 0.0);
+}
