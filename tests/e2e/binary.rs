@@ -129,3 +129,25 @@ fn sigterm_stops_gracefully_and_sessions_persist_across_processes() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `wharf healthcheck` (the container healthcheck of docker/compose.yaml): 0 while the
+/// server answers `/ping` and, with the key, `/health`; 1 with a wrong key or no server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_subcommand_reports_the_local_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let wharf = crate::support::process::Wharf::start(dir.path(), KEY, &[]).await;
+    let port = wharf.base.rsplit(':').next().unwrap().to_string();
+    let check = |key: &str, port: &str| {
+        Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .arg("healthcheck")
+            .env_clear()
+            .env("PORT", port)
+            .env("WAHA_API_KEY", key)
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(check(KEY, &port), Some(0));
+    assert_eq!(check("wrong-key-0123456789", &port), Some(1));
+    assert_eq!(check(KEY, &free_port().to_string()), Some(1));
+}
