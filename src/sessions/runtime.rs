@@ -364,7 +364,11 @@ async fn run_once(
                 if timers.print_qr && let EngineEvent::QrCode { code, .. } = &event {
                     print_qr(session, code);
                 }
+                let connected = matches!(event, EngineEvent::Connected { .. });
                 apply_event(session, store, state, inbox, event).await;
+                if connected {
+                    refresh_groups(store, state, tracker, cancel);
+                }
                 publish_status(inbox, state, published).await;
             }
         }
@@ -393,6 +397,31 @@ async fn run_once(
             Outcome::Terminal
         }
     }
+}
+
+/// Once WORKING (after pairing or a reconnect), the group cache is refreshed from
+/// WhatsApp beside the event loop, on the session's tracker (joined on stop) and under its
+/// token, so a long list never delays the session's events.
+fn refresh_groups(
+    store: &Store,
+    state: &watch::Sender<LiveState>,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) {
+    let Some(live) = state.borrow().engine.clone() else {
+        return;
+    };
+    let store = store.clone();
+    let cancel = cancel.clone();
+    tracker.spawn(async move {
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            r = super::groups::refresh(&store, &live) => match r {
+                Ok(n) => tracing::debug!(session = live.name(), groups = n, "group cache refreshed"),
+                Err(e) => tracing::warn!(session = live.name(), error = %e, "could not refresh the group cache"),
+            },
+        }
+    });
 }
 
 /// Logs a QR code drawn with Unicode half blocks (WAHA prints an ASCII QR likewise).
@@ -469,6 +498,13 @@ async fn apply_event(
         EngineEvent::Presence(p) => {
             let me = state.borrow().me.clone();
             inbox.presence(me.as_ref(), p).await;
+        }
+        EngineEvent::Group(c) => {
+            let (me, live) = {
+                let s = state.borrow();
+                (s.me.clone(), s.engine.clone())
+            };
+            inbox.group(me.as_ref(), live.as_ref(), c).await;
         }
         EngineEvent::StreamReplaced => state.send_modify(|s| {
             s.fail(
