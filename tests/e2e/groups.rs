@@ -852,3 +852,69 @@ async fn group_messages_mentions_replies_and_participant_ids() {
         );
     }
 }
+
+/// The group cache's figure (issue 10: "`GET /groups` with 500 groups answers from the
+/// cache in milliseconds"). Ignored by default (a benchmark, not a check):
+/// `cargo wt --test e2e groups::bench -- --ignored --nocapture`, with
+/// `MONGO_SERVER_BIN` set for the MongoDB figure too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints p50/p95 of GET /groups over 500 cached groups"]
+async fn bench_get_groups_500_from_cache() {
+    const GROUPS: u32 = 500;
+    const RUNS: usize = 50;
+    for store in StoreKind::all("groups_bench") {
+        let name = match &store {
+            StoreKind::Embedded => "sqlite",
+            StoreKind::Mongo { .. } => "mongodb",
+        };
+        let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+        let app = TestApp::spawn_wa(store, &net, &[]).await;
+        app.pair(&net, "a", A).await;
+        net.seed_groups(&mockwa::SeedGroups {
+            subject: "bulk".into(),
+            creator: A.into(),
+            participants: vec![B.into(), C.into()],
+            count: Some(GROUPS),
+            ..Default::default()
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        let r = app.post("/api/a/groups/refresh", "").await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let refresh = started.elapsed();
+        assert_eq!(
+            app.get("/api/a/groups/count").await.json(),
+            json!({"count": GROUPS})
+        );
+        let mut times = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let started = std::time::Instant::now();
+            let r = app.get("/api/a/groups").await;
+            times.push(started.elapsed());
+            assert_eq!(r.status, 200);
+            assert_eq!(r.json().as_array().map(Vec::len), Some(GROUPS as usize));
+        }
+        times.sort();
+        let (p50, p95) = (times[RUNS / 2], times[RUNS * 95 / 100]);
+        let mut small = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let started = std::time::Instant::now();
+            let r = app.get("/api/a/groups?limit=20&exclude=participants").await;
+            small.push(started.elapsed());
+            assert_eq!(r.status, 200);
+        }
+        small.sort();
+        println!(
+            "groups bench [{name}, debug build]: GET /api/a/groups ({GROUPS} groups x 3 members, from the cache) \
+             p50 {:.1} ms, p95 {:.1} ms; ?limit=20&exclude=participants p50 {:.1} ms; \
+             POST /groups/refresh (WhatsApp query + cache rewrite) {:.0} ms. Target: milliseconds.",
+            p50.as_secs_f64() * 1e3,
+            p95.as_secs_f64() * 1e3,
+            small[RUNS / 2].as_secs_f64() * 1e3,
+            refresh.as_secs_f64() * 1e3,
+        );
+        // A generous ceiling even for a loaded debug build: a cache that queried WhatsApp
+        // (hundreds of ms for 500 groups) or scanned badly would blow it.
+        assert!(p50 < Duration::from_millis(250), "p50 {p50:?}");
+    }
+}
