@@ -6,11 +6,10 @@
 //! retries with backoff after retryable failures, the QR deadline, and the session's
 //! [`TaskTracker`] + [`CancellationToken`] (a child of the manager's): every task of the
 //! session — the runtime itself, pairing-code requests, group-cache refreshes — runs on
-//! that tracker, and stop
-//! cancels the token and joins the tracker. Spawned by [`super::SessionManager`] on start,
-//! on the runtime handle the manager captured at build time; lives until stop or a
-//! terminal failure. Stopping never logs the session out: the credentials stay in the
-//! store.
+//! that tracker, and stop cancels the token and joins the tracker. Spawned by
+//! [`super::SessionManager`] on start, on the runtime handle the manager captured at build
+//! time; lives until stop or a terminal failure. Stopping never logs the session out: the
+//! credentials stay in the store.
 
 use std::{collections::VecDeque, time::Duration};
 
