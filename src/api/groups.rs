@@ -20,9 +20,10 @@ use crate::{
     engine::groups::{ParticipantAction, Setting},
     model::groups::{
         ChatPictureResponse, CountResponse, CreateGroupRequest, DescriptionRequest, GroupInfo,
-        GroupParticipant, GroupSortBy, JoinGroupRequest, JoinGroupResponse, Participant,
-        ParticipantsRequest, ProfilePictureRequest, ResultResponse, SettingsSecurityChangeInfo,
-        SubjectRequest, is_group_id, is_member_id,
+        GroupJoinRequest, GroupJoinRequestResult, GroupParticipant, GroupSortBy, JoinGroupRequest,
+        JoinGroupResponse, Participant, ParticipantsRequest, ProfilePictureRequest, ResultResponse,
+        SettingsMemberAddMode, SettingsMemberShareHistoryMode, SettingsMembershipApproval,
+        SettingsSecurityChangeInfo, SubjectRequest, is_group_id, is_member_id,
     },
     store::{GroupQuery, GroupSortBy as StoreSortBy, SortOrder},
 };
@@ -85,6 +86,10 @@ impl HasSession for JoinGroupRequest {}
 impl HasSession for DescriptionRequest {}
 impl HasSession for SubjectRequest {}
 impl HasSession for SettingsSecurityChangeInfo {}
+impl HasSession for MessagesAdminOnly {}
+impl HasSession for SettingsMemberAddMode {}
+impl HasSession for SettingsMemberShareHistoryMode {}
+impl HasSession for SettingsMembershipApproval {}
 impl HasSession for ProfilePictureRequest {}
 
 /// The group id from the path, or class-validator's 400.
@@ -478,31 +483,72 @@ pub async fn set_subject(
     Ok(HttpResponse::Ok().finish())
 }
 
-async fn get_setting(
+/// The body of one `settings/security/*` route, in terms of "only admins may".
+trait SettingBody: Sized + serde::Serialize {
+    /// Which setting the route is about.
+    const SETTING: Setting;
+    /// The body for "only admins" = `admins_only`.
+    fn from_admins_only(admins_only: bool) -> Self;
+    /// Whether the body means "only admins".
+    fn admins_only(&self) -> bool;
+}
+
+macro_rules! setting_body {
+    ($($ty:ident => $setting:ident, |$b:ident| $get:expr, |$a:ident| $make:expr;)*) => {$(
+        impl SettingBody for $ty {
+            const SETTING: Setting = Setting::$setting;
+            fn from_admins_only($a: bool) -> Self {
+                $make
+            }
+            fn admins_only(&self) -> bool {
+                let $b = self;
+                $get
+            }
+        }
+    )*};
+}
+
+// WAHA's newer bodies say what members may (the inverse of "only admins"), or whether
+// approval is required (admins approve).
+setting_body! {
+    SettingsSecurityChangeInfo => InfoAdminOnly, |b| b.admins_only, |a| Self { admins_only: a };
+    SettingsMemberAddMode => MemberAddAdminOnly, |b| !b.members_can_add_new_member, |a| Self { members_can_add_new_member: !a };
+    SettingsMemberShareHistoryMode => ShareHistoryAdminOnly, |b| !b.members_can_share_history, |a| Self { members_can_share_history: !a };
+    SettingsMembershipApproval => MembershipApproval, |b| b.new_members_approval_required, |a| Self { new_members_approval_required: a };
+}
+
+/// `messages-admin-only` shares `SettingsSecurityChangeInfo` with `info-admin-only`.
+#[derive(serde::Serialize, Deserialize)]
+#[serde(transparent)]
+struct MessagesAdminOnly(SettingsSecurityChangeInfo);
+
+setting_body! {
+    MessagesAdminOnly => MessagesAdminOnly, |b| b.0.admins_only, |a| Self(SettingsSecurityChangeInfo { admins_only: a });
+}
+
+async fn get_setting<T: SettingBody>(
     state: &AppState,
     id: &str,
     working: &Working,
-    setting: Setting,
 ) -> Result<HttpResponse, ApiError> {
     let id = group_id(id)?;
     let admins_only = state
         .manager
-        .group_setting(&working.engine, id, setting)
+        .group_setting(&working.engine, id, T::SETTING)
         .await?;
-    Ok(HttpResponse::Ok().json(SettingsSecurityChangeInfo { admins_only }))
+    Ok(HttpResponse::Ok().json(T::from_admins_only(admins_only)))
 }
 
-async fn set_setting(
+async fn set_setting<T: SettingBody>(
     state: &AppState,
     id: &str,
-    req: WorkingBody<SettingsSecurityChangeInfo>,
-    setting: Setting,
+    req: WorkingBody<T>,
 ) -> Result<HttpResponse, ApiError> {
     let WorkingBody { working, body } = req;
     let id = group_id(id)?;
     state
         .manager
-        .set_group_setting(&working.engine, id, setting, body.admins_only)
+        .set_group_setting(&working.engine, id, T::SETTING, body.admins_only())
         .await?;
     Ok(HttpResponse::Ok().finish())
 }
@@ -521,7 +567,7 @@ pub async fn get_info_admin_only(
     path: web::Path<GroupPath>,
     working: Working,
 ) -> Result<HttpResponse, ApiError> {
-    get_setting(&state, &path.id, &working, Setting::InfoAdminOnly).await
+    get_setting::<SettingsSecurityChangeInfo>(&state, &path.id, &working).await
 }
 
 /// Updates the group "info admin only" settings.
@@ -539,7 +585,7 @@ pub async fn set_info_admin_only(
     path: web::Path<GroupPath>,
     req: WorkingBody<SettingsSecurityChangeInfo>,
 ) -> Result<HttpResponse, ApiError> {
-    set_setting(&state, &path.id, req, Setting::InfoAdminOnly).await
+    set_setting(&state, &path.id, req).await
 }
 
 /// Get settings - who can send messages
@@ -556,7 +602,7 @@ pub async fn get_messages_admin_only(
     path: web::Path<GroupPath>,
     working: Working,
 ) -> Result<HttpResponse, ApiError> {
-    get_setting(&state, &path.id, &working, Setting::MessagesAdminOnly).await
+    get_setting::<MessagesAdminOnly>(&state, &path.id, &working).await
 }
 
 /// Update settings - who can send messages
@@ -572,9 +618,9 @@ pub async fn get_messages_admin_only(
 pub async fn set_messages_admin_only(
     state: web::Data<AppState>,
     path: web::Path<GroupPath>,
-    req: WorkingBody<SettingsSecurityChangeInfo>,
+    req: WorkingBody<MessagesAdminOnly>,
 ) -> Result<HttpResponse, ApiError> {
-    set_setting(&state, &path.id, req, Setting::MessagesAdminOnly).await
+    set_setting(&state, &path.id, req).await
 }
 
 /// Get settings - who can add members (`adminsOnly`: only admins)
@@ -582,7 +628,7 @@ pub async fn set_messages_admin_only(
     operation_id = "GroupsController_getMemberAddMode",
     tag = "👥 Groups",
     params(GroupPath),
-    responses((status = 200, description = "", body = SettingsSecurityChangeInfo)),
+    responses((status = 200, description = "", body = SettingsMemberAddMode)),
     security(("api_key" = []))
 )]
 #[get("/api/{session}/groups/{id}/settings/security/member-add-mode")]
@@ -591,7 +637,7 @@ pub async fn get_member_add_mode(
     path: web::Path<GroupPath>,
     working: Working,
 ) -> Result<HttpResponse, ApiError> {
-    get_setting(&state, &path.id, &working, Setting::MemberAddAdminOnly).await
+    get_setting::<SettingsMemberAddMode>(&state, &path.id, &working).await
 }
 
 /// Update settings - who can add members
@@ -599,7 +645,7 @@ pub async fn get_member_add_mode(
     operation_id = "GroupsController_setMemberAddMode",
     tag = "👥 Groups",
     params(GroupPath),
-    request_body = SettingsSecurityChangeInfo,
+    request_body = SettingsMemberAddMode,
     responses((status = 200, description = "")),
     security(("api_key" = []))
 )]
@@ -607,9 +653,9 @@ pub async fn get_member_add_mode(
 pub async fn set_member_add_mode(
     state: web::Data<AppState>,
     path: web::Path<GroupPath>,
-    req: WorkingBody<SettingsSecurityChangeInfo>,
+    req: WorkingBody<SettingsMemberAddMode>,
 ) -> Result<HttpResponse, ApiError> {
-    set_setting(&state, &path.id, req, Setting::MemberAddAdminOnly).await
+    set_setting(&state, &path.id, req).await
 }
 
 /// Get settings - who can share history with new members (`adminsOnly`: only admins)
@@ -617,7 +663,7 @@ pub async fn set_member_add_mode(
     operation_id = "GroupsController_getMemberShareHistoryMode",
     tag = "👥 Groups",
     params(GroupPath),
-    responses((status = 200, description = "", body = SettingsSecurityChangeInfo)),
+    responses((status = 200, description = "", body = SettingsMemberShareHistoryMode)),
     security(("api_key" = []))
 )]
 #[get("/api/{session}/groups/{id}/settings/security/member-share-history-mode")]
@@ -626,7 +672,7 @@ pub async fn get_member_share_history_mode(
     path: web::Path<GroupPath>,
     working: Working,
 ) -> Result<HttpResponse, ApiError> {
-    get_setting(&state, &path.id, &working, Setting::ShareHistoryAdminOnly).await
+    get_setting::<SettingsMemberShareHistoryMode>(&state, &path.id, &working).await
 }
 
 /// Update settings - who can share history with new members
@@ -634,7 +680,7 @@ pub async fn get_member_share_history_mode(
     operation_id = "GroupsController_setMemberShareHistoryMode",
     tag = "👥 Groups",
     params(GroupPath),
-    request_body = SettingsSecurityChangeInfo,
+    request_body = SettingsMemberShareHistoryMode,
     responses((status = 200, description = "")),
     security(("api_key" = []))
 )]
@@ -642,9 +688,9 @@ pub async fn get_member_share_history_mode(
 pub async fn set_member_share_history_mode(
     state: web::Data<AppState>,
     path: web::Path<GroupPath>,
-    req: WorkingBody<SettingsSecurityChangeInfo>,
+    req: WorkingBody<SettingsMemberShareHistoryMode>,
 ) -> Result<HttpResponse, ApiError> {
-    set_setting(&state, &path.id, req, Setting::ShareHistoryAdminOnly).await
+    set_setting(&state, &path.id, req).await
 }
 
 /// Get settings - whether admins approve new members (`adminsOnly`: approval required)
@@ -652,7 +698,7 @@ pub async fn set_member_share_history_mode(
     operation_id = "GroupsController_getMembershipApproval",
     tag = "👥 Groups",
     params(GroupPath),
-    responses((status = 200, description = "", body = SettingsSecurityChangeInfo)),
+    responses((status = 200, description = "", body = SettingsMembershipApproval)),
     security(("api_key" = []))
 )]
 #[get("/api/{session}/groups/{id}/settings/security/membership-approval")]
@@ -661,7 +707,7 @@ pub async fn get_membership_approval(
     path: web::Path<GroupPath>,
     working: Working,
 ) -> Result<HttpResponse, ApiError> {
-    get_setting(&state, &path.id, &working, Setting::MembershipApproval).await
+    get_setting::<SettingsMembershipApproval>(&state, &path.id, &working).await
 }
 
 /// Update settings - whether admins approve new members
@@ -669,7 +715,7 @@ pub async fn get_membership_approval(
     operation_id = "GroupsController_setMembershipApproval",
     tag = "👥 Groups",
     params(GroupPath),
-    request_body = SettingsSecurityChangeInfo,
+    request_body = SettingsMembershipApproval,
     responses((status = 200, description = "")),
     security(("api_key" = []))
 )]
@@ -677,9 +723,9 @@ pub async fn get_membership_approval(
 pub async fn set_membership_approval(
     state: web::Data<AppState>,
     path: web::Path<GroupPath>,
-    req: WorkingBody<SettingsSecurityChangeInfo>,
+    req: WorkingBody<SettingsMembershipApproval>,
 ) -> Result<HttpResponse, ApiError> {
-    set_setting(&state, &path.id, req, Setting::MembershipApproval).await
+    set_setting(&state, &path.id, req).await
 }
 
 /// Gets the invite code for the group.
@@ -859,12 +905,12 @@ pub async fn demote_to_admin(
     change(&state, &path.id, req, ParticipantAction::Demote).await
 }
 
-/// Get the pending requests to join the group (`[{id, timestamp}]`).
+/// Get the pending requests to join the group.
 #[utoipa::path(
     operation_id = "GroupsController_getJoinRequests",
     tag = "👥 Groups",
     params(GroupPath),
-    responses((status = 200, description = "")),
+    responses((status = 200, description = "", body = Vec<GroupJoinRequest>)),
     security(("api_key" = []))
 )]
 #[get("/api/{session}/groups/{id}/participants/join-requests")]
@@ -890,10 +936,17 @@ async fn answer(
     let WorkingBody { working, body } = req;
     let id = group_id(id)?;
     let members = member_ids(&body.participants)?;
-    let results = state
+    let results: Vec<GroupJoinRequestResult> = state
         .manager
         .answer_join_requests(&working.engine, id, &members, approve)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|r| GroupJoinRequestResult {
+            success: r.error.is_none(),
+            error: r.error.and_then(|e| e.parse().ok()),
+            requester_id: r.id,
+        })
+        .collect();
     Ok(HttpResponse::Created().json(results))
 }
 
@@ -903,7 +956,7 @@ async fn answer(
     tag = "👥 Groups",
     params(GroupPath),
     request_body = ParticipantsRequest,
-    responses((status = 201, description = "")),
+    responses((status = 201, description = "", body = Vec<GroupJoinRequestResult>)),
     security(("api_key" = []))
 )]
 #[post("/api/{session}/groups/{id}/participants/join-requests/approve")]
@@ -921,7 +974,7 @@ pub async fn approve_join_requests(
     tag = "👥 Groups",
     params(GroupPath),
     request_body = ParticipantsRequest,
-    responses((status = 201, description = "")),
+    responses((status = 201, description = "", body = Vec<GroupJoinRequestResult>)),
     security(("api_key" = []))
 )]
 #[post("/api/{session}/groups/{id}/participants/join-requests/reject")]

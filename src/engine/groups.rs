@@ -512,9 +512,21 @@ impl Session {
             .await
             .map_err(group_err)?;
         Ok(r.into_iter()
-            .map(|m| GroupJoinRequest {
-                id: waha_id(&m.jid),
-                timestamp: m.request_time.and_then(|t| i64::try_from(t).ok()),
+            .map(|m| {
+                let requester = waha_id(&m.jid);
+                GroupJoinRequest {
+                    requester_pn: (m.jid.server == "s.whatsapp.net").then(|| requester.clone()),
+                    added_by_id: requester.clone(),
+                    requester_id: requester,
+                    // wacore reports no community parent or method for these requests; the
+                    // requests WhatsApp lists to admins of a plain group come from its link.
+                    parent_group_id: String::new(),
+                    request_method: "invite_link".into(),
+                    timestamp: m
+                        .request_time
+                        .and_then(|t| i64::try_from(t).ok())
+                        .unwrap_or_default(),
+                }
             })
             .collect())
     }

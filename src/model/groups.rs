@@ -210,12 +210,12 @@ pub struct SubjectRequest {
     pub subject: String,
 }
 
-/// `SettingsSecurityChangeInfo`: every `settings/security/*` route's body and answer.
+/// `SettingsSecurityChangeInfo`: the body and answer of `…/settings/security/
+/// info-admin-only` and `…/messages-admin-only`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsSecurityChangeInfo {
-    /// `true` = only admins may (send / edit info / add members / share history), or
-    /// for `membership-approval`: admins must approve new members.
+    /// `true` = only admins may (edit the info / send messages).
     #[schema(default = true)]
     pub admins_only: bool,
 }
@@ -266,7 +266,7 @@ pub struct ProfilePictureRequest {
     pub file: PictureFile,
 }
 
-/// The outcome for one member of a participants or join-request operation.
+/// The outcome for one member of a participants operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ParticipantResult {
     /// The member.
@@ -276,13 +276,59 @@ pub struct ParticipantResult {
     pub error: Option<String>,
 }
 
-/// A pending request to join (`GET …/participants/join-requests`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `GroupJoinRequest` (newer WAHA): a pending request to join.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct GroupJoinRequest {
-    /// Who asks (`@c.us` / `@lid`).
-    pub id: String,
-    /// When, unix seconds.
-    pub timestamp: Option<i64>,
+    /// ID of the user requesting to join the group
+    #[schema(example = "123456789@c.us")]
+    pub requester_id: String,
+    /// Phone number ID of the requester, if known
+    pub requester_pn: Option<String>,
+    /// ID of the user who created the request (the requester, for invite links)
+    pub added_by_id: String,
+    /// ID of the parent community group, `""` for a plain group
+    pub parent_group_id: String,
+    /// How the request was created (`invite_link`, `non_admin_add`, `linked_group_join`)
+    pub request_method: String,
+    /// Unix timestamp when the request was created
+    pub timestamp: i64,
+}
+
+/// `GroupJoinRequestResult` (newer WAHA): the outcome for one requester.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupJoinRequestResult {
+    /// ID of the participant the action was applied to
+    pub requester_id: String,
+    /// Done.
+    pub success: bool,
+    /// WhatsApp's error code (`404`: no such request), `null` when done.
+    pub error: Option<u16>,
+}
+
+/// `SettingsMemberAddMode` (newer WAHA): `…/settings/security/member-add-mode`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsMemberAddMode {
+    /// Members (not only admins) can add new members.
+    pub members_can_add_new_member: bool,
+}
+
+/// `SettingsMemberShareHistoryMode` (newer WAHA): `…/member-share-history-mode`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsMemberShareHistoryMode {
+    /// Members (not only admins) can send message history to new members.
+    pub members_can_share_history: bool,
+}
+
+/// `SettingsMembershipApproval` (newer WAHA): `…/settings/security/membership-approval`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsMembershipApproval {
+    /// Admins must approve new members.
+    pub new_members_approval_required: bool,
 }
 
 /// `sortBy` of `GET /groups`.

@@ -571,29 +571,48 @@ async fn pictures_settings_join_requests_refresh_and_bad_input() {
         );
 
         // Settings: each one set and read back, in wharf's cache and on the mock server.
-        for (path, field, on) in [
-            ("info-admin-only", "locked", json!(true)),
-            ("member-add-mode", "memberAddMode", json!("admin_add")),
+        // (path, body key, its value before / after "only admins", mock server field, its
+        // value after): the two older routes take `adminsOnly`, the newer ones say what
+        // members may (`membersCan…`) or whether approval is required.
+        for (path, key, before, after, field, on) in [
+            (
+                "info-admin-only",
+                "adminsOnly",
+                false,
+                true,
+                "locked",
+                json!(true),
+            ),
+            (
+                "member-add-mode",
+                "membersCanAddNewMember",
+                true,
+                false,
+                "memberAddMode",
+                json!("admin_add"),
+            ),
             (
                 "member-share-history-mode",
+                "membersCanShareHistory",
+                true,
+                false,
                 "memberShareHistoryMode",
                 json!("admin_share"),
             ),
-            ("membership-approval", "membershipApproval", json!(true)),
+            (
+                "membership-approval",
+                "newMembersApprovalRequired",
+                false,
+                true,
+                "membershipApproval",
+                json!(true),
+            ),
         ] {
             let url = format!("/api/a/groups/{gid}/settings/security/{path}");
-            assert_eq!(
-                app.get(&url).await.json(),
-                json!({"adminsOnly": false}),
-                "{path}"
-            );
-            let r = app.put(&url, r#"{"adminsOnly":true}"#).await;
+            assert_eq!(app.get(&url).await.json(), json!({key: before}), "{path}");
+            let r = app.put(&url, &json!({key: after}).to_string()).await;
             assert_eq!(r.status, 200, "{path}: {}", r.text);
-            assert_eq!(
-                app.get(&url).await.json(),
-                json!({"adminsOnly": true}),
-                "{path}"
-            );
+            assert_eq!(app.get(&url).await.json(), json!({key: after}), "{path}");
             let state = serde_json::to_value(net.group(&gid).unwrap()).unwrap();
             assert_eq!(state[field], on, "{path}: {state}");
         }
@@ -611,7 +630,7 @@ async fn pictures_settings_join_requests_refresh_and_bad_input() {
             ))
             .await
             .json(),
-            json!({"adminsOnly": true})
+            json!({"membersCanAddNewMember": false})
         );
 
         // Join requests (approval is on now): C asks, A sees and approves.
@@ -633,7 +652,13 @@ async fn pictures_settings_join_requests_refresh_and_bad_input() {
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         let requests = r.json();
-        assert_eq!(requests[0]["id"], cus(C).as_str(), "{requests}");
+        assert_eq!(requests[0]["requesterId"], cus(C).as_str(), "{requests}");
+        assert_eq!(requests[0]["requesterPn"], cus(C).as_str(), "{requests}");
+        assert_eq!(requests[0]["requestMethod"], "invite_link", "{requests}");
+        assert!(
+            requests[0]["timestamp"].as_i64().unwrap() > 1_600_000_000,
+            "{requests}"
+        );
         // B is no admin: refused with a clear 403.
         let r = app
             .get(&format!("/api/b/groups/{gid}/participants/join-requests"))
@@ -646,7 +671,10 @@ async fn pictures_settings_join_requests_refresh_and_bad_input() {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
-        assert_eq!(r.json()[0]["error"], "404", "{}", r.text);
+        assert_eq!(
+            r.json(),
+            json!([{"requesterId": "15559999999@c.us", "success": false, "error": 404}])
+        );
         let r = app
             .post(
                 &format!("/api/a/groups/{gid}/participants/join-requests/approve"),
@@ -654,7 +682,10 @@ async fn pictures_settings_join_requests_refresh_and_bad_input() {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
-        assert_eq!(r.json(), json!([{"id": cus(C), "error": null}]));
+        assert_eq!(
+            r.json(),
+            json!([{"requesterId": cus(C), "success": true, "error": null}])
+        );
         wait_event(&sink, "/c", "group.v2.join", |p| {
             p["group"]["id"] == gid.as_str()
         })
