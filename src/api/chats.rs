@@ -280,7 +280,7 @@ fn timestamp(n: Option<f64>) -> Option<i64> {
 }
 
 /// A non-negative whole count (limit, offset) from a JSON/query number.
-fn count(key: &str, n: Option<f64>) -> Result<Option<u32>, ApiError> {
+pub(super) fn count(key: &str, n: Option<f64>) -> Result<Option<u32>, ApiError> {
     match n {
         None => Ok(None),
         Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX) =>

@@ -77,6 +77,39 @@ impl ApiError {
             message: "request entity too large".into(),
         }
     }
+    /// WhatsApp refused a request (an IQ error): the same 4xx with a message that says
+    /// what it usually means; a server-side failure on WhatsApp's end is a 502, never a
+    /// 500 (nothing failed in wharf).
+    pub fn refused(code: u16, text: &str) -> Self {
+        let (status, message) = match code {
+            401 | 403 => (
+                StatusCode::FORBIDDEN,
+                format!(
+                    "WhatsApp refused: not allowed ({code} {text}) - the session is not an admin of the group, or not a member"
+                ),
+            ),
+            404 => (
+                StatusCode::NOT_FOUND,
+                format!(
+                    "WhatsApp: not found ({code} {text}) - unknown group, or an invalid or revoked invite code"
+                ),
+            ),
+            409 => (
+                StatusCode::CONFLICT,
+                format!("WhatsApp refused: conflict ({code} {text})"),
+            ),
+            400..=499 => (
+                StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+                format!("WhatsApp refused the request ({code} {text})"),
+            ),
+            _ => (
+                StatusCode::BAD_GATEWAY,
+                format!("WhatsApp could not do it ({code} {text})"),
+            ),
+        };
+        Self::Http { status, message }
+    }
+
     /// 422 with a message.
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::Http {
@@ -226,6 +259,7 @@ impl From<sessions::Error> for ApiError {
                 crate::engine::Error::PairCode(msg) => Self::unprocessable(msg),
                 crate::engine::Error::BadRequest(msg) => Self::Validation(vec![msg]),
                 crate::engine::Error::Send(_) => Self::Internal(e.to_string()),
+                crate::engine::Error::Refused { code, text } => Self::refused(code, &text),
                 crate::engine::Error::NotRunning => {
                     Self::unprocessable("The session is not running.")
                 }

@@ -11,6 +11,7 @@ pub mod chatting;
 pub mod contacts;
 pub mod error;
 pub mod extract;
+pub mod groups;
 pub mod observability;
 pub mod openapi;
 pub mod pairing;
@@ -136,6 +137,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     chatting::routes(cfg);
     chats::routes(cfg);
     contacts::routes(cfg);
+    groups::routes(cfg);
     webhooks::routes(cfg);
     observability::routes(cfg);
 }

@@ -156,20 +156,24 @@ pub fn presence(event: &Event) -> Option<Presence> {
     }
 }
 
-/// The server's ack of one of our messages (WAHA's `SERVER`, ack 1).
+/// The server's ack of one of our messages (WAHA's `SERVER`, ack 1), or its refusal
+/// (`ERROR`, ack -1).
 pub fn server_ack(event: &Event) -> Option<Ack> {
     let Event::ServerAck(a) = event else {
         return None;
     };
-    if a.class.as_deref() != Some("message") || a.error.is_some() {
+    if a.class.as_deref() != Some("message") {
         return None;
     }
     let chat = a.from.as_ref().map(waha_id)?;
+    // A nack (e.g. 403: not a member, or a non-admin in an admin-only group): nobody got
+    // the message, which WAHA reports as ack ERROR (-1).
+    let ack = if a.error.is_some() { -1 } else { 1 };
     Some(Ack {
         ids: vec![a.id.clone()],
         chat: chat.clone(),
         from: chat,
-        ack: 1,
+        ack,
     })
 }
 

@@ -23,6 +23,7 @@
 //! whatsapp-rust spawns meanwhile lands on the runtime the session was started on (see
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
+pub mod groups;
 pub mod messaging;
 pub mod mongo_store;
 
@@ -112,6 +113,8 @@ pub enum EngineEvent {
     Ack(messaging::Ack),
     /// A contact's presence or typing state.
     Presence(messaging::Presence),
+    /// A group we are in changed (or we joined or left one).
+    Group(groups::GroupChange),
 }
 
 /// Lifecycle requests the runtime forwards to a running engine: only those whose order
@@ -264,6 +267,15 @@ pub enum Error {
     /// WhatsApp refused or failed to take a message.
     #[error("sending failed: {0}")]
     Send(String),
+    /// WhatsApp answered a request with an error (403 not allowed, 404 unknown group or
+    /// code, 409 conflict, …).
+    #[error("WhatsApp refused the request: {code} {text}")]
+    Refused {
+        /// WhatsApp's error code (HTTP-like).
+        code: u16,
+        /// WhatsApp's error text (`forbidden`, `item-not-found`, …).
+        text: String,
+    },
     /// A `mock-network` build (certificate checks off) was asked to reach WhatsApp itself.
     #[error(
         "this is a test build (mock-network): it connects only to WHARF_WA_URL, never to WhatsApp"
@@ -303,6 +315,7 @@ enum Raw {
     Inbound(Vec<messaging::InboundMessage>),
     Ack(messaging::Ack),
     Presence(messaging::Presence),
+    Group(groups::GroupChange),
 }
 
 /// The handler runs inline in the client's event loop and cannot wait, and dropping a
@@ -343,6 +356,10 @@ impl EventHandler for Forwarder {
             },
             Event::Presence(_) | Event::ChatPresence(_) => match messaging::presence(&event) {
                 Some(p) => Raw::Presence(p),
+                None => return,
+            },
+            Event::GroupUpdate(_) | Event::PictureUpdate(_) => match groups::change(&event) {
+                Some(c) => Raw::Group(c),
                 None => return,
             },
             _ => return,
@@ -569,6 +586,7 @@ fn translate(
         Raw::Inbound(msgs) => return msgs.into_iter().map(EngineEvent::Message).collect(),
         Raw::Ack(a) => EngineEvent::Ack(a),
         Raw::Presence(p) => EngineEvent::Presence(p),
+        Raw::Group(c) => EngineEvent::Group(c),
         Raw::Qr(code, timeout) => {
             *deadline = None;
             EngineEvent::QrCode { code, timeout }

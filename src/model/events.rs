@@ -175,6 +175,10 @@ events! {
     GroupV2Update(GroupV2UpdateEvent) = "group.v2.update",
     /// Participants joined, left, were promoted or demoted.
     GroupV2Participants(GroupV2ParticipantsEvent) = "group.v2.participants",
+    /// Deprecated: we joined a group (the payload is the group, as `group.v2.join`'s).
+    GroupJoin(Value) = "group.join",
+    /// Deprecated: we left a group (`{id}` and the time).
+    GroupLeave(Value) = "group.leave",
     /// Someone's presence in a chat.
     PresenceUpdate(WAHAChatPresences) = "presence.update",
     /// A poll vote.
@@ -326,14 +330,14 @@ pub struct WAHAChatPresences {
 }
 
 /// `GroupId`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GroupId {
     /// `…@g.us`.
     pub id: String,
 }
 
 /// `GroupParticipant`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GroupParticipant {
     /// Member id, `@c.us` or `@lid`.
     pub id: String,

@@ -52,10 +52,12 @@ pub mod ack {
     }
 
     /// Whether moving from `current` to `new` is an advance the store accepts: acks only
-    /// grow (a late DEVICE receipt must not undo READ), except that a PENDING message may
-    /// fail (ERROR is reported after the send was queued).
+    /// grow (a late DEVICE receipt must not undo READ), except that a PENDING or SERVER
+    /// message may fail: ERROR is reported after the send was queued, and the server's
+    /// refusal (a nack, e.g. a group that only admins may write to) comes instead of its
+    /// ack, after wharf recorded the send as SERVER.
     pub fn is_advance(current: i32, new: i32) -> bool {
-        new > current || (current == PENDING && new == ERROR)
+        new > current || ((current == PENDING || current == SERVER) && new == ERROR)
     }
 }
 
@@ -406,7 +408,8 @@ mod tests {
         assert!(ack::is_advance(ack::SERVER, ack::READ));
         assert!(!ack::is_advance(ack::READ, ack::DEVICE));
         assert!(ack::is_advance(ack::PENDING, ack::ERROR));
-        assert!(!ack::is_advance(ack::SERVER, ack::ERROR));
+        assert!(ack::is_advance(ack::SERVER, ack::ERROR));
+        assert!(!ack::is_advance(ack::DEVICE, ack::ERROR));
     }
 
     #[test]

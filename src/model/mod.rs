@@ -13,8 +13,10 @@
 //! * [`session`]: `SessionConfig`, `MeInfo`, `WebhookConfig` and friends, `SessionStatus`.
 //! * [`message`]: `WAMessage`, ack codes, WAHA's message and chat ids.
 //! * [`events`]: the webhook/WebSocket envelope and one struct per event payload.
+//! * [`groups`]: `GroupInfo`, `GroupParticipant`, the Groups bodies and the cached [`groups::Group`].
 
 pub mod events;
+pub mod groups;
 pub mod message;
 pub mod name;
 pub mod session;

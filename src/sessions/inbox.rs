@@ -1,6 +1,8 @@
 //! What happens to a message: recorded in the session's message store, then published as
 //! WAHA events (`message`, `message.any`, `message.ack`, `message.reaction`,
-//! `message.edited`, `message.revoked`, `session.status`).
+//! `message.edited`, `message.revoked`, `session.status`). And what happens on a group
+//! notification: the session's group cache follows it (`sessions::groups`), then
+//! `group.v2.join|leave|update|participants` (and the deprecated `group.join|leave`) go out.
 //!
 //! Owns: the translation from engine messages/acks/presences to `WAMessage` and the typed
 //! event payloads of [`crate::model::events`] (one arm per event). Called by the session
@@ -10,18 +12,25 @@
 use serde_json::{Map, Value, json};
 
 use crate::{
-    engine::messaging::{Ack, InboundKind, InboundMessage, Presence, Sent},
+    engine::{
+        self,
+        groups::{ChangeKind, GroupChange, ParticipantAction},
+        messaging::{Ack, InboundKind, InboundMessage, Presence, Sent},
+    },
     events::{EventBus, EventContext},
     messages::MessageStore,
     model::{
         events::{
-            Event, SessionStatusPoint, WAHAChatPresences, WAHAPresenceData, WAMessageAckBody,
-            WAMessageEditedBody, WAMessageReaction, WAMessageRevokedBody, WAReaction,
-            WASessionStatusBody,
+            Event, GroupId, GroupV2JoinEvent, GroupV2LeaveEvent, GroupV2ParticipantsEvent,
+            GroupV2UpdateEvent, SessionStatusPoint, WAHAChatPresences, WAHAPresenceData,
+            WAMessageAckBody, WAMessageEditedBody, WAMessageReaction, WAMessageRevokedBody,
+            WAReaction, WASessionStatusBody,
         },
+        groups::{Group, GroupParticipant, add_mode, role},
         message::{MessageSource, ReplyToMessage, WAMessage, ack, message_id},
         session::{MeInfo, SessionConfig, SessionStatus},
     },
+    store::Store,
 };
 
 /// A session's message sink.
@@ -35,6 +44,8 @@ pub struct Inbox {
     pub messages: MessageStore,
     /// Events.
     pub events: EventBus,
+    /// The store (the session's group cache).
+    pub store: Store,
 }
 
 /// The addressing part every `WAMessage` of one WhatsApp message shares.
@@ -306,5 +317,209 @@ impl Inbox {
         self.save(&msg).await;
         self.publish(me, Event::MessageAny(msg.clone())).await;
         msg
+    }
+}
+
+/// The ids this account goes by (`@c.us`, `@lid`).
+fn my_ids(me: Option<&MeInfo>) -> Vec<String> {
+    me.map(|m| {
+        [Some(m.id.clone()), m.lid.clone()]
+            .into_iter()
+            .flatten()
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+impl Inbox {
+    /// Re-reads the group into the cache (patched with what the notification says); on
+    /// failure, the cached group patched the same way, or `None`.
+    async fn follow_group(
+        &self,
+        engine: Option<&engine::Session>,
+        id: &str,
+        patch: impl Fn(&mut Group),
+    ) -> Option<Group> {
+        if let Some(engine) = engine.filter(|e| e.is_live()) {
+            match super::groups::refetch(&self.store, engine, id, &patch).await {
+                Ok(g) => return Some(g),
+                Err(e) => {
+                    tracing::debug!(session = self.session, group = id, error = %e, "could not re-read the group");
+                }
+            }
+        }
+        let mut cached = super::groups::cached(&self.store, &self.session, id)
+            .await
+            .ok()
+            .flatten()?;
+        patch(&mut cached);
+        Some(cached)
+    }
+
+    /// `group.v2.join` and the deprecated `group.join`.
+    async fn publish_join(
+        &self,
+        me: Option<&MeInfo>,
+        timestamp: i64,
+        id: &str,
+        group: Option<Group>,
+    ) {
+        let group = group.map_or_else(
+            || json!({ "id": id }),
+            |g| serde_json::to_value(g.info()).unwrap_or_else(|_| json!({ "id": id })),
+        );
+        self.publish(me, Event::GroupJoin(group.clone())).await;
+        let payload = GroupV2JoinEvent {
+            timestamp,
+            group,
+            data: Map::new(),
+        };
+        self.publish(me, Event::GroupV2Join(payload)).await;
+    }
+
+    /// A group notification (or our own change coming back): cache, then events.
+    pub async fn group(
+        &self,
+        me: Option<&MeInfo>,
+        engine: Option<&engine::Session>,
+        change: GroupChange,
+    ) {
+        let GroupChange {
+            group: id,
+            actor,
+            timestamp,
+            kind,
+        } = change;
+        let mut data = Map::new();
+        if let Some(actor) = &actor {
+            data.insert("author".into(), json!(actor));
+        }
+        let update = |fields: Value| {
+            let mut group = json!({ "id": id });
+            if let (Some(g), Value::Object(f)) = (group.as_object_mut(), fields) {
+                g.extend(f);
+            }
+            Event::GroupV2Update(GroupV2UpdateEvent {
+                timestamp,
+                group,
+                data: data.clone(),
+            })
+        };
+        match kind {
+            ChangeKind::Created => {
+                let g = self.follow_group(engine, &id, |_| {}).await;
+                self.publish_join(me, timestamp, &id, g).await;
+            }
+            ChangeKind::Participants { action, members } => {
+                let mine = my_ids(me);
+                let includes_me = members.iter().any(|(m, pn)| {
+                    mine.contains(m) || pn.as_ref().is_some_and(|pn| mine.contains(pn))
+                });
+                let (kind, role) = match action {
+                    ParticipantAction::Add => ("join", role::PARTICIPANT),
+                    ParticipantAction::Remove => ("leave", role::LEFT),
+                    ParticipantAction::Promote => ("promote", role::ADMIN),
+                    ParticipantAction::Demote => ("demote", role::PARTICIPANT),
+                };
+                let joined_group = match (action, includes_me) {
+                    (ParticipantAction::Remove, true) => {
+                        if let Err(e) = super::groups::forget(&self.store, &self.session, &id).await
+                        {
+                            tracing::error!(session = self.session, group = id, error = %e, "could not forget the group");
+                        }
+                        None
+                    }
+                    (_, _) => self.follow_group(engine, &id, |_| {}).await,
+                };
+                let participants = members
+                    .into_iter()
+                    .map(|(id, pn)| GroupParticipant {
+                        id,
+                        pn,
+                        role: role.to_string(),
+                    })
+                    .collect();
+                let payload = GroupV2ParticipantsEvent {
+                    kind: kind.to_string(),
+                    timestamp,
+                    group: GroupId { id: id.clone() },
+                    participants,
+                    data: data.clone(),
+                };
+                self.publish(me, Event::GroupV2Participants(payload)).await;
+                match (action, includes_me) {
+                    (ParticipantAction::Add, true) => {
+                        self.publish_join(me, timestamp, &id, joined_group).await;
+                    }
+                    (ParticipantAction::Remove, true) => {
+                        self.publish(
+                            me,
+                            Event::GroupLeave(json!({ "id": id, "timestamp": timestamp })),
+                        )
+                        .await;
+                        let payload = GroupV2LeaveEvent {
+                            timestamp,
+                            group: GroupId { id: id.clone() },
+                            data: data.clone(),
+                        };
+                        self.publish(me, Event::GroupV2Leave(payload)).await;
+                    }
+                    _ => {}
+                }
+            }
+            ChangeKind::Subject(subject) => {
+                self.follow_group(engine, &id, |g| g.subject.clone_from(&subject))
+                    .await;
+                self.publish(me, update(json!({ "subject": subject })))
+                    .await;
+            }
+            ChangeKind::Description(description) => {
+                self.follow_group(engine, &id, |g| g.description.clone_from(&description))
+                    .await;
+                let text = description.unwrap_or_default();
+                self.publish(me, update(json!({ "description": text })))
+                    .await;
+            }
+            ChangeKind::Announce(on) => {
+                self.follow_group(engine, &id, |g| g.announce = on).await;
+                self.publish(me, update(json!({ "membersCanSendMessages": !on })))
+                    .await;
+            }
+            ChangeKind::Locked(on) => {
+                self.follow_group(engine, &id, |g| g.locked = on).await;
+                self.publish(me, update(json!({ "infoAdminOnly": on })))
+                    .await;
+            }
+            ChangeKind::MembershipApproval(on) => {
+                self.follow_group(engine, &id, |g| g.membership_approval = on)
+                    .await;
+                self.publish(me, update(json!({ "newMembersApprovalRequired": on })))
+                    .await;
+            }
+            ChangeKind::MemberAddMode(mode) => {
+                self.follow_group(engine, &id, |g| g.member_add_mode = Some(mode.clone()))
+                    .await;
+                let all = mode != add_mode::ADMIN_ADD;
+                self.publish(me, update(json!({ "membersCanAddNewMember": all })))
+                    .await;
+            }
+            ChangeKind::ShareHistoryMode => {
+                let g = self.follow_group(engine, &id, |_| {}).await;
+                let mode = g.and_then(|g| g.member_share_history_mode);
+                self.publish(me, update(json!({ "memberShareHistoryMode": mode })))
+                    .await;
+            }
+            ChangeKind::InviteRevoked => {
+                self.follow_group(engine, &id, |g| g.invite = None).await;
+                self.publish(me, update(json!({ "invite": null }))).await;
+            }
+            ChangeKind::Picture { removed } => {
+                let url = match engine.filter(|e| e.is_live()) {
+                    Some(e) if !removed => e.group_picture(&id).await.ok().flatten(),
+                    _ => None,
+                };
+                self.publish(me, update(json!({ "picture": url }))).await;
+            }
+        }
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! Owns: per-session runtimes ([`runtime::RuntimeHandle`]), the per-name lock that serializes
 //! mutating calls (WAHA's `AsyncLock`), worker assignment, boot restoration, and the way to
-//! a WORKING session's live [`engine::Session`] ([`SessionManager::engine`]). Built once
+//! a WORKING session's live [`engine::Session`] ([`SessionManager::engine`]); the domain
+//! operations are in [`chatting`] and [`groups`]. Built once
 //! by `app::App::build` with the runtime handle and a child of the root cancellation token;
 //! lives for the process. Never imports actix: handlers call these methods (and the
 //! orchestration in [`chatting`]) and map [`Error`] to WAHA's bodies in `api/error.rs`.
 
 pub mod chatting;
+pub mod groups;
 pub mod inbox;
 pub mod runtime;
 pub mod status;
@@ -165,6 +167,7 @@ impl SessionManager {
             config: record.config.clone(),
             messages: self.inner.messages.clone(),
             events: self.inner.events.clone(),
+            store: self.inner.store.clone(),
         }
     }
 

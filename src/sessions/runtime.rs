@@ -5,11 +5,11 @@
 //! (logout, pairing code: the operations whose order against the connection matters),
 //! retries with backoff after retryable failures, the QR deadline, and the session's
 //! [`TaskTracker`] + [`CancellationToken`] (a child of the manager's): every task of the
-//! session — the runtime itself, pairing-code requests — runs on that tracker, and stop
-//! cancels the token and joins the tracker. Spawned by [`super::SessionManager`] on start,
-//! on the runtime handle the manager captured at build time; lives until stop or a
-//! terminal failure. Stopping never logs the session out: the credentials stay in the
-//! store.
+//! session — the runtime itself, pairing-code requests, group-cache refreshes — runs on
+//! that tracker, and stop cancels the token and joins the tracker. Spawned by
+//! [`super::SessionManager`] on start, on the runtime handle the manager captured at build
+//! time; lives until stop or a terminal failure. Stopping never logs the session out: the
+//! credentials stay in the store.
 
 use std::{collections::VecDeque, time::Duration};
 
@@ -364,7 +364,11 @@ async fn run_once(
                 if timers.print_qr && let EngineEvent::QrCode { code, .. } = &event {
                     print_qr(session, code);
                 }
+                let connected = matches!(event, EngineEvent::Connected { .. });
                 apply_event(session, store, state, inbox, event).await;
+                if connected {
+                    refresh_groups(store, state, tracker, cancel);
+                }
                 publish_status(inbox, state, published).await;
             }
         }
@@ -393,6 +397,31 @@ async fn run_once(
             Outcome::Terminal
         }
     }
+}
+
+/// Once WORKING (after pairing or a reconnect), the group cache is refreshed from
+/// WhatsApp beside the event loop, on the session's tracker (joined on stop) and under its
+/// token, so a long list never delays the session's events.
+fn refresh_groups(
+    store: &Store,
+    state: &watch::Sender<LiveState>,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) {
+    let Some(live) = state.borrow().engine.clone() else {
+        return;
+    };
+    let store = store.clone();
+    let cancel = cancel.clone();
+    tracker.spawn(async move {
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            r = super::groups::refresh(&store, &live) => match r {
+                Ok(n) => tracing::debug!(session = live.name(), groups = n, "group cache refreshed"),
+                Err(e) => tracing::warn!(session = live.name(), error = %e, "could not refresh the group cache"),
+            },
+        }
+    });
 }
 
 /// Logs a QR code drawn with Unicode half blocks (WAHA prints an ASCII QR likewise).
@@ -470,6 +499,13 @@ async fn apply_event(
         EngineEvent::Presence(p) => {
             let me = state.borrow().me.clone();
             inbox.presence(me.as_ref(), p).await;
+        }
+        EngineEvent::Group(c) => {
+            let (me, live) = {
+                let s = state.borrow();
+                (s.me.clone(), s.engine.clone())
+            };
+            inbox.group(me.as_ref(), live.as_ref(), c).await;
         }
         EngineEvent::StreamReplaced => state.send_modify(|s| {
             s.fail(

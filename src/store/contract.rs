@@ -17,6 +17,7 @@
 
 use serde::Serialize;
 
+use crate::model::groups::Group;
 use crate::model::message::WAMessage;
 use crate::model::session::{MeInfo, RetryPolicy, SessionConfig};
 
@@ -340,4 +341,48 @@ pub trait OutboxBackend {
     /// Dead → pending (all, or seq `id`), attempts reset, due at `now_ms`. Returns how many
     /// and their distinct URLs.
     async fn replay(&self, id: Option<i64>, now_ms: i64) -> Result<(u64, Vec<String>)>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Group cache
+
+/// What `GET /api/{session}/groups` sorts by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GroupSortBy {
+    /// Group id.
+    #[default]
+    Id,
+    /// Group name.
+    Subject,
+}
+
+/// A page of the group cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupQuery {
+    /// At most this many (`None` = all).
+    pub limit: Option<u32>,
+    /// Skip this many.
+    pub offset: u32,
+    /// Sort key (ties by id).
+    pub sort_by: GroupSortBy,
+    /// Direction.
+    pub sort_order: SortOrder,
+}
+
+/// One session's group cache: the groups the session is in, as last read from WhatsApp or
+/// patched from its notifications, so that listing does not query WhatsApp each time.
+/// Every write is whole-group (a group is replaced, never half-updated).
+pub trait GroupBackend {
+    /// Inserts or replaces these groups.
+    async fn upsert_groups(&self, groups: &[Group]) -> Result<()>;
+    /// Makes the cache exactly `groups` (a full refresh: groups not listed are removed).
+    async fn replace_groups(&self, groups: &[Group]) -> Result<()>;
+    /// One group.
+    async fn get_group(&self, id: &str) -> Result<Option<Group>>;
+    /// A page of groups.
+    async fn list_groups(&self, q: &GroupQuery) -> Result<Vec<Group>>;
+    /// How many groups.
+    async fn count_groups(&self) -> Result<u64>;
+    /// Forgets a group (we left it or were removed); `true` when it was there.
+    async fn delete_group(&self, id: &str) -> Result<bool>;
 }

@@ -11,7 +11,7 @@
 //! * a *main* store per `WAHA_NAMESPACE`: session configs, `me`, worker assignment,
 //!   api keys;
 //! * one *per-session* store per `WAHA_SESSION_NAMESPACE` + session name: engine
-//!   credentials, messages, outbox. Deleting a session drops it and every cache of it.
+//!   credentials, messages, outbox, group cache. Deleting a session drops it and every cache of it.
 //!
 //! Code is organised by backend: [`contract`] states what each concern must do,
 //! [`sqlite`] and [`mongo`] each hold one shared set of helpers (open, error mapping,
@@ -26,9 +26,11 @@ pub mod sqlite;
 use std::path::PathBuf;
 
 pub use self::contract::{
-    ChatQuery, ChatRow, ChatSortBy, DeadLetter, Error, MessageBackend, MessageQuery, Namespaces,
-    NewRow, OutboxBackend, Result, Retry, Row, SessionRecord, SortOrder, StoreBackend,
+    ChatQuery, ChatRow, ChatSortBy, DeadLetter, Error, GroupBackend, GroupQuery, GroupSortBy,
+    MessageBackend, MessageQuery, Namespaces, NewRow, OutboxBackend, Result, Retry, Row,
+    SessionRecord, SortOrder, StoreBackend,
 };
+use crate::model::groups::Group;
 use crate::model::message::WAMessage;
 use crate::model::name::{self, SessionName};
 use crate::model::session::MeInfo;
@@ -234,6 +236,11 @@ impl SessionStore {
         SessionOutbox(&self.backend)
     }
 
+    /// The session's group cache.
+    pub fn groups(&self) -> SessionGroups<'_> {
+        SessionGroups(&self.backend)
+    }
+
     /// Where the engine keeps the session's device keys.
     pub fn device(&self) -> DeviceLocation {
         match &self.backend {
@@ -338,5 +345,35 @@ impl SessionOutbox<'_> {
     /// See [`OutboxBackend::replay`].
     pub async fn replay(&self, id: Option<i64>, now_ms: i64) -> Result<(u64, Vec<String>)> {
         dispatch!(self.0, SessionBackend, b => b.replay(id, now_ms).await)
+    }
+}
+
+/// One session's group cache (see [`GroupBackend`]).
+pub struct SessionGroups<'a>(&'a SessionBackend);
+
+impl SessionGroups<'_> {
+    /// See [`GroupBackend::upsert_groups`].
+    pub async fn upsert(&self, groups: &[Group]) -> Result<()> {
+        dispatch!(self.0, SessionBackend, b => b.upsert_groups(groups).await)
+    }
+    /// See [`GroupBackend::replace_groups`].
+    pub async fn replace(&self, groups: &[Group]) -> Result<()> {
+        dispatch!(self.0, SessionBackend, b => b.replace_groups(groups).await)
+    }
+    /// See [`GroupBackend::get_group`].
+    pub async fn get(&self, id: &str) -> Result<Option<Group>> {
+        dispatch!(self.0, SessionBackend, b => b.get_group(id).await)
+    }
+    /// See [`GroupBackend::list_groups`].
+    pub async fn list(&self, q: &GroupQuery) -> Result<Vec<Group>> {
+        dispatch!(self.0, SessionBackend, b => b.list_groups(q).await)
+    }
+    /// See [`GroupBackend::count_groups`].
+    pub async fn count(&self) -> Result<u64> {
+        dispatch!(self.0, SessionBackend, b => b.count_groups().await)
+    }
+    /// See [`GroupBackend::delete_group`].
+    pub async fn delete(&self, id: &str) -> Result<bool> {
+        dispatch!(self.0, SessionBackend, b => b.delete_group(id).await)
     }
 }

@@ -335,6 +335,13 @@ async fn ack_only_increases_by_raw_id(f: &Fixture) {
         .unwrap();
     let failed = m.set_ack(S, "K2", ack::ERROR).await.unwrap().unwrap();
     assert_eq!((failed.ack, failed.ack_name.as_str()), (-1, "ERROR"));
+    // So may one the server took (its nack comes instead of its ack), but not one
+    // delivered.
+    m.save(S, &msg(CHAT_A, "K3", 111, true, ack::SERVER, "k3"))
+        .await
+        .unwrap();
+    let nacked = m.set_ack(S, "K3", ack::ERROR).await.unwrap().unwrap();
+    assert_eq!(nacked.ack, ack::ERROR);
     // Unknown id.
     assert_eq!(m.set_ack(S, "NOPE", ack::READ).await.unwrap(), None);
     assert_eq!(m.set_ack("nobody", "K1", ack::READ).await.unwrap(), None);

@@ -13,13 +13,16 @@ use std::time::{Duration, Instant};
 
 use mongodb::bson::{Document, doc};
 use serde_json::json;
+use wharf::model::groups::{Group, GroupParticipant};
 use wharf::model::session::{
     ClientSessionConfig, CustomHeader, GowsConfig, GowsStorageConfig, HmacConfiguration,
     IgnoreConfig, MeInfo, NowebConfig, NowebStoreConfig, ProxyConfig, RetriesConfiguration,
     RetryPolicy, SessionConfig, WebhookConfig, WebjsConfig,
 };
 use wharf::store::mongo::MongoStore;
-use wharf::store::{DeviceLocation, Error, Namespaces, SessionRecord, Store};
+use wharf::store::{
+    DeviceLocation, Error, GroupQuery, GroupSortBy, Namespaces, SessionRecord, SortOrder, Store,
+};
 
 use crate::support::{
     mongo::{MongoServer, drop_namespace},
@@ -155,6 +158,10 @@ contract!(
     delete_session_twice_is_idempotent,
     drop_session_data_existing_keeps_config_me_and_worker,
     reopen_store_after_writes_keeps_everything,
+    group_cache_upsert_get_count_and_replace_whole_groups,
+    group_cache_list_sorts_and_pages_by_id_and_subject,
+    group_cache_replace_and_delete_keep_only_what_is_listed,
+    group_cache_is_per_session_and_dropped_with_the_session,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -640,6 +647,164 @@ async fn reopen_store_after_writes_keeps_everything(f: &Fixture) {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::AlreadyExists(_)), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Group cache (`GroupBackend`)
+// ---------------------------------------------------------------------------------------
+
+fn group(id: &str, subject: &str) -> Group {
+    Group {
+        id: id.to_string(),
+        subject: subject.to_string(),
+        description: Some("about".into()),
+        owner: Some("1@c.us".into()),
+        creation: Some(1_700_000_000),
+        announce: true,
+        member_add_mode: Some("admin_add".into()),
+        participants: vec![
+            GroupParticipant {
+                id: "1@c.us".into(),
+                pn: Some("1@c.us".into()),
+                role: "superadmin".into(),
+            },
+            GroupParticipant {
+                id: "2@lid".into(),
+                pn: None,
+                role: "participant".into(),
+            },
+        ],
+        ..Group::default()
+    }
+}
+
+fn groups_of(f: &Fixture, session: &str) -> wharf::store::SessionStore {
+    f.store.session(&f.store.session_name(session).unwrap())
+}
+
+async fn group_cache_upsert_get_count_and_replace_whole_groups(f: &Fixture) {
+    let s = groups_of(f, "default");
+    let g = s.groups();
+    // Nothing yet: reads create nothing and answer empty.
+    assert_eq!(g.count().await.unwrap(), 0);
+    assert_eq!(g.get("1@g.us").await.unwrap(), None);
+    assert!(g.list(&GroupQuery::default()).await.unwrap().is_empty());
+    assert!(!g.delete("1@g.us").await.unwrap());
+
+    let one = group("1@g.us", "one");
+    g.upsert(&[one.clone(), group("2@g.us", "two")])
+        .await
+        .unwrap();
+    assert_eq!(g.count().await.unwrap(), 2);
+    assert_eq!(g.get("1@g.us").await.unwrap(), Some(one.clone()));
+    // An upsert replaces the whole group: nothing of the old one survives.
+    let renamed = Group {
+        subject: "uno".into(),
+        description: None,
+        member_add_mode: None,
+        participants: Vec::new(),
+        ..one
+    };
+    g.upsert(std::slice::from_ref(&renamed)).await.unwrap();
+    assert_eq!(g.get("1@g.us").await.unwrap(), Some(renamed));
+    assert_eq!(g.count().await.unwrap(), 2);
+}
+
+async fn group_cache_list_sorts_and_pages_by_id_and_subject(f: &Fixture) {
+    let s = groups_of(f, "default");
+    let g = s.groups();
+    g.upsert(&[
+        group("3@g.us", "b"),
+        group("1@g.us", "c"),
+        group("2@g.us", "a"),
+        group("4@g.us", "a"),
+    ])
+    .await
+    .unwrap();
+    let ids = |v: Vec<Group>| v.into_iter().map(|g| g.id).collect::<Vec<_>>();
+    let q = |sort_by, sort_order, limit, offset| GroupQuery {
+        limit,
+        offset,
+        sort_by,
+        sort_order,
+    };
+    assert_eq!(
+        ids(g
+            .list(&q(GroupSortBy::Id, SortOrder::Asc, None, 0))
+            .await
+            .unwrap()),
+        ["1@g.us", "2@g.us", "3@g.us", "4@g.us"]
+    );
+    assert_eq!(
+        ids(g
+            .list(&q(GroupSortBy::Id, SortOrder::Desc, Some(2), 1))
+            .await
+            .unwrap()),
+        ["3@g.us", "2@g.us"]
+    );
+    // Subject ties are broken by id.
+    assert_eq!(
+        ids(g
+            .list(&q(GroupSortBy::Subject, SortOrder::Asc, None, 0))
+            .await
+            .unwrap()),
+        ["2@g.us", "4@g.us", "3@g.us", "1@g.us"]
+    );
+    assert_eq!(
+        ids(g
+            .list(&q(GroupSortBy::Subject, SortOrder::Desc, Some(3), 0))
+            .await
+            .unwrap()),
+        ["1@g.us", "3@g.us", "4@g.us"]
+    );
+    assert!(
+        g.list(&q(GroupSortBy::Id, SortOrder::Asc, Some(10), 4))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn group_cache_replace_and_delete_keep_only_what_is_listed(f: &Fixture) {
+    let s = groups_of(f, "default");
+    let g = s.groups();
+    g.upsert(&[group("1@g.us", "one"), group("2@g.us", "two")])
+        .await
+        .unwrap();
+    let three = group("3@g.us", "three");
+    let two = Group {
+        subject: "deux".into(),
+        ..group("2@g.us", "two")
+    };
+    g.replace(&[two.clone(), three.clone()]).await.unwrap();
+    assert_eq!(
+        g.list(&GroupQuery::default()).await.unwrap(),
+        // `GroupQuery::default()`: ids descending (`SortOrder`'s default).
+        vec![three, two]
+    );
+    assert_eq!(g.get("1@g.us").await.unwrap(), None);
+    assert!(g.delete("2@g.us").await.unwrap());
+    assert!(!g.delete("2@g.us").await.unwrap());
+    assert_eq!(g.count().await.unwrap(), 1);
+    // Replacing with nothing empties the cache.
+    g.replace(&[]).await.unwrap();
+    assert_eq!(g.count().await.unwrap(), 0);
+}
+
+async fn group_cache_is_per_session_and_dropped_with_the_session(f: &Fixture) {
+    let (a, b) = (groups_of(f, "alice"), groups_of(f, "bob"));
+    a.groups().upsert(&[group("1@g.us", "one")]).await.unwrap();
+    assert_eq!(b.groups().count().await.unwrap(), 0);
+    assert_eq!(b.groups().get("1@g.us").await.unwrap(), None);
+    f.store
+        .insert_session(&record("alice", None))
+        .await
+        .unwrap();
+    f.store.delete_session("alice").await.unwrap();
+    assert_eq!(a.groups().count().await.unwrap(), 0);
+    // And the store keeps working for it afterwards.
+    a.groups().upsert(&[group("2@g.us", "two")]).await.unwrap();
+    assert_eq!(a.groups().count().await.unwrap(), 1);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ impl MessageBackend for MongoSession {
 
     async fn set_ack(&self, wa_id: &str, new: i32) -> Result<Option<WAMessage>> {
         let condition = if new == ack::ERROR {
-            doc! { "ack": ack::PENDING }
+            doc! { "ack": { "$in": [ack::PENDING, ack::SERVER] } }
         } else {
             doc! { "ack": { "$lt": new } }
         };

@@ -9,7 +9,8 @@
 //! boot; clones share everything; lives for the whole process.
 //!
 //! One file per concern: [`sessions`] (the main store, WAHA's collections), [`messages`]
-//! (`messages`, `chats`) and [`outbox`] (`outbox`, `counters`) in the session database
+//! (`messages`, `chats`), [`outbox`] (`outbox`, `counters`) and [`groups`] (`groups`, the
+//! group cache) in the session database
 //! `waha_{WAHA_SESSION_NAMESPACE}_{session}`. The engine's `wa_*` collections live in the
 //! same database ([`super::DeviceLocation::Mongo`]) and its store reuses
 //! [`is_duplicate_key`] and [`is_unreachable`].
@@ -17,6 +18,7 @@
 //! Error messages never carry the connection URL's credentials: every driver message is
 //! passed through [`Redactor`] before it leaves this module.
 
+pub mod groups;
 pub mod messages;
 pub mod outbox;
 pub mod sessions;

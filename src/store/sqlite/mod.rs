@@ -8,7 +8,8 @@
 //! into every component; lives for the whole process.
 //!
 //! One file per concern: [`sessions`] (the main store, WAHA's tables), [`messages`]
-//! (`messages.sqlite3`) and [`outbox`] (`events.sqlite3`) in the session folder. The
+//! (`messages.sqlite3`), [`outbox`] (`events.sqlite3`) and [`groups`] (`groups.sqlite3`)
+//! in the session folder. The
 //! engine's `whatsapp.db` sits in the same folder ([`super::DeviceLocation::Sqlite`]).
 //!
 //! rusqlite is blocking: every call runs on tokio's blocking pool
@@ -16,6 +17,7 @@
 //! *before* entering the blocking pool, so callers queue as futures instead of parking one
 //! blocking thread each.
 
+pub mod groups;
 pub mod messages;
 pub mod outbox;
 pub mod sessions;
@@ -41,8 +43,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
 /// Per-session connections kept open at most (all concerns together); the least recently
 /// used one is closed beyond that. Each costs a file descriptor pair (db + WAL) and
-/// SQLite's page cache. (Two concerns × 16, what the message store alone kept before.)
-const MAX_OPEN: usize = 32;
+/// SQLite's page cache. (Three concerns — history, outbox, group cache — × 16, what the
+/// message store alone kept before.)
+const MAX_OPEN: usize = 48;
 
 /// SQLite store: one connection to the main DB, the per-session folders and the cache of
 /// per-session connections.
