@@ -81,6 +81,8 @@ impl Delivery {
     ) -> Self {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            // reqwest's default today; stated so a webhook never waits on Nagle (issue 16).
+            .tcp_nodelay(true)
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             // WAHA's HTTPS agent uses `rejectUnauthorized: false`; receivers with

@@ -11,6 +11,7 @@ mod messaging;
 mod observability;
 mod openapi;
 mod pairing;
+mod scale;
 mod sessions;
 mod store_contract;
 mod support;
