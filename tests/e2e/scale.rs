@@ -128,3 +128,30 @@ async fn whatsapp_dial_socket_has_tcp_nodelay() {
     // Without it every small frame waits for the server's delayed ACK (~40 ms).
     assert!(stream.nodelay().expect("read TCP_NODELAY"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_sessions_stopped_paired_session_shows_stored_me() {
+    for store in StoreKind::all("list_sessions_stopped_me") {
+        let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+        let app = TestApp::spawn_wa(store, &net, &[("WAHA_PRINT_QR", "false")]).await;
+        app.pair(&net, "kept", "15550009999").await;
+        let r = app
+            .post(
+                "/api/sessions",
+                &json!({"name": "never", "start": false}).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = app.post("/api/sessions/kept/stop", "").await;
+        assert_eq!(r.json()["status"], "STOPPED");
+        // Stopped: `me` comes from the store (one read for the whole listing).
+        let all = app.get("/api/sessions?all=true").await.json();
+        assert_eq!(all[0]["name"], "kept", "{all}");
+        assert_eq!(all[0]["me"]["id"], "15550009999@c.us", "{all}");
+        assert_eq!(all[1]["name"], "never", "{all}");
+        assert_eq!(all[1]["me"], Value::Null, "{all}");
+        let one = app.get("/api/sessions/kept").await.json();
+        assert_eq!(one["me"], all[0]["me"]);
+        assert_eq!(app.get("/api/sessions").await.json(), json!([]));
+    }
+}
