@@ -1,9 +1,11 @@
 //! Wiring: config → store → session manager → HTTP server, and the orderly stop.
 //!
 //! Owns: the root cancellation token, the bound listener (port 0 allowed, for tests), the
-//! HTTP server task ([`ServerTask`]: started by `run_until_stopped`, always joined) and the
-//! shutdown order: stop HTTP, cancel sessions (never logging them out), wait with a
-//! deadline. Built by `main` (or a test), lives until [`App::run_until_stopped`] returns.
+//! HTTP server task ([`ServerTask`]: started by `run_until_stopped`, always joined), the
+//! boot order — serve first, then restore sessions in the background (the session
+//! manager's restore task; queued sessions show `STARTING`) — and the shutdown order: stop
+//! HTTP, cancel sessions (never logging them out), wait with one deadline. Built by `main`
+//! (or a test), lives until [`App::run_until_stopped`] returns.
 
 use std::{io, net::TcpListener, sync::Arc, time::Duration};
 
@@ -17,7 +19,7 @@ use crate::{
     config::Config,
     events::{EventBus, EventSettings},
     messages::{MessageStore, RetentionTask},
-    sessions::{ManagerSettings, SessionManager, runtime::Timers},
+    sessions::{ManagerSettings, SessionManager, ShutdownReport, runtime::Timers},
     store::{Namespaces, Store},
 };
 
@@ -36,6 +38,12 @@ pub struct App {
     /// The message-retention task (`None` when retention is off); stopped and joined on
     /// shutdown.
     retention: Option<RetentionTask>,
+    /// Sessions queued for the boot restore (started once the server serves).
+    restore: Vec<String>,
+    /// Every stored session, for resuming undelivered webhooks (in the restore task).
+    stored: Vec<String>,
+    /// `WAHA_AUTO_START_DELAY_SECONDS`.
+    restore_delay: Duration,
 }
 
 /// Opens the store the configuration asks for.
@@ -112,7 +120,8 @@ async fn check_integrity(store: &Store, allow: bool) -> anyhow::Result<()> {
 }
 
 impl App {
-    /// Opens the store, restores sessions, binds the listener.
+    /// Opens the store, raises the file-descriptor limit, binds the listener and queues
+    /// the sessions to restore (they start once [`App::run_until_stopped`] serves).
     ///
     /// # Errors
     /// Store unreachable, port taken.
@@ -126,6 +135,8 @@ impl App {
             );
         }
         crate::metrics::global().set_session_labels(config.metrics_session_labels);
+        // Before anything opens files: every session holds a few descriptors.
+        let fd_limit = crate::limits::raise_nofile_limit();
         let store = open_store(&config).await?;
         let stop = CancellationToken::new();
         let environment = serde_json::to_value(api::observability::environment_info(&config))?;
@@ -191,6 +202,8 @@ impl App {
                     .map_or(4, std::num::NonZeroUsize::get)
                     .max(4),
             )
+            // Small answers (statuses, acks) must not wait for the client's delayed ACK.
+            .tcp_nodelay(true)
             .shutdown_timeout(5)
             // Stopping is ours (see run_until_stopped): SIGTERM must not skip session shutdown.
             .disable_signals()
@@ -205,24 +218,25 @@ impl App {
             config.bind_host
         );
         // Undelivered webhooks of every stored session go out again, started or not.
-        let names: Vec<String> = store
+        let stored: Vec<String> = store
             .list_sessions()
             .await?
             .into_iter()
             .map(|r| r.name)
             .collect();
-        events.resume(&names).await;
-        let restored = manager
-            .restore(
+        crate::limits::check_capacity(fd_limit, store.kind(), stored.len());
+        // Only the plan here (a read or two): the starts run once the server answers, so
+        // `/ping` is up within milliseconds whatever the number of sessions (issue 16).
+        let restore = manager
+            .plan_restore(
                 config.worker_restart_sessions,
                 config.restart_all_sessions,
                 &config.start_sessions,
-                config.auto_start_delay,
             )
             .await
             .context("cannot restore sessions")?;
-        if restored > 0 {
-            tracing::info!("restored {restored} sessions");
+        if !restore.is_empty() {
+            tracing::info!("restoring {} sessions in the background", restore.len());
         }
         Ok(Self {
             port,
@@ -231,6 +245,9 @@ impl App {
             events,
             stop,
             retention,
+            restore,
+            stored,
+            restore_delay: config.auto_start_delay,
         })
     }
 
@@ -248,10 +265,20 @@ impl App {
     /// down in order: HTTP (draining requests), sessions (cancel + join, never logout),
     /// event delivery.
     ///
+    /// Returns what the session shutdown did.
+    ///
     /// # Errors
     /// When the HTTP server failed (the rest is still shut down in order first).
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self) -> anyhow::Result<ShutdownReport> {
         let mut server = ServerTask::start(self.server);
+        // Serving now; the queued sessions start behind it (the manager owns the task and
+        // joins it on shutdown).
+        let events = self.events.clone();
+        let stored = self.stored;
+        self.manager
+            .spawn_restore(self.restore, self.restore_delay, async move {
+                events.resume(&stored).await;
+            });
         let mut failed = None;
         tokio::select! {
             () = self.stop.cancelled() => tracing::info!("stop requested"),
@@ -266,7 +293,7 @@ impl App {
         if failed.is_none() {
             server.stop(HTTP_STOP_DEADLINE).await;
         }
-        self.manager.shutdown().await;
+        let report = self.manager.shutdown().await;
         // Sessions are down, nothing writes history any more: end the purge (a purge in
         // progress finishes its transaction first).
         if let Some(retention) = self.retention {
@@ -275,7 +302,7 @@ impl App {
         // Last: what sessions published while stopping is in the outbox either way.
         self.events.shutdown().await;
         tracing::info!("wharf stopped");
-        failed.map_or(Ok(()), Err)
+        failed.map_or(Ok(report), Err)
     }
 }
 

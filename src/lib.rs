@@ -12,6 +12,7 @@ pub mod config;
 pub mod egress;
 pub mod engine;
 pub mod events;
+pub mod limits;
 pub mod messages;
 pub mod metrics;
 pub mod model;

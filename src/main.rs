@@ -26,7 +26,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let code = match app.run_until_stopped().await {
-        Ok(()) => 0,
+        Ok(_) => 0,
         Err(e) => {
             tracing::error!("wharf stopped with an error: {e:#}");
             1

@@ -104,6 +104,10 @@ async fn client(
     let ping_every = ping_every.max(Duration::from_millis(10));
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    // A task delayed past a tick (a loaded machine) must not fire the missed ticks back to
+    // back: the second would find the first ping unanswered after microseconds and drop a
+    // live client. Each ping gets a whole interval for its pong.
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut alive = true;
     let close = loop {
         tokio::select! {

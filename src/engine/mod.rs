@@ -26,6 +26,7 @@
 pub mod groups;
 pub mod messaging;
 pub mod mongo_store;
+pub mod transport;
 
 use std::{sync::Arc, time::Duration};
 
@@ -35,7 +36,6 @@ use whatsapp_rust::{
     pair_code::PairCodeOptions,
     prelude::*,
     store::traits::Backend,
-    transport::TokioWebSocketTransportFactory,
     wacore::runtime::{AbortHandle, Runtime},
 };
 
@@ -297,7 +297,11 @@ impl Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
     /// Cancelled by the runtime (stop/shutdown); nothing to do.
-    Stopped,
+    Stopped {
+        /// Whether the client's final flush (keys, receipts, device snapshot) finished
+        /// within [`FLUSH_DEADLINE`].
+        flushed: bool,
+    },
     /// A terminal event was reported; the session must not reconnect by itself.
     Terminal,
 }
@@ -425,13 +429,14 @@ async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
     }
 }
 
-fn transport(spec: &StartSpec) -> TokioWebSocketTransportFactory {
-    let factory = TokioWebSocketTransportFactory::new();
+fn transport(spec: &StartSpec) -> transport::NoDelayTransportFactory {
     match &spec.wa_url {
         // Only mock-network builds accept a URL (config refuses it otherwise); this cfg keeps
         // a default build from ever pointing the client elsewhere even if that changed.
-        Some(url) if cfg!(feature = "mock-network") => factory.with_url(url.clone()),
-        Some(_) | None => factory,
+        Some(url) if cfg!(feature = "mock-network") => {
+            transport::NoDelayTransportFactory::new(Some(url.clone()))
+        }
+        Some(_) | None => transport::NoDelayTransportFactory::new(None),
     }
 }
 
@@ -500,7 +505,7 @@ pub async fn run(
             // Biased: events the client emitted before its run loop ended (a logout, say)
             // must be seen before the end itself.
             biased;
-            () = cancel.cancelled() => break Ok(Exit::Stopped),
+            () = cancel.cancelled() => break Ok(Exit::Stopped { flushed: false }),
             Some(raw) = raw_rx.recv() => {
                 let mut stop = false;
                 for event in translate(raw, &live, &spec, &mut deadline) {
@@ -556,17 +561,24 @@ pub async fn run(
     };
     // Graceful: flushes keys and receipts; a logout is only ever an explicit command.
     // Bounded below the runtime's stop deadline, so the runtime still gets to clean up.
-    if tokio::time::timeout(Duration::from_secs(3), handle.shutdown())
+    let flushed = tokio::time::timeout(FLUSH_DEADLINE, handle.shutdown())
         .await
-        .is_err()
-    {
+        .is_ok();
+    if !flushed {
         tracing::warn!(
             session = spec.session,
-            "WhatsApp client did not stop in 3 s"
+            "WhatsApp client did not stop in {FLUSH_DEADLINE:?}"
         );
     }
-    exit
+    match exit {
+        Ok(Exit::Stopped { .. }) => Ok(Exit::Stopped { flushed }),
+        other => other,
+    }
 }
+
+/// How long a stopping client may take to flush and close: below the session layer's stop
+/// deadline (5 s, shared by every session at shutdown), so the runtime still winds down.
+pub const FLUSH_DEADLINE: Duration = Duration::from_secs(4);
 
 fn is_terminal(event: &EngineEvent) -> bool {
     matches!(

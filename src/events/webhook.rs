@@ -84,6 +84,8 @@ impl Delivery {
         let client = reqwest::Client::builder()
             .dns_resolver(egress.resolver())
             .timeout(REQUEST_TIMEOUT)
+            // reqwest's default today; stated so a webhook never waits on Nagle (issue 16).
+            .tcp_nodelay(true)
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             // WAHA's HTTPS agent uses `rejectUnauthorized: false`; receivers with

@@ -11,7 +11,14 @@
 //! time; lives until stop or a terminal failure. Stopping never logs the session out: the
 //! credentials stay in the store.
 
-use std::{collections::VecDeque, time::Duration};
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::{
     sync::{mpsc, oneshot, watch},
@@ -121,14 +128,19 @@ pub struct RuntimeHandle {
     tracker: TaskTracker,
     /// The runtime task, aborted when it outlives the stop deadline.
     main: AbortHandle,
+    /// Cleared by the runtime task when a stop cut its client's final flush short.
+    flushed: Arc<AtomicBool>,
 }
 
 impl RuntimeHandle {
     /// Two-phase stop: signal, then join every task of the session up to `deadline`.
-    pub async fn stop(self, deadline: Duration) {
+    /// Returns whether the session stopped cleanly: in time, its client's final flush done.
+    pub async fn stop(self, deadline: Duration) -> bool {
         if !stop_tracked(&self.cancel, &self.tracker, &self.main, deadline).await {
             tracing::warn!("session tasks did not stop in {deadline:?}; aborted the runtime");
+            return false;
         }
+        self.flushed.load(Ordering::Acquire)
     }
 
     /// The lifecycle channel to the engine (cloned, so callers need no lock while waiting).
@@ -200,6 +212,7 @@ pub fn spawn(
     // pairing code), so the bound is small.
     let (control_tx, control_rx) = mpsc::channel(8);
     let tracker = TaskTracker::new();
+    let flushed = Arc::new(AtomicBool::new(true));
     let task = Task {
         spec,
         store,
@@ -209,6 +222,7 @@ pub fn spawn(
         inbox,
         cancel: cancel.clone(),
         tracker: tracker.clone(),
+        flushed: flushed.clone(),
     };
     let main = tracker.spawn_on(run(task), rt).abort_handle();
     RuntimeHandle {
@@ -217,6 +231,7 @@ pub fn spawn(
         cancel,
         tracker,
         main,
+        flushed,
     }
 }
 
@@ -231,6 +246,8 @@ struct Task {
     cancel: CancellationToken,
     /// The session's tracker, for the tasks the engine starts beside its event loop.
     tracker: TaskTracker,
+    /// See [`RuntimeHandle`]'s field.
+    flushed: Arc<AtomicBool>,
 }
 
 async fn run(task: Task) {
@@ -243,6 +260,7 @@ async fn run(task: Task) {
         inbox,
         cancel,
         tracker,
+        flushed,
     } = task;
     let session = spec.session.clone();
     let mut backoff = timers.restart_backoff;
@@ -264,7 +282,11 @@ async fn run(task: Task) {
         // Whatever happened, this connection is over: no caller may reach it any more.
         state.send_modify(|s| s.engine = None);
         match outcome {
-            Outcome::Stopped | Outcome::Terminal => return,
+            Outcome::Stopped { flushed: clean } => {
+                flushed.store(clean, Ordering::Release);
+                return;
+            }
+            Outcome::Terminal => return,
             Outcome::Retry(reason) => {
                 tracing::warn!(session, %reason, "session failed; restarting in {backoff:?}");
                 state.send_modify(|s| s.fail(&Input::ConnectFailed, reason));
@@ -307,7 +329,10 @@ async fn publish_status(
 }
 
 enum Outcome {
-    Stopped,
+    /// Stopped on request; whether the client flushed in time.
+    Stopped {
+        flushed: bool,
+    },
     Terminal,
     Retry(String),
 }
@@ -380,7 +405,7 @@ async fn run_once(
         publish_status(inbox, state, published).await;
     }
     match result {
-        Ok(Exit::Stopped) => Outcome::Stopped,
+        Ok(Exit::Stopped { flushed }) => Outcome::Stopped { flushed },
         Ok(Exit::Terminal) => {
             if logged_out {
                 // The credentials are dead; wipe them so the next start shows a fresh QR.

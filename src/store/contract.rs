@@ -89,6 +89,9 @@ pub trait StoreBackend {
     async fn delete_session(&self, name: &str) -> Result<()>;
     /// Stored account info of a session (set once the session is authenticated).
     async fn get_me(&self, name: &str) -> Result<Option<MeInfo>>;
+    /// The stored account info of every session that has one, by session name: one read
+    /// for a whole listing (`GET /api/sessions`), instead of one per session.
+    async fn list_me(&self) -> Result<std::collections::HashMap<String, MeInfo>>;
     /// Save or clear (`None`) the account info of a session.
     async fn set_me(&self, name: &str, me: Option<&MeInfo>) -> Result<()>;
     /// Mark the session as running on `worker` (WAHA's `session_worker`).

@@ -159,6 +159,10 @@ impl Store {
     pub async fn get_me(&self, name: &str) -> Result<Option<MeInfo>> {
         dispatch!(&self.backend, Backend, b => b.get_me(name).await)
     }
+    /// See [`StoreBackend::list_me`].
+    pub async fn list_me(&self) -> Result<std::collections::HashMap<String, MeInfo>> {
+        dispatch!(&self.backend, Backend, b => b.list_me().await)
+    }
     /// See [`StoreBackend::set_me`].
     pub async fn set_me(&self, name: &str, me: Option<&MeInfo>) -> Result<()> {
         dispatch!(&self.backend, Backend, b => b.set_me(name, me).await)

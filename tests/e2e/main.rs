@@ -14,6 +14,7 @@ mod openapi;
 mod pairing;
 mod routing;
 mod security;
+mod scale;
 mod sessions;
 mod store_contract;
 mod support;

@@ -150,6 +150,7 @@ contract!(
     upsert_session_20_concurrent_same_new_name_all_ok,
     set_me_some_then_none_stores_then_clears,
     get_me_unknown_session_returns_none,
+    list_me_several_sessions_returns_every_stored_account,
     assign_worker_several_sessions_listed_per_worker_sorted,
     assign_worker_other_worker_moves_session,
     unassign_worker_other_workers_row_keeps_it,
@@ -517,6 +518,26 @@ async fn set_me_some_then_none_stores_then_clears(f: &Fixture) {
     f.store.set_me("default", None).await.unwrap();
     // The session itself is untouched.
     assert!(f.store.get_session("default").await.unwrap().is_some());
+}
+
+async fn list_me_several_sessions_returns_every_stored_account(f: &Fixture) {
+    assert!(f.store.list_me().await.unwrap().is_empty());
+    for name in ["a", "b", "c"] {
+        f.store.insert_session(&record(name, None)).await.unwrap();
+    }
+    f.store.set_me("a", Some(&me_info("111"))).await.unwrap();
+    f.store.set_me("b", Some(&me_info("222"))).await.unwrap();
+    f.store.set_me("c", Some(&me_info("333"))).await.unwrap();
+    // Cleared accounts are not listed.
+    f.store.set_me("c", None).await.unwrap();
+    let all = f.store.list_me().await.unwrap();
+    assert_eq!(
+        all.into_iter().collect::<BTreeMap<_, _>>(),
+        BTreeMap::from([
+            ("a".to_owned(), me_info("111")),
+            ("b".to_owned(), me_info("222")),
+        ])
+    );
 }
 
 async fn get_me_unknown_session_returns_none(f: &Fixture) {

@@ -277,6 +277,32 @@ impl StoreBackend for MongoStore {
         }
     }
 
+    async fn list_me(&self) -> Result<std::collections::HashMap<String, MeInfo>> {
+        let docs: Vec<Document> = self
+            .me()
+            .find(doc! {})
+            .await
+            .map_err(|e| self.err(&e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.err(&e))?;
+        let mut out = std::collections::HashMap::with_capacity(docs.len());
+        for mut d in docs {
+            let Ok(name) = d.get_str("session").map(str::to_owned) else {
+                continue;
+            };
+            match d.remove("me") {
+                None | Some(Bson::Null) => {}
+                Some(me) => {
+                    let me = bson::from_bson::<MeInfo>(me)
+                        .map_err(|e| Error::Corrupt(format!("me {name:?}: {e}")))?;
+                    out.insert(name, me);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn set_me(&self, name: &str, me: Option<&MeInfo>) -> Result<()> {
         match me {
             Some(me) => {

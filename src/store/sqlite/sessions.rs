@@ -294,6 +294,28 @@ impl StoreBackend for SqliteStore {
         .await
     }
 
+    async fn list_me(&self) -> Result<std::collections::HashMap<String, MeInfo>> {
+        self.with_conn(|conn, _| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id, data FROM me WHERE data IS NOT NULL")
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(sql_err)?;
+            let mut out = std::collections::HashMap::new();
+            for row in rows {
+                let (name, data) = row.map_err(sql_err)?;
+                let row = serde_json::from_str::<MeRowIn>(&data)
+                    .map_err(|e| Error::Corrupt(format!("me {name:?}: {e}")))?;
+                if let Some(me) = row.me {
+                    out.insert(name, me);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn set_me(&self, name: &str, me: Option<&MeInfo>) -> Result<()> {
         let name = name.to_owned();
         let data = me

@@ -71,7 +71,7 @@ pub struct TestApp {
     /// Extra env the app was built with.
     pub extra: BTreeMap<String, String>,
     stop: CancellationToken,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Option<tokio::task::JoinHandle<wharf::sessions::ShutdownReport>>,
     client: reqwest::Client,
 }
 
@@ -169,9 +169,7 @@ impl TestApp {
         let app = wharf::app::App::build(config).await.expect("app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let stop = app.stop_token();
-        let task = tokio::spawn(async move {
-            app.run_until_stopped().await.expect("app runs");
-        });
+        let task = tokio::spawn(async move { app.run_until_stopped().await.expect("app runs") });
         TestApp {
             base,
             store,
@@ -189,21 +187,31 @@ impl TestApp {
         }
     }
 
-    /// Graceful stop (like SIGTERM), waiting for the app to finish.
-    pub async fn stop(&mut self) {
+    /// Graceful stop (like SIGTERM), waiting for the app to finish; what its session
+    /// shutdown did (`None` when it was stopped before).
+    pub async fn stop(&mut self) -> Option<wharf::sessions::ShutdownReport> {
         self.stop.cancel();
-        if let Some(task) = self.task.take() {
+        let task = self.task.take()?;
+        Some(
             tokio::time::timeout(Duration::from_secs(30), task)
                 .await
                 .expect("app stops in time")
-                .expect("app task");
-        }
+                .expect("app task"),
+        )
     }
 
     /// Stops this app and starts a new one on the same store and directory.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_after(|| ()).await.0
+    }
+
+    /// Stops this app, runs `between` (e.g. to take a lock on its files, held as long as
+    /// the returned value lives) and starts a new one on the same store and directory.
+    pub async fn restart_after<T>(mut self, between: impl FnOnce() -> T) -> (TestApp, T) {
         self.stop().await;
-        Self::start(self.store.clone(), self.dir.clone(), self.extra.clone()).await
+        let held = between();
+        let app = Self::start(self.store.clone(), self.dir.clone(), self.extra.clone()).await;
+        (app, held)
     }
 
     /// Any request; `key` = `Some(k)` sends `X-Api-Key: k`.
