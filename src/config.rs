@@ -182,6 +182,11 @@ pub struct Config {
     /// `WHARF_MESSAGES_RETENTION_DAYS` (0 = keep forever): stored messages older than
     /// this are purged periodically (wharf only; WAHA's stores keep everything).
     pub messages_retention_days: u32,
+    /// `WHARF_MEDIA_MAX_MB` (100): the largest media file a send accepts (a `file.url`
+    /// whose response is bigger, or `file.data` that decodes bigger, is a 400).
+    pub media_max_bytes: u64,
+    /// `WHARF_MEDIA_FETCH_TIMEOUT_SECONDS` (60): how long fetching a `file.url` may take.
+    pub media_fetch_timeout: Duration,
 }
 
 /// Every configuration problem found, reported together.
@@ -474,6 +479,13 @@ impl Config {
         let restart_backoff = seconds(&mut r, "WHARF_RESTART_BACKOFF_SECONDS", 2.0);
 
         let messages_retention_days = r.number::<u32>(&["WHARF_MESSAGES_RETENTION_DAYS"], 0);
+        let media_max_mb = r.number::<f64>(&["WHARF_MEDIA_MAX_MB"], 100.0);
+        if !(media_max_mb.is_finite() && media_max_mb > 0.0) {
+            r.errors
+                .push("WHARF_MEDIA_MAX_MB: expected a positive number of megabytes".into());
+        }
+        let media_max_bytes = (media_max_mb.max(0.0) * 1024.0 * 1024.0) as u64;
+        let media_fetch_timeout = seconds(&mut r, "WHARF_MEDIA_FETCH_TIMEOUT_SECONDS", 60.0);
 
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
@@ -512,6 +524,8 @@ impl Config {
             restart_backoff,
             environment: Secret::new(vars),
             messages_retention_days,
+            media_max_bytes,
+            media_fetch_timeout,
         })
     }
 }

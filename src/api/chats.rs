@@ -22,7 +22,7 @@ use crate::{
 const BAD_CHAT_ID: &str = "chatId must be a valid WhatsApp chat id (e.g. 123456789@c.us, 123456789@g.us, 123456789@lid, 123456789@newsletter or status@broadcast)";
 
 /// WAHA's default page of `GET /chats/{chatId}/messages` (`limit` default 10).
-const DEFAULT_MESSAGES_LIMIT: u32 = 10;
+pub(super) const DEFAULT_MESSAGES_LIMIT: u32 = 10;
 
 /// WAHA's default page of the overview (`limit` default 20).
 const DEFAULT_OVERVIEW_LIMIT: u32 = 20;
@@ -251,14 +251,14 @@ pub struct ReadChatMessagesResponse {
     pub ids: Vec<String>,
 }
 
-fn sort_order(order: Option<SortOrderParam>) -> SortOrder {
+pub(super) fn sort_order(order: Option<SortOrderParam>) -> SortOrder {
     match order {
         Some(SortOrderParam::Asc) => SortOrder::Asc,
         Some(SortOrderParam::Desc) | None => SortOrder::Desc,
     }
 }
 
-fn ack_code(name: AckName) -> i32 {
+pub(super) fn ack_code(name: AckName) -> i32 {
     match name {
         AckName::Error => ack::ERROR,
         AckName::Pending => ack::PENDING,
@@ -275,12 +275,12 @@ fn ack_code(name: AckName) -> i32 {
     clippy::cast_possible_truncation,
     reason = "timestamps are far inside i64"
 )]
-fn timestamp(n: Option<f64>) -> Option<i64> {
+pub(super) fn timestamp(n: Option<f64>) -> Option<i64> {
     n.map(|n| n.floor() as i64)
 }
 
 /// A non-negative whole count (limit, offset) from a JSON/query number.
-fn count(key: &str, n: Option<f64>) -> Result<Option<u32>, ApiError> {
+pub(super) fn count(key: &str, n: Option<f64>) -> Result<Option<u32>, ApiError> {
     match n {
         None => Ok(None),
         Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX) =>
@@ -295,7 +295,7 @@ fn count(key: &str, n: Option<f64>) -> Result<Option<u32>, ApiError> {
 }
 
 /// The chat id from the path, or the 400.
-fn chat_id(raw: &str) -> Result<&str, ApiError> {
+pub(super) fn chat_id(raw: &str) -> Result<&str, ApiError> {
     if is_chat_id(raw) {
         Ok(raw)
     } else {

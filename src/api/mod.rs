@@ -14,6 +14,7 @@ pub mod extract;
 pub mod observability;
 pub mod openapi;
 pub mod pairing;
+pub mod sending;
 pub mod sessions;
 pub mod webhooks;
 pub mod websocket;
@@ -120,6 +121,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     sessions::routes(cfg);
     pairing::routes(cfg);
     chatting::routes(cfg);
+    sending::routes(cfg);
     chats::routes(cfg);
     contacts::routes(cfg);
     webhooks::routes(cfg);

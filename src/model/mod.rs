@@ -13,8 +13,10 @@
 //! * [`session`]: `SessionConfig`, `MeInfo`, `WebhookConfig` and friends, `SessionStatus`.
 //! * [`message`]: `WAMessage`, ack codes, WAHA's message and chat ids.
 //! * [`events`]: the webhook/WebSocket envelope and one struct per event payload.
+//! * [`send`]: the bodies of the media, poll, location… send operations.
 
 pub mod events;
 pub mod message;
 pub mod name;
+pub mod send;
 pub mod session;

@@ -37,12 +37,16 @@ fn parse_message_id(id: &str) -> Result<MessageId> {
 
 impl SessionManager {
     /// The account of a running session (for the `from` of what we send).
-    fn live_me(&self, name: &str) -> Option<crate::model::session::MeInfo> {
+    pub(super) fn live_me(&self, name: &str) -> Option<crate::model::session::MeInfo> {
         self.live_state(name).and_then(|s| s.me)
     }
 
     /// Resolves a quoted message: its sender from the id, its text from the history.
-    async fn quote(&self, session: &str, reply_to: &str) -> Result<(Quote, ReplyToMessage)> {
+    pub(super) async fn quote(
+        &self,
+        session: &str,
+        reply_to: &str,
+    ) -> Result<(Quote, ReplyToMessage)> {
         let parsed = parse_message_id(reply_to)?;
         let stored = self.messages().get(session, reply_to).await?;
         if stored.is_none() {

@@ -10,6 +10,7 @@
 pub mod chatting;
 pub mod inbox;
 pub mod runtime;
+pub mod sending;
 pub mod status;
 
 use std::{
@@ -67,6 +68,9 @@ pub enum Error {
         /// Current status.
         status: SessionStatus,
     },
+    /// A send was refused before anything was sent (bad `file`, fetch failure…).
+    #[error(transparent)]
+    Media(sending::MediaError),
     /// The engine refused.
     #[error(transparent)]
     Engine(#[from] engine::Error),
