@@ -275,6 +275,14 @@ impl From<sessions::sending::MediaError> for ApiError {
                 "The file is too large: the limit is {max_bytes} bytes"
             )),
             MediaError::NotImplemented => Self::not_implemented(),
+            MediaError::FfmpegMissing => Self::Http {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "Media conversion needs ffmpeg, which is not installed on the server"
+                    .into(),
+            },
+            MediaError::Unconvertible(reason) => {
+                Self::bad_request(format!("Cannot convert the file with ffmpeg: {reason}"))
+            }
             MediaError::Disk(_) => Self::Internal(e.to_string()),
         }
     }

@@ -32,7 +32,7 @@ use crate::{
             MessageLinkPreviewRequest, MessageLocationRequest, MessagePollRequest,
             MessagePollVoteRequest, MessageReplyRequest, MessageStarRequest, MessageStickerRequest,
             MessageVideoRequest, MessageVoiceRequest, NewMessageIDResponse, PreviewImage,
-            SendButtonsRequest, SendListRequest,
+            SendButtonsRequest, SendListRequest, VideoFileDTO, VoiceFileDTO,
         },
     },
     sessions::{
@@ -117,6 +117,7 @@ pub async fn send_image(
         caption: r.caption,
         reply_to: r.reply_to,
         id: r.id,
+        convert: false,
     };
     media(&state, &working, send).await
 }
@@ -142,6 +143,7 @@ pub async fn send_file(
         caption: r.caption,
         reply_to: r.reply_to,
         id: r.id,
+        convert: false,
     };
     media(&state, &working, send).await
 }
@@ -160,6 +162,7 @@ pub async fn send_sticker(
         caption: None,
         reply_to: r.reply_to,
         id: r.id,
+        convert: false,
     };
     media(&state, &working, send).await
 }
@@ -185,6 +188,7 @@ pub async fn send_voice(
         caption: None,
         reply_to: r.reply_to,
         id: r.id,
+        convert: r.convert,
     };
     media(&state, &working, send).await
 }
@@ -214,6 +218,7 @@ pub async fn send_video(
         caption: r.caption,
         reply_to: r.reply_to,
         id: r.id,
+        convert: r.convert,
     };
     media(&state, &working, send).await
 }
@@ -720,6 +725,82 @@ pub async fn check_number_status(
     }))
 }
 
+/// Converts `url`/`data`, answering WAHA's `BufferResponseInterceptor` way: the bytes,
+/// or a `Base64File` for exactly `Accept: application/json`.
+async fn convert(
+    state: &AppState,
+    http: &actix_web::HttpRequest,
+    url: Option<String>,
+    data: Option<String>,
+    video: bool,
+) -> Result<HttpResponse, ApiError> {
+    let (mimetype, bytes) = state
+        .manager
+        .convert_file(url, data, video, limits(state))
+        .await?;
+    let wants_json = http
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "application/json");
+    if wants_json {
+        use base64::Engine as _;
+        return Ok(HttpResponse::Created().json(super::pairing::Base64File {
+            mimetype: mimetype.into(),
+            data: base64::engine::general_purpose::STANDARD.encode(&bytes),
+        }));
+    }
+    Ok(HttpResponse::Created().content_type(mimetype).body(bytes))
+}
+
+/// Convert voice to WhatsApp format (opus)
+#[utoipa::path(
+    operation_id = "MediaController_convertVoice",
+    tag = "🖼️ Media",
+    params(("session" = String, Path, description = "Session name")),
+    request_body = VoiceFileDTO,
+    responses(
+        (status = 200, description = "", body = super::pairing::Base64File),
+        (status = 201, description = ""),
+    ),
+    security(("api_key" = []))
+)]
+#[post("/api/{session}/media/convert/voice")]
+pub async fn convert_voice(
+    http: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    req: WorkingBody<VoiceFileDTO>,
+) -> Result<HttpResponse, ApiError> {
+    convert(&state, &http, req.body.url, req.body.data, false).await
+}
+
+/// Convert video to WhatsApp format (mp4)
+#[utoipa::path(
+    operation_id = "MediaController_convertVideo",
+    tag = "🖼️ Media",
+    params(("session" = String, Path, description = "Session name")),
+    request_body = VideoFileDTO,
+    responses(
+        (status = 200, description = "", body = super::pairing::Base64File),
+        (status = 201, description = ""),
+    ),
+    security(("api_key" = []))
+)]
+#[post("/api/{session}/media/convert/video")]
+pub async fn convert_video(
+    http: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    req: WorkingBody<VideoFileDTO>,
+) -> Result<HttpResponse, ApiError> {
+    convert(&state, &http, req.body.url, req.body.data, true).await
+}
+
+/// The session is in the path.
+impl HasSession for VoiceFileDTO {}
+
+/// The session is in the path.
+impl HasSession for VideoFileDTO {}
+
 /// Registers this file's routes.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     cfg.service(send_image)
@@ -741,6 +822,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(send_link_preview)
         .service(get_messages)
         .service(check_number_status)
+        .service(convert_voice)
+        .service(convert_video)
         // Not in WAHA 2026.7.1's document: routed, not listed (see `send_sticker`).
         .route("/api/sendSticker", web::post().to(send_sticker));
 }

@@ -674,10 +674,10 @@ pub struct MessageLinkPreviewRequest {
     pub session: String,
 }
 
-/// `VoiceFileDTO` / `VideoFileDTO`: a file to convert.
+/// `VoiceFileDTO`: a file to convert to a voice note.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct ConvertFileDTO {
-    /// The URL of the file
+pub struct VoiceFileDTO {
+    /// The URL for the voice file
     #[serde(default)]
     pub url: Option<String>,
     /// Base64 content of the file
@@ -685,13 +685,15 @@ pub struct ConvertFileDTO {
     pub data: Option<String>,
 }
 
-/// `Base64File`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Base64File {
-    /// MIME type.
-    pub mimetype: String,
-    /// Base64 content.
-    pub data: String,
+/// `VideoFileDTO`: a file to convert to an MP4 video.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct VideoFileDTO {
+    /// The URL for the video file
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Base64 content of the file
+    #[serde(default)]
+    pub data: Option<String>,
 }
 
 #[cfg(test)]

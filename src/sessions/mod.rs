@@ -8,6 +8,7 @@
 //! orchestration in [`chatting`]) and map [`Error`] to WAHA's bodies in `api/error.rs`.
 
 pub mod chatting;
+pub mod convert;
 pub mod inbox;
 pub mod runtime;
 pub mod sending;

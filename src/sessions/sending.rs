@@ -73,6 +73,12 @@ pub enum MediaError {
     /// Staging the file on disk failed (a server-side problem).
     #[error("cannot stage the file: {0}")]
     Disk(String),
+    /// `convert: true` (or a conversion route) needs `ffmpeg`, which is not installed.
+    #[error("ffmpeg is not installed")]
+    FfmpegMissing,
+    /// ffmpeg could not convert the file (not audio/video, corrupt, too slow).
+    #[error("cannot convert the file: {0}")]
+    Unconvertible(String),
     /// The operation exists in WAHA but its GOWS engine does not implement it.
     #[error("not implemented by the engine")]
     NotImplemented,
@@ -99,6 +105,8 @@ pub struct SendMedia {
     pub reply_to: Option<String>,
     /// Pre-generated WhatsApp id.
     pub id: Option<String>,
+    /// Convert with ffmpeg first (voice → OGG/Opus, video → MP4/H.264).
+    pub convert: bool,
 }
 
 /// What a non-media send carries (its WAMessage fields and the engine message).
@@ -377,6 +385,22 @@ impl SessionManager {
         let (quote, reply_to) = self.reply_of(session, req.reply_to).await?;
         let staged = stage(&req.file, limits).await?;
         let kind = req.kind;
+        let converted = match (req.convert, kind) {
+            (true, MediaKind::Voice) => Some(super::convert::voice(&staged.path).await?),
+            (true, MediaKind::Video | MediaKind::VideoNote) => {
+                Some(super::convert::video(&staged.path).await?)
+            }
+            _ => None,
+        };
+        let (path, mimetype, seconds, waveform) = match &converted {
+            Some(c) => (
+                c.path.to_path_buf(),
+                c.mimetype.to_string(),
+                c.seconds,
+                c.waveform.clone(),
+            ),
+            None => (staged.path.to_path_buf(), mimetype, None, None),
+        };
         let filename = req.file.filename.clone();
         let caption = req.caption.clone();
         let sent = engine
@@ -388,16 +412,17 @@ impl SessionManager {
                 },
                 engine::outgoing_media::Outgoing::Media(OutgoingMedia {
                     kind,
-                    path: staged.path.to_path_buf(),
+                    path,
                     mimetype: mimetype.clone(),
                     filename: filename.clone(),
                     caption: caption.clone(),
-                    seconds: None,
-                    waveform: None,
+                    seconds,
+                    waveform,
                 }),
             )
             .await?;
         let size = staged.len;
+        drop(converted);
         drop(staged);
         self.record_sent(session, &sent, |m| {
             m.body = caption.unwrap_or_default();
@@ -563,6 +588,34 @@ impl SessionManager {
         };
         let staged = stage(&with_type, limits).await?;
         Ok(tokio::fs::read(&staged.path).await.map_err(disk)?)
+    }
+
+    /// Converts a file (`url` or base64 `data`) for `POST /api/{session}/media/convert/…`;
+    /// returns the MIME type and the converted bytes (WAHA answers them whole).
+    ///
+    /// # Errors
+    /// Bad input, ffmpeg missing or unable to convert it.
+    pub async fn convert_file(
+        &self,
+        url: Option<String>,
+        data: Option<String>,
+        video: bool,
+        limits: FetchLimits,
+    ) -> Result<(&'static str, Vec<u8>)> {
+        let file = FileInput {
+            mimetype: Some(if video { "video/mp4" } else { "audio/ogg" }.into()),
+            filename: None,
+            url,
+            data,
+        };
+        let staged = stage(&file, limits).await?;
+        let converted = if video {
+            super::convert::video(&staged.path).await?
+        } else {
+            super::convert::voice(&staged.path).await?
+        };
+        let bytes = tokio::fs::read(&converted.path).await.map_err(disk)?;
+        Ok((converted.mimetype, bytes))
     }
 
     /// Votes on a poll.

@@ -141,6 +141,56 @@ fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
+/// `secs` seconds of a 440 Hz tone as a 8 kHz mono 16-bit WAV.
+fn wav_tone(secs: u32) -> Vec<u8> {
+    let rate = 8000u32;
+    let samples: Vec<i16> = (0..rate * secs)
+        .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 12000.0) as i16)
+        .collect();
+    let data_len = samples.len() as u32 * 2;
+    let mut w = Vec::with_capacity(44 + data_len as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data_len).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&rate.to_le_bytes());
+    w.extend_from_slice(&(rate * 2).to_le_bytes());
+    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        w.extend_from_slice(&s.to_le_bytes());
+    }
+    w
+}
+
+/// A one-second AVI (MPEG-4 part 2, odd-sized frames) made by ffmpeg's test source.
+fn avi_clip() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("clip.avi");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("testsrc=duration=1:size=65x49:rate=5")
+        .args(["-c:v", "mpeg4", "-f", "avi"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg is installed (the conversion tests need it)");
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
 /// Creates `name` with a webhook for `message` and `message.any` on `sink_path`, pairs it.
 async fn pair_hooked(
     app: &TestApp,
@@ -564,6 +614,55 @@ async fn send_every_kind_reaches_the_other_session_with_the_same_bytes() {
         assert_eq!(sent["body"], "https://example.test/y");
         delivered(&sink, "bob", "message", &wa_id(&sent["id"])).await;
 
+        // Star and unstar the image.
+        for star in [true, false] {
+            let body = json!({"session":"alice","chatId":to_bob,"star":star,
+                              "messageId":format!("true_{to_bob}_{own_id}")});
+            let r = app.put("/api/star", &body.to_string()).await;
+            assert_eq!(r.status, 200, "star {star}: {}", r.text);
+        }
+
+        // Converted with ffmpeg: a WAV becomes an OGG/Opus voice note with duration and
+        // waveform; an AVI becomes an MP4.
+        let sent = post_ok(
+            &app,
+            "/api/sendVoice",
+            json!({"session":"alice","chatId":to_bob,"convert":true,
+                   "file":{"mimetype":"audio/wav","data":b64(&wav_tone(2))}}),
+        )
+        .await;
+        let raw = field(&sent["_data"]["message"], "audioMessage", "audio_message");
+        assert_eq!(raw["mimetype"], "audio/ogg; codecs=opus", "{raw}");
+        assert_eq!(raw["seconds"], 2, "{raw}");
+        assert_eq!(raw_bytes(&raw["waveform"]).len(), 64, "{raw}");
+        assert_eq!(sent["media"]["mimetype"], "audio/ogg; codecs=opus");
+        let ogg = cdn_plaintext(
+            &net,
+            &sent,
+            ("audioMessage", "audio_message"),
+            MediaType::Audio,
+        )
+        .await;
+        assert_eq!(&ogg[..4], b"OggS");
+        delivered(&sink, "bob", "message", &wa_id(&sent["id"])).await;
+        let sent = post_ok(
+            &app,
+            "/api/sendVideo",
+            json!({"session":"alice","chatId":to_bob,"convert":true,
+                   "file":{"mimetype":"video/x-msvideo","url":files.put("in.avi", avi_clip())}}),
+        )
+        .await;
+        assert_eq!(sent["media"]["mimetype"], "video/mp4");
+        let mp4 = cdn_plaintext(
+            &net,
+            &sent,
+            ("videoMessage", "video_message"),
+            MediaType::Video,
+        )
+        .await;
+        assert_eq!(&mp4[4..8], b"ftyp");
+        delivered(&sink, "bob", "message", &wa_id(&sent["id"])).await;
+
         // Buttons: WAHA's GOWS engine answers 422 for both.
         for (path, body) in [
             (
@@ -599,7 +698,7 @@ async fn send_every_kind_reaches_the_other_session_with_the_same_bytes() {
             .unwrap_or_else(|| panic!("image in {listed}"));
         assert_eq!(image_row["hasMedia"], true);
         assert_eq!(image_row["media"]["mimetype"], "image/jpeg");
-        assert_eq!(listed.as_array().unwrap().len(), 14, "{listed}");
+        assert_eq!(listed.as_array().unwrap().len(), 16, "{listed}");
 
         let r = app
             .get(&format!("/api/checkNumberStatus?session=alice&phone={BOB}"))
@@ -686,6 +785,49 @@ async fn send_media_bad_file_is_400_and_nothing_is_sent() {
             );
             assert_eq!(v["error"], "Bad Request");
         }
+        // A file ffmpeg cannot read: 400, nothing sent.
+        let body = json!({"session":"alice","chatId":to_bob,"convert":true,
+                          "file":{"mimetype":"audio/wav","data":b64(b"not audio at all")}});
+        let r = app.post("/api/sendVoice", &body.to_string()).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert!(
+            r.json()["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Cannot convert the file with ffmpeg: "),
+            "{}",
+            r.text
+        );
+        // The conversion routes: the bytes, or a Base64File for `Accept: application/json`.
+        let body = json!({"data": b64(&wav_tone(1))}).to_string();
+        let r = app.post("/api/alice/media/convert/voice", &body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.headers["content-type"], "audio/ogg; codecs=opus");
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/alice/media/convert/voice", app.base))
+            .header("X-Api-Key", crate::support::app::API_KEY)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let file: Value = r.json().await.unwrap();
+        assert_eq!(file["mimetype"], "audio/ogg; codecs=opus");
+        let ogg = base64::engine::general_purpose::STANDARD
+            .decode(file["data"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(&ogg[..4], b"OggS");
+        let body = json!({"url": files.put("c.avi", avi_clip())}).to_string();
+        let r = app.post("/api/alice/media/convert/video", &body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.headers["content-type"], "video/mp4");
+        let r = app
+            .post("/api/alice/media/convert/video", r#"{"data":"AAAA"}"#)
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+
         // Nothing of it was sent or recorded.
         let r = app
             .get(&format!("/api/alice/chats/{to_bob}/messages?limit=100"))
