@@ -73,7 +73,8 @@ body_session!(
 /// The session is in the path.
 impl HasSession for EventMessageRequest {}
 
-fn limits(state: &AppState) -> FetchLimits {
+/// The fetch limits of `Config` (`WHARF_MEDIA_MAX_MB`, `WHARF_MEDIA_FETCH_TIMEOUT_SECONDS`).
+pub(super) fn limits(state: &AppState) -> FetchLimits {
     FetchLimits {
         max_bytes: state.config.media_max_bytes,
         timeout: state.config.media_fetch_timeout,
@@ -560,6 +561,7 @@ pub async fn reply(
                 reply_to: r.reply_to,
                 mentions: Vec::new(),
                 id: r.id,
+                link_preview: r.link_preview.unwrap_or(true).then(|| limits(&state)),
             },
         )
         .await?;

@@ -718,3 +718,195 @@ mod tests {
         assert_eq!(vcard_name(&v).as_deref(), Some("John Doe"));
     }
 }
+
+/// What a page says about itself, for a link preview (`linkPreview: true` on `sendText`).
+mod preview {
+    use std::{sync::OnceLock, time::Duration};
+
+    use regex::Regex;
+
+    /// How much of a page is read looking for its `<meta>` tags.
+    const PAGE_MAX_BYTES: usize = 512 * 1024;
+    /// The whole lookup (page and image) must fit in this.
+    pub const BUDGET: Duration = Duration::from_secs(5);
+
+    /// Title, description and image URL of a page.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    pub struct PageMeta {
+        pub title: Option<String>,
+        pub description: Option<String>,
+        pub image: Option<String>,
+    }
+
+    /// The first `http(s)://` URL in a text.
+    pub fn first_url(text: &str) -> Option<String> {
+        static URL: OnceLock<Regex> = OnceLock::new();
+        let re = URL.get_or_init(|| Regex::new(r#"https?://[^\s<>"']+"#).expect("valid regex"));
+        re.find(text).map(|m| {
+            m.as_str()
+                .trim_end_matches(['.', ',', ')', '!', '?', ';', ':'])
+                .to_string()
+        })
+    }
+
+    /// Reads at most [`PAGE_MAX_BYTES`] of an HTML page.
+    pub async fn fetch_page(url: &str) -> Option<String> {
+        let mut resp = super::http_client().get(url).send().await.ok()?;
+        let html = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("html"));
+        if !resp.status().is_success() || !html {
+            return None;
+        }
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            body.extend_from_slice(&chunk);
+            if body.len() >= PAGE_MAX_BYTES
+                || body.windows(7).any(|w| w.eq_ignore_ascii_case(b"</head>"))
+            {
+                break;
+            }
+        }
+        Some(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn unescape(s: &str) -> String {
+        s.replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+            .trim()
+            .to_string()
+    }
+
+    /// OpenGraph (then Twitter, then plain HTML) title, description and image.
+    pub fn parse(html: &str, base: &str) -> PageMeta {
+        static META: OnceLock<Regex> = OnceLock::new();
+        static ATTR: OnceLock<Regex> = OnceLock::new();
+        static TITLE: OnceLock<Regex> = OnceLock::new();
+        let meta = META.get_or_init(|| Regex::new(r"(?is)<meta\s[^>]*>").expect("valid regex"));
+        let attr = ATTR.get_or_init(|| {
+            Regex::new(r#"(?is)([a-z:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')"#).expect("valid regex")
+        });
+        let title = TITLE
+            .get_or_init(|| Regex::new(r"(?is)<title[^>]*>(.*?)</title>").expect("valid regex"));
+        let mut found: Vec<(String, String)> = Vec::new();
+        for tag in meta.find_iter(html) {
+            let (mut key, mut content) = (None, None);
+            for a in attr.captures_iter(tag.as_str()) {
+                let name = a[1].to_ascii_lowercase();
+                let value = a.get(2).or_else(|| a.get(3)).map_or("", |m| m.as_str());
+                match name.as_str() {
+                    "property" | "name" => key = Some(value.to_ascii_lowercase()),
+                    "content" => content = Some(unescape(value)),
+                    _ => {}
+                }
+            }
+            if let (Some(k), Some(c)) = (key, content)
+                && !c.is_empty()
+            {
+                found.push((k, c));
+            }
+        }
+        let pick = |keys: &[&str]| {
+            keys.iter().find_map(|k| {
+                found
+                    .iter()
+                    .find(|(name, _)| name == k)
+                    .map(|(_, c)| c.clone())
+            })
+        };
+        let image = pick(&["og:image", "og:image:url", "twitter:image"]).and_then(|i| {
+            reqwest::Url::parse(base)
+                .ok()
+                .and_then(|b| b.join(&i).ok())
+                .map(|u| u.to_string())
+        });
+        PageMeta {
+            title: pick(&["og:title", "twitter:title"]).or_else(|| {
+                title
+                    .captures(html)
+                    .map(|c| unescape(&c[1]))
+                    .filter(|t| !t.is_empty())
+            }),
+            description: pick(&["og:description", "twitter:description", "description"]),
+            image,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn finds_the_url_and_the_page_meta() {
+            assert_eq!(
+                first_url("see https://a.test/x?y=1. ok").as_deref(),
+                Some("https://a.test/x?y=1")
+            );
+            assert_eq!(first_url("no link here"), None);
+            let html = r#"<html><head><title>Plain</title>
+                <meta property="og:title" content="Rich &amp; famous">
+                <meta name='description' content='About it'>
+                <meta content="/img/p.jpg" property="og:image"></head>"#;
+            assert_eq!(
+                parse(html, "http://a.test/page"),
+                PageMeta {
+                    title: Some("Rich & famous".into()),
+                    description: Some("About it".into()),
+                    image: Some("http://a.test/img/p.jpg".into()),
+                }
+            );
+            assert_eq!(
+                parse("<title> T </title>", "http://a.test")
+                    .title
+                    .as_deref(),
+                Some("T")
+            );
+        }
+    }
+}
+
+impl SessionManager {
+    /// A link preview for `text` (its first URL), or `None` when there is no URL, the page
+    /// is not HTML, says nothing, or does not answer within [`preview::BUDGET`]. Never an
+    /// error: a text without a preview is still sent.
+    pub async fn link_preview_for(
+        &self,
+        text: &str,
+        limits: FetchLimits,
+    ) -> Option<OutgoingLinkPreview> {
+        let url = preview::first_url(text)?;
+        let work = async {
+            let html = preview::fetch_page(&url).await?;
+            let meta = preview::parse(&html, &url);
+            let title = meta.title?;
+            let thumbnail = match meta.image {
+                Some(image) => {
+                    let file = FileInput {
+                        mimetype: Some("image/jpeg".into()),
+                        url: Some(image),
+                        ..FileInput::default()
+                    };
+                    self.preview_image(&file, limits).await.ok()
+                }
+                None => None,
+            };
+            Some(OutgoingLinkPreview {
+                text: text.to_string(),
+                url: url.clone(),
+                title,
+                description: meta.description,
+                thumbnail,
+            })
+        };
+        tokio::time::timeout(preview::BUDGET, work)
+            .await
+            .ok()
+            .flatten()
+    }
+}

@@ -110,9 +110,14 @@ async fn serve(
         .and_then(|name| files.lock().unwrap().get(name).cloned());
     match body {
         Some(body) => {
+            let kind = if path.ends_with(".html") {
+                "Content-Type: text/html; charset=utf-8\r\n"
+            } else {
+                ""
+            };
             sock.write_all(
                 format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\n{kind}Content-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 )
                 .as_bytes(),
@@ -596,6 +601,48 @@ async fn send_every_kind_reaches_the_other_session_with_the_same_bytes() {
         );
         delivered(&sink, "bob", "message", &wa_id(&sent["id"])).await;
 
+        // `linkPreview` (default true) on sendText: the page's OpenGraph title, description
+        // and image (fetched from the loopback server) make the preview.
+        let og_image = files.put("og.jpg", bytes(2_000, 7));
+        let page = files.put(
+            "page.html",
+            format!(
+                r#"<html><head><title>Plain</title><meta property="og:title" content="Rich &amp; famous">
+                <meta name="description" content="About it"><meta property="og:image" content="{og_image}"></head></html>"#
+            )
+            .into_bytes(),
+        );
+        let sent = post_ok(
+            &app,
+            "/api/sendText",
+            json!({"session":"alice","chatId":to_bob,"text":format!("look {page} now")}),
+        )
+        .await;
+        assert_eq!(sent["body"], format!("look {page} now"));
+        let raw = field(
+            &sent["_data"]["message"],
+            "extendedTextMessage",
+            "extended_text_message",
+        );
+        assert_eq!(raw["title"], "Rich & famous", "{sent}");
+        assert_eq!(raw["description"], "About it");
+        assert_eq!(field(raw, "matchedText", "matched_text"), page.as_str());
+        assert_eq!(
+            raw_bytes(field(raw, "jpegThumbnail", "jpeg_thumbnail")),
+            bytes(2_000, 7)
+        );
+        delivered(&sink, "bob", "message", &wa_id(&sent["id"])).await;
+        let sent = post_ok(
+            &app,
+            "/api/sendText",
+            json!({"session":"alice","chatId":to_bob,"text":format!("plain {page}"),"linkPreview":false}),
+        )
+        .await;
+        assert!(
+            sent["_data"]["message"].is_null(),
+            "no preview asked: {sent}"
+        );
+
         // The deprecated reply and link preview.
         let replied = post_ok(
             &app,
@@ -698,7 +745,7 @@ async fn send_every_kind_reaches_the_other_session_with_the_same_bytes() {
             .unwrap_or_else(|| panic!("image in {listed}"));
         assert_eq!(image_row["hasMedia"], true);
         assert_eq!(image_row["media"]["mimetype"], "image/jpeg");
-        assert_eq!(listed.as_array().unwrap().len(), 16, "{listed}");
+        assert_eq!(listed.as_array().unwrap().len(), 18, "{listed}");
 
         let r = app
             .get(&format!("/api/checkNumberStatus?session=alice&phone={BOB}"))
