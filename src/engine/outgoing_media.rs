@@ -604,12 +604,27 @@ impl UploadSource for FileSource {
     }
 }
 
+/// Encryption is CPU-bound: at most half the cores (at least one) encrypt at a time, so
+/// that many concurrent sends cannot crowd the HTTP workers off the CPU (`/ping` must keep
+/// answering); the others wait their turn here, costing nothing while they wait.
+fn encryption_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        tokio::sync::Semaphore::new((cores / 2).max(1))
+    })
+}
+
 /// Encrypts `plain` into a temp file next to it (blocking I/O, off the async threads).
 async fn encrypt_file(
     plain: &Path,
     kind: MediaType,
 ) -> Result<(tempfile::TempPath, EncryptedMediaInfo, u64), Error> {
     let plain = plain.to_path_buf();
+    let _slot = encryption_slots()
+        .acquire()
+        .await
+        .map_err(|e| send_err(format!("encryption slots closed: {e}")))?;
     tokio::task::spawn_blocking(move || -> Result<_, Error> {
         let io = |e: std::io::Error| send_err(format!("cannot encrypt the media file: {e}"));
         let dir = plain
