@@ -189,6 +189,11 @@ pub struct Config {
     pub store_allow_orphans: bool,
     /// `WHARF_METRICS_SESSION_LABELS`: label message and webhook metrics by session.
     pub metrics_session_labels: bool,
+    /// `WHARF_MEDIA_MAX_MB` (100): the largest media file a send accepts (a `file.url`
+    /// whose response is bigger, or `file.data` that decodes bigger, is a 400).
+    pub media_max_bytes: u64,
+    /// `WHARF_MEDIA_FETCH_TIMEOUT_SECONDS` (60): how long fetching a `file.url` may take.
+    pub media_fetch_timeout: Duration,
 }
 
 /// Every configuration problem found, reported together.
@@ -481,6 +486,13 @@ impl Config {
         let restart_backoff = seconds(&mut r, "WHARF_RESTART_BACKOFF_SECONDS", 2.0);
 
         let messages_retention_days = r.number::<u32>(&["WHARF_MESSAGES_RETENTION_DAYS"], 0);
+        let media_max_mb = r.number::<f64>(&["WHARF_MEDIA_MAX_MB"], 100.0);
+        if !(media_max_mb.is_finite() && media_max_mb > 0.0) {
+            r.errors
+                .push("WHARF_MEDIA_MAX_MB: expected a positive number of megabytes".into());
+        }
+        let media_max_bytes = (media_max_mb.max(0.0) * 1024.0 * 1024.0) as u64;
+        let media_fetch_timeout = seconds(&mut r, "WHARF_MEDIA_FETCH_TIMEOUT_SECONDS", 60.0);
 
         let ranges = |r: &mut Reader<'_>, name: &str| match r.get(&[name]) {
             None => Vec::new(),
@@ -535,6 +547,8 @@ impl Config {
             egress,
             store_allow_orphans,
             metrics_session_labels,
+            media_max_bytes,
+            media_fetch_timeout,
         })
     }
 }

@@ -22,7 +22,7 @@ use crate::{
 const BAD_CHAT_ID: &str = "chatId must be a valid WhatsApp chat id (e.g. 123456789@c.us, 123456789@g.us, 123456789@lid, 123456789@newsletter or status@broadcast)";
 
 /// WAHA's default page of `GET /chats/{chatId}/messages` (`limit` default 10).
-const DEFAULT_MESSAGES_LIMIT: u32 = 10;
+pub(super) const DEFAULT_MESSAGES_LIMIT: u32 = 10;
 
 /// WAHA's default page of the overview (`limit` default 20).
 const DEFAULT_OVERVIEW_LIMIT: u32 = 20;
@@ -251,14 +251,14 @@ pub struct ReadChatMessagesResponse {
     pub ids: Vec<String>,
 }
 
-fn sort_order(order: Option<SortOrderParam>) -> SortOrder {
+pub(super) fn sort_order(order: Option<SortOrderParam>) -> SortOrder {
     match order {
         Some(SortOrderParam::Asc) => SortOrder::Asc,
         Some(SortOrderParam::Desc) | None => SortOrder::Desc,
     }
 }
 
-fn ack_code(name: AckName) -> i32 {
+pub(super) fn ack_code(name: AckName) -> i32 {
     match name {
         AckName::Error => ack::ERROR,
         AckName::Pending => ack::PENDING,
@@ -275,7 +275,7 @@ fn ack_code(name: AckName) -> i32 {
     clippy::cast_possible_truncation,
     reason = "timestamps are far inside i64"
 )]
-fn timestamp(n: Option<f64>) -> Option<i64> {
+pub(super) fn timestamp(n: Option<f64>) -> Option<i64> {
     n.map(|n| n.floor() as i64)
 }
 
@@ -305,7 +305,7 @@ fn page_limit(key: &str, n: Option<f64>, default: Option<u32>) -> Result<Option<
 }
 
 /// The chat id from the path, or the 400.
-fn chat_id(raw: &str) -> Result<&str, ApiError> {
+pub(super) fn chat_id(raw: &str) -> Result<&str, ApiError> {
     if is_chat_id(raw) {
         Ok(raw)
     } else {

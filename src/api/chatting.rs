@@ -34,10 +34,10 @@ pub struct MessageTextRequest {
     /// Chat ids to mention (`"all"` mentions every group participant).
     #[serde(default)]
     pub mentions: Option<Vec<String>>,
-    /// Accepted; link previews are not generated yet.
+    /// Generate a preview for the text's first URL (default `true`).
     #[serde(default, rename = "linkPreview")]
     pub link_preview: Option<bool>,
-    /// Accepted; link previews are not generated yet.
+    /// Accepted; the preview's thumbnail is always inlined.
     #[serde(default, rename = "linkPreviewHighQuality")]
     pub link_preview_high_quality: Option<bool>,
     /// Session name.
@@ -194,6 +194,10 @@ pub async fn send_text(
                 reply_to: r.reply_to,
                 mentions: r.mentions.unwrap_or_default(),
                 id: r.id,
+                link_preview: r
+                    .link_preview
+                    .unwrap_or(true)
+                    .then(|| super::sending::limits(&state)),
             },
         )
         .await?;

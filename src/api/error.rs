@@ -110,6 +110,11 @@ impl ApiError {
         Self::Http { status, message }
     }
 
+    /// 422 `The method is not implemented by the engine.` (WAHA's
+    /// `NotImplementedByEngineError`).
+    pub fn not_implemented() -> Self {
+        Self::unprocessable("The method is not implemented by the engine.")
+    }
     /// 422 with a message.
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::Http {
@@ -258,6 +263,7 @@ impl From<sessions::Error> for ApiError {
             sessions::Error::Engine(e) => match e {
                 crate::engine::Error::PairCode(msg) => Self::unprocessable(msg),
                 crate::engine::Error::BadRequest(msg) => Self::Validation(vec![msg]),
+                crate::engine::Error::Unprocessable(msg) => Self::unprocessable(msg),
                 crate::engine::Error::Send(_) => Self::Internal(e.to_string()),
                 crate::engine::Error::Refused { code, text } => Self::refused(code, &text),
                 crate::engine::Error::NotRunning => {
@@ -269,6 +275,49 @@ impl From<sessions::Error> for ApiError {
                 | crate::engine::Error::ConnectTimeout(_) => Self::Internal(e.to_string()),
             },
             sessions::Error::Store(e) => Self::from(e),
+            sessions::Error::Media(e) => Self::from(e),
+        }
+    }
+}
+
+impl From<sessions::sending::MediaError> for ApiError {
+    fn from(e: sessions::sending::MediaError) -> Self {
+        use crate::model::send::FileProblem;
+        use sessions::sending::MediaError;
+        // class-validator's phrasing for the DTO-level problems (WAHA validates `file`
+        // there); a 400 with a plain message for what only fetching reveals.
+        match e {
+            MediaError::File(FileProblem::MissingMimetype) => {
+                Self::Validation(vec!["file.mimetype should not be empty".into()])
+            }
+            MediaError::File(FileProblem::BothUrlAndData) => Self::Validation(vec![
+                "file must contain either url or data, not both".into(),
+            ]),
+            MediaError::File(FileProblem::NeitherUrlNorData) => {
+                Self::Validation(vec!["file must contain either url or data".into()])
+            }
+            MediaError::InvalidBase64 => {
+                Self::Validation(vec!["file.data must be base64 encoded".into()])
+            }
+            MediaError::NotHttpUrl(_) => {
+                Self::Validation(vec!["file.url must be a URL address".into()])
+            }
+            MediaError::FetchFailed { url, reason } => Self::bad_request(format!(
+                "Failed to download the file from '{url}': {reason}"
+            )),
+            MediaError::TooLarge { max_bytes } => Self::bad_request(format!(
+                "The file is too large: the limit is {max_bytes} bytes"
+            )),
+            MediaError::NotImplemented => Self::not_implemented(),
+            MediaError::FfmpegMissing => Self::Http {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "Media conversion needs ffmpeg, which is not installed on the server"
+                    .into(),
+            },
+            MediaError::Unconvertible(reason) => {
+                Self::bad_request(format!("Cannot convert the file with ffmpeg: {reason}"))
+            }
+            MediaError::Disk(_) => Self::Internal(e.to_string()),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod observability;
 pub mod openapi;
 pub mod pairing;
 pub mod routing;
+pub mod sending;
 pub mod sessions;
 pub mod webhooks;
 pub mod websocket;
@@ -135,6 +136,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     sessions::routes(cfg);
     pairing::routes(cfg);
     chatting::routes(cfg);
+    sending::routes(cfg);
     chats::routes(cfg);
     contacts::routes(cfg);
     groups::routes(cfg);

@@ -76,12 +76,17 @@ pub fn finish(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
 /// utoipa takes deprecation only from Rust's `#[deprecated]` on the handler, which would
 /// warn wherever actix registers the route; `tests/e2e/openapi.rs` checks this list
 /// against WAHA's spec for every served operation.
-const DEPRECATED_OPERATIONS: [&str; 5] = [
+const DEPRECATED_OPERATIONS: [&str; 10] = [
     "SessionsController_DEPRACATED_start",
     "SessionsController_DEPRECATED_stop",
     "SessionsController_DEPRECATED_logout",
     "ChattingController_sendTextGet",
     "VersionController_get",
+    "ChattingController_sendButtons",
+    "ChattingController_reply",
+    "ChattingController_sendLinkPreview_DEPRECATED",
+    "ChattingController_getMessages",
+    "ChattingController_DEPRECATED_checkNumberStatus",
 ];
 
 fn finish_operation(op: &mut utoipa::openapi::path::Operation) {

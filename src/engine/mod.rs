@@ -24,8 +24,10 @@
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
 pub mod groups;
+pub mod media_http;
 pub mod messaging;
 pub mod mongo_store;
+pub mod outgoing_media;
 pub mod transport;
 
 use std::{sync::Arc, time::Duration};
@@ -276,6 +278,9 @@ pub enum Error {
         /// WhatsApp's error text (`forbidden`, `item-not-found`, …).
         text: String,
     },
+    /// The request is well-formed but cannot be done (WAHA's 422 with this message).
+    #[error("{0}")]
+    Unprocessable(String),
     /// A `mock-network` build (certificate checks off) was asked to reach WhatsApp itself.
     #[error(
         "this is a test build (mock-network): it connects only to WHARF_WA_URL, never to WhatsApp"
@@ -466,6 +471,7 @@ pub async fn run(
         .with_runtime(PinnedRuntime(tokio::runtime::Handle::current()))
         .with_backend_arc(backend)
         .with_transport_factory(transport(&spec))
+        .with_http_client(media_http::MediaHttp::new(spec.wa_url.as_deref()))
         .with_version(spec.wa_version)
         .skip_history_sync()
         .with_event_handler(Forwarder {

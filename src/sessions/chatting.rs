@@ -29,6 +29,9 @@ pub struct SendText {
     pub mentions: Vec<String>,
     /// Pre-generated WhatsApp id.
     pub id: Option<String>,
+    /// Generate a link preview for the text's first URL, fetching within these limits
+    /// (`linkPreview`, WAHA's default `true` on `POST /api/sendText`); `None`: plain text.
+    pub link_preview: Option<super::sending::FetchLimits>,
 }
 
 fn parse_message_id(id: &str) -> Result<MessageId> {
@@ -37,12 +40,16 @@ fn parse_message_id(id: &str) -> Result<MessageId> {
 
 impl SessionManager {
     /// The account of a running session (for the `from` of what we send).
-    fn live_me(&self, name: &str) -> Option<crate::model::session::MeInfo> {
+    pub(super) fn live_me(&self, name: &str) -> Option<crate::model::session::MeInfo> {
         self.live_state(name).and_then(|s| s.me)
     }
 
     /// Resolves a quoted message: its sender from the id, its text from the history.
-    async fn quote(&self, session: &str, reply_to: &str) -> Result<(Quote, ReplyToMessage)> {
+    pub(super) async fn quote(
+        &self,
+        session: &str,
+        reply_to: &str,
+    ) -> Result<(Quote, ReplyToMessage)> {
         let parsed = parse_message_id(reply_to)?;
         let stored = self.messages().get(session, reply_to).await?;
         if stored.is_none() {
@@ -81,6 +88,18 @@ impl SessionManager {
     /// # Errors
     /// A bad quoted id, the history lookup of the quote, the engine's refusal.
     pub async fn send_text(&self, engine: &engine::Session, req: SendText) -> Result<WAMessage> {
+        if let Some(limits) = req.link_preview
+            && req.mentions.is_empty()
+            && let Some(preview) = self.link_preview_for(&req.text, limits).await
+        {
+            let kind = super::sending::SendKind::LinkPreview {
+                preview,
+                image: None,
+            };
+            return self
+                .send_kind(engine, req.chat, req.reply_to, req.id, kind, limits)
+                .await;
+        }
         let session = engine.name();
         let inbox = self.inbox(session).await?;
         let (quote, reply_to) = match req.reply_to.filter(|r| !r.is_empty()) {

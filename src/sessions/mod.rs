@@ -10,8 +10,10 @@
 
 pub mod chatting;
 pub mod groups;
+pub mod convert;
 pub mod inbox;
 pub mod runtime;
+pub mod sending;
 pub mod status;
 
 use std::{
@@ -79,6 +81,9 @@ pub enum Error {
         /// Current status.
         status: SessionStatus,
     },
+    /// A send was refused before anything was sent (bad `file`, fetch failure…).
+    #[error(transparent)]
+    Media(sending::MediaError),
     /// The engine refused.
     #[error(transparent)]
     Engine(#[from] engine::Error),

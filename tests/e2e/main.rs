@@ -7,6 +7,7 @@ mod engine_store;
 mod errors;
 mod events;
 mod groups;
+mod media_send;
 mod message_store;
 mod messaging;
 mod observability;

@@ -407,11 +407,15 @@ fn usync(c: &mut Conn, n: &Node) -> Flow {
 }
 
 /// App-state sync: the mock keeps no app state; 409 per collection is what
-/// the client treats as "nothing to sync".
+/// the client treats as "nothing to sync". A patch the client sends (star,
+/// archive, …) is accepted without being kept: an empty `<sync/>` answer is
+/// whatsapp-rust's "accepted" (it then re-syncs, gets the 409 and moves on).
 fn app_state(n: &Node) -> Flow {
-    let cols: Vec<Node> = child(n, "sync")
-        .map(children)
-        .unwrap_or(&[])
+    let cols = child(n, "sync").map(children).unwrap_or(&[]);
+    if cols.iter().any(|col| child(col, "patch").is_some()) {
+        return Flow::reply(iq_result(n, vec![B::new("sync").build()]));
+    }
+    let cols: Vec<Node> = cols
         .iter()
         .filter_map(|col| attr(col, "name"))
         .map(|name| {

@@ -23,7 +23,7 @@ use crate::state::{MEDIA_CAP_BYTES, Net};
 
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_ADMIN_BODY: usize = 1024 * 1024;
-const MAX_MEDIA_BODY: usize = 64 * 1024 * 1024;
+const MAX_MEDIA_BODY: usize = 128 * 1024 * 1024;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
