@@ -82,6 +82,12 @@ pub(crate) async fn refetch(
 ///
 /// # Errors
 /// WhatsApp's refusal (the cache is then untouched), the store's error.
+///
+/// # Cancel safety
+/// Dropped while asking WhatsApp: nothing was written. Dropped while writing: SQLite
+/// finishes its one transaction anyway; MongoDB keeps the groups upserted so far (each
+/// whole) and any it did not remove yet — a superset of the truth until the next refresh,
+/// never a half-written group.
 pub(crate) async fn refresh(store: &Store, engine: &engine::Session) -> Result<usize> {
     let fresh = engine.participating_groups().await?;
     let groups = cache(store, engine.name())?;
