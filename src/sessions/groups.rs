@@ -92,6 +92,11 @@ pub(crate) async fn refresh(store: &Store, engine: &engine::Session) -> Result<u
     let fresh = engine.participating_groups().await?;
     let groups = cache(store, engine.name())?;
     let _guard = lock(engine.name()).await;
+    if fresh.is_empty() && groups.groups().count().await? == 0 {
+        // The common case of a freshly paired account: nothing to write (and, on MongoDB,
+        // no collection or index to create for it).
+        return Ok(0);
+    }
     let mut merged = Vec::with_capacity(fresh.len());
     for g in fresh {
         let cached = groups.groups().get(&g.id).await?;
