@@ -11,7 +11,7 @@
 //!
 //! # Adding a feature file
 //! Request/response operations are plain `async fn`s on [`Session`], one file per WAHA
-//! feature (`messaging.rs` today; `groups.rs`, `media.rs`… later). To add one:
+//! feature (`messaging.rs`, `groups.rs`; `media.rs`… later). To add one:
 //! 1. create `engine/<feature>.rs` with `impl super::Session { pub async fn …(&self, …) }`,
 //!    each starting with `let client = self.client()?;` (a stale handle then answers
 //!    [`Error::NotRunning`] instead of talking to a dead client);

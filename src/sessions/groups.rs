@@ -82,10 +82,21 @@ pub(crate) async fn refetch(
 ///
 /// # Errors
 /// WhatsApp's refusal (the cache is then untouched), the store's error.
+///
+/// # Cancel safety
+/// Dropped while asking WhatsApp: nothing was written. Dropped while writing: SQLite
+/// finishes its one transaction anyway; MongoDB keeps the groups upserted so far (each
+/// whole) and any it did not remove yet — a superset of the truth until the next refresh,
+/// never a half-written group.
 pub(crate) async fn refresh(store: &Store, engine: &engine::Session) -> Result<usize> {
     let fresh = engine.participating_groups().await?;
     let groups = cache(store, engine.name())?;
     let _guard = lock(engine.name()).await;
+    if fresh.is_empty() && groups.groups().count().await? == 0 {
+        // The common case of a freshly paired account: nothing to write (and, on MongoDB,
+        // no collection or index to create for it).
+        return Ok(0);
+    }
     let mut merged = Vec::with_capacity(fresh.len());
     for g in fresh {
         let cached = groups.groups().get(&g.id).await?;

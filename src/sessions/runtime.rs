@@ -360,6 +360,9 @@ async fn run_once(
     tokio::pin!(engine);
     let mut qr_deadline: Option<tokio::time::Instant> = None;
     let mut logged_out = false;
+    // The group-cache refresh of this connection (see `refresh_groups`), joined before the
+    // connection's end is acted on.
+    let mut refresh: Option<Refresh> = None;
     let result = loop {
         let qr_timer = async {
             match qr_deadline {
@@ -376,6 +379,7 @@ async fn run_once(
                 // Stop the client; the session stays FAILED until started again (WAHA).
                 engine_cancel.cancel();
                 let _ = (&mut engine).await;
+                stop_refresh(&mut refresh).await;
                 return Outcome::Terminal;
             }
             Some(event) = rx.recv() => {
@@ -392,12 +396,16 @@ async fn run_once(
                 let connected = matches!(event, EngineEvent::Connected { .. });
                 apply_event(session, store, state, inbox, event).await;
                 if connected {
-                    refresh_groups(store, state, tracker, cancel);
+                    stop_refresh(&mut refresh).await;
+                    refresh = refresh_groups(store, state, tracker, cancel);
                 }
                 publish_status(inbox, state, published).await;
             }
         }
     };
+    // The client is gone: its refresh must not outlive it (it holds the client, and with it
+    // the device store that a logout is about to wipe).
+    stop_refresh(&mut refresh).await;
     // Events the engine queued before it returned still count.
     while let Ok(event) = rx.try_recv() {
         logged_out |= matches!(event, EngineEvent::LoggedOut { .. });
@@ -424,29 +432,44 @@ async fn run_once(
     }
 }
 
+/// A running group-cache refresh: its token and its task.
+struct Refresh {
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Cancels and joins `refresh`, if any.
+async fn stop_refresh(refresh: &mut Option<Refresh>) {
+    if let Some(Refresh { cancel, task }) = refresh.take() {
+        cancel.cancel();
+        let _ = task.await;
+    }
+}
+
 /// Once WORKING (after pairing or a reconnect), the group cache is refreshed from
-/// WhatsApp beside the event loop, on the session's tracker (joined on stop) and under its
-/// token, so a long list never delays the session's events.
+/// WhatsApp beside the event loop, so a long list never delays the session's events. The
+/// task runs on the session's tracker under a child of its token; its owner, `run_once`,
+/// cancels and joins it when the connection ends.
 fn refresh_groups(
     store: &Store,
     state: &watch::Sender<LiveState>,
     tracker: &TaskTracker,
     cancel: &CancellationToken,
-) {
-    let Some(live) = state.borrow().engine.clone() else {
-        return;
-    };
+) -> Option<Refresh> {
+    let live = state.borrow().engine.clone()?;
     let store = store.clone();
-    let cancel = cancel.clone();
-    tracker.spawn(async move {
+    let cancel = cancel.child_token();
+    let token = cancel.clone();
+    let task = tracker.spawn(async move {
         tokio::select! {
-            () = cancel.cancelled() => {}
+            () = token.cancelled() => {}
             r = super::groups::refresh(&store, &live) => match r {
                 Ok(n) => tracing::debug!(session = live.name(), groups = n, "group cache refreshed"),
                 Err(e) => tracing::warn!(session = live.name(), error = %e, "could not refresh the group cache"),
             },
         }
     });
+    Some(Refresh { cancel, task })
 }
 
 /// Logs a QR code drawn with Unicode half blocks (WAHA prints an ASCII QR likewise).
