@@ -15,7 +15,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{
-    ApiError, AppState, HasSession, Working, WorkingBody, WorkingQuery,
+    ApiError, AppState, Body, HasSession, Working, WorkingBody, WorkingQuery,
     chats::{AckName, MessageSortField, SortOrderParam},
     contacts::WANumberExistResult,
 };
@@ -81,6 +81,15 @@ pub(super) fn limits(state: &AppState) -> FetchLimits {
     }
 }
 
+/// WAHA validates a `file`'s shape with the DTO, before the session pipe: so its 400s
+/// come before the WORKING gate's 422, then the gate runs.
+async fn file_gate(state: &AppState, session: &str, file: &FileInput) -> Result<Working, ApiError> {
+    use crate::sessions::sending::MediaError;
+    file.mimetype().map_err(MediaError::File)?;
+    file.source().map_err(MediaError::File)?;
+    Working::gate(state, session).await
+}
+
 fn created(msg: &WAMessage) -> HttpResponse {
     HttpResponse::Created().json(msg)
 }
@@ -108,9 +117,10 @@ async fn media(
 #[post("/api/sendImage")]
 pub async fn send_image(
     state: web::Data<AppState>,
-    req: WorkingBody<MessageImageRequest>,
+    req: Body<MessageImageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let WorkingBody { working, body: r } = req;
+    let Body(r) = req;
+    let working = file_gate(&state, &r.session, &r.file).await?;
     let send = SendMedia {
         chat: r.chat_id,
         file: r.file,
@@ -134,9 +144,10 @@ pub async fn send_image(
 #[post("/api/sendFile")]
 pub async fn send_file(
     state: web::Data<AppState>,
-    req: WorkingBody<MessageFileRequest>,
+    req: Body<MessageFileRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let WorkingBody { working, body: r } = req;
+    let Body(r) = req;
+    let working = file_gate(&state, &r.session, &r.file).await?;
     let send = SendMedia {
         chat: r.chat_id,
         file: r.file,
@@ -153,9 +164,10 @@ pub async fn send_file(
 /// document, so it is routed without being listed in `/-json`.
 pub async fn send_sticker(
     state: web::Data<AppState>,
-    req: WorkingBody<MessageStickerRequest>,
+    req: Body<MessageStickerRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let WorkingBody { working, body: r } = req;
+    let Body(r) = req;
+    let working = file_gate(&state, &r.session, &r.file).await?;
     let send = SendMedia {
         chat: r.chat_id,
         file: r.file,
@@ -179,9 +191,10 @@ pub async fn send_sticker(
 #[post("/api/sendVoice")]
 pub async fn send_voice(
     state: web::Data<AppState>,
-    req: WorkingBody<MessageVoiceRequest>,
+    req: Body<MessageVoiceRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let WorkingBody { working, body: r } = req;
+    let Body(r) = req;
+    let working = file_gate(&state, &r.session, &r.file).await?;
     let send = SendMedia {
         chat: r.chat_id,
         file: r.file,
@@ -189,7 +202,7 @@ pub async fn send_voice(
         caption: None,
         reply_to: r.reply_to,
         id: r.id,
-        convert: r.convert,
+        convert: r.convert.unwrap_or(false),
     };
     media(&state, &working, send).await
 }
@@ -205,13 +218,14 @@ pub async fn send_voice(
 #[post("/api/sendVideo")]
 pub async fn send_video(
     state: web::Data<AppState>,
-    req: WorkingBody<MessageVideoRequest>,
+    req: Body<MessageVideoRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let WorkingBody { working, body: r } = req;
+    let Body(r) = req;
+    let working = file_gate(&state, &r.session, &r.file).await?;
     let send = SendMedia {
         chat: r.chat_id,
         file: r.file,
-        kind: if r.as_note {
+        kind: if r.as_note.unwrap_or(false) {
             MediaKind::VideoNote
         } else {
             MediaKind::Video
@@ -219,7 +233,7 @@ pub async fn send_video(
         caption: r.caption,
         reply_to: r.reply_to,
         id: r.id,
-        convert: r.convert,
+        convert: r.convert.unwrap_or(false),
     };
     media(&state, &working, send).await
 }
@@ -308,10 +322,11 @@ pub async fn send_poll(
     req: WorkingBody<MessagePollRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let WorkingBody { working, body: r } = req;
+    let multiple_answers = r.poll.multiple();
     let poll = OutgoingPoll {
         name: r.poll.name,
         options: r.poll.options,
-        multiple_answers: r.poll.multiple_answers,
+        multiple_answers,
     };
     kind(
         &state,
@@ -340,7 +355,12 @@ pub async fn send_poll_vote(
     let WorkingBody { working, body: r } = req;
     let answer = state
         .manager
-        .send_poll_vote(&working.engine, r.chat_id, &r.poll_message_id, r.votes)
+        .send_poll_vote(
+            &working.engine,
+            r.chat_id,
+            &r.poll_message_id,
+            crate::model::send::vote_options(r.votes),
+        )
         .await?;
     Ok(HttpResponse::Created().json(answer))
 }
@@ -521,8 +541,9 @@ pub async fn send_event(
     let event = OutgoingEvent {
         name: e.name,
         description: e.description,
-        start_time: e.start_time,
-        end_time: e.end_time,
+        // Seconds, possibly sent as a float (`2063137000.0`).
+        start_time: e.start_time as i64,
+        end_time: e.end_time.map(|t| t as i64),
         location: e.location.map(|l| l.name),
         extra_guests_allowed: e.extra_guests_allowed,
     };

@@ -245,7 +245,8 @@ pub struct MessageVoiceRequest {
     pub reply_to: Option<String>,
     /// Convert the input file to the required format using ffmpeg before sending
     #[serde(default)]
-    pub convert: bool,
+    #[schema(value_type = bool)]
+    pub convert: Option<bool>,
     /// Pre-generated message id.
     #[serde(default)]
     pub id: Option<String>,
@@ -269,10 +270,11 @@ pub struct MessageVideoRequest {
     pub reply_to: Option<String>,
     /// Send as video note (aka instant or round video).
     #[serde(default, rename = "asNote")]
-    pub as_note: bool,
+    pub as_note: Option<bool>,
     /// Convert the input file to the required format using ffmpeg before sending
     #[serde(default)]
-    pub convert: bool,
+    #[schema(value_type = bool)]
+    pub convert: Option<bool>,
     /// Caption.
     #[serde(default)]
     pub caption: Option<String>,
@@ -361,9 +363,18 @@ pub struct MessagePoll {
     /// Options.
     #[schema(example = json!(["Awesome!", "Good!", "Not bad!"]))]
     pub options: Vec<String>,
-    /// Several answers allowed.
+    /// Several answers allowed. WAHA documents it as an object (the SDK's model then
+    /// sends `{}`), so anything but `true` means one answer.
     #[serde(default, rename = "multipleAnswers")]
-    pub multiple_answers: bool,
+    #[schema(value_type = bool)]
+    pub multiple_answers: Option<Value>,
+}
+
+impl MessagePoll {
+    /// Whether several answers are allowed.
+    pub fn multiple(&self) -> bool {
+        matches!(self.multiple_answers, Some(Value::Bool(true)))
+    }
 }
 
 /// `MessagePollRequest`.
@@ -399,11 +410,34 @@ pub struct MessagePollVoteRequest {
     /// Only for Channels - server message id (if known); accepted, not used.
     #[serde(default, rename = "pollServerId")]
     pub poll_server_id: Option<f64>,
-    /// Poll options you are voting for
-    pub votes: Vec<String>,
+    /// Poll options you are voting for. WAHA's document nests them one level deeper
+    /// (the SDK then sends `[["A"]]`); both forms are accepted.
+    #[schema(value_type = Vec<String>)]
+    pub votes: Vec<Vote>,
     /// Session name.
     #[serde(default = "default_session")]
     pub session: String,
+}
+
+/// One entry of `votes`: an option name, or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Vote {
+    /// `"A"`.
+    One(String),
+    /// `["A", "B"]`.
+    Many(Vec<String>),
+}
+
+/// The option names of `votes`, flattened.
+pub fn vote_options(votes: Vec<Vote>) -> Vec<String> {
+    votes
+        .into_iter()
+        .flat_map(|v| match v {
+            Vote::One(o) => vec![o],
+            Vote::Many(os) => os,
+        })
+        .collect()
 }
 
 /// `FileURL` or `FileContent`: a link-preview image.
@@ -603,10 +637,10 @@ pub struct EventMessage {
     pub description: Option<String>,
     /// Start time of the event (Unix timestamp in seconds)
     #[serde(rename = "startTime")]
-    pub start_time: i64,
+    pub start_time: f64,
     /// End time of the event (Unix timestamp in seconds)
     #[serde(default, rename = "endTime")]
-    pub end_time: Option<i64>,
+    pub end_time: Option<f64>,
     /// Location of the event
     #[serde(default)]
     pub location: Option<EventLocation>,

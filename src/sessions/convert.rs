@@ -173,7 +173,10 @@ pub async fn video(input: &Path) -> Result<Converted, MediaError> {
 
 /// Duration (s) and waveform of an audio file: ffmpeg decodes it to 8 kHz mono 16-bit PCM
 /// on stdout, folded into 100 ms mean amplitudes as it streams, then into 64 samples.
-async fn waveform(audio: &Path) -> Result<(u32, Vec<u8>), MediaError> {
+///
+/// # Errors
+/// ffmpeg missing or unable to decode the file.
+pub async fn waveform(audio: &Path) -> Result<(u32, Vec<u8>), MediaError> {
     const RATE: usize = 8000;
     const BLOCK: usize = RATE / 10;
     let mut child = Command::new(ffmpeg())

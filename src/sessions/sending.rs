@@ -399,6 +399,14 @@ impl SessionManager {
                 c.seconds,
                 c.waveform.clone(),
             ),
+            // WAHA computes a voice note's duration and waveform even without `convert`;
+            // best effort here (no ffmpeg, or not decodable: sent without them).
+            None if kind == MediaKind::Voice => {
+                let (seconds, waveform) = super::convert::waveform(&staged.path)
+                    .await
+                    .map_or((None, None), |(s, w)| (Some(s), Some(w)));
+                (staged.path.to_path_buf(), mimetype, seconds, waveform)
+            }
             None => (staged.path.to_path_buf(), mimetype, None, None),
         };
         let filename = req.file.filename.clone();

@@ -875,6 +875,48 @@ async fn send_media_bad_file_is_400_and_nothing_is_sent() {
             .await;
         assert_eq!(r.status, 400, "{}", r.text);
 
+        // Invalid polls, a vote on a poll this session never saw, a list to a group.
+        let r = app
+            .post(
+                "/api/sendPoll",
+                &json!({"session":"alice","chatId":to_bob,"poll":{"name":"Q","options":["only"]}})
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(
+            r.text,
+            r#"{"message":["poll.options must contain between 2 and 12 options"],"error":"Bad Request","statusCode":400}"#
+        );
+        let r = app
+            .post(
+                "/api/sendPoll",
+                &json!({"session":"alice","chatId":to_bob,"poll":{"name":"Q","options":["a","a"]}})
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        let r = app
+            .post(
+                "/api/sendPollVote",
+                &json!({"session":"alice","chatId":to_bob,"votes":["a"],
+                        "pollMessageId":format!("false_{to_bob}_3EB0000000000000000000")})
+                .to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{}", r.text);
+        let r = app
+            .post(
+                "/api/sendList",
+                &json!({"session":"alice","chatId":"120363000000000001@g.us","message":{"title":"M",
+                        "button":"B","sections":[{"title":"S","rows":[{"title":"R","rowId":"1"}]}]}})
+                .to_string(),
+            )
+            .await;
+        assert_eq!(
+            r.text,
+            r#"{"message":"List message can only be sent to a direct message chat.","error":"Unprocessable Entity","statusCode":422}"#
+        );
+
         // Nothing of it was sent or recorded.
         let r = app
             .get(&format!("/api/alice/chats/{to_bob}/messages?limit=100"))
