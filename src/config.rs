@@ -184,6 +184,9 @@ pub struct Config {
     pub messages_retention_days: u32,
     /// `WHARF_EGRESS_DENY` / `WHARF_EGRESS_ALLOW`: where webhook (and media) requests may go.
     pub egress: crate::egress::EgressPolicy,
+    /// `WHARF_JWT_SECRET` / `WHARF_JWT_PUBLIC_KEY` / `WHARF_JWT_AUDIENCE` /
+    /// `WHARF_JWT_ISSUER`: session tokens (`keys::jwt`).
+    pub jwt: crate::keys::jwt::JwtSettings,
 }
 
 /// Every configuration problem found, reported together.
@@ -487,6 +490,14 @@ impl Config {
         let egress_deny = ranges(&mut r, "WHARF_EGRESS_DENY");
         let egress_allow = ranges(&mut r, "WHARF_EGRESS_ALLOW");
         let egress = crate::egress::EgressPolicy::new(&egress_deny, &egress_allow);
+        let jwt = crate::keys::jwt::JwtSettings {
+            secret: r.get(&["WHARF_JWT_SECRET"]).map(|(_, v)| Secret::new(v)),
+            public_key: r
+                .get(&["WHARF_JWT_PUBLIC_KEY"])
+                .map(|(_, v)| PathBuf::from(v)),
+            audience: r.get(&["WHARF_JWT_AUDIENCE"]).map(|(_, v)| v),
+            issuer: r.get(&["WHARF_JWT_ISSUER"]).map(|(_, v)| v),
+        };
 
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
@@ -526,6 +537,7 @@ impl Config {
             environment: Secret::new(vars),
             messages_retention_days,
             egress,
+            jwt,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod egress;
 pub mod engine;
 pub mod events;
+pub mod keys;
 pub mod messages;
 pub mod model;
 pub mod redact;

@@ -104,7 +104,7 @@ pub fn url(value: &str) -> String {
         out.push_str(&masked.join("&"));
     }
     if fragment.is_some() {
-        out.push_str("#");
+        out.push('#');
         out.push_str(MASK);
     }
     out

@@ -28,7 +28,7 @@ use serde::de::{self, DeserializeOwned, IntoDeserializer, value::MapDeserializer
 
 mod strict;
 
-use super::{ApiError, AppState, BODY_LIMIT};
+use super::{ApiError, AppState, BODY_LIMIT, auth::BodyScope};
 use crate::{engine, sessions};
 
 /// A JSON request body, parsed like Express's body-parser and NestJS's `ValidationPipe`:
@@ -58,6 +58,8 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Body<T> {
             .flatten()
             .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
         let mut payload = payload.take();
+        // The scope check of a route whose session is named in the body (`api::auth`).
+        let scope = req.extensions().get::<BodyScope>().cloned();
         Box::pin(async move {
             let mut buf = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
@@ -71,19 +73,21 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Body<T> {
             }
             let buf = buf.freeze();
             if buf.len() > PARSE_INLINE_MAX {
-                web::block(move || parse_body(&buf))
+                web::block(move || parse_body(&buf, scope.as_ref()))
                     .await
                     .map_err(|e| ApiError::Internal(e.to_string()))?
                     .map(Body)
             } else {
-                parse_body(&buf).map(Body)
+                parse_body(&buf, scope.as_ref()).map(Body)
             }
         })
     }
 }
 
-/// Bytes of a JSON body (empty = none sent) into `T`; see [`Body`].
-fn parse_body<T: DeserializeOwned>(buf: &[u8]) -> Result<T, ApiError> {
+/// Bytes of a JSON body (empty = none sent) into `T`; see [`Body`]. `scope`: the session
+/// the body names must pass it (before the DTO is checked, so a foreign session's request
+/// learns nothing from validation errors).
+fn parse_body<T: DeserializeOwned>(buf: &[u8], scope: Option<&BodyScope>) -> Result<T, ApiError> {
     let first = buf.iter().find(|b| !b.is_ascii_whitespace());
     let value = match first {
         None => serde_json::Value::Object(serde_json::Map::new()),
@@ -105,6 +109,9 @@ fn parse_body<T: DeserializeOwned>(buf: &[u8]) -> Result<T, ApiError> {
                 .map_err(|e| ApiError::bad_request(format!("Unexpected token in JSON: {e}")))?
         }
     };
+    if let Some(scope) = scope {
+        scope.check(&value)?;
+    }
     if value.is_array() {
         return Err(ApiError::Validation(vec![
             "an unknown value was passed to the validate function".into(),

@@ -11,9 +11,11 @@ pub mod chatting;
 pub mod contacts;
 pub mod error;
 pub mod extract;
+pub mod keys;
 pub mod observability;
 pub mod openapi;
 pub mod pairing;
+pub mod scopes;
 pub mod sessions;
 pub mod webhooks;
 pub mod websocket;
@@ -55,6 +57,10 @@ pub struct AppState {
     pub started_at_ms: i64,
     /// Cancelled by `POST /api/server/stop`; `app` then shuts down gracefully.
     pub stop: CancellationToken,
+    /// Stored API keys (`/api/keys`, scoped-key authentication).
+    pub keys: crate::keys::Keys,
+    /// JWT session tokens, when configured.
+    pub jwt: Option<crate::keys::jwt::Verifier>,
 }
 
 /// Builds the actix app: WAHA routes (collected into the OpenAPI document), middleware,
@@ -123,6 +129,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     chats::routes(cfg);
     contacts::routes(cfg);
     webhooks::routes(cfg);
+    keys::routes(cfg);
     observability::routes(cfg);
 }
 

@@ -127,7 +127,10 @@ async fn health_returns_503_when_mongo_is_down_and_never_shows_its_password() {
     assert!(!health.to_string().contains(SECRET), "{health}");
     // A 500 echoes the query (WAHA's shape) but never a key presented there.
     let res = reqwest::Client::new()
-        .get(format!("{}/api/sessions?probe=1&x-api-key={API_KEY}", wharf.base))
+        .get(format!(
+            "{}/api/sessions?probe=1&x-api-key={API_KEY}",
+            wharf.base
+        ))
         .send()
         .await
         .expect("request");

@@ -19,7 +19,9 @@ use wharf::model::session::{
     RetryPolicy, SessionConfig, WebhookConfig, WebjsConfig,
 };
 use wharf::store::mongo::MongoStore;
-use wharf::store::{DeviceLocation, Error, Namespaces, SessionRecord, Store};
+use wharf::store::{
+    ApiKeyRecord, DeviceLocation, Error, KeyActions, Namespaces, SessionRecord, Store,
+};
 
 use crate::support::{
     mongo::{MongoServer, drop_namespace},
@@ -155,6 +157,7 @@ contract!(
     delete_session_twice_is_idempotent,
     drop_session_data_existing_keeps_config_me_and_worker,
     reopen_store_after_writes_keeps_everything,
+    api_keys_insert_find_upsert_delete_round_trip,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1061,4 +1064,57 @@ mod mongo_layout {
             assert!(!msg.contains("s3cr3t"), "{url}: {msg}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// API keys
+
+fn api_key(id: &str, stored: &str, session: Option<&str>) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.into(),
+        key: stored.into(),
+        is_active: true,
+        is_admin: session.is_none(),
+        session: session.map(str::to_string),
+        actions: session.map(|_| KeyActions {
+            delete: true,
+            ..KeyActions::NONE
+        }),
+    }
+}
+
+async fn api_keys_insert_find_upsert_delete_round_trip(f: &Fixture) {
+    let s = &f.store;
+    s.insert_session(&record("alpha", None)).await.unwrap();
+    let a = api_key("key_id_b", "sha256:bb", Some("alpha"));
+    let admin = api_key("key_id_a", "sha256:aa", None);
+    s.insert_key(&a).await.unwrap();
+    s.insert_key(&admin).await.unwrap();
+    // Same id or same key: refused.
+    assert!(matches!(
+        s.insert_key(&api_key("key_id_b", "sha256:cc", None)).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        s.insert_key(&api_key("key_id_c", "sha256:aa", None)).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    assert_eq!(s.list_keys().await.unwrap(), vec![admin.clone(), a.clone()]);
+    assert_eq!(s.find_key("sha256:bb").await.unwrap(), Some(a.clone()));
+    assert_eq!(s.find_key("sha256:zz").await.unwrap(), None);
+    assert_eq!(s.get_key("key_id_a").await.unwrap(), Some(admin.clone()));
+    // Upsert replaces the whole row, the key column included (rehash in place).
+    let changed = ApiKeyRecord {
+        key: "sha256:dd".into(),
+        is_active: false,
+        ..a.clone()
+    };
+    s.upsert_key(&changed).await.unwrap();
+    assert_eq!(s.find_key("sha256:bb").await.unwrap(), None);
+    assert_eq!(s.get_key("key_id_b").await.unwrap(), Some(changed));
+    assert!(s.delete_key("key_id_a").await.unwrap());
+    assert!(!s.delete_key("key_id_a").await.unwrap());
+    // Deleting the session removes its keys.
+    s.delete_session("alpha").await.unwrap();
+    assert_eq!(s.list_keys().await.unwrap(), vec![]);
 }

@@ -117,7 +117,9 @@ impl<'de> Deserializer<'de> for Strict {
                 }
             }
             Value::Object(map) => visitor.visit_map(Fields::new(map)),
-            other => other.deserialize_any(visitor),
+            other @ (Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_)) => {
+                other.deserialize_any(visitor)
+            }
         }
     }
 
@@ -129,14 +131,22 @@ impl<'de> Deserializer<'de> for Strict {
     ) -> Result<V::Value, Error> {
         match self.0 {
             Value::Object(map) => visitor.visit_map(Fields::new(map)),
-            other => Err(de::Error::invalid_type(unexpected(&other), &visitor)),
+            other @ (Value::Null
+            | Value::Bool(_)
+            | Value::Number(_)
+            | Value::String(_)
+            | Value::Array(_)) => Err(de::Error::invalid_type(unexpected(&other), &visitor)),
         }
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.0 {
             Value::Null => visitor.visit_none(),
-            other => visitor.visit_some(Strict(other)),
+            other @ (Value::Bool(_)
+            | Value::Number(_)
+            | Value::String(_)
+            | Value::Array(_)
+            | Value::Object(_)) => visitor.visit_some(Strict(other)),
         }
     }
 

@@ -17,6 +17,7 @@
 //! Error messages never carry the connection URL's credentials: every driver message is
 //! passed through [`Redactor`] before it leaves this module.
 
+pub mod keys;
 pub mod messages;
 pub mod outbox;
 pub mod sessions;

@@ -16,6 +16,7 @@
 //! *before* entering the blocking pool, so callers queue as futures instead of parking one
 //! blocking thread each.
 
+pub mod keys;
 pub mod messages;
 pub mod outbox;
 pub mod sessions;
