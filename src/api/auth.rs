@@ -236,16 +236,16 @@ pub async fn authenticate(
 
 /// Applies the route's rule to a session principal (see the module doc).
 fn enforce(req: &ServiceRequest, principal: &Principal) -> Result<(), ApiError> {
-    // No pattern: no route matches, the default service answers WAHA's 404.
-    let Some(pattern) = req.match_pattern() else {
+    // No route matches the path at all: the default service answers WAHA's 404.
+    if req.match_pattern().is_none() {
         return Ok(());
-    };
+    }
     let method = req.method().as_str();
-    let Some(rule) = scopes::rule(method, &pattern) else {
+    let Some((pattern, rule)) = scopes::rule_for_request(method, req.path()) else {
         // Deny by default; `tests/e2e/isolation.rs` fails for such a route.
         tracing::error!(
             method,
-            pattern,
+            path = req.path(),
             "route has no scope rule (src/api/scopes.rs)"
         );
         return Err(ApiError::Forbidden);
@@ -256,7 +256,7 @@ fn enforce(req: &ServiceRequest, principal: &Principal) -> Result<(), ApiError> 
         Rule::Session { from, action } => (from, action),
     };
     let session = match from {
-        Source::Path => scopes::path_session(&pattern, req.path()),
+        Source::Path => scopes::path_session(pattern, req.path()),
         Source::Segment(i) => req
             .path()
             .trim_start_matches('/')

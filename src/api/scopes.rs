@@ -19,6 +19,8 @@
 //! - [`Rule::Listing`] — the handler narrows the answer itself (`GET /api/sessions`);
 //! - [`Rule::Public`] — no key, or the handler authenticates itself (`/ws`).
 
+use actix_web::dev::ResourceDef;
+
 use crate::keys::Action;
 
 /// Where a route names its session.
@@ -179,7 +181,7 @@ pub const PREFIX_RULES: &[(&str, &str, Rule)] = &[(
     },
 )];
 
-/// The rule of `method` + `pattern` (an actix route pattern), if any.
+/// The rule of `method` + `pattern` (an actix route pattern, exactly as in [`RULES`]).
 pub fn rule(method: &str, pattern: &str) -> Option<Rule> {
     RULES
         .iter()
@@ -190,6 +192,35 @@ pub fn rule(method: &str, pattern: &str) -> Option<Rule> {
                 .find(|(m, p, _)| *m == method && pattern.starts_with(p))
         })
         .map(|(_, _, r)| *r)
+}
+
+/// [`RULES`] compiled into actix resource definitions, once.
+static COMPILED: std::sync::LazyLock<Vec<(&'static str, ResourceDef, &'static str, Rule)>> =
+    std::sync::LazyLock::new(|| {
+        RULES
+            .iter()
+            .map(|(m, p, r)| (*m, ResourceDef::new(*p), *p, *r))
+            .collect()
+    });
+
+/// The rule and pattern for a request: the [`RULES`] entries of `method` whose pattern
+/// matches `path`, the most specific (fewest parameters) first — as routing picks
+/// `/api/sessions/start` over `/api/sessions/{session}`; then [`PREFIX_RULES`].
+///
+/// (actix's `match_pattern()` cannot be used: it ignores the method, so
+/// `POST …/messages/read` would be read as `GET …/messages/{messageId}`.)
+pub fn rule_for_request(method: &str, path: &str) -> Option<(&'static str, Rule)> {
+    COMPILED
+        .iter()
+        .filter(|(m, def, _, _)| *m == method && def.is_match(path))
+        .min_by_key(|(_, _, p, _)| p.matches('{').count())
+        .map(|(_, _, p, r)| (*p, *r))
+        .or_else(|| {
+            PREFIX_RULES
+                .iter()
+                .find(|(m, p, _)| *m == method && path.starts_with(p))
+                .map(|(_, p, r)| (*p, *r))
+        })
 }
 
 /// The `{session}` segment of `path` for route `pattern` (both split on `/`; patterns here

@@ -6,6 +6,7 @@ mod chats_api;
 mod engine_store;
 mod errors;
 mod events;
+mod isolation;
 mod keys;
 mod message_store;
 mod messaging;
