@@ -128,7 +128,16 @@ impl Verifier {
         };
         let mut validation = Validation::new(alg);
         validation.leeway = LEEWAY_SECONDS;
-        validation.set_required_spec_claims(&["exp"]);
+        // A configured audience or issuer must also be present (jsonwebtoken checks only
+        // the claims it finds unless they are required).
+        let mut required = vec!["exp"];
+        if settings.audience.is_some() {
+            required.push("aud");
+        }
+        if settings.issuer.is_some() {
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
         match &settings.audience {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,

@@ -7,6 +7,7 @@ mod engine_store;
 mod errors;
 mod events;
 mod isolation;
+mod jwt;
 mod keys;
 mod message_store;
 mod messaging;
