@@ -144,9 +144,10 @@ async fn rs256_and_es256_tokens_verified_with_the_public_key_only() {
         .await;
         sessions(&app, &["alpha"]).await;
         let private = std::fs::read(fixture(der)).unwrap();
-        let key = match alg {
-            jsonwebtoken::Algorithm::RS256 => jsonwebtoken::EncodingKey::from_rsa_der(&private),
-            _ => jsonwebtoken::EncodingKey::from_ec_der(&private),
+        let key = if alg == jsonwebtoken::Algorithm::RS256 {
+            jsonwebtoken::EncodingKey::from_rsa_der(&private)
+        } else {
+            jsonwebtoken::EncodingKey::from_ec_der(&private)
         };
         let claims = json!({"session": "alpha", "exp": now() + 300});
         let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).unwrap();
