@@ -39,7 +39,9 @@ use crate::{engine, sessions};
 /// - syntax errors are a 400 with a string message, shape errors a 400 with a `message`
 ///   array, bodies over 50 MB a 413, and so are bodies with more than
 ///   [`strict::MAX_NODES`] JSON values (wharf's addition: they would cost gigabytes);
-/// - a DTO field takes only an object (`"config": []` is refused; see [`strict`]).
+/// - a DTO field takes only an object (`"config": []` is refused; see [`strict`]);
+/// - on a route whose session is named by the body (`api::scopes`, `Source::Body`), a
+///   session key's scope is checked against the parsed body before the DTO is (403).
 ///
 /// Bodies over 256 KiB are parsed on the blocking pool so the HTTP workers keep answering.
 pub struct Body<T>(pub T);
@@ -363,8 +365,10 @@ impl<'de> de::Deserializer<'de> for Values {
 /// exist is WAHA's 422 `Session "x" does not exist`; one that is not WORKING, the 422
 /// status body with `expected: ["WORKING"]`.
 ///
-/// This is the one place a request reaches a session's engine: the scoped API-key check
-/// and the multi-instance ownership check belong here too.
+/// This is the one place a request reaches a session's engine (the multi-instance
+/// ownership check belongs here too). The scoped API-key check has already run: the auth
+/// middleware (`api::auth`) applies the route's rule from `api::scopes` to the session
+/// named by the path or the query, and [`Body`] applies it to a session named by the body.
 pub struct Working {
     /// Session name.
     pub name: String,

@@ -99,16 +99,24 @@ impl KeyBackend for MongoStore {
     }
 
     async fn upsert_key(&self, record: &ApiKeyRecord) -> Result<()> {
-        let options = ReplaceOptions::builder().upsert(true).build();
-        match self
-            .api_keys()
-            .replace_one(doc! { "id": &record.id }, encode(record)?)
-            .with_options(options)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => Err(Error::AlreadyExists(record.id.clone())),
-            Err(e) => Err(self.redactor.error(&e)),
+        // Two concurrent upserts of a new id can both try to insert; the loser's retry
+        // then replaces the winner's document.
+        let mut retried = false;
+        loop {
+            let options = ReplaceOptions::builder().upsert(true).build();
+            match self
+                .api_keys()
+                .replace_one(doc! { "id": &record.id }, encode(record)?)
+                .with_options(options)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate_key(&e) && !retried => retried = true,
+                Err(e) if is_duplicate_key(&e) => {
+                    return Err(Error::AlreadyExists(record.id.clone()));
+                }
+                Err(e) => return Err(self.redactor.error(&e)),
+            }
         }
     }
 
