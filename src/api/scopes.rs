@@ -229,3 +229,38 @@ pub fn path_session(pattern: &str, path: &str) -> Option<String> {
     let index = pattern.split('/').position(|s| s == "{session}")?;
     path.split('/').nth(index).map(str::to_string)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_rule_is_method_aware_and_most_specific() {
+        // actix's `match_pattern` would say `GET …/messages/{messageId}` here.
+        assert_eq!(
+            rule_for_request("POST", "/api/a/chats/1@c.us/messages/read"),
+            Some(("/api/{session}/chats/{chatId}/messages/read", path(Send)))
+        );
+        assert_eq!(
+            rule_for_request("GET", "/api/a/chats/1@c.us/messages/read").map(|(p, _)| p),
+            Some("/api/{session}/chats/{chatId}/messages/{messageId}")
+        );
+        // The fixed deprecated path wins over `{session}`.
+        assert_eq!(
+            rule_for_request("POST", "/api/sessions/start"),
+            Some(("/api/sessions/start", Rule::Admin))
+        );
+        assert_eq!(
+            rule_for_request("GET", "/api/files/a/x.jpg").map(|(_, r)| r),
+            Some(Rule::Session {
+                from: Source::Segment(2),
+                action: None
+            })
+        );
+        assert_eq!(rule_for_request("PATCH", "/api/sessions/a"), None);
+        assert_eq!(
+            path_session("/api/{session}/chats", "/api/alpha/chats"),
+            Some("alpha".into())
+        );
+    }
+}

@@ -16,7 +16,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use wharf::api::scopes::{self, Rule, Source};
 
-use crate::keys::{create_key, sessions};
+use crate::keys::{create_key, sessions, ws, ws_closed};
 use crate::support::app::{API_KEY, Reply, StoreKind, TestApp};
 
 const JWT_SECRET: &str = "isolation-suite-jwt-secret-0123456789";
@@ -362,5 +362,26 @@ async fn every_route_refuses_foreign_missing_and_bad_credentials_and_admits_its_
             .map(|s| s["name"].clone())
             .collect();
         assert_eq!(names, [json!("beta")]);
+        // `/ws`: the key travels in the query; refusals close with 1008 and the reason.
+        for (query, reason) in [
+            ("session=alpha".to_string(), "Unauthorized"),
+            (
+                "x-api-key=key_0000000000000000000000000000000".to_string(),
+                "Unauthorized",
+            ),
+            (format!("x-api-key={}", c.expired_a), "Unauthorized"),
+            (format!("x-api-key={}", c.forged_a), "Unauthorized"),
+            (format!("x-api-key={}", c.none_alg_a), "Unauthorized"),
+            (
+                format!("x-api-key={}&session=alpha", c.key_b_full),
+                "Forbidden",
+            ),
+            (format!("x-api-key={}&session=beta", c.jwt_a), "Forbidden"),
+            (format!("x-api-key={}", c.media_a), "Forbidden"),
+        ] {
+            let mut socket = ws(&app, &query).await;
+            let closed = ws_closed(&mut socket, std::time::Duration::from_secs(10)).await;
+            assert_eq!(closed, Some((1008, reason.to_string())), "/ws?{query}");
+        }
     }
 }

@@ -419,7 +419,7 @@ async fn deleting_a_session_revokes_its_keys() {
 type Ws =
     tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn ws(app: &TestApp, query: &str) -> Ws {
+pub async fn ws(app: &TestApp, query: &str) -> Ws {
     let url = format!("{}/ws?{query}", app.base.replacen("http://", "ws://", 1));
     tokio_websockets::ClientBuilder::new()
         .uri(&url)
@@ -432,7 +432,7 @@ async fn ws(app: &TestApp, query: &str) -> Ws {
 
 /// The close frame (code, reason), skipping text and control frames; `None` if the
 /// connection stays open for `wait`.
-async fn ws_closed(ws: &mut Ws, wait: Duration) -> Option<(u16, String)> {
+pub async fn ws_closed(ws: &mut Ws, wait: Duration) -> Option<(u16, String)> {
     use futures_util::StreamExt;
     let deadline = tokio::time::Instant::now() + wait;
     loop {
