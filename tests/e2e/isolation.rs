@@ -67,6 +67,12 @@ fn served_ops() -> Vec<Op> {
     ops
 }
 
+/// The only routes anyone may call.
+const PUBLIC: [(&str, &str); 1] = [("GET", "/ping")];
+
+/// Server-wide routes: admin only.
+const ADMIN_PREFIXES: [&str; 3] = ["/api/keys", "/api/server/", "/api/wharf/tokens"];
+
 #[test]
 fn every_served_route_has_a_scope_rule_matching_its_parameters() {
     let mut missing = Vec::new();
@@ -75,6 +81,35 @@ fn every_served_route_has_a_scope_rule_matching_its_parameters() {
             missing.push(format!("{} {}", op.method, op.path));
             continue;
         };
+        // The rules that open a route wide are pinned here, so a careless rule fails too.
+        match rule {
+            Rule::Public => assert!(
+                PUBLIC.contains(&(op.method.as_str(), op.path.as_str())),
+                "{op:?} is public: add it to PUBLIC in this test only if it must be"
+            ),
+            Rule::Listing => assert_eq!(
+                (op.method.as_str(), op.path.as_str()),
+                ("GET", "/api/sessions"),
+                "only the session listing narrows its answer"
+            ),
+            Rule::Admin | Rule::Session { .. } => {}
+        }
+        if ADMIN_PREFIXES.iter().any(|p| op.path.starts_with(p)) {
+            assert_eq!(rule, Rule::Admin, "{op:?} is server-wide");
+        }
+        if op.path.contains("{session}") {
+            assert!(
+                matches!(
+                    rule,
+                    Rule::Admin
+                        | Rule::Session {
+                            from: Source::Path | Source::Segment(_),
+                            ..
+                        }
+                ),
+                "{op:?} names its session in the path: {rule:?}"
+            );
+        }
         if let Rule::Session { from, .. } = rule {
             match from {
                 Source::Path => assert!(op.path.contains("{session}"), "{op:?}: no {{session}}"),
