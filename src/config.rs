@@ -194,6 +194,9 @@ pub struct Config {
     pub media_max_bytes: u64,
     /// `WHARF_MEDIA_FETCH_TIMEOUT_SECONDS` (60): how long fetching a `file.url` may take.
     pub media_fetch_timeout: Duration,
+    /// `WHARF_JWT_SECRET` / `WHARF_JWT_PUBLIC_KEY` / `WHARF_JWT_AUDIENCE` /
+    /// `WHARF_JWT_ISSUER`: session tokens (`keys::jwt`).
+    pub jwt: crate::keys::jwt::JwtSettings,
 }
 
 /// Every configuration problem found, reported together.
@@ -506,6 +509,14 @@ impl Config {
         let egress = crate::egress::EgressPolicy::new(&egress_deny, &egress_allow);
         let store_allow_orphans = r.bool(&["WHARF_STORE_ALLOW_ORPHANS"], false);
         let metrics_session_labels = r.bool(&["WHARF_METRICS_SESSION_LABELS"], false);
+        let jwt = crate::keys::jwt::JwtSettings {
+            secret: r.get(&["WHARF_JWT_SECRET"]).map(|(_, v)| Secret::new(v)),
+            public_key: r
+                .get(&["WHARF_JWT_PUBLIC_KEY"])
+                .map(|(_, v)| PathBuf::from(v)),
+            audience: r.get(&["WHARF_JWT_AUDIENCE"]).map(|(_, v)| v),
+            issuer: r.get(&["WHARF_JWT_ISSUER"]).map(|(_, v)| v),
+        };
 
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
@@ -549,6 +560,7 @@ impl Config {
             metrics_session_labels,
             media_max_bytes,
             media_fetch_timeout,
+            jwt,
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod egress;
 pub mod engine;
 pub mod events;
 pub mod limits;
+pub mod keys;
 pub mod messages;
 pub mod metrics;
 pub mod model;

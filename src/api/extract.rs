@@ -28,7 +28,7 @@ use serde::de::{self, DeserializeOwned, IntoDeserializer, value::MapDeserializer
 
 mod strict;
 
-use super::{ApiError, AppState, BODY_LIMIT};
+use super::{ApiError, AppState, BODY_LIMIT, auth::BodyScope};
 use crate::{engine, sessions};
 
 /// A JSON request body, parsed like Express's body-parser and NestJS's `ValidationPipe`:
@@ -39,7 +39,9 @@ use crate::{engine, sessions};
 /// - syntax errors are a 400 with a string message, shape errors a 400 with a `message`
 ///   array, bodies over 50 MB a 413, and so are bodies with more than
 ///   [`strict::MAX_NODES`] JSON values (wharf's addition: they would cost gigabytes);
-/// - a DTO field takes only an object (`"config": []` is refused; see [`strict`]).
+/// - a DTO field takes only an object (`"config": []` is refused; see [`strict`]);
+/// - on a route whose session is named by the body (`api::scopes`, `Source::Body`), a
+///   session key's scope is checked against the parsed body before the DTO is (403).
 ///
 /// Bodies over 256 KiB are parsed on the blocking pool so the HTTP workers keep answering.
 pub struct Body<T>(pub T);
@@ -58,6 +60,8 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Body<T> {
             .flatten()
             .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
         let mut payload = payload.take();
+        // The scope check of a route whose session is named in the body (`api::auth`).
+        let scope = req.extensions().get::<BodyScope>().cloned();
         Box::pin(async move {
             let mut buf = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
@@ -71,19 +75,21 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Body<T> {
             }
             let buf = buf.freeze();
             if buf.len() > PARSE_INLINE_MAX {
-                web::block(move || parse_body(&buf))
+                web::block(move || parse_body(&buf, scope.as_ref()))
                     .await
                     .map_err(|e| ApiError::Internal(e.to_string()))?
                     .map(Body)
             } else {
-                parse_body(&buf).map(Body)
+                parse_body(&buf, scope.as_ref()).map(Body)
             }
         })
     }
 }
 
-/// Bytes of a JSON body (empty = none sent) into `T`; see [`Body`].
-fn parse_body<T: DeserializeOwned>(buf: &[u8]) -> Result<T, ApiError> {
+/// Bytes of a JSON body (empty = none sent) into `T`; see [`Body`]. `scope`: the session
+/// the body names must pass it (before the DTO is checked, so a foreign session's request
+/// learns nothing from validation errors).
+fn parse_body<T: DeserializeOwned>(buf: &[u8], scope: Option<&BodyScope>) -> Result<T, ApiError> {
     let first = buf.iter().find(|b| !b.is_ascii_whitespace());
     let value = match first {
         None => serde_json::Value::Object(serde_json::Map::new()),
@@ -105,6 +111,9 @@ fn parse_body<T: DeserializeOwned>(buf: &[u8]) -> Result<T, ApiError> {
                 .map_err(|e| ApiError::bad_request(format!("Unexpected token in JSON: {e}")))?
         }
     };
+    if let Some(scope) = scope {
+        scope.check(&value)?;
+    }
     if value.is_array() {
         return Err(ApiError::Validation(vec![
             "an unknown value was passed to the validate function".into(),
@@ -356,8 +365,10 @@ impl<'de> de::Deserializer<'de> for Values {
 /// exist is WAHA's 422 `Session "x" does not exist`; one that is not WORKING, the 422
 /// status body with `expected: ["WORKING"]`.
 ///
-/// This is the one place a request reaches a session's engine: the scoped API-key check
-/// and the multi-instance ownership check belong here too.
+/// This is the one place a request reaches a session's engine (the multi-instance
+/// ownership check belongs here too). The scoped API-key check has already run: the auth
+/// middleware (`api::auth`) applies the route's rule from `api::scopes` to the session
+/// named by the path or the query, and [`Body`] applies it to a session named by the body.
 pub struct Working {
     /// Session name.
     pub name: String,

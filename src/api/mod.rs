@@ -12,10 +12,12 @@ pub mod contacts;
 pub mod error;
 pub mod extract;
 pub mod groups;
+pub mod keys;
 pub mod observability;
 pub mod openapi;
 pub mod pairing;
 pub mod routing;
+pub mod scopes;
 pub mod sending;
 pub mod sessions;
 pub mod webhooks;
@@ -58,6 +60,10 @@ pub struct AppState {
     pub started_at_ms: i64,
     /// Cancelled by `POST /api/server/stop`; `app` then shuts down gracefully.
     pub stop: CancellationToken,
+    /// Stored API keys (`/api/keys`, scoped-key authentication).
+    pub keys: crate::keys::Keys,
+    /// JWT session tokens, when configured.
+    pub jwt: Option<crate::keys::jwt::Verifier>,
 }
 
 /// Builds the actix app: WAHA routes (collected into the OpenAPI document), middleware,
@@ -141,6 +147,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     contacts::routes(cfg);
     groups::routes(cfg);
     webhooks::routes(cfg);
+    keys::routes(cfg);
     observability::routes(cfg);
 }
 

@@ -24,6 +24,7 @@ use utoipa_actix_web::AppExt;
     tags(
         (name = "🖥️ Sessions", description = "Control WhatsApp sessions (accounts)"),
         (name = "📱 Pairing", description = "Pair a session with WhatsApp on your phone."),
+        (name = "🔑 Api Keys", description = "API Keys management"),
         (name = "🔍 Observability", description = "Other methods"),
     ),
     modifiers(&SecurityAddon),

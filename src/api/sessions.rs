@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, Body, Query, parse_value};
+use super::{ApiError, AppState, Body, Query, auth::Caller, parse_value};
 use crate::{
     model::{
         name::{self, NameProblem},
@@ -320,12 +320,17 @@ fn generated_name() -> String {
 #[get("/api/sessions")]
 pub async fn list_sessions(
     state: web::Data<AppState>,
+    caller: Caller,
     query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let Query(query) = query;
     let all = query.all.unwrap_or(false);
     let apps = expands_apps(query.expand.as_deref());
-    let views = state.manager.list(all).await?;
+    let mut views = state.manager.list(all).await?;
+    // A session key sees only its own session (WAHA).
+    if let Some(own) = caller.0.visible_sessions() {
+        views.retain(|v| own.contains(&v.name));
+    }
     let body: Vec<SessionInfo> = views.into_iter().map(|v| info(v, apps, None)).collect();
     Ok(HttpResponse::Ok().json(body))
 }

@@ -28,9 +28,10 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    api::AppState,
+    api::{AppState, auth},
     config::ApiKey,
     events::{Envelope, EventBus, websocket::Subscription},
+    keys::Action,
 };
 
 /// Parses `/ws`'s query string into a [`Subscription`] (percent-decoding is actix's; an
@@ -51,10 +52,47 @@ pub async fn route(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    serve(&req, body, &state.events, &state.config.api_key)
+    let mut sub = subscription(req.query_string());
+    let verdict = authorize(&state, &mut sub).await;
+    serve(&req, body, &state.events, sub, verdict)
 }
 
-/// Upgrades the connection and spawns the client's task on the actix worker.
+/// Checks the subscription's `x-api-key` (WAHA §6): `Err("Unauthorized")` for a missing or
+/// unknown key; a session key (or JWT session token) has `session=*` narrowed to its own
+/// session(s) and gets `Err("Forbidden")` for any other (it needs the `read` action:
+/// events carry message content).
+async fn authorize(state: &AppState, sub: &mut Subscription) -> Result<(), &'static str> {
+    if matches!(state.config.api_key, ApiKey::Disabled) {
+        return Ok(());
+    }
+    let key = sub.key.as_deref().ok_or("Unauthorized")?;
+    let principal = match auth::resolve(state, key).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Err("Unauthorized"),
+        Err(e) => {
+            tracing::warn!(error = %e, "websocket: cannot check the key");
+            return Err("Unauthorized");
+        }
+    };
+    let Some(own) = principal.visible_sessions() else {
+        return Ok(());
+    };
+    if sub.sessions.iter().any(|s| s == "*") {
+        sub.sessions = own.to_vec();
+    }
+    if sub
+        .sessions
+        .iter()
+        .all(|s| principal.can(s, Some(Action::Read)))
+    {
+        Ok(())
+    } else {
+        Err("Forbidden")
+    }
+}
+
+/// Upgrades the connection and spawns the client's task on the actix worker; a refused
+/// client (`verdict`) is closed at once with 1008 and the reason.
 ///
 /// # Errors
 /// When the request is not a WebSocket upgrade.
@@ -62,22 +100,16 @@ pub fn serve(
     req: &HttpRequest,
     body: web::Payload,
     bus: &EventBus,
-    api_key: &ApiKey,
+    sub: Subscription,
+    verdict: Result<(), &'static str>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let sub = subscription(req.query_string());
-    let authorized = match api_key {
-        ApiKey::Disabled => true,
-        key @ (ApiKey::Plain(_) | ApiKey::Sha512(_)) => {
-            sub.key.as_deref().is_some_and(|k| key.matches(k))
-        }
-    };
     let (response, session, stream) = actix_ws::handle(req, body)?;
-    if !authorized {
+    if let Err(reason) = verdict {
         actix_web::rt::spawn(async move {
             let _ = session
                 .close(Some(CloseReason {
                     code: CloseCode::Policy,
-                    description: Some("Unauthorized".into()),
+                    description: Some(reason.into()),
                 }))
                 .await;
             drop(stream);

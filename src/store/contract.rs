@@ -113,6 +113,83 @@ pub trait StoreBackend {
 }
 
 // ---------------------------------------------------------------------------------------
+// API keys (WAHA's `api_key` table / collection in the main store)
+
+/// What a session-scoped key may do (WAHA's `SessionActionsDTO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct KeyActions {
+    /// Read session data (messages, chats, contacts, the session itself).
+    pub read: bool,
+    /// Send messages and manage session entities.
+    pub send: bool,
+    /// Lifecycle: start, stop, restart, logout, pairing.
+    pub control: bool,
+    /// Session config and webhooks.
+    pub setting: bool,
+    /// Apps.
+    pub app: bool,
+    /// Delete the session.
+    pub delete: bool,
+}
+
+impl KeyActions {
+    /// WAHA's defaults when a session key is created with `actions: null`: everything but
+    /// `delete`.
+    pub const DEFAULT: Self = Self {
+        read: true,
+        send: true,
+        control: true,
+        setting: true,
+        app: true,
+        delete: false,
+    };
+    /// Nothing (WAHA's media-download-only key).
+    pub const NONE: Self = Self {
+        read: false,
+        send: false,
+        control: false,
+        setting: false,
+        app: false,
+        delete: false,
+    };
+}
+
+/// One stored API key. `key` is what the `"key"` column holds: `sha256:<hex>` for every
+/// key wharf writes; a plaintext `key_…` only in rows written by WAHA (rehashed in place on
+/// first use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// `key_id_…`.
+    pub id: String,
+    /// The stored form of the key (see above); never shown by the API.
+    pub key: String,
+    /// Inactive keys authenticate nobody.
+    pub is_active: bool,
+    /// Admin keys can do everything (and have no session).
+    pub is_admin: bool,
+    /// The one session a non-admin key is bound to.
+    pub session: Option<String>,
+    /// What a session key may do; `None` = [`KeyActions::DEFAULT`].
+    pub actions: Option<KeyActions>,
+}
+
+/// What the main store must do with API keys. Called only through [`super::Store`].
+pub trait KeyBackend {
+    /// Every key, ordered by id.
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>>;
+    /// One key by id.
+    async fn get_key(&self, id: &str) -> Result<Option<ApiKeyRecord>>;
+    /// The key whose stored `"key"` column equals `stored` (a unique index serves it).
+    async fn find_key(&self, stored: &str) -> Result<Option<ApiKeyRecord>>;
+    /// Inserts a key; [`Error::AlreadyExists`] when its id or key is taken.
+    async fn insert_key(&self, record: &ApiKeyRecord) -> Result<()>;
+    /// Inserts or fully replaces the key with `record.id` (`"key"` column included).
+    async fn upsert_key(&self, record: &ApiKeyRecord) -> Result<()>;
+    /// Removes a key; `false` when there was none.
+    async fn delete_key(&self, id: &str) -> Result<bool>;
+}
+
+// ---------------------------------------------------------------------------------------
 // Message history
 
 /// Sort direction (WAHA's `sortOrder`: `desc` = new first, the default here).

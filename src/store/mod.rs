@@ -26,7 +26,7 @@ pub mod sqlite;
 use std::path::PathBuf;
 
 pub use self::contract::{
-    ChatQuery, ChatRow, ChatSortBy, DeadLetter, Error, GroupBackend, GroupQuery, GroupSortBy,
+    ApiKeyRecord, ChatQuery, ChatRow, ChatSortBy, DeadLetter, Error, GroupBackend, GroupQuery, GroupSortBy, KeyActions, KeyBackend,
     MessageBackend, MessageQuery, Namespaces, NewRow, OutboxBackend, Result, Retry, Row,
     SessionRecord, SortOrder, StoreBackend,
 };
@@ -129,6 +129,36 @@ impl Store {
             Backend::Sqlite(s) => s.cached_connections(session) > 0,
             Backend::Mongo(m) => m.remembers(session),
         }
+    }
+
+    /// See [`KeyBackend::list_keys`].
+    pub async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        dispatch!(&self.backend, Backend, b => b.list_keys().await)
+    }
+
+    /// See [`KeyBackend::get_key`].
+    pub async fn get_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        dispatch!(&self.backend, Backend, b => b.get_key(id).await)
+    }
+
+    /// See [`KeyBackend::find_key`].
+    pub async fn find_key(&self, stored: &str) -> Result<Option<ApiKeyRecord>> {
+        dispatch!(&self.backend, Backend, b => b.find_key(stored).await)
+    }
+
+    /// See [`KeyBackend::insert_key`].
+    pub async fn insert_key(&self, record: &ApiKeyRecord) -> Result<()> {
+        dispatch!(&self.backend, Backend, b => b.insert_key(record).await)
+    }
+
+    /// See [`KeyBackend::upsert_key`].
+    pub async fn upsert_key(&self, record: &ApiKeyRecord) -> Result<()> {
+        dispatch!(&self.backend, Backend, b => b.upsert_key(record).await)
+    }
+
+    /// See [`KeyBackend::delete_key`].
+    pub async fn delete_key(&self, id: &str) -> Result<bool> {
+        dispatch!(&self.backend, Backend, b => b.delete_key(id).await)
     }
 
     /// See [`StoreBackend::ping`].

@@ -669,7 +669,8 @@ async fn ws_server(bus: EventBus) -> (String, actix_web::dev::ServerHandle) {
             web::get().to(move |req: HttpRequest, body: web::Payload| {
                 let bus = bus.clone();
                 async move {
-                    wharf::api::websocket::serve(&req, body, &bus, &wharf::config::ApiKey::Disabled)
+                    let sub = wharf::api::websocket::subscription(req.query_string());
+                    wharf::api::websocket::serve(&req, body, &bus, sub, Ok(()))
                 }
             }),
         )

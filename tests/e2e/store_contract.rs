@@ -21,7 +21,7 @@ use wharf::model::session::{
 };
 use wharf::store::mongo::MongoStore;
 use wharf::store::{
-    DeviceLocation, Error, GroupQuery, GroupSortBy, Namespaces, SessionRecord, SortOrder, Store,
+    ApiKeyRecord, DeviceLocation, Error, GroupQuery, GroupSortBy, KeyActions, Namespaces, SessionRecord, SortOrder, Store,
 };
 
 use crate::support::{
@@ -163,6 +163,7 @@ contract!(
     group_cache_list_sorts_and_pages_by_id_and_subject,
     group_cache_replace_and_delete_keep_only_what_is_listed,
     group_cache_is_per_session_and_dropped_with_the_session,
+    api_keys_insert_find_upsert_delete_round_trip,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1247,4 +1248,57 @@ mod mongo_layout {
             assert!(!msg.contains("s3cr3t"), "{url}: {msg}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// API keys
+
+fn api_key(id: &str, stored: &str, session: Option<&str>) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.into(),
+        key: stored.into(),
+        is_active: true,
+        is_admin: session.is_none(),
+        session: session.map(str::to_string),
+        actions: session.map(|_| KeyActions {
+            delete: true,
+            ..KeyActions::NONE
+        }),
+    }
+}
+
+async fn api_keys_insert_find_upsert_delete_round_trip(f: &Fixture) {
+    let s = &f.store;
+    s.insert_session(&record("alpha", None)).await.unwrap();
+    let a = api_key("key_id_b", "sha256:bb", Some("alpha"));
+    let admin = api_key("key_id_a", "sha256:aa", None);
+    s.insert_key(&a).await.unwrap();
+    s.insert_key(&admin).await.unwrap();
+    // Same id or same key: refused.
+    assert!(matches!(
+        s.insert_key(&api_key("key_id_b", "sha256:cc", None)).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        s.insert_key(&api_key("key_id_c", "sha256:aa", None)).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    assert_eq!(s.list_keys().await.unwrap(), vec![admin.clone(), a.clone()]);
+    assert_eq!(s.find_key("sha256:bb").await.unwrap(), Some(a.clone()));
+    assert_eq!(s.find_key("sha256:zz").await.unwrap(), None);
+    assert_eq!(s.get_key("key_id_a").await.unwrap(), Some(admin.clone()));
+    // Upsert replaces the whole row, the key column included (rehash in place).
+    let changed = ApiKeyRecord {
+        key: "sha256:dd".into(),
+        is_active: false,
+        ..a.clone()
+    };
+    s.upsert_key(&changed).await.unwrap();
+    assert_eq!(s.find_key("sha256:bb").await.unwrap(), None);
+    assert_eq!(s.get_key("key_id_b").await.unwrap(), Some(changed));
+    assert!(s.delete_key("key_id_a").await.unwrap());
+    assert!(!s.delete_key("key_id_a").await.unwrap());
+    // Deleting the session removes its keys.
+    s.delete_session("alpha").await.unwrap();
+    assert_eq!(s.list_keys().await.unwrap(), vec![]);
 }

@@ -19,6 +19,7 @@
 //! passed through [`Redactor`] before it leaves this module.
 
 pub mod groups;
+pub mod keys;
 pub mod messages;
 pub mod outbox;
 pub mod sessions;

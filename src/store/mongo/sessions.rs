@@ -14,7 +14,7 @@
 //!   as that same document and reads back as `None` (SQLite keeps the two apart);
 //! * `me`: `{session, me}`;
 //! * `session_worker`: `{id, worker}`;
-//! * `api_key`: indexes only for now (unique `id`, unique `key`, `session`).
+//! * `api_key`: indexes (unique `id`, unique `key`, `session`); documents in `keys.rs`.
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{self, Bson, Document, doc};
@@ -39,7 +39,7 @@ impl MongoStore {
         self.main.collection("session_worker")
     }
 
-    fn api_keys(&self) -> Collection<Document> {
+    pub(super) fn api_keys(&self) -> Collection<Document> {
         self.main.collection("api_key")
     }
 

@@ -18,6 +18,7 @@
 //! blocking thread each.
 
 pub mod groups;
+pub mod keys;
 pub mod messages;
 pub mod outbox;
 pub mod sessions;

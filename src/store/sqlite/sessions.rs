@@ -25,7 +25,7 @@ use crate::model::session::{MeInfo, SessionConfig};
 use crate::store::{Error, Result, SessionRecord, StoreBackend};
 
 /// WAHA's main-DB tables (`schemas.ts`), verbatim column names and constraints.
-/// `api_key` is created for layout compatibility; api keys are not stored by us yet.
+/// `api_key` rows are written by `keys.rs`.
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS session_config (id TEXT PRIMARY KEY, data TEXT);
 CREATE TABLE IF NOT EXISTS me (id TEXT PRIMARY KEY, data TEXT);
