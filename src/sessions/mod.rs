@@ -9,8 +9,8 @@
 //! orchestration in [`chatting`]) and map [`Error`] to WAHA's bodies in `api/error.rs`.
 
 pub mod chatting;
-pub mod groups;
 pub mod convert;
+pub mod groups;
 pub mod inbox;
 pub mod runtime;
 pub mod sending;

@@ -26,9 +26,9 @@ pub mod sqlite;
 use std::path::PathBuf;
 
 pub use self::contract::{
-    ApiKeyRecord, ChatQuery, ChatRow, ChatSortBy, DeadLetter, Error, GroupBackend, GroupQuery, GroupSortBy, KeyActions, KeyBackend,
-    MessageBackend, MessageQuery, Namespaces, NewRow, OutboxBackend, Result, Retry, Row,
-    SessionRecord, SortOrder, StoreBackend,
+    ApiKeyRecord, ChatQuery, ChatRow, ChatSortBy, DeadLetter, Error, GroupBackend, GroupQuery,
+    GroupSortBy, KeyActions, KeyBackend, MessageBackend, MessageQuery, Namespaces, NewRow,
+    OutboxBackend, Result, Retry, Row, SessionRecord, SortOrder, StoreBackend,
 };
 use crate::model::groups::Group;
 use crate::model::message::WAMessage;

@@ -21,7 +21,8 @@ use wharf::model::session::{
 };
 use wharf::store::mongo::MongoStore;
 use wharf::store::{
-    ApiKeyRecord, DeviceLocation, Error, GroupQuery, GroupSortBy, KeyActions, Namespaces, SessionRecord, SortOrder, Store,
+    ApiKeyRecord, DeviceLocation, Error, GroupQuery, GroupSortBy, KeyActions, Namespaces,
+    SessionRecord, SortOrder, Store,
 };
 
 use crate::support::{
