@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod events;
+pub mod media;
 pub mod messages;
 pub mod model;
 pub mod sessions;

@@ -23,8 +23,10 @@
 //! whatsapp-rust spawns meanwhile lands on the runtime the session was started on (see
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
+pub mod media;
 pub mod messaging;
 pub mod mongo_store;
+pub mod polls;
 
 use std::{sync::Arc, time::Duration};
 
@@ -107,7 +109,7 @@ pub enum EngineEvent {
     /// Another connection replaced this one (terminal).
     StreamReplaced,
     /// A message arrived (or one of ours was sent from another device).
-    Message(messaging::InboundMessage),
+    Message(Box<messaging::InboundMessage>),
     /// Our messages were delivered, read or played.
     Ack(messaging::Ack),
     /// A contact's presence or typing state.
@@ -151,6 +153,8 @@ struct SessionInner {
     client: Arc<Client>,
     /// Cancelled when the connection ends (by [`run`], on every exit path).
     closed: CancellationToken,
+    /// Keys of the polls seen on this connection (for decrypting votes).
+    polls: polls::PollCache,
 }
 
 impl Session {
@@ -160,6 +164,7 @@ impl Session {
                 name,
                 client,
                 closed: CancellationToken::new(),
+                polls: polls::PollCache::default(),
             }),
         }
     }
@@ -264,6 +269,12 @@ pub enum Error {
     /// WhatsApp refused or failed to take a message.
     #[error("sending failed: {0}")]
     Send(String),
+    /// A poll vote could not be decrypted.
+    #[error("poll vote: {0}")]
+    PollVote(String),
+    /// Downloading a message's media failed.
+    #[error("media download failed: {0}")]
+    Download(String),
     /// A `mock-network` build (certificate checks off) was asked to reach WhatsApp itself.
     #[error(
         "this is a test build (mock-network): it connects only to WHARF_WA_URL, never to WhatsApp"
@@ -444,6 +455,7 @@ pub async fn run(
         .with_runtime(PinnedRuntime(tokio::runtime::Handle::current()))
         .with_backend_arc(backend)
         .with_transport_factory(transport(&spec))
+        .with_http_client(media::CdnHttp::new(spec.wa_url.as_deref()))
         .with_version(spec.wa_version)
         .skip_history_sync()
         .with_event_handler(Forwarder {
@@ -566,7 +578,30 @@ fn translate(
     deadline: &mut Option<tokio::time::Instant>,
 ) -> Vec<EngineEvent> {
     vec![match raw {
-        Raw::Inbound(msgs) => return msgs.into_iter().map(EngineEvent::Message).collect(),
+        Raw::Inbound(msgs) => {
+            return msgs
+                .into_iter()
+                .map(|mut m| {
+                    // The media is fetched through the connection it arrived on.
+                    if let messaging::InboundKind::Media { media, .. } = &mut m.kind {
+                        media.source.attach(live);
+                    } else if let messaging::InboundKind::Poll { key: Some(key), .. } = &m.kind {
+                        live.remember_poll(key.clone());
+                    } else if let messaging::InboundKind::PollVote { vote, .. } = &mut m.kind {
+                        vote.attach(live);
+                    } else if let messaging::InboundKind::EventCreation { key: Some(key), .. } =
+                        &m.kind
+                    {
+                        live.remember_poll(key.clone());
+                    } else if let messaging::InboundKind::EventResponse { response, .. } =
+                        &mut m.kind
+                    {
+                        response.attach(live);
+                    }
+                    EngineEvent::Message(Box::new(m))
+                })
+                .collect();
+        }
         Raw::Ack(a) => EngineEvent::Ack(a),
         Raw::Presence(p) => EngineEvent::Presence(p),
         Raw::Qr(code, timeout) => {

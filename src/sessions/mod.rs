@@ -8,6 +8,7 @@
 //! orchestration in [`chatting`]) and map [`Error`] to WAHA's bodies in `api/error.rs`.
 
 pub mod chatting;
+pub mod delivery;
 pub mod inbox;
 pub mod runtime;
 pub mod status;
@@ -120,6 +121,7 @@ struct Inner {
     store: Store,
     messages: crate::messages::MessageStore,
     events: crate::events::EventBus,
+    media: crate::media::MediaService,
     settings: ManagerSettings,
     rt: tokio::runtime::Handle,
     cancel: CancellationToken,
@@ -134,6 +136,7 @@ impl SessionManager {
         store: Store,
         messages: crate::messages::MessageStore,
         events: crate::events::EventBus,
+        media: crate::media::MediaService,
         settings: ManagerSettings,
         rt: tokio::runtime::Handle,
         cancel: CancellationToken,
@@ -143,6 +146,7 @@ impl SessionManager {
                 store,
                 messages,
                 events,
+                media,
                 settings,
                 rt,
                 cancel,
@@ -165,6 +169,7 @@ impl SessionManager {
             config: record.config.clone(),
             messages: self.inner.messages.clone(),
             events: self.inner.events.clone(),
+            media: self.inner.media.clone(),
         }
     }
 

@@ -20,6 +20,7 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
+    delivery::{self, Delivery, Job},
     inbox::Inbox,
     status::{Input, next},
 };
@@ -200,7 +201,11 @@ pub fn spawn(
     // pairing code), so the bound is small.
     let (control_tx, control_rx) = mpsc::channel(8);
     let tracker = TaskTracker::new();
+    // Inbound traffic is published in order by its own task (media downloads off this
+    // runtime's path); it ends when the runtime task drops `delivery`.
+    let delivery = delivery::spawn(inbox.clone(), &tracker, rt, cancel.child_token());
     let task = Task {
+        delivery,
         spec,
         store,
         state: tx,
@@ -222,6 +227,8 @@ pub fn spawn(
 
 /// What the runtime task owns.
 struct Task {
+    /// Ordered publication of messages, acks and presences.
+    delivery: Delivery,
     spec: StartSpec,
     store: Store,
     state: watch::Sender<LiveState>,
@@ -235,6 +242,7 @@ struct Task {
 
 async fn run(task: Task) {
     let Task {
+        delivery,
         spec,
         store,
         state,
@@ -257,6 +265,7 @@ async fn run(task: Task) {
             &tracker,
             timers,
             &inbox,
+            &delivery,
             &mut published,
             &cancel,
         )
@@ -324,6 +333,7 @@ async fn run_once(
     tracker: &TaskTracker,
     timers: Timers,
     inbox: &Inbox,
+    delivery: &Delivery,
     published: &mut Option<(SessionStatus, i64)>,
     cancel: &CancellationToken,
 ) -> Outcome {
@@ -364,7 +374,7 @@ async fn run_once(
                 if timers.print_qr && let EngineEvent::QrCode { code, .. } = &event {
                     print_qr(session, code);
                 }
-                apply_event(session, store, state, inbox, event).await;
+                apply_event(session, store, state, delivery, event).await;
                 publish_status(inbox, state, published).await;
             }
         }
@@ -372,7 +382,7 @@ async fn run_once(
     // Events the engine queued before it returned still count.
     while let Ok(event) = rx.try_recv() {
         logged_out |= matches!(event, EngineEvent::LoggedOut { .. });
-        apply_event(session, store, state, inbox, event).await;
+        apply_event(session, store, state, delivery, event).await;
         publish_status(inbox, state, published).await;
     }
     match result {
@@ -417,7 +427,7 @@ async fn apply_event(
     session: &str,
     store: &Store,
     state: &watch::Sender<LiveState>,
-    inbox: &Inbox,
+    delivery: &Delivery,
     event: EngineEvent,
 ) {
     match event {
@@ -460,15 +470,15 @@ async fn apply_event(
         }
         EngineEvent::Message(m) => {
             let me = state.borrow().me.clone();
-            inbox.inbound(me.as_ref(), m).await;
+            delivery.push(Job::Message(me, m)).await;
         }
         EngineEvent::Ack(a) => {
             let me = state.borrow().me.clone();
-            inbox.ack(me.as_ref(), a).await;
+            delivery.push(Job::Ack(me, a)).await;
         }
         EngineEvent::Presence(p) => {
             let me = state.borrow().me.clone();
-            inbox.presence(me.as_ref(), p).await;
+            delivery.push(Job::Presence(me, p)).await;
         }
         EngineEvent::StreamReplaced => state.send_modify(|s| {
             s.fail(

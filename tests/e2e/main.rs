@@ -6,6 +6,7 @@ mod chats_api;
 mod engine_store;
 mod errors;
 mod events;
+mod media_recv;
 mod message_store;
 mod messaging;
 mod observability;
