@@ -322,4 +322,32 @@ mod tests {
         assert!(!is_safe_name("a/b"));
         assert!(is_safe_name("false_1@c.us_AA.jpeg"));
     }
+
+    fn service(download: bool, mimetypes: &[&str]) -> MediaService {
+        MediaService::new(
+            MediaConfig {
+                download,
+                mimetypes: mimetypes.iter().map(|m| (*m).to_string()).collect(),
+                lifetime: std::time::Duration::ZERO,
+                folder: PathBuf::from("/nonexistent"),
+                storage: MediaStorageKind::Local,
+                download_timeout: std::time::Duration::from_secs(1),
+            },
+            "http://localhost:3000",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn mimetype_prefixes_and_download_switch_decide_what_is_downloaded() {
+        let all = service(true, &[]);
+        assert!(all.should_download("image/jpeg"));
+        assert!(all.should_download(""));
+        let some = service(true, &["audio", "image/png"]);
+        assert!(some.should_download("audio/ogg; codecs=opus"));
+        assert!(some.should_download("IMAGE/PNG"));
+        assert!(!some.should_download("image/jpeg"));
+        assert!(!some.should_download("video/mp4"));
+        assert!(!service(false, &[]).should_download("image/jpeg"));
+    }
 }

@@ -576,7 +576,9 @@ impl Inbox {
                 id,
                 from: a.from.clone(),
                 to,
-                participant: a.chat.ends_with("@g.us").then(|| a.from.clone()),
+                // The server's own ack (from = the group) has no participant.
+                participant: (a.chat.ends_with("@g.us") && a.from != a.chat)
+                    .then(|| a.from.clone()),
                 from_me: true,
                 ack: a.ack,
                 ack_name: ack::name(a.ack).to_string(),

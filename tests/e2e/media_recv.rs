@@ -683,3 +683,54 @@ async fn s3_storage_stores_media_in_the_bucket_with_presigned_and_proxied_urls()
         alice.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_receipts_are_message_ack_group_not_message_ack() {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let sink = Sink::start().await;
+    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
+    pair_bob(&app, &net, &sink, r#"["message.ack","message.ack.group"]"#).await;
+    let alice = Phone::pair(&net, ALICE).await;
+    let group = net
+        .seed_groups(&mockwa::SeedGroups {
+            subject: "acks".into(),
+            creator: ALICE.into(),
+            participants: vec![BOB.into()],
+            ..Default::default()
+        })
+        .expect("group")
+        .remove(0);
+    let r = app
+        .post(
+            "/api/sendText",
+            &format!(r#"{{"session":"bob","chatId":"{group}","text":"to the group"}}"#),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // Alice's device confirms delivery: a group receipt.
+    let v = eventually(Duration::from_secs(30), "message.ack.group", || async {
+        sink.delivered("/bob")
+            .iter()
+            .map(|r| r.json())
+            .find(|v| {
+                v["event"] == "message.ack.group"
+                    && v["payload"]["id"] == id.as_str()
+                    && v["payload"]["ack"].as_i64() >= Some(2)
+            })
+            .ok_or_else(|| "none yet".to_string())
+    })
+    .await;
+    assert_eq!(v["payload"]["participant"], format!("{ALICE}@c.us"), "{v}");
+    assert!(v["payload"]["ack"].as_i64().unwrap() >= 2, "{v}");
+    // Acks of group messages never go out as `message.ack`.
+    assert!(
+        sink.delivered("/bob")
+            .iter()
+            .map(|r| r.json())
+            .all(|v| v["event"] != "message.ack"),
+        "{:?}",
+        sink.delivered("/bob")
+    );
+    alice.stop().await;
+}
