@@ -248,11 +248,12 @@ impl From<sessions::Error> for ApiError {
             sessions::Error::Engine(e) => match e {
                 crate::engine::Error::PairCode(msg) => Self::unprocessable(msg),
                 crate::engine::Error::BadRequest(msg) => Self::Validation(vec![msg]),
-                crate::engine::Error::Send(_)
-                | crate::engine::Error::Download(_)
-                | crate::engine::Error::PollVote(_) => Self::Internal(e.to_string()),
+                crate::engine::Error::Send(_) => Self::Internal(e.to_string()),
                 crate::engine::Error::NotRunning => {
                     Self::unprocessable("The session is not running.")
+                }
+                crate::engine::Error::Download(_) | crate::engine::Error::PollVote(_) => {
+                    Self::Internal(e.to_string())
                 }
                 crate::engine::Error::Store(_)
                 | crate::engine::Error::Build(_)

@@ -1,13 +1,10 @@
-//! Inbound media through the engine: what a media message carries ([`InboundMedia`]),
-//! the opaque reference that can fetch it ([`MediaRef`]), and the HTTP client the
-//! WhatsApp client uses for the CDN ([`CdnHttp`]).
+//! Inbound media through the engine: what a media message carries ([`InboundMedia`]) and
+//! the opaque reference that can fetch it ([`MediaRef`]).
 //!
 //! Owns: the download-and-decrypt call (whatsapp-rust streams the CDN body through the
-//! decryptor into a file: constant memory, one copy on disk) and, in `mock-network` builds,
-//! the rewrite of the mock CDN's `https://HOST:PORT/` URLs to plain HTTP (whatsapp-rust
-//! always builds `https://{media_conn host}` URLs; mockwa serves HTTP — see
-//! `compat-tests/mockwa/README.md`, "Media URLs"). Called by `engine::run` (the client
-//! is built with [`CdnHttp`]), by `messaging::inbound` (which builds [`InboundMedia`]) and
+//! decryptor into a file: constant memory, one copy on disk; the CDN client, with the
+//! mock network's scheme rewrite, is `media_http`). Called by `engine::run` (which
+//! attaches the connection), by `messaging::inbound` (which builds [`InboundMedia`]) and
 //! by the session's media pipeline (`sessions::inbox`), which calls
 //! [`MediaRef::download_to`] off the event path. A [`MediaRef`] lives as long as the
 //! inbound message that holds it; it reaches the connection it arrived on, and answers
@@ -15,12 +12,7 @@
 
 use std::sync::Arc;
 
-use whatsapp_rust::{
-    download::Downloadable,
-    http::{HttpClient, HttpRequest, HttpResponse, UreqHttpClient},
-    wacore::net::StreamingHttpResponse,
-    waproto::whatsapp as wa,
-};
+use whatsapp_rust::{download::Downloadable, waproto::whatsapp as wa};
 
 use super::{Error, Session};
 
@@ -216,65 +208,4 @@ pub(super) fn inbound_media(m: &Arc<wa::Message>) -> Option<(InboundMedia, Optio
         ));
     }
     None
-}
-
-/// The client's HTTP client for the media CDN: the stock ureq client, plus (mock-network
-/// builds with `WHARF_WA_URL` only) the `https` → `http` rewrite for the mock's own host.
-pub(super) struct CdnHttp {
-    /// `https://HOST:PORT` of the mock network, when there is one.
-    mock_prefix: Option<String>,
-    inner: UreqHttpClient,
-}
-
-impl CdnHttp {
-    /// For a session whose WhatsApp websocket is `wa_url` (`ws://HOST:PORT/…`, mock only).
-    pub(super) fn new(wa_url: Option<&str>) -> Self {
-        let mock_prefix = wa_url
-            .filter(|_| cfg!(feature = "mock-network"))
-            .and_then(|u| u.split_once("://"))
-            .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
-            .map(|host| format!("https://{host}"));
-        Self {
-            mock_prefix,
-            inner: UreqHttpClient::new(),
-        }
-    }
-
-    fn rewrite(&self, mut request: HttpRequest) -> HttpRequest {
-        if let Some(prefix) = &self.mock_prefix
-            && request.url.starts_with(prefix.as_str())
-        {
-            request.url = format!("http://{}", &request.url["https://".len()..]);
-        }
-        request
-    }
-}
-
-#[whatsapp_rust::async_trait]
-impl HttpClient for CdnHttp {
-    async fn execute(&self, request: HttpRequest) -> anyhow::Result<HttpResponse> {
-        self.inner.execute(self.rewrite(request)).await
-    }
-
-    fn supports_streaming(&self) -> bool {
-        self.inner.supports_streaming()
-    }
-
-    fn execute_streaming(&self, request: HttpRequest) -> anyhow::Result<StreamingHttpResponse> {
-        self.inner.execute_streaming(self.rewrite(request))
-    }
-
-    fn supports_upload_streaming(&self) -> bool {
-        self.inner.supports_upload_streaming()
-    }
-
-    fn execute_upload(
-        &self,
-        request: HttpRequest,
-        body: whatsapp_rust::wacore::net::UploadBody,
-        content_length: u64,
-    ) -> anyhow::Result<HttpResponse> {
-        self.inner
-            .execute_upload(self.rewrite(request), body, content_length)
-    }
 }

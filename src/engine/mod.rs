@@ -24,6 +24,7 @@
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
 pub mod media;
+pub mod media_http;
 pub mod messaging;
 pub mod mongo_store;
 pub mod polls;
@@ -263,18 +264,18 @@ pub enum Error {
     /// The engine stopped before answering.
     #[error("the session is not running")]
     NotRunning,
-    /// The request names something invalid (e.g. a chat id).
-    #[error("{0}")]
-    BadRequest(String),
-    /// WhatsApp refused or failed to take a message.
-    #[error("sending failed: {0}")]
-    Send(String),
     /// A poll vote could not be decrypted.
     #[error("poll vote: {0}")]
     PollVote(String),
     /// Downloading a message's media failed.
     #[error("media download failed: {0}")]
     Download(String),
+    /// The request names something invalid (e.g. a chat id).
+    #[error("{0}")]
+    BadRequest(String),
+    /// WhatsApp refused or failed to take a message.
+    #[error("sending failed: {0}")]
+    Send(String),
     /// A `mock-network` build (certificate checks off) was asked to reach WhatsApp itself.
     #[error(
         "this is a test build (mock-network): it connects only to WHARF_WA_URL, never to WhatsApp"
@@ -455,7 +456,7 @@ pub async fn run(
         .with_runtime(PinnedRuntime(tokio::runtime::Handle::current()))
         .with_backend_arc(backend)
         .with_transport_factory(transport(&spec))
-        .with_http_client(media::CdnHttp::new(spec.wa_url.as_deref()))
+        .with_http_client(media_http::MediaHttp::new(spec.wa_url.as_deref()))
         .with_version(spec.wa_version)
         .skip_history_sync()
         .with_event_handler(Forwarder {
