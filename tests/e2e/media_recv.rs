@@ -493,7 +493,7 @@ async fn inbound_media_location_vcard_poll_arrive_parsed_with_downloadable_files
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn download_media_false_sends_null_media_and_lifetime_removes_files() {
+async fn download_media_false_nulls_media_lifetime_removes_files_slow_download_gives_error() {
     // WHATSAPP_DOWNLOAD_MEDIA=false: hasMedia stays true, media and mediaUrl are null.
     let files = tempfile::tempdir().unwrap();
     let folder = files.path().display().to_string();
@@ -554,6 +554,36 @@ async fn download_media_false_sends_null_media_and_lifetime_removes_files() {
         }
     })
     .await;
+    alice.stop().await;
+    drop(app);
+
+    // WHARF_MEDIA_DOWNLOAD_TIMEOUT_SECONDS: a download slower than that is given up; the
+    // message still goes out, with media.error (no CDN answers within a microsecond).
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let sink = Sink::start().await;
+    let app = TestApp::spawn_wa(
+        StoreKind::Embedded,
+        &net,
+        &[
+            ("WHATSAPP_FILES_FOLDER", &folder),
+            ("WHARF_MEDIA_DOWNLOAD_TIMEOUT_SECONDS", "0.000001"),
+        ],
+    )
+    .await;
+    pair_bob(&app, &net, &sink, r#"["message"]"#).await;
+    let alice = Phone::pair(&net, ALICE).await;
+    let up = alice.upload(&bytes(6, 5_000), MediaType::Image).await;
+    let wa_id = alice
+        .send(BOB, image_message(up, ImageOptions::default()))
+        .await;
+    let p = payload_of(&sink, "message", &wa_id).await;
+    assert_eq!(p["media"]["url"], Value::Null, "{p}");
+    assert!(
+        p["media"]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("timed out")),
+        "{p}"
+    );
     alice.stop().await;
 }
 
