@@ -106,6 +106,7 @@ impl App {
         );
         let media = crate::media::MediaService::new(config.media.clone(), &config.base_url)
             .context("cannot set up media storage")?;
+        media.remove_partials().await;
         // WHATSAPP_FILES_LIFETIME (0 = keep): the sweeper is owned by the App.
         let sweeper = media.spawn_sweeper(stop.child_token());
         let manager = SessionManager::new(

@@ -179,6 +179,19 @@ impl MediaService {
         Ok((path, file))
     }
 
+    /// Removes downloads a previous run left unfinished (a crash mid-download); called
+    /// once at start, before any session runs.
+    pub async fn remove_partials(&self) {
+        let dir = self.inner.config.folder.join(".partial");
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "media: cannot remove partial downloads")
+            }
+        }
+    }
+
     /// Stores a finished download (see [`MediaBackend::store`]).
     ///
     /// # Errors
