@@ -35,6 +35,9 @@ pub struct App {
     manager: SessionManager,
     events: EventBus,
     stop: CancellationToken,
+    /// The media lifetime sweeper (`None` when files are kept); stopped and joined on
+    /// shutdown.
+    sweeper: Option<crate::media::SweeperTask>,
     /// The message-retention task (`None` when retention is off); stopped and joined on
     /// shutdown.
     retention: Option<RetentionTask>,
@@ -163,10 +166,16 @@ impl App {
             Duration::from_secs(3600),
             stop.child_token(),
         );
+        let media = crate::media::MediaService::new(config.media.clone(), &config.base_url)
+            .context("cannot set up media storage")?;
+        media.remove_partials().await;
+        // WHATSAPP_FILES_LIFETIME (0 = keep): the sweeper is owned by the App.
+        let sweeper = media.spawn_sweeper(stop.child_token());
         let manager = SessionManager::new(
             store.clone(),
             messages.clone(),
             events.clone(),
+            media.clone(),
             ManagerSettings {
                 worker_id: config.worker_id.clone(),
                 wa_url: config.wa_url.clone(),
@@ -190,6 +199,7 @@ impl App {
             manager: manager.clone(),
             events: events.clone(),
             messages: messages.clone(),
+            media,
             config: config.clone(),
             started_at_ms: crate::clock::now_ms(),
             stop: stop.clone(),
@@ -246,6 +256,7 @@ impl App {
             manager,
             events,
             stop,
+            sweeper,
             retention,
             restore,
             stored,
@@ -298,6 +309,9 @@ impl App {
         let report = self.manager.shutdown().await;
         // Sessions are down, nothing writes history any more: end the purge (a purge in
         // progress finishes its transaction first).
+        if let Some(sweeper) = self.sweeper {
+            sweeper.stop(Duration::from_secs(10)).await;
+        }
         if let Some(retention) = self.retention {
             retention.stop(Duration::from_secs(10)).await;
         }

@@ -136,6 +136,8 @@ pub struct Config {
     pub local_store_base_dir: PathBuf,
     /// `WHATSAPP_FILES_FOLDER` (`/tmp/whatsapp-files`): media files (watched by `/health`).
     pub files_folder: PathBuf,
+    /// Inbound media: download, filter, lifetime and storage backend.
+    pub media: MediaConfig,
     /// `WHATSAPP_HEALTH_MEDIA_FILES_THRESHOLD_MB` (100): free space below it → unhealthy.
     pub health_media_threshold_mb: u64,
     /// `WHATSAPP_HEALTH_SESSIONS_FILES_THRESHOLD_MB` (100), likewise for the local store.
@@ -197,6 +199,137 @@ pub struct Config {
     /// `WHARF_JWT_SECRET` / `WHARF_JWT_PUBLIC_KEY` / `WHARF_JWT_AUDIENCE` /
     /// `WHARF_JWT_ISSUER`: session tokens (`keys::jwt`).
     pub jwt: crate::keys::jwt::JwtSettings,
+}
+
+/// Where downloaded media go (`WAHA_MEDIA_STORAGE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaStorageKind {
+    /// `LOCAL` (default): files under `WHATSAPP_FILES_FOLDER`, served at `/api/files/…`.
+    Local,
+    /// `S3`: objects `<session>/<file>` in `WAHA_S3_BUCKET`.
+    S3(S3Config),
+}
+
+/// `WAHA_S3_*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Config {
+    /// `WAHA_S3_REGION` (`us-east-1`).
+    pub region: String,
+    /// `WAHA_S3_BUCKET` (required).
+    pub bucket: String,
+    /// `WAHA_S3_ACCESS_KEY_ID`.
+    pub access_key_id: Option<String>,
+    /// `WAHA_S3_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Option<Secret<String>>,
+    /// `WAHA_S3_ENDPOINT`: an S3-compatible server (MinIO, SeaweedFS…); AWS when unset.
+    pub endpoint: Option<String>,
+    /// `WAHA_S3_FORCE_PATH_STYLE` (false): `endpoint/bucket/key` instead of
+    /// `bucket.endpoint/key`.
+    pub force_path_style: bool,
+    /// `WAHA_S3_PROXY_FILES` (false): media URLs point at wharf, which streams the object,
+    /// instead of presigned S3 URLs.
+    pub proxy_files: bool,
+}
+
+/// Inbound media settings (`../shared/reference/waha.md` §7.4, §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// `WHATSAPP_DOWNLOAD_MEDIA` (true): false keeps every media undownloaded (`media: null`).
+    pub download: bool,
+    /// `WHATSAPP_FILES_MIMETYPES` ('' = all): only mimetypes starting with one of these
+    /// prefixes are downloaded (`audio,image/png`).
+    pub mimetypes: Vec<String>,
+    /// `WHATSAPP_FILES_LIFETIME` (180 s; 0 = keep): local files older than this are removed.
+    pub lifetime: Duration,
+    /// `WHATSAPP_FILES_FOLDER` (`/tmp/whatsapp-files`).
+    pub folder: PathBuf,
+    /// `WAHA_MEDIA_STORAGE` (`LOCAL`).
+    pub storage: MediaStorageKind,
+    /// `WHARF_MEDIA_DOWNLOAD_TIMEOUT_SECONDS` (120): a download still running after this is
+    /// given up (`media.error`), so a stuck CDN holds a chat's later events at most this long.
+    pub download_timeout: Duration,
+}
+
+fn parse_media(r: &mut Reader<'_>, folder: &std::path::Path) -> MediaConfig {
+    let download = r.bool(&["WHATSAPP_DOWNLOAD_MEDIA"], true);
+    let mimetypes = r
+        .string(&["WHATSAPP_FILES_MIMETYPES"], "")
+        .split(',')
+        .map(|m| m.trim().to_ascii_lowercase())
+        .filter(|m| !m.is_empty())
+        .collect();
+    let lifetime = r.number::<f64>(&["WHATSAPP_FILES_LIFETIME"], 180.0);
+    let lifetime = if lifetime.is_finite() && lifetime >= 0.0 {
+        Duration::from_secs_f64(lifetime)
+    } else {
+        r.errors
+            .push("WHATSAPP_FILES_LIFETIME: expected a number of seconds (0 keeps files)".into());
+        Duration::ZERO
+    };
+    let timeout = r.number::<f64>(&["WHARF_MEDIA_DOWNLOAD_TIMEOUT_SECONDS"], 120.0);
+    let download_timeout = if timeout.is_finite() && timeout > 0.0 {
+        Duration::from_secs_f64(timeout)
+    } else {
+        r.errors.push(
+            "WHARF_MEDIA_DOWNLOAD_TIMEOUT_SECONDS: expected a positive number of seconds".into(),
+        );
+        Duration::from_secs(120)
+    };
+    let storage = match r
+        .string(&["WAHA_MEDIA_STORAGE"], "LOCAL")
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "LOCAL" => MediaStorageKind::Local,
+        "S3" => {
+            let bucket = r.string(&["WAHA_S3_BUCKET"], "");
+            if bucket.is_empty() {
+                r.errors
+                    .push("WAHA_S3_BUCKET: required when WAHA_MEDIA_STORAGE=S3".into());
+            }
+            let endpoint = r.get(&["WAHA_S3_ENDPOINT"]).map(|(_, v)| v);
+            if let Some(e) = &endpoint
+                && !(e.starts_with("http://") || e.starts_with("https://"))
+            {
+                r.errors.push(format!(
+                    "WAHA_S3_ENDPOINT: must be an http(s) URL, got {e:?}"
+                ));
+            }
+            MediaStorageKind::S3(S3Config {
+                region: r.string(&["WAHA_S3_REGION"], "us-east-1"),
+                bucket,
+                access_key_id: r.get(&["WAHA_S3_ACCESS_KEY_ID"]).map(|(_, v)| v),
+                secret_access_key: r
+                    .get(&["WAHA_S3_SECRET_ACCESS_KEY"])
+                    .map(|(_, v)| Secret::new(v)),
+                endpoint,
+                force_path_style: r.bool(&["WAHA_S3_FORCE_PATH_STYLE"], false),
+                proxy_files: r.bool(&["WAHA_S3_PROXY_FILES"], false),
+            })
+        }
+        "POSTGRESQL" => {
+            r.errors.push(
+                "WAHA_MEDIA_STORAGE: PostgreSQL media storage is not supported by wharf; use \
+                 LOCAL or S3"
+                    .into(),
+            );
+            MediaStorageKind::Local
+        }
+        other => {
+            r.errors.push(format!(
+                "WAHA_MEDIA_STORAGE: expected LOCAL or S3, got {other:?}"
+            ));
+            MediaStorageKind::Local
+        }
+    };
+    MediaConfig {
+        download,
+        mimetypes,
+        lifetime,
+        folder: folder.to_path_buf(),
+        storage,
+        download_timeout,
+    }
 }
 
 /// Every configuration problem found, reported together.
@@ -374,6 +507,7 @@ impl Config {
 
         let files_folder =
             PathBuf::from(r.string(&["WHATSAPP_FILES_FOLDER"], "/tmp/whatsapp-files"));
+        let media = parse_media(&mut r, &files_folder);
         let health_media_threshold_mb =
             r.number::<u64>(&["WHATSAPP_HEALTH_MEDIA_FILES_THRESHOLD_MB"], 100);
         let health_sessions_threshold_mb = r.number::<u64>(
@@ -533,6 +667,7 @@ impl Config {
             mongo_url,
             local_store_base_dir,
             files_folder,
+            media,
             health_media_threshold_mb,
             health_sessions_threshold_mb,
             engine,

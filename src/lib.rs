@@ -14,6 +14,7 @@ pub mod engine;
 pub mod events;
 pub mod keys;
 pub mod limits;
+pub mod media;
 pub mod messages;
 pub mod metrics;
 pub mod model;

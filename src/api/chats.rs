@@ -131,7 +131,8 @@ pub struct GetChatMessagesQuery {
     /// Sort order - <b>desc</b>ending (Z => A, New first) or <b>asc</b>ending (A => Z, Old first)
     #[param(inline)]
     pub sortOrder: Option<SortOrderParam>,
-    /// Download media for messages (accepted; stored media is returned as recorded).
+    /// Download media for messages (`false`: `media` and `mediaUrl` are null; `true`:
+    /// the media as downloaded when the message arrived).
     #[param(default = true, example = false)]
     pub downloadMedia: Option<bool>,
     /// Merge LID (@lid) and phone-number (@c.us) chats referencing the same contact.
@@ -162,7 +163,8 @@ pub struct GetChatMessagesQuery {
 #[into_params(parameter_in = Query)]
 #[allow(non_snake_case, reason = "WAHA's parameter names")]
 pub struct GetChatMessageQuery {
-    /// Download media for messages (accepted; stored media is returned as recorded).
+    /// Download media for messages (`false`: `media` and `mediaUrl` are null; `true`:
+    /// the media as downloaded when the message arrived).
     #[param(default = true, example = true)]
     pub downloadMedia: Option<bool>,
     /// Merge LID (@lid) and phone-number (@c.us) chats referencing the same contact.
@@ -471,7 +473,10 @@ pub async fn get_chat_messages(
         from_me: p.filter_from_me,
         ack: p.filter_ack.map(ack_code),
     };
-    let messages = state.messages.list(&working.name, chat, &q).await?;
+    let mut messages = state.messages.list(&working.name, chat, &q).await?;
+    if p.downloadMedia == Some(false) {
+        messages.iter_mut().for_each(WAMessage::hide_media);
+    }
     Ok(HttpResponse::Ok().json(messages))
 }
 
@@ -495,6 +500,7 @@ pub async fn get_chat_message(
     req: WorkingQuery<GetChatMessageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, chat, message_id) = path.into_inner();
+    let hide_media = req.query.downloadMedia == Some(false);
     let session = req.working.name;
     let chat = chat_id(&chat)?;
     // WAHA's full id, or (leniently) the bare WhatsApp id inside this chat.
@@ -504,7 +510,12 @@ pub async fn get_chat_message(
         state.messages.find_by_wa_id(&session, &message_id).await?
     };
     match found.filter(|m| m.chat_id() == chat) {
-        Some(m) => Ok(HttpResponse::Ok().json(m)),
+        Some(mut m) => {
+            if hide_media {
+                m.hide_media();
+            }
+            Ok(HttpResponse::Ok().json(m))
+        }
         None => Err(ApiError::Http {
             status: actix_web::http::StatusCode::NOT_FOUND,
             message: "Message not found".into(),

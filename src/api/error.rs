@@ -43,6 +43,10 @@ pub enum ApiError {
     /// 422 `{"error":"Session \"x\" does not exist","session":"x"}` (QR route, unknown session).
     #[error("Session {0:?} does not exist")]
     SessionNotExist(String),
+    /// 404 `{"error":{"code":404,"key":"FILE_NOT_FOUND",…}}`: a media file that is gone
+    /// (WAHA's `ENOENT` filter, waha.md §3.1).
+    #[error("File not found")]
+    FileNotFound,
     /// 500; details are logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -160,6 +164,7 @@ impl ResponseError for ApiError {
             Self::SessionStatus { .. } | Self::SessionNotExist(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            Self::FileNotFound => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -197,6 +202,14 @@ impl ResponseError for ApiError {
                 "error": format!("Session \"{session}\" does not exist"),
                 "session": session,
             })),
+            Self::FileNotFound => res.json(serde_json::json!({
+                "error": {
+                    "code": 404,
+                    "key": "FILE_NOT_FOUND",
+                    "message": "File not found",
+                    "details": "File not found or no longer available",
+                }
+            })),
             Self::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 // The body is rebuilt with the request's path/method/query by the
@@ -222,6 +235,16 @@ pub(crate) fn internal_body(
         "request": { "path": path, "method": method, "query": query },
         "version": version,
     })
+}
+
+impl From<crate::media::Error> for ApiError {
+    fn from(e: crate::media::Error) -> Self {
+        match e {
+            crate::media::Error::Io(_) | crate::media::Error::S3(_) => {
+                Self::Internal(e.to_string())
+            }
+        }
+    }
 }
 
 impl From<sessions::Error> for ApiError {
@@ -268,6 +291,9 @@ impl From<sessions::Error> for ApiError {
                 crate::engine::Error::Refused { code, text } => Self::refused(code, &text),
                 crate::engine::Error::NotRunning => {
                     Self::unprocessable("The session is not running.")
+                }
+                crate::engine::Error::Download(_) | crate::engine::Error::PollVote(_) => {
+                    Self::Internal(e.to_string())
                 }
                 crate::engine::Error::Store(_)
                 | crate::engine::Error::Build(_)

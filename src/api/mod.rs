@@ -11,6 +11,7 @@ pub mod chatting;
 pub mod contacts;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod groups;
 pub mod keys;
 pub mod observability;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub events: crate::events::EventBus,
     /// Message history.
     pub messages: crate::messages::MessageStore,
+    /// Media files (the files route).
+    pub media: crate::media::MediaService,
     /// Startup configuration.
     pub config: Arc<Config>,
     /// Process start, ms since epoch (`/api/server/status`).
@@ -108,7 +111,12 @@ pub fn build_app(
         )
         .route("/-json", web::get().to(openapi_json))
         .route("/ws", web::get().to(websocket::route))
-        .route("/metrics", web::get().to(observability::metrics));
+        .route("/metrics", web::get().to(observability::metrics))
+        // Static files in WAHA, so not an operation of its OpenAPI document.
+        .route(
+            "/api/files/{session}/{file}",
+            web::get().to(files::get_file),
+        );
     if swagger {
         app = app
             .app_data(web::Data::new(swagger_config))

@@ -176,3 +176,54 @@ fn secret_debug_is_redacted() {
     let c = parse(&[("WAHA_API_KEY", "very-secret-key")]).unwrap();
     assert!(!format!("{c:?}").contains("very-secret-key"));
 }
+
+#[test]
+fn media_variables_follow_waha_defaults_and_are_validated() {
+    let c = parse(&[]).unwrap();
+    assert!(c.media.download);
+    assert!(c.media.mimetypes.is_empty());
+    assert_eq!(c.media.lifetime, Duration::from_secs(180));
+    assert_eq!(c.media.folder, PathBuf::from("/tmp/whatsapp-files"));
+    assert_eq!(c.media.storage, MediaStorageKind::Local);
+
+    let c = parse(&[
+        ("WHATSAPP_DOWNLOAD_MEDIA", "false"),
+        ("WHATSAPP_FILES_MIMETYPES", " audio , Image/PNG ,"),
+        ("WHATSAPP_FILES_LIFETIME", "0"),
+        ("WAHA_MEDIA_STORAGE", "s3"),
+        ("WAHA_S3_BUCKET", "media"),
+        ("WAHA_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        ("WAHA_S3_FORCE_PATH_STYLE", "true"),
+        ("WAHA_S3_SECRET_ACCESS_KEY", "s3cr3t"),
+    ])
+    .unwrap();
+    assert!(!c.media.download);
+    assert_eq!(c.media.mimetypes, ["audio", "image/png"]);
+    assert!(c.media.lifetime.is_zero());
+    let MediaStorageKind::S3(s3) = &c.media.storage else {
+        panic!("S3 expected");
+    };
+    assert_eq!(s3.bucket, "media");
+    assert_eq!(s3.region, "us-east-1");
+    assert!(s3.force_path_style && !s3.proxy_files);
+    assert!(!format!("{s3:?}").contains("s3cr3t"), "secret redacted");
+
+    let e = parse(&[
+        ("WAHA_MEDIA_STORAGE", "S3"),
+        ("WAHA_S3_ENDPOINT", "minio:9000"),
+        ("WHATSAPP_FILES_LIFETIME", "-1"),
+    ])
+    .unwrap_err()
+    .to_string();
+    for name in [
+        "WAHA_S3_BUCKET",
+        "WAHA_S3_ENDPOINT",
+        "WHATSAPP_FILES_LIFETIME",
+    ] {
+        assert!(e.contains(name), "{name} in {e}");
+    }
+    let e = parse(&[("WAHA_MEDIA_STORAGE", "POSTGRESQL")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("WAHA_MEDIA_STORAGE"), "{e}");
+}

@@ -71,13 +71,114 @@ pub enum InboundKind {
         /// Revoked WhatsApp id.
         target_id: String,
     },
-    /// Anything else (media, polls…): the body is its caption or empty.
+    /// A media message (image, video, audio, voice, document, sticker).
+    Media {
+        /// Caption (`""` without one).
+        body: String,
+        /// The media and how to fetch it.
+        media: super::media::InboundMedia,
+        /// Reply/mentions.
+        context: Context,
+    },
+    /// A shared (or live) location.
+    Location {
+        /// Where.
+        location: Location,
+        /// Reply/mentions.
+        context: Context,
+    },
+    /// One or more contact cards.
+    Contacts {
+        /// The vCards.
+        vcards: Vec<String>,
+        /// Reply/mentions.
+        context: Context,
+    },
+    /// A new poll.
+    Poll {
+        /// Question.
+        name: String,
+        /// Option names.
+        options: Vec<String>,
+        /// More than one answer allowed.
+        multiple_answers: bool,
+        /// Reply/mentions.
+        context: Context,
+        /// What decrypting its votes needs (absent when the message carries no secret).
+        key: Option<super::polls::PollKey>,
+    },
+    /// A vote on a poll (encrypted; [`super::polls::VoteRef::decrypt`] opens it).
+    PollVote {
+        /// The poll's WhatsApp id.
+        poll_id: String,
+        /// The poll key's `fromMe`, as the voter sees it.
+        poll_from_me: bool,
+        /// Unix seconds of the vote.
+        timestamp: i64,
+        /// The encrypted vote.
+        vote: super::polls::VoteRef,
+    },
+    /// An event invitation (`eventMessage`).
+    EventCreation {
+        /// Name, description, times, location (WAHA's `EventMessage` shape, as JSON).
+        event: serde_json::Value,
+        /// Reply/mentions.
+        context: Context,
+        /// What decrypting its responses needs.
+        key: Option<super::polls::PollKey>,
+    },
+    /// A response (RSVP) to an event invitation.
+    EventResponse {
+        /// The event message's WhatsApp id.
+        event_id: String,
+        /// The event key's `fromMe`, as the responder sees it.
+        event_from_me: bool,
+        /// The encrypted response.
+        response: super::polls::EventResponseRef,
+    },
+    /// Anything else: the body is its caption or empty.
     Other {
         /// Caption, if any.
         body: String,
         /// WhatsApp's message type name.
         kind: String,
     },
+}
+
+/// The reply and mentions of a message (its `contextInfo`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Context {
+    /// Quoted message id.
+    pub reply_to: Option<String>,
+    /// Quoted message's sender (WAHA id).
+    pub reply_participant: Option<String>,
+    /// Whether the quoted message has media (from the quote WhatsApp embeds).
+    pub reply_has_media: bool,
+    /// The quoted text or caption, as embedded in the reply.
+    pub reply_body: Option<String>,
+    /// Mentioned WAHA ids.
+    pub mentions: Vec<String>,
+}
+
+/// A location (WAHA's `WALocation` before formatting).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Location {
+    /// Degrees.
+    pub latitude: f64,
+    /// Degrees.
+    pub longitude: f64,
+    /// Live location.
+    pub live: bool,
+    /// Place name.
+    pub name: Option<String>,
+    /// Place address.
+    pub address: Option<String>,
+    /// Place URL.
+    pub url: Option<String>,
+    /// Comment / caption.
+    pub description: Option<String>,
+    /// JPEG thumbnail.
+    pub thumbnail: Option<Vec<u8>>,
 }
 
 /// A message as the session runtime records and publishes it.
@@ -188,8 +289,87 @@ pub struct Sent {
     pub timestamp: i64,
 }
 
-fn message_kind(msg: &wa::Message) -> InboundKind {
-    let msg = msg.get_base_message();
+fn context_of(c: Option<&wa::ContextInfo>) -> Context {
+    let Some(c) = c else {
+        return Context::default();
+    };
+    let quoted = c.quoted_message.as_option();
+    Context {
+        reply_to: c.stanza_id.clone(),
+        reply_participant: c
+            .participant
+            .as_deref()
+            .and_then(parse_chat)
+            .map(|j| waha_id(&j)),
+        reply_has_media: quoted
+            .is_some_and(|q| super::media::inbound_media(&Arc::new(q.clone())).is_some()),
+        reply_body: quoted.and_then(|q| {
+            q.text_content()
+                .or_else(|| q.get_caption())
+                .map(str::to_string)
+        }),
+        mentions: c
+            .mentioned_jid
+            .iter()
+            .filter_map(|j| parse_chat(j))
+            .map(|j| waha_id(&j))
+            .collect(),
+    }
+}
+
+/// The `contextInfo` of whichever sub-message `msg` carries.
+fn context_info(msg: &wa::Message) -> Option<&wa::ContextInfo> {
+    let candidates = [
+        msg.extended_text_message
+            .as_option()
+            .and_then(|x| x.context_info.as_option()),
+        msg.image_message
+            .as_option()
+            .and_then(|x| x.context_info.as_option()),
+        msg.video_message
+            .as_option()
+            .and_then(|x| x.context_info.as_option()),
+        msg.ptv_message
+            .as_option()
+            .and_then(|x| x.context_info.as_option()),
+        msg.audio_message
+            .as_option()
+            .and_then(|x| x.context_info.as_option()),
+        super::media::document(msg).and_then(|x| x.context_info.as_option()),
+        msg.sticker_message
+            .as_option()
+            .and_then(|x| x.context_info.as_option()),
+        msg.location_message
+            .as_option()
+            .and_then(|x| x.context_info.as_option()),
+        msg.live_location_message
+            .as_option()
+            .and_then(|x| x.context_info.as_option()),
+        msg.contact_message
+            .as_option()
+            .and_then(|x| x.context_info.as_option()),
+        msg.contacts_array_message
+            .as_option()
+            .and_then(|x| x.context_info.as_option()),
+    ];
+    candidates.into_iter().flatten().next()
+}
+
+fn poll_creation(msg: &wa::Message) -> Option<&wa::message::PollCreationMessage> {
+    [
+        msg.poll_creation_message.as_option(),
+        msg.poll_creation_message_v2.as_option(),
+        msg.poll_creation_message_v3.as_option(),
+        msg.poll_creation_message_v5.as_option(),
+        msg.poll_creation_message_v6.as_option(),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+}
+
+fn message_kind(full: &wa::Message) -> InboundKind {
+    let msg = full.get_base_message();
     if let Some(r) = msg.reaction_message.as_option() {
         return InboundKind::Reaction {
             target_id: r
@@ -249,6 +429,105 @@ fn message_kind(msg: &wa::Message) -> InboundKind {
                 .unwrap_or_default(),
         };
     }
+    let context = context_of(context_info(msg));
+    if let Some((media, caption)) = super::media::inbound_media(&Arc::new(msg.clone())) {
+        return InboundKind::Media {
+            body: caption.unwrap_or_default(),
+            media,
+            context,
+        };
+    }
+    if let Some(l) = msg.location_message.as_option() {
+        return InboundKind::Location {
+            location: Location {
+                latitude: l.degrees_latitude.unwrap_or_default(),
+                longitude: l.degrees_longitude.unwrap_or_default(),
+                live: l.is_live.unwrap_or(false),
+                name: l.name.clone(),
+                address: l.address.clone(),
+                url: l.url.clone(),
+                description: l.comment.clone(),
+                thumbnail: l.jpeg_thumbnail.clone(),
+            },
+            context,
+        };
+    }
+    if let Some(l) = msg.live_location_message.as_option() {
+        return InboundKind::Location {
+            location: Location {
+                latitude: l.degrees_latitude.unwrap_or_default(),
+                longitude: l.degrees_longitude.unwrap_or_default(),
+                live: true,
+                description: l.caption.clone(),
+                thumbnail: l.jpeg_thumbnail.clone(),
+                ..Location::default()
+            },
+            context,
+        };
+    }
+    if let Some(c) = msg.contact_message.as_option() {
+        return InboundKind::Contacts {
+            vcards: c.vcard.iter().cloned().collect(),
+            context,
+        };
+    }
+    if let Some(c) = msg.contacts_array_message.as_option() {
+        return InboundKind::Contacts {
+            vcards: c.contacts.iter().filter_map(|c| c.vcard.clone()).collect(),
+            context,
+        };
+    }
+    if let Some(u) = msg.poll_update_message.as_option()
+        && let Some((poll_id, poll_from_me, vote)) = super::polls::VoteRef::of(u)
+    {
+        return InboundKind::PollVote {
+            poll_id,
+            poll_from_me,
+            timestamp: u.sender_timestamp_ms.unwrap_or_default() / 1000,
+            vote,
+        };
+    }
+    if let Some(e) = msg.enc_event_response_message.as_option()
+        && let Some((event_id, event_from_me, response)) = super::polls::EventResponseRef::of(e)
+    {
+        return InboundKind::EventResponse {
+            event_id,
+            event_from_me,
+            response,
+        };
+    }
+    if let Some(e) = msg.event_message.as_option() {
+        // WAHA's `EventMessage` (the `POST /api/{session}/events` request's `event`).
+        let mut event = serde_json::json!({
+            "name": e.name.clone().unwrap_or_default(),
+            "description": e.description,
+            "startTime": e.start_time,
+            "endTime": e.end_time,
+            "location": e.location.as_option().map(|l| serde_json::json!({"name": l.name})),
+            "extraGuestsAllowed": e.extra_guests_allowed.unwrap_or(false),
+        });
+        if e.is_canceled == Some(true) {
+            event["isCanceled"] = true.into();
+        }
+        return InboundKind::EventCreation {
+            event,
+            context: context_of(e.context_info.as_option()),
+            key: None,
+        };
+    }
+    if let Some(p) = poll_creation(msg) {
+        return InboundKind::Poll {
+            key: None,
+            name: p.name.clone().unwrap_or_default(),
+            options: p
+                .options
+                .iter()
+                .filter_map(|o| o.option_name.clone())
+                .collect(),
+            multiple_answers: p.selectable_options_count.unwrap_or(0) != 1,
+            context,
+        };
+    }
     InboundKind::Other {
         body: String::new(),
         kind: "unsupported".into(),
@@ -265,6 +544,23 @@ pub fn inbound(event: &Event) -> Vec<InboundMessage> {
         .iter()
         .map(|m| {
             let info = &m.info;
+            let mut kind = message_kind(&m.message);
+            if let InboundKind::Poll { key, options, .. } = &mut kind {
+                *key =
+                    super::polls::PollKey::of(&info.id, &m.message, &info.source.sender, options);
+            } else if let InboundKind::EventCreation { key, .. } = &mut kind {
+                *key = super::polls::PollKey::of(&info.id, &m.message, &info.source.sender, &[]);
+            } else if let InboundKind::EventResponse { response, .. } = &mut kind {
+                response.set_responder(&info.source.sender);
+            } else if let InboundKind::PollVote {
+                vote, timestamp, ..
+            } = &mut kind
+            {
+                vote.set_voter(&info.source.sender);
+                if *timestamp == 0 {
+                    *timestamp = info.timestamp.timestamp();
+                }
+            }
             InboundMessage {
                 wa_id: info.id.to_string(),
                 chat: waha_id(&info.source.chat),
@@ -273,7 +569,7 @@ pub fn inbound(event: &Event) -> Vec<InboundMessage> {
                 is_group: info.source.is_group,
                 timestamp: info.timestamp.timestamp(),
                 push_name: info.push_name.clone(),
-                kind: message_kind(&m.message),
+                kind,
             }
         })
         .collect()

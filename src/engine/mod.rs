@@ -24,10 +24,12 @@
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
 pub mod groups;
+pub mod media;
 pub mod media_http;
 pub mod messaging;
 pub mod mongo_store;
 pub mod outgoing_media;
+pub mod polls;
 pub mod transport;
 
 use std::{sync::Arc, time::Duration};
@@ -110,7 +112,7 @@ pub enum EngineEvent {
     /// Another connection replaced this one (terminal).
     StreamReplaced,
     /// A message arrived (or one of ours was sent from another device).
-    Message(messaging::InboundMessage),
+    Message(Box<messaging::InboundMessage>),
     /// Our messages were delivered, read or played.
     Ack(messaging::Ack),
     /// A contact's presence or typing state.
@@ -156,6 +158,8 @@ struct SessionInner {
     client: Arc<Client>,
     /// Cancelled when the connection ends (by [`run`], on every exit path).
     closed: CancellationToken,
+    /// Keys of the polls seen on this connection (for decrypting votes).
+    polls: polls::PollCache,
 }
 
 impl Session {
@@ -165,6 +169,7 @@ impl Session {
                 name,
                 client,
                 closed: CancellationToken::new(),
+                polls: polls::PollCache::default(),
             }),
         }
     }
@@ -263,6 +268,12 @@ pub enum Error {
     /// The engine stopped before answering.
     #[error("the session is not running")]
     NotRunning,
+    /// A poll vote could not be decrypted.
+    #[error("poll vote: {0}")]
+    PollVote(String),
+    /// Downloading a message's media failed.
+    #[error("media download failed: {0}")]
+    Download(String),
     /// The request names something invalid (e.g. a chat id).
     #[error("{0}")]
     BadRequest(String),
@@ -601,7 +612,30 @@ fn translate(
     deadline: &mut Option<tokio::time::Instant>,
 ) -> Vec<EngineEvent> {
     vec![match raw {
-        Raw::Inbound(msgs) => return msgs.into_iter().map(EngineEvent::Message).collect(),
+        Raw::Inbound(msgs) => {
+            return msgs
+                .into_iter()
+                .map(|mut m| {
+                    // The media is fetched through the connection it arrived on.
+                    if let messaging::InboundKind::Media { media, .. } = &mut m.kind {
+                        media.source.attach(live);
+                    } else if let messaging::InboundKind::Poll { key: Some(key), .. } = &m.kind {
+                        live.remember_poll(key.clone());
+                    } else if let messaging::InboundKind::PollVote { vote, .. } = &mut m.kind {
+                        vote.attach(live);
+                    } else if let messaging::InboundKind::EventCreation { key: Some(key), .. } =
+                        &m.kind
+                    {
+                        live.remember_poll(key.clone());
+                    } else if let messaging::InboundKind::EventResponse { response, .. } =
+                        &mut m.kind
+                    {
+                        response.attach(live);
+                    }
+                    EngineEvent::Message(Box::new(m))
+                })
+                .collect();
+        }
         Raw::Ack(a) => EngineEvent::Ack(a),
         Raw::Presence(p) => EngineEvent::Presence(p),
         Raw::Group(c) => EngineEvent::Group(c),

@@ -225,6 +225,13 @@ impl WAMessage {
         self.ack_name = ack::name(ack).to_string();
     }
 
+    /// The message as WAHA answers with `downloadMedia=false`: `hasMedia` stays, `media`
+    /// and `mediaUrl` are null.
+    pub fn hide_media(&mut self) {
+        self.media = None;
+        self.media_url = None;
+    }
+
     /// The chat this message belongs to: the chat part of its WAHA id, or (for an id
     /// that is not in WAHA's form) `to` for own messages and `from` for the others.
     pub fn chat_id(&self) -> String {

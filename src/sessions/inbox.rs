@@ -10,24 +10,28 @@
 //! [`Inbox`] per running session, cloned cheaply.
 
 use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     engine::{
         self,
         groups::{ChangeKind, GroupChange, ParticipantAction},
-        messaging::{Ack, InboundKind, InboundMessage, Presence, Sent},
+        media::InboundMedia,
+        messaging::{Ack, Context, InboundKind, InboundMessage, Location, Presence, Sent},
     },
     events::{EventBus, EventContext},
+    media::MediaService,
     messages::MessageStore,
     model::{
         events::{
-            Event, GroupId, GroupV2JoinEvent, GroupV2LeaveEvent, GroupV2ParticipantsEvent,
-            GroupV2UpdateEvent, SessionStatusPoint, WAHAChatPresences, WAHAPresenceData,
+            Event, EventResponse, EventResponsePayload, GroupId, GroupV2JoinEvent,
+            GroupV2LeaveEvent, GroupV2ParticipantsEvent, GroupV2UpdateEvent, MessageDestination,
+            PollVote, PollVotePayload, SessionStatusPoint, WAHAChatPresences, WAHAPresenceData,
             WAMessageAckBody, WAMessageEditedBody, WAMessageReaction, WAMessageRevokedBody,
             WAReaction, WASessionStatusBody,
         },
         groups::{Group, GroupParticipant, add_mode, role},
-        message::{MessageSource, ReplyToMessage, WAMessage, ack, message_id},
+        message::{MessageSource, ReplyToMessage, WALocation, WAMedia, WAMessage, ack, message_id},
         session::{MeInfo, SessionConfig, SessionStatus},
     },
     store::Store,
@@ -46,6 +50,30 @@ pub struct Inbox {
     pub events: EventBus,
     /// The store (the session's group cache).
     pub store: Store,
+    /// Where downloaded media go.
+    pub media: MediaService,
+}
+
+/// The WAHA id of an inbound message (`participant` is the sender in groups).
+fn inbound_id(m: &InboundMessage) -> String {
+    let participant = m.is_group.then(|| m.sender.clone());
+    message_id(m.from_me, &m.chat, &m.wa_id, participant.as_deref())
+}
+
+fn location(l: Location) -> WALocation {
+    use base64::Engine as _;
+    WALocation {
+        latitude: l.latitude.to_string(),
+        longitude: l.longitude.to_string(),
+        live: l.live,
+        name: l.name,
+        address: l.address,
+        url: l.url,
+        description: l.description,
+        thumbnail: l
+            .thumbnail
+            .map(|t| base64::engine::general_purpose::STANDARD.encode(t)),
+    }
 }
 
 /// The addressing part every `WAMessage` of one WhatsApp message shares.
@@ -143,11 +171,111 @@ impl Inbox {
         self.publish(me, Event::SessionStatus(payload)).await;
     }
 
-    /// A message from WhatsApp (incoming, or ours from another device).
-    pub async fn inbound(&self, me: Option<&MeInfo>, m: InboundMessage) {
+    /// Downloads the media of `m` (if it has one and the settings want it) and stores it;
+    /// `None` when it is not to be downloaded (WAHA then sends `media: null`). A failed
+    /// download is `Some` with `url: null` and `error` set — never a lost message.
+    /// Runs off the session's event path (see `sessions::delivery`); `cancel` (the session
+    /// stopping) and `WHARF_MEDIA_DOWNLOAD_TIMEOUT_SECONDS` bound it.
+    pub async fn fetch_media(
+        &self,
+        m: &InboundMessage,
+        cancel: &CancellationToken,
+    ) -> Option<WAMedia> {
+        let InboundKind::Media { media, .. } = &m.kind else {
+            return None;
+        };
+        if !self.media.should_download(&media.mimetype) {
+            return None;
+        }
+        let id = inbound_id(m);
+        let file_name = crate::media::file_name(&id, &media.mimetype, media.filename.as_deref());
+        let mut out = WAMedia {
+            url: None,
+            mimetype: (!media.mimetype.is_empty()).then(|| media.mimetype.clone()),
+            filename: media.filename.clone(),
+            s3: None,
+            error: None,
+        };
+        match self.download(media, &file_name, cancel).await {
+            Ok(stored) => {
+                out.url = Some(stored.url);
+                out.s3 = stored.s3;
+            }
+            Err(e) => {
+                tracing::warn!(session = self.session, id, error = %e, "media download failed");
+                out.error = Some(json!({ "message": e, "name": "Error" }));
+            }
+        }
+        Some(out)
+    }
+
+    async fn download(
+        &self,
+        media: &InboundMedia,
+        file_name: &str,
+        cancel: &CancellationToken,
+    ) -> Result<crate::media::Stored, String> {
+        let (path, file) = self.media.partial_file().await.map_err(|e| e.to_string())?;
+        let timeout = self.media.config().download_timeout;
+        let fetched = tokio::select! {
+            () = cancel.cancelled() => Err("the session stopped before the media was downloaded".to_string()),
+            r = tokio::time::timeout(timeout, media.source.download_to(file)) => match r {
+                Ok(Ok(file)) => Ok(file),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("media download timed out after {timeout:?}")),
+            },
+        };
+        match fetched {
+            Ok(file) => {
+                drop(file);
+                self.media
+                    .store(&self.session, file_name, &path, &media.mimetype)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&path).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The `replyTo` of a message with this context: the quoted message as stored (with
+    /// its media), else what the reply itself embeds.
+    async fn reply_to(&self, context: &Context) -> Option<ReplyToMessage> {
+        let quoted = context.reply_to.clone()?;
+        let stored = self
+            .messages
+            .find_by_wa_id(&self.session, &quoted)
+            .await
+            .ok()
+            .flatten();
+        Some(match stored {
+            Some(q) => ReplyToMessage {
+                id: quoted,
+                participant: context.reply_participant.clone(),
+                body: Some(q.body),
+                has_media: q.has_media,
+                media: q.media,
+                data: Map::new(),
+            },
+            None => ReplyToMessage {
+                id: quoted,
+                participant: context.reply_participant.clone(),
+                body: context.reply_body.clone(),
+                has_media: context.reply_has_media,
+                media: None,
+                data: Map::new(),
+            },
+        })
+    }
+
+    /// A message from WhatsApp (incoming, or ours from another device), its media already
+    /// fetched by [`Self::fetch_media`].
+    pub async fn inbound(&self, me: Option<&MeInfo>, m: InboundMessage, media: Option<WAMedia>) {
         let me_id = me.map(|m| m.id.clone()).unwrap_or_default();
         let participant = m.is_group.then(|| m.sender.clone());
-        let id = message_id(m.from_me, &m.chat, &m.wa_id, participant.as_deref());
+        let id = inbound_id(&m);
         let (from, to) = if m.from_me {
             (me_id.clone(), m.chat.clone())
         } else {
@@ -173,23 +301,13 @@ impl Inbox {
                 if !mentions.is_empty() {
                     msg.data.insert("mentionedIds".into(), json!(mentions));
                 }
-                if let Some(quoted) = reply_to {
-                    let quoted_body = self
-                        .messages
-                        .find_by_wa_id(&self.session, &quoted)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|q| q.body);
-                    msg.reply_to = Some(ReplyToMessage {
-                        id: quoted,
-                        participant: reply_participant,
-                        body: quoted_body,
-                        has_media: false,
-                        media: None,
-                        data: Map::new(),
-                    });
-                }
+                msg.reply_to = self
+                    .reply_to(&Context {
+                        reply_to,
+                        reply_participant,
+                        ..Context::default()
+                    })
+                    .await;
                 self.save(&msg).await;
                 self.publish_message(me, msg).await;
             }
@@ -240,6 +358,194 @@ impl Inbox {
                 };
                 self.publish(me, Event::MessageRevoked(payload)).await;
             }
+            InboundKind::Media {
+                body,
+                media: inbound,
+                context,
+            } => {
+                let mut msg = base_message(&head, MessageSource::App, body);
+                msg.data.insert("pushName".into(), json!(m.push_name));
+                msg.data.insert("type".into(), json!(inbound.kind.as_str()));
+                if let Some(size) = inbound.size {
+                    msg.data.insert("size".into(), json!(size));
+                }
+                msg.has_media = true;
+                msg.media_url = media.as_ref().and_then(|x| x.url.clone());
+                msg.media = media;
+                self.finish_inbound(me, msg, &context).await;
+            }
+            InboundKind::Location {
+                location: l,
+                context,
+            } => {
+                let mut msg = base_message(&head, MessageSource::App, String::new());
+                msg.data.insert("pushName".into(), json!(m.push_name));
+                msg.data.insert("type".into(), json!("location"));
+                msg.location = Some(location(l));
+                self.finish_inbound(me, msg, &context).await;
+            }
+            InboundKind::Contacts { vcards, context } => {
+                let mut msg = base_message(&head, MessageSource::App, String::new());
+                msg.data.insert("pushName".into(), json!(m.push_name));
+                msg.data.insert("type".into(), json!("vcard"));
+                msg.v_cards = vcards;
+                self.finish_inbound(me, msg, &context).await;
+            }
+            InboundKind::Poll {
+                name,
+                options,
+                multiple_answers,
+                context,
+                key: _,
+            } => {
+                let mut msg = base_message(&head, MessageSource::App, String::new());
+                msg.data.insert("pushName".into(), json!(m.push_name));
+                msg.data.insert("type".into(), json!("poll_creation"));
+                // WAHA's `MessagePoll` (the sendPoll request shape) under `_data.poll`.
+                msg.data.insert(
+                    "poll".into(),
+                    json!({ "name": name, "options": options, "multipleAnswers": multiple_answers }),
+                );
+                self.finish_inbound(me, msg, &context).await;
+            }
+            InboundKind::PollVote {
+                poll_id,
+                poll_from_me,
+                timestamp,
+                vote,
+            } => {
+                let poll = match self.messages.find_by_wa_id(&self.session, &poll_id).await {
+                    Ok(Some(p)) => MessageDestination {
+                        id: p.id.clone(),
+                        to: p.to.clone().unwrap_or_default(),
+                        from: p.from.clone(),
+                        from_me: p.from_me,
+                        participant: p.participant.clone(),
+                    },
+                    // Not stored: its key as the voter wrote it (`fromMe` is the voter's
+                    // view, so ours is the opposite unless we voted ourselves).
+                    _ => {
+                        let from_me = if head.from_me {
+                            poll_from_me
+                        } else {
+                            !poll_from_me
+                        };
+                        MessageDestination {
+                            id: message_id(from_me, &m.chat, &poll_id, None),
+                            to: if from_me {
+                                m.chat.clone()
+                            } else {
+                                me_id.clone()
+                            },
+                            from: if from_me {
+                                me_id.clone()
+                            } else {
+                                m.chat.clone()
+                            },
+                            from_me,
+                            participant: None,
+                        }
+                    }
+                };
+                let decrypted = vote.decrypt().await;
+                let mut payload = PollVotePayload {
+                    vote: PollVote {
+                        id: head.id.clone(),
+                        selected_options: Vec::new(),
+                        timestamp,
+                        to: head.to.clone(),
+                        from: head.from.clone(),
+                        from_me: head.from_me,
+                        participant: head.participant.clone(),
+                    },
+                    poll,
+                    data: Map::new(),
+                };
+                match decrypted {
+                    Ok(options) => {
+                        payload.vote.selected_options = options;
+                        self.publish(me, Event::PollVote(payload)).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(session = self.session, poll_id, error = %e, "poll vote not decrypted");
+                        self.publish(me, Event::PollVoteFailed(payload)).await;
+                    }
+                }
+            }
+            InboundKind::EventCreation {
+                event,
+                context,
+                key: _,
+            } => {
+                let mut msg = base_message(&head, MessageSource::App, String::new());
+                msg.data.insert("pushName".into(), json!(m.push_name));
+                msg.data.insert("type".into(), json!("event_creation"));
+                msg.data.insert("event".into(), event);
+                self.finish_inbound(me, msg, &context).await;
+            }
+            InboundKind::EventResponse {
+                event_id,
+                event_from_me,
+                response,
+            } => {
+                let event = match self.messages.find_by_wa_id(&self.session, &event_id).await {
+                    Ok(Some(p)) => MessageDestination {
+                        id: p.id.clone(),
+                        to: p.to.clone().unwrap_or_default(),
+                        from: p.from.clone(),
+                        from_me: p.from_me,
+                        participant: p.participant.clone(),
+                    },
+                    _ => {
+                        let from_me = if head.from_me {
+                            event_from_me
+                        } else {
+                            !event_from_me
+                        };
+                        MessageDestination {
+                            id: message_id(from_me, &m.chat, &event_id, None),
+                            to: if from_me {
+                                m.chat.clone()
+                            } else {
+                                me_id.clone()
+                            },
+                            from: if from_me {
+                                me_id.clone()
+                            } else {
+                                m.chat.clone()
+                            },
+                            from_me,
+                            participant: None,
+                        }
+                    }
+                };
+                let mut payload = EventResponsePayload {
+                    id: head.id.clone(),
+                    timestamp: head.timestamp,
+                    from: head.from.clone(),
+                    from_me: head.from_me,
+                    source: MessageSource::App,
+                    to: head.to.clone(),
+                    participant: head.participant.clone(),
+                    data: Map::new(),
+                    event_creation_key: event,
+                    event_response: None,
+                };
+                match response.decrypt() {
+                    Ok(answer) => {
+                        payload.event_response = Some(EventResponse {
+                            response: answer.response,
+                            timestamp_ms: answer.timestamp_ms,
+                            extra_guest_count: answer.extra_guest_count,
+                        });
+                        self.publish(me, Event::EventResponse(payload)).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(session = self.session, event_id, error = %e, "event response not decrypted");
+                        self.publish(me, Event::EventResponseFailed(payload)).await;
+                    }
+                }
+            }
             // Protocol traffic (key shares, history notices…) is not a chat message.
             InboundKind::Other { kind, .. } if kind == "protocol" => {}
             InboundKind::Other { body, kind } => {
@@ -249,6 +555,17 @@ impl Inbox {
                 self.publish_message(me, msg).await;
             }
         }
+    }
+
+    /// Mentions + reply, then stored and published.
+    async fn finish_inbound(&self, me: Option<&MeInfo>, mut msg: WAMessage, context: &Context) {
+        if !context.mentions.is_empty() {
+            msg.data
+                .insert("mentionedIds".into(), json!(context.mentions));
+        }
+        msg.reply_to = self.reply_to(context).await;
+        self.save(&msg).await;
+        self.publish_message(me, msg).await;
     }
 
     /// Receipts for our messages: the stored ack moves forward and `message.ack` goes out.
@@ -268,13 +585,21 @@ impl Inbox {
                 id,
                 from: a.from.clone(),
                 to,
-                participant: a.chat.ends_with("@g.us").then(|| a.from.clone()),
+                // The server's own ack (from = the group) has no participant.
+                participant: (a.chat.ends_with("@g.us") && a.from != a.chat)
+                    .then(|| a.from.clone()),
                 from_me: true,
                 ack: a.ack,
                 ack_name: ack::name(a.ack).to_string(),
                 data: Map::new(),
             };
-            self.publish(me, Event::MessageAck(payload)).await;
+            // WAHA: receipts in groups are `message.ack.group`, not `message.ack`.
+            let event = if a.chat.ends_with("@g.us") {
+                Event::MessageAckGroup(payload)
+            } else {
+                Event::MessageAck(payload)
+            };
+            self.publish(me, event).await;
         }
     }
 

@@ -10,6 +10,7 @@
 
 pub mod chatting;
 pub mod convert;
+pub mod delivery;
 pub mod groups;
 pub mod inbox;
 pub mod runtime;
@@ -149,6 +150,7 @@ struct Inner {
     store: Store,
     messages: crate::messages::MessageStore,
     events: crate::events::EventBus,
+    media: crate::media::MediaService,
     settings: ManagerSettings,
     rt: tokio::runtime::Handle,
     cancel: CancellationToken,
@@ -169,6 +171,7 @@ impl SessionManager {
         store: Store,
         messages: crate::messages::MessageStore,
         events: crate::events::EventBus,
+        media: crate::media::MediaService,
         settings: ManagerSettings,
         rt: tokio::runtime::Handle,
         cancel: CancellationToken,
@@ -178,6 +181,7 @@ impl SessionManager {
                 store,
                 messages,
                 events,
+                media,
                 settings,
                 rt,
                 cancel,
@@ -203,6 +207,7 @@ impl SessionManager {
             messages: self.inner.messages.clone(),
             events: self.inner.events.clone(),
             store: self.inner.store.clone(),
+            media: self.inner.media.clone(),
         }
     }
 

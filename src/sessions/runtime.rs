@@ -27,6 +27,7 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
+    delivery::{self, Delivery, Job},
     inbox::Inbox,
     status::{Input, next},
 };
@@ -213,7 +214,11 @@ pub fn spawn(
     let (control_tx, control_rx) = mpsc::channel(8);
     let tracker = TaskTracker::new();
     let flushed = Arc::new(AtomicBool::new(true));
+    // Inbound traffic is published in order by its own task (media downloads off this
+    // runtime's path); it ends when the runtime task drops `delivery`.
+    let delivery = delivery::spawn(inbox.clone(), &tracker, rt, cancel.child_token());
     let task = Task {
+        delivery,
         spec,
         store,
         state: tx,
@@ -237,6 +242,8 @@ pub fn spawn(
 
 /// What the runtime task owns.
 struct Task {
+    /// Ordered publication of messages, acks and presences.
+    delivery: Delivery,
     spec: StartSpec,
     store: Store,
     state: watch::Sender<LiveState>,
@@ -252,6 +259,7 @@ struct Task {
 
 async fn run(task: Task) {
     let Task {
+        delivery,
         spec,
         store,
         state,
@@ -275,6 +283,7 @@ async fn run(task: Task) {
             &tracker,
             timers,
             &inbox,
+            &delivery,
             &mut published,
             &cancel,
         )
@@ -349,6 +358,7 @@ async fn run_once(
     tracker: &TaskTracker,
     timers: Timers,
     inbox: &Inbox,
+    delivery: &Delivery,
     published: &mut Option<(SessionStatus, i64)>,
     cancel: &CancellationToken,
 ) -> Outcome {
@@ -394,7 +404,7 @@ async fn run_once(
                     print_qr(session, code);
                 }
                 let connected = matches!(event, EngineEvent::Connected { .. });
-                apply_event(session, store, state, inbox, event).await;
+                apply_event(session, store, state, delivery, event).await;
                 if connected {
                     stop_refresh(&mut refresh).await;
                     refresh = refresh_groups(store, state, tracker, cancel);
@@ -409,7 +419,7 @@ async fn run_once(
     // Events the engine queued before it returned still count.
     while let Ok(event) = rx.try_recv() {
         logged_out |= matches!(event, EngineEvent::LoggedOut { .. });
-        apply_event(session, store, state, inbox, event).await;
+        apply_event(session, store, state, delivery, event).await;
         publish_status(inbox, state, published).await;
     }
     match result {
@@ -494,7 +504,7 @@ async fn apply_event(
     session: &str,
     store: &Store,
     state: &watch::Sender<LiveState>,
-    inbox: &Inbox,
+    delivery: &Delivery,
     event: EngineEvent,
 ) {
     match event {
@@ -538,22 +548,22 @@ async fn apply_event(
         }
         EngineEvent::Message(m) => {
             let me = state.borrow().me.clone();
-            inbox.inbound(me.as_ref(), m).await;
+            delivery.push(Job::Message(me, m)).await;
         }
         EngineEvent::Ack(a) => {
             let me = state.borrow().me.clone();
-            inbox.ack(me.as_ref(), a).await;
+            delivery.push(Job::Ack(me, a)).await;
         }
         EngineEvent::Presence(p) => {
             let me = state.borrow().me.clone();
-            inbox.presence(me.as_ref(), p).await;
+            delivery.push(Job::Presence(me, p)).await;
         }
         EngineEvent::Group(c) => {
             let (me, live) = {
                 let s = state.borrow();
                 (s.me.clone(), s.engine.clone())
             };
-            inbox.group(me.as_ref(), live.as_ref(), c).await;
+            delivery.push(Job::Group(me, live, c)).await;
         }
         EngineEvent::StreamReplaced => state.send_modify(|s| {
             s.fail(

@@ -10,6 +10,7 @@ mod groups;
 mod isolation;
 mod jwt;
 mod keys;
+mod media_recv;
 mod media_send;
 mod message_store;
 mod messaging;

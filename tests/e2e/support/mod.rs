@@ -3,7 +3,9 @@
 pub mod app;
 pub mod messages;
 pub mod mongo;
+pub mod phone;
 pub mod poll;
 pub mod process;
+pub mod s3;
 pub mod sink;
 pub mod store;
