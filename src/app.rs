@@ -195,6 +195,7 @@ impl App {
             .with_context(|| format!("cannot listen on {}:{}", config.bind_host, config.port))?;
         let port = listener.local_addr()?.port();
         config.egress.set_own_port(port);
+        crate::egress::install(&config.egress);
         let state = web::Data::new(AppState {
             manager: manager.clone(),
             events: events.clone(),

@@ -296,6 +296,7 @@ impl From<sessions::Error> for ApiError {
                     Self::Internal(e.to_string())
                 }
                 crate::engine::Error::Store(_)
+                | crate::engine::Error::Damaged(_)
                 | crate::engine::Error::Build(_)
                 | crate::engine::Error::MockNetworkWithoutUrl
                 | crate::engine::Error::ConnectTimeout(_) => Self::Internal(e.to_string()),

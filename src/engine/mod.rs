@@ -256,6 +256,9 @@ pub enum Error {
     /// The device store could not be opened.
     #[error("cannot open the session's device store: {0}")]
     Store(String),
+    /// The device store is there but unreadable: retrying cannot help (terminal FAILED).
+    #[error("the session's device store is damaged: {0}")]
+    Damaged(String),
     /// The client could not be built.
     #[error("cannot start the WhatsApp client: {0}")]
     Build(String),
@@ -424,6 +427,28 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Fails at once on a device database that SQLite cannot read. Without this, the engine's
+/// connection pool retries a damaged file for its whole 30 s checkout timeout while the
+/// session shows `STARTING`; now it goes `FAILED` with the reason.
+async fn check_sqlite(path: &std::path::Path) -> Result<(), Error> {
+    if !tokio::fs::try_exists(path).await.unwrap_or(false) {
+        return Ok(());
+    }
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))?;
+        conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
+            .map(drop)
+    })
+    .await
+    .map_err(|e| Error::Store(e.to_string()))?
+    .map_err(|e| Error::Damaged(e.to_string()))
+}
+
 async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
     match device {
         DeviceStore::Sqlite { dir } => {
@@ -431,6 +456,7 @@ async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
                 .await
                 .map_err(|e| Error::Store(e.to_string()))?;
             let path = dir.join("whatsapp.db");
+            check_sqlite(&path).await?;
             let store = SqliteStore::new(&path.to_string_lossy())
                 .await
                 .map_err(|e| Error::Store(chain(&e)))?;

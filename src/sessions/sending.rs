@@ -9,7 +9,7 @@
 //! `api/sending.rs`; never imports actix. Nothing outlives a call: temp files are removed
 //! when their [`tempfile::TempPath`] drops, on every path.
 
-use std::{sync::OnceLock, time::Duration};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -137,15 +137,9 @@ struct Staged {
     len: u64,
 }
 
+/// User-given URLs go through the egress policy (no metadata or link-local targets).
 fn http_client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default()
-    })
+    crate::egress::media_client()
 }
 
 fn disk(e: impl std::fmt::Display) -> MediaError {
@@ -172,6 +166,10 @@ async fn fetch(url: &str, limits: FetchLimits) -> std::result::Result<Staged, Me
         url: url.to_string(),
         reason,
     };
+    // Literal addresses never reach the policy's resolver: checked here.
+    if let Err(e) = crate::egress::check_url(url) {
+        return Err(failed(e.to_string()));
+    }
     let work = async {
         let mut resp = http_client()
             .get(parsed)
@@ -759,6 +757,7 @@ mod preview {
 
     /// Reads at most [`PAGE_MAX_BYTES`] of an HTML page.
     pub async fn fetch_page(url: &str) -> Option<String> {
+        crate::egress::check_url(url).ok()?;
         let mut resp = super::http_client().get(url).send().await.ok()?;
         let html = resp
             .headers()

@@ -404,3 +404,81 @@ async fn a_main_store_that_lost_sessions_refuses_to_start() {
         "the data is left alone"
     );
 }
+
+/// A loopback server that answers every request with a redirect to `location`.
+async fn redirector(location: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf).await;
+            let reply = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = s.write_all(reply.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}/image.png")
+}
+
+/// Media URLs of sends go through the same egress policy as webhooks: metadata and
+/// link-local targets, wharf's own port, and redirects to them are refused with a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_urls_to_metadata_or_wharf_itself_are_refused() {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
+    app.pair(&net, "alice", "15550003331").await;
+    let own = format!("{}/api/sessions", app.base);
+    let redirect = redirector("http://169.254.169.254/latest/meta-data").await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data".to_string(),
+        own,
+        redirect,
+    ] {
+        let body = json!({"session": "alice", "chatId": "15550003332@c.us",
+            "file": {"mimetype": "image/png", "url": url}});
+        let r = app.post("/api/sendImage", &body.to_string()).await;
+        assert_eq!(r.status, 400, "{url}: {}", r.text);
+        assert!(
+            r.text.contains("egress policy") || r.text.contains("refused"),
+            "{url}: {}",
+            r.text
+        );
+    }
+}
+
+/// A session whose device database is damaged goes FAILED at once, naming the reason,
+/// instead of sitting in STARTING while the engine's pool retries for 30 s; the other
+/// sessions are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_device_database_fails_fast_with_the_reason() {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
+    let r = app
+        .post("/api/sessions", r#"{"name":"dmg","start":false}"#)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let db = app.dir.path().join("sessions/gows/dmg/whatsapp.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    std::fs::write(&db, vec![0x5a_u8; 64 * 1024]).unwrap();
+    let started = std::time::Instant::now();
+    let r = app.post("/api/sessions/dmg/start", "{}").await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.wait_status("dmg", "FAILED", Duration::from_secs(10))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    // It stays FAILED (retrying cannot repair a file), and the data is left for the operator.
+    let again = app.get("/api/sessions/dmg").await.json();
+    assert_eq!(again["status"], "FAILED", "{again}");
+    assert!(db.exists());
+    // Another session on the same server pairs as usual.
+    app.pair(&net, "healthy", "15550004441").await;
+}
