@@ -225,6 +225,13 @@ impl Session {
         let client = self.client()?;
         let to = chat_jid(&envelope.chat)?;
         let context = envelope.quote.as_ref().map(|q| quote_context(q, &to));
+        // Votes on our own polls (and answers to our events) are encrypted with the
+        // secret we generate here: remembered after the send, so they can be read.
+        let vote_options = match &out {
+            Outgoing::Poll(p) => Some(p.options.clone()),
+            Outgoing::Event(_) => Some(Vec::new()),
+            _ => None,
+        };
         let mut message = match out {
             Outgoing::Media(m) => media_message(client, m, context.clone()).await?,
             Outgoing::Location(l) => wa::Message {
@@ -269,10 +276,19 @@ impl Session {
             options = options.with_message_id(id);
         }
         let raw = serde_json::to_value(&message).unwrap_or_default();
+        let secret = wa::Message {
+            message_context_info: message.message_context_info.clone(),
+            ..Default::default()
+        };
         let result = client
             .send_message_with_options(to.clone(), message, options)
             .await
             .map_err(send_err)?;
+        if let (Some(opts), Some(me)) = (vote_options, client.pn())
+            && let Some(key) = super::polls::PollKey::of(&result.message_id, &secret, &me, &opts)
+        {
+            self.remember_poll(key);
+        }
         Ok(SentMessage {
             sent: Sent {
                 wa_id: result.message_id,

@@ -356,8 +356,9 @@ async fn the_issue_flow_on_webhooks_and_get_routes() {
             json!({"adminsOnly": true})
         );
 
-        // 6. C's send is refused by the server: message.ack ERROR on C's webhook, nobody
-        //    receives it; an admin's message still goes through.
+        // 6. C's send is refused by the server: an ERROR ack on C's webhook — a group
+        //    chat's acks are `message.ack.group`, as WAHA emits them — nobody receives it;
+        //    an admin's message still goes through.
         let r = app
             .post(
                 "/api/sendText",
@@ -366,7 +367,7 @@ async fn the_issue_flow_on_webhooks_and_get_routes() {
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
         let refused_id = r.json()["id"].as_str().unwrap().to_string();
-        let ack = wait_event(&sink, "/c", "message.ack", |p| {
+        let ack = wait_event(&sink, "/c", "message.ack.group", |p| {
             p["id"] == refused_id.as_str() && p["ack"] == -1
         })
         .await;

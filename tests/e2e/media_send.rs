@@ -208,7 +208,7 @@ async fn pair_hooked(
         "name": name,
         "config": {"webhooks": [{
             "url": sink.url(&format!("/{name}")),
-            "events": ["message", "message.any"],
+            "events": ["message", "message.any", "poll.vote", "poll.vote.failed"],
             "retries": {"delaySeconds": 0.05, "attempts": 100, "policy": "constant"},
         }]},
     });
@@ -554,7 +554,24 @@ async fn send_every_kind_reaches_the_other_session_with_the_same_bytes() {
                    "pollMessageId":at_bob["id"],"votes":["Good"]}),
         )
         .await;
-        delivered(&sink, "alice", "message", &wa_id(&vote["id"])).await;
+        // WAHA: a vote is a `poll.vote` event (decrypted: alice sent the poll, so she
+        // holds its secret), not a `message`.
+        let vote_wa = wa_id(&vote["id"]);
+        let got = eventually(Duration::from_secs(30), "poll.vote at /alice", || async {
+            sink.delivered("/alice")
+                .iter()
+                .map(|r| r.json())
+                .find(|v| {
+                    v["event"] == "poll.vote"
+                        && v["payload"]["vote"]["id"]
+                            .as_str()
+                            .is_some_and(|id| id.contains(&vote_wa))
+                })
+                .map(|v| v["payload"].clone())
+                .ok_or_else(|| format!("{} requests so far", sink.delivered("/alice").len()))
+        })
+        .await;
+        assert_eq!(got["vote"]["selectedOptions"], json!(["Good"]), "{got}");
 
         // An event.
         let sent = post_ok(
