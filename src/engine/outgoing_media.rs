@@ -230,7 +230,11 @@ impl Session {
         let vote_options = match &out {
             Outgoing::Poll(p) => Some(p.options.clone()),
             Outgoing::Event(_) => Some(Vec::new()),
-            _ => None,
+            Outgoing::Media(_)
+            | Outgoing::Location(_)
+            | Outgoing::Contacts(_)
+            | Outgoing::List(_)
+            | Outgoing::LinkPreview(_) => None,
         };
         let mut message = match out {
             Outgoing::Media(m) => media_message(client, m, context.clone()).await?,
