@@ -222,13 +222,19 @@ impl App {
             .disable_signals()
             .listen(listener)?
             .run();
+        let base = format!("http://{}:{port}", config.bind_host);
+        let swagger = if config.swagger_enabled {
+            format!("{base}/")
+        } else {
+            "disabled".to_string()
+        };
         tracing::info!(
             store = store.kind(),
             engine = config.engine.as_str(),
             namespace = config.namespace,
             worker = config.worker_id,
-            "wharf listening on http://{}:{port}",
-            config.bind_host
+            "wharf listening on {base} (Swagger UI: {swagger}, OpenAPI: {base}/-json, \
+             metrics: {base}/metrics)"
         );
         // Undelivered webhooks of every stored session go out again, started or not.
         let stored: Vec<String> = store

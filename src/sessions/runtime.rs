@@ -327,6 +327,20 @@ async fn publish_status(
         return;
     }
     *published = last;
+    // One structured line per state change (WAHA_LOG_FORMAT=JSON makes it one object).
+    let previous = snapshot
+        .statuses
+        .iter()
+        .rev()
+        .nth(1)
+        .map(|(s, _)| s.as_str());
+    tracing::info!(
+        session = inbox.session,
+        status = snapshot.status.as_str(),
+        previous,
+        reason = snapshot.failure.as_deref(),
+        "session status"
+    );
     let history: Vec<(SessionStatus, i64)> = snapshot.statuses.iter().copied().collect();
     let data = snapshot
         .failure

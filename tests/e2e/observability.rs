@@ -233,3 +233,57 @@ async fn server_stop_answers_201_then_stops_gracefully() {
     )
     .await;
 }
+
+/// Logs (issue 14): the startup line names where Swagger, the spec and `/metrics` are;
+/// every session state change is one structured line (`WAHA_LOG_FORMAT=JSON`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_line_and_one_structured_line_per_status_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dead = format!(
+        "ws://127.0.0.1:{}/ws/chat",
+        crate::support::process::free_port()
+    );
+    let wharf = Wharf::start(
+        dir.path(),
+        API_KEY,
+        &[
+            ("WAHA_LOG_FORMAT", "JSON"),
+            ("WHARF_WA_URL", dead.as_str()),
+            ("WHARF_CONNECT_TIMEOUT_SECONDS", "1"),
+        ],
+    )
+    .await;
+    let (status, body) = wharf
+        .call(Method::POST, "/api/sessions", Some(json!({"name": "s1"})))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let lines = eventually(Duration::from_secs(20), "status lines", || async {
+        let log = std::fs::read_to_string(&wharf.log).unwrap_or_default();
+        let statuses: Vec<serde_json::Value> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| {
+                v["fields"]["message"] == "session status" && v["fields"]["session"] == "s1"
+            })
+            .collect();
+        // STARTING, then FAILED (nothing answers at the WhatsApp URL) with a reason.
+        if statuses.iter().any(|v| v["fields"]["status"] == "FAILED") {
+            Ok((log, statuses))
+        } else {
+            Err(log)
+        }
+    })
+    .await;
+    let (log, statuses) = lines;
+    assert_eq!(statuses[0]["fields"]["status"], "STARTING", "{log}");
+    let failed = statuses
+        .iter()
+        .find(|v| v["fields"]["status"] == "FAILED")
+        .expect("a FAILED line");
+    assert!(failed["fields"]["reason"].is_string(), "{failed}");
+    assert_eq!(failed["fields"]["previous"], "STARTING", "{failed}");
+    assert!(
+        log.contains("/metrics") && log.contains("Swagger UI") && log.contains("/-json"),
+        "{log}"
+    );
+}
