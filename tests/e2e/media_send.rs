@@ -212,20 +212,7 @@ async fn pair_hooked(
             "retries": {"delaySeconds": 0.05, "attempts": 100, "policy": "constant"},
         }]},
     });
-    let r = app.post("/api/sessions", &body.to_string()).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    app.wait_status(name, "SCAN_QR_CODE", Duration::from_secs(20))
-        .await;
-    let qr = app
-        .get(&format!("/api/{name}/auth/qr?format=raw"))
-        .await
-        .json()["value"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    net.scan_qr(&qr, phone, name).unwrap();
-    app.wait_status(name, "WORKING", Duration::from_secs(40))
-        .await;
+    app.pair_created(net, &body.to_string(), name, phone).await;
 }
 
 /// The WhatsApp id at the end of a WAHA message id.

@@ -24,20 +24,7 @@ fn hook(sink: &Sink, path: &str) -> String {
 
 /// Pairs `name` created with `body` (so it can carry webhooks).
 async fn pair_with(app: &TestApp, net: &mockwa::MockNetwork, body: &str, name: &str, phone: &str) {
-    let r = app.post("/api/sessions", body).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    app.wait_status(name, "SCAN_QR_CODE", Duration::from_secs(20))
-        .await;
-    let qr = app
-        .get(&format!("/api/{name}/auth/qr?format=raw"))
-        .await
-        .json()["value"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    net.scan_qr(&qr, phone, name).unwrap();
-    app.wait_status(name, "WORKING", Duration::from_secs(40))
-        .await;
+    app.pair_created(net, body, name, phone).await;
 }
 
 /// Alice (webhook on `/alice` for `alice_events`) and Bob (the full `hook` on `/bob`),

@@ -112,9 +112,35 @@ impl TestApp {
         phone: &str,
         working_within: Duration,
     ) -> Value {
-        let r = self
-            .post("/api/sessions", &format!(r#"{{"name":"{name}"}}"#))
-            .await;
+        let body = format!(r#"{{"name":"{name}"}}"#);
+        let label = format!("Phone {phone}");
+        self.pair_created_within(net, &body, name, (phone, &label), working_within)
+            .await
+    }
+
+    /// Creates a session with `body` (so it can carry webhooks), then pairs it as
+    /// [`TestApp::pair`] does.
+    pub async fn pair_created(
+        &self,
+        net: &mockwa::MockNetwork,
+        body: &str,
+        name: &str,
+        phone: &str,
+    ) -> Value {
+        // The mock phone is named after the session (the webhook tests read it back).
+        self.pair_created_within(net, body, name, (phone, name), Duration::from_secs(40))
+            .await
+    }
+
+    async fn pair_created_within(
+        &self,
+        net: &mockwa::MockNetwork,
+        body: &str,
+        name: &str,
+        (phone, label): (&str, &str),
+        working_within: Duration,
+    ) -> Value {
+        let r = self.post("/api/sessions", body).await;
         assert_eq!(r.status, 201, "{}", r.text);
         self.wait_status(name, "SCAN_QR_CODE", Duration::from_secs(20))
             .await;
@@ -125,7 +151,7 @@ impl TestApp {
             .as_str()
             .expect("raw QR")
             .to_string();
-        net.scan_qr(&qr, phone, &format!("Phone {phone}"))
+        net.scan_qr(&qr, phone, label)
             .expect("mock phone scans the QR");
         self.wait_status(name, "WORKING", working_within).await
     }
