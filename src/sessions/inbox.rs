@@ -414,39 +414,9 @@ impl Inbox {
                 timestamp,
                 vote,
             } => {
-                let poll = match self.messages.find_by_wa_id(&self.session, &poll_id).await {
-                    Ok(Some(p)) => MessageDestination {
-                        id: p.id.clone(),
-                        to: p.to.clone().unwrap_or_default(),
-                        from: p.from.clone(),
-                        from_me: p.from_me,
-                        participant: p.participant.clone(),
-                    },
-                    // Not stored: its key as the voter wrote it (`fromMe` is the voter's
-                    // view, so ours is the opposite unless we voted ourselves).
-                    _ => {
-                        let from_me = if head.from_me {
-                            poll_from_me
-                        } else {
-                            !poll_from_me
-                        };
-                        MessageDestination {
-                            id: message_id(from_me, &m.chat, &poll_id, None),
-                            to: if from_me {
-                                m.chat.clone()
-                            } else {
-                                me_id.clone()
-                            },
-                            from: if from_me {
-                                me_id.clone()
-                            } else {
-                                m.chat.clone()
-                            },
-                            from_me,
-                            participant: None,
-                        }
-                    }
-                };
+                let poll = self
+                    .target(&poll_id, poll_from_me, head.from_me, &m.chat, &me_id)
+                    .await;
                 let decrypted = vote.decrypt().await;
                 let mut payload = PollVotePayload {
                     vote: PollVote {
@@ -488,37 +458,9 @@ impl Inbox {
                 event_from_me,
                 response,
             } => {
-                let event = match self.messages.find_by_wa_id(&self.session, &event_id).await {
-                    Ok(Some(p)) => MessageDestination {
-                        id: p.id.clone(),
-                        to: p.to.clone().unwrap_or_default(),
-                        from: p.from.clone(),
-                        from_me: p.from_me,
-                        participant: p.participant.clone(),
-                    },
-                    _ => {
-                        let from_me = if head.from_me {
-                            event_from_me
-                        } else {
-                            !event_from_me
-                        };
-                        MessageDestination {
-                            id: message_id(from_me, &m.chat, &event_id, None),
-                            to: if from_me {
-                                m.chat.clone()
-                            } else {
-                                me_id.clone()
-                            },
-                            from: if from_me {
-                                me_id.clone()
-                            } else {
-                                m.chat.clone()
-                            },
-                            from_me,
-                            participant: None,
-                        }
-                    }
-                };
+                let event = self
+                    .target(&event_id, event_from_me, head.from_me, &m.chat, &me_id)
+                    .await;
                 let mut payload = EventResponsePayload {
                     id: head.id.clone(),
                     timestamp: head.timestamp,
@@ -700,6 +642,45 @@ impl Inbox {
             data: Map::new(),
         };
         self.publish(me, Event::GroupV2Join(payload)).await;
+    }
+
+    /// The message a vote or an RSVP answers (`target_id`): as stored, or — not stored —
+    /// rebuilt from its key as the voter wrote it (`target_from_me` is the voter's view,
+    /// so ours is the opposite unless we answered ourselves).
+    async fn target(
+        &self,
+        target_id: &str,
+        target_from_me: bool,
+        answer_from_me: bool,
+        chat: &str,
+        me_id: &str,
+    ) -> MessageDestination {
+        if let Ok(Some(p)) = self.messages.find_by_wa_id(&self.session, target_id).await {
+            return MessageDestination {
+                id: p.id.clone(),
+                to: p.to.clone().unwrap_or_default(),
+                from: p.from.clone(),
+                from_me: p.from_me,
+                participant: p.participant.clone(),
+            };
+        }
+        let from_me = if answer_from_me {
+            target_from_me
+        } else {
+            !target_from_me
+        };
+        let (from, to) = if from_me {
+            (me_id.to_string(), chat.to_string())
+        } else {
+            (chat.to_string(), me_id.to_string())
+        };
+        MessageDestination {
+            id: message_id(from_me, chat, target_id, None),
+            to,
+            from,
+            from_me,
+            participant: None,
+        }
     }
 
     /// A group notification (or our own change coming back): cache, then events.
