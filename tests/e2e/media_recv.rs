@@ -25,6 +25,7 @@ use crate::support::{
 
 const ALICE: &str = "15550009001";
 const BOB: &str = "15550009002";
+const CAROL: &str = "15550009003";
 
 /// Creates `bob` with a webhook to `sink` (`/bob`, `events`) and pairs it with `BOB`.
 async fn pair_bob(app: &TestApp, net: &mockwa::MockNetwork, sink: &Sink, events: &str) {
@@ -515,7 +516,6 @@ async fn inbound_media_location_vcard_poll_arrive_parsed_with_downloadable_files
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forward_message_resends_received_media_byte_identical_to_another_session() {
-    const CAROL: &str = "15550009003";
     for store in StoreKind::all("forward_media") {
         let files = tempfile::tempdir().unwrap();
         let folder = files.path().display().to_string();
@@ -870,6 +870,31 @@ async fn s3_storage_stores_media_in_the_bucket_with_presigned_and_proxied_urls()
             assert_eq!(status, 200);
             assert!(got == data, "presigned bytes");
         }
+
+        // forwardMessage reads the file back from the bucket: Carol gets the same bytes.
+        pair_session(&app, &net, &sink, "carol", CAROL, r#"["message"]"#).await;
+        let r = app
+            .post(
+                "/api/forwardMessage",
+                &json!({"session": "bob", "chatId": format!("{CAROL}@c.us"), "messageId": id})
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let sent = r.json();
+        let forward_wa_id = sent["id"].as_str().unwrap().rsplit('_').next().unwrap();
+        let p = payload_at(&sink, "/carol", "message", forward_wa_id).await;
+        assert_eq!(p["hasMedia"], true, "{p}");
+        assert_eq!(p["body"], "to the bucket", "{p}");
+        assert_eq!(p["_data"]["type"], "image", "{p}");
+        let url = p["media"]["url"].as_str().expect("url");
+        let (status, got, _) = if proxy {
+            fetch(&app, url, Some(API_KEY)).await
+        } else {
+            fetch_url(url, None).await
+        };
+        assert_eq!(status, 200);
+        assert!(got == data, "forwarded bytes (S3)");
         alice.stop().await;
     }
 }
