@@ -344,6 +344,9 @@ impl From<sessions::sending::MediaError> for ApiError {
             MediaError::Unconvertible(reason) => {
                 Self::bad_request(format!("Cannot convert the file with ffmpeg: {reason}"))
             }
+            MediaError::NotForwardable(reason) => {
+                Self::bad_request(format!("The message cannot be forwarded: {reason}"))
+            }
             MediaError::Disk(_) => Self::Internal(e.to_string()),
         }
     }

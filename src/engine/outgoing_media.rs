@@ -222,9 +222,35 @@ impl Session {
     /// # Errors
     /// Stale handle, invalid chat id or content, the upload or the send failed.
     pub async fn send(&self, envelope: Envelope, out: Outgoing) -> Result<SentMessage, Error> {
+        self.send_marked(envelope, out, false).await
+    }
+
+    /// [`Session::send`], marked as forwarded (the phones' "Forwarded" label).
+    ///
+    /// # Errors
+    /// As [`Session::send`].
+    pub async fn send_forwarded(
+        &self,
+        envelope: Envelope,
+        out: Outgoing,
+    ) -> Result<SentMessage, Error> {
+        self.send_marked(envelope, out, true).await
+    }
+
+    async fn send_marked(
+        &self,
+        envelope: Envelope,
+        out: Outgoing,
+        forwarded: bool,
+    ) -> Result<SentMessage, Error> {
         let client = self.client()?;
         let to = chat_jid(&envelope.chat)?;
-        let context = envelope.quote.as_ref().map(|q| quote_context(q, &to));
+        let mut context = envelope.quote.as_ref().map(|q| quote_context(q, &to));
+        if forwarded {
+            let ctx = context.get_or_insert_with(wa::ContextInfo::default);
+            ctx.is_forwarded = Some(true);
+            ctx.forwarding_score = Some(1);
+        }
         // Votes on our own polls (and answers to our events) are encrypted with the
         // secret we generate here: remembered after the send, so they can be read.
         let vote_options = match &out {

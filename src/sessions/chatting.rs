@@ -123,10 +123,12 @@ impl SessionManager {
         Ok(inbox.sent(me.as_ref(), &sent, body, reply_to).await)
     }
 
-    /// Forwards a stored message's text to `chat` (media forwarding needs the media store).
+    /// Forwards a stored message to `chat`: a media message re-sends its stored file (see
+    /// [`SessionManager::forward_media`]), anything else its text.
     ///
     /// # Errors
-    /// A bad id, `MessageNotFound`, the engine's refusal.
+    /// A bad id, `MessageNotFound`, a media message without a stored file, the engine's
+    /// refusal.
     pub async fn forward_message(
         &self,
         engine: &engine::Session,
@@ -140,6 +142,9 @@ impl SessionManager {
             .get(engine.name(), message_id)
             .await?
             .ok_or_else(|| Error::MessageNotFound(message_id.to_string()))?;
+        if original.has_media {
+            return self.forward_media(engine, chat, id, &original).await;
+        }
         let req = SendText {
             chat,
             text: original.body,

@@ -82,6 +82,10 @@ pub enum MediaError {
     /// The operation exists in WAHA but its GOWS engine does not implement it.
     #[error("not implemented by the engine")]
     NotImplemented,
+    /// `forwardMessage` of a media message whose file wharf does not have (not
+    /// downloaded, failed, or swept); the reason says which.
+    #[error("cannot forward the media: {0}")]
+    NotForwardable(String),
 }
 
 impl From<MediaError> for Error {
@@ -129,6 +133,16 @@ pub enum SendKind {
         /// `preview.image`, when given.
         image: Option<FileInput>,
     },
+}
+
+/// A staged media file and what it is sent as.
+struct StagedMedia {
+    staged: Staged,
+    kind: MediaKind,
+    mimetype: String,
+    filename: Option<String>,
+    caption: Option<String>,
+    convert: bool,
 }
 
 /// A plaintext file on disk, removed when dropped.
@@ -378,12 +392,140 @@ impl SessionManager {
         req: SendMedia,
         limits: FetchLimits,
     ) -> Result<WAMessage> {
-        let session = engine.name();
         let mimetype = req.file.mimetype().map_err(MediaError::File)?.to_string();
-        let (quote, reply_to) = self.reply_of(session, req.reply_to).await?;
+        let (quote, reply_to) = self.reply_of(engine.name(), req.reply_to).await?;
         let staged = stage(&req.file, limits).await?;
-        let kind = req.kind;
-        let converted = match (req.convert, kind) {
+        let filename = req.file.filename.clone();
+        let media = StagedMedia {
+            staged,
+            kind: req.kind,
+            mimetype,
+            filename,
+            caption: req.caption,
+            convert: req.convert,
+        };
+        let envelope = Envelope {
+            chat: req.chat,
+            quote,
+            id: req.id,
+        };
+        self.send_staged(engine, envelope, reply_to, media, false)
+            .await
+    }
+
+    /// Forwards a stored media message (`forwardMessage`): its file is read back from
+    /// the media storage (local folder or S3) into a temp file and sent as a new media
+    /// message of the same kind, mimetype, file name and caption, marked as forwarded.
+    ///
+    /// # Errors
+    /// [`MediaError::NotForwardable`] when wharf has no file for it; the engine's refusal.
+    pub(super) async fn forward_media(
+        &self,
+        engine: &engine::Session,
+        chat: String,
+        id: Option<String>,
+        original: &WAMessage,
+    ) -> Result<WAMessage> {
+        let session = engine.name();
+        let Some(media) = original.media.as_ref() else {
+            return Err(MediaError::NotForwardable(
+                "its media was not downloaded (WHATSAPP_DOWNLOAD_MEDIA, WHATSAPP_FILES_MIMETYPES, or a message sent through the API)".into(),
+            )
+            .into());
+        };
+        if media.url.is_none() {
+            let why = media
+                .error
+                .as_ref()
+                .and_then(|e| e.get("message"))
+                .and_then(Value::as_str)
+                .map_or_else(
+                    || "its media was not downloaded".to_string(),
+                    |e| format!("its media download failed: {e}"),
+                );
+            return Err(MediaError::NotForwardable(why).into());
+        }
+        let mimetype = media.mimetype.clone().unwrap_or_default();
+        let file_name = crate::media::file_name(&original.id, &mimetype, media.filename.as_deref());
+        let staged = self.stage_stored(session, &file_name).await?;
+        let kind = original
+            .data
+            .get("type")
+            .and_then(Value::as_str)
+            .map_or(MediaKind::Document, forwarded_kind);
+        let mimetype = if mimetype.is_empty() {
+            crate::media::mimetype_of(&file_name).to_string()
+        } else {
+            mimetype
+        };
+        let media = StagedMedia {
+            staged,
+            kind,
+            mimetype,
+            filename: media.filename.clone(),
+            caption: (!original.body.is_empty()).then(|| original.body.clone()),
+            convert: false,
+        };
+        let envelope = Envelope {
+            chat,
+            quote: None,
+            id,
+        };
+        self.send_staged(engine, envelope, None, media, true).await
+    }
+
+    /// Copies the stored `{session}/{file_name}` into a temp file, chunk by chunk.
+    async fn stage_stored(
+        &self,
+        session: &str,
+        file_name: &str,
+    ) -> std::result::Result<Staged, MediaError> {
+        use futures_util::StreamExt as _;
+        let opened = self
+            .inner
+            .media
+            .open(session, file_name)
+            .await
+            .map_err(|e| {
+                MediaError::NotForwardable(format!("its media file cannot be read: {e}"))
+            })?;
+        let Some(mut stored) = opened else {
+            return Err(MediaError::NotForwardable(
+                "its media file is no longer stored (WHATSAPP_FILES_LIFETIME)".into(),
+            ));
+        };
+        let (mut file, path) = temp_file().await?;
+        let mut len: u64 = 0;
+        while let Some(chunk) = stored.body.next().await {
+            let chunk = chunk.map_err(|e| {
+                MediaError::NotForwardable(format!("its media file cannot be read: {e}"))
+            })?;
+            len += chunk.len() as u64;
+            file.write_all(&chunk).await.map_err(disk)?;
+        }
+        file.flush().await.map_err(disk)?;
+        Ok(Staged { path, len })
+    }
+
+    /// Converts (if asked), sends and records a staged media file.
+    async fn send_staged(
+        &self,
+        engine: &engine::Session,
+        envelope: Envelope,
+        reply_to: Option<ReplyToMessage>,
+        req: StagedMedia,
+        forwarded: bool,
+    ) -> Result<WAMessage> {
+        let session = engine.name();
+        let StagedMedia {
+            staged,
+            kind,
+            mimetype,
+            filename,
+            caption,
+            convert,
+        } = req;
+        let converted = match (convert, kind) {
             (true, MediaKind::Voice) => Some(super::convert::voice(&staged.path).await?),
             (true, MediaKind::Video | MediaKind::VideoNote) => {
                 Some(super::convert::video(&staged.path).await?)
@@ -407,26 +549,20 @@ impl SessionManager {
             }
             None => (staged.path.to_path_buf(), mimetype, None, None),
         };
-        let filename = req.file.filename.clone();
-        let caption = req.caption.clone();
-        let sent = engine
-            .send(
-                Envelope {
-                    chat: req.chat,
-                    quote,
-                    id: req.id,
-                },
-                engine::outgoing_media::Outgoing::Media(OutgoingMedia {
-                    kind,
-                    path,
-                    mimetype: mimetype.clone(),
-                    filename: filename.clone(),
-                    caption: caption.clone(),
-                    seconds,
-                    waveform,
-                }),
-            )
-            .await?;
+        let outgoing = engine::outgoing_media::Outgoing::Media(OutgoingMedia {
+            kind,
+            path,
+            mimetype: mimetype.clone(),
+            filename: filename.clone(),
+            caption: caption.clone(),
+            seconds,
+            waveform,
+        });
+        let sent = if forwarded {
+            engine.send_forwarded(envelope, outgoing).await?
+        } else {
+            engine.send(envelope, outgoing).await?
+        };
         let size = staged.len;
         drop(converted);
         drop(staged);
@@ -691,6 +827,20 @@ type Fill = Box<dyn FnOnce(&mut WAMessage) + Send>;
 
 /// Link-preview thumbnails are inlined in the message: keep them small.
 const PREVIEW_MAX_BYTES: u64 = 5 * 1024 * 1024;
+
+/// The kind to re-send a stored media as, from its `_data.type`. WhatsApp's plain
+/// (non-voice) audio has no send route in WAHA: it goes out as a voice note, which plays
+/// the same file inline.
+fn forwarded_kind(type_name: &str) -> MediaKind {
+    match type_name {
+        "image" => MediaKind::Image,
+        "ptt" | "audio" => MediaKind::Voice,
+        "video" => MediaKind::Video,
+        "ptv" => MediaKind::VideoNote,
+        "sticker" => MediaKind::Sticker,
+        _ => MediaKind::Document,
+    }
+}
 
 fn media_type_name(kind: MediaKind) -> &'static str {
     match kind {

@@ -25,33 +25,55 @@ use crate::support::{
 
 const ALICE: &str = "15550009001";
 const BOB: &str = "15550009002";
+const CAROL: &str = "15550009003";
 
 /// Creates `bob` with a webhook to `sink` (`/bob`, `events`) and pairs it with `BOB`.
 async fn pair_bob(app: &TestApp, net: &mockwa::MockNetwork, sink: &Sink, events: &str) {
+    pair_session(app, net, sink, "bob", BOB, events).await;
+}
+
+/// Creates session `name` with a webhook to `sink` (`/{name}`, `events`) and pairs it
+/// with the phone number `phone`.
+async fn pair_session(
+    app: &TestApp,
+    net: &mockwa::MockNetwork,
+    sink: &Sink,
+    name: &str,
+    phone: &str,
+    events: &str,
+) {
     let body = format!(
-        r#"{{"name":"bob","config":{{"webhooks":[{{"url":"{}","events":{events},"retries":{{"delaySeconds":0.05,"attempts":100,"policy":"constant"}}}}]}}}}"#,
-        sink.url("/bob")
+        r#"{{"name":"{name}","config":{{"webhooks":[{{"url":"{}","events":{events},"retries":{{"delaySeconds":0.05,"attempts":100,"policy":"constant"}}}}]}}}}"#,
+        sink.url(&format!("/{name}"))
     );
     let r = app.post("/api/sessions", &body).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    app.wait_status("bob", "SCAN_QR_CODE", Duration::from_secs(20))
+    app.wait_status(name, "SCAN_QR_CODE", Duration::from_secs(20))
         .await;
-    let qr = app.get("/api/bob/auth/qr?format=raw").await.json()["value"]
+    let qr = app
+        .get(&format!("/api/{name}/auth/qr?format=raw"))
+        .await
+        .json()["value"]
         .as_str()
         .expect("raw QR")
         .to_string();
-    net.scan_qr(&qr, BOB, "Bob").expect("scan");
-    app.wait_status("bob", "WORKING", Duration::from_secs(40))
+    net.scan_qr(&qr, phone, name).expect("scan");
+    app.wait_status(name, "WORKING", Duration::from_secs(40))
         .await;
 }
 
-/// The payload of the `event` whose message id ends with `wa_id`.
+/// The payload of the `event` whose message id ends with `wa_id`, delivered to `/bob`.
 async fn payload_of(sink: &Sink, event: &str, wa_id: &str) -> Value {
+    payload_at(sink, "/bob", event, wa_id).await
+}
+
+/// The payload of the `event` whose message id ends with `wa_id`, delivered to `path`.
+async fn payload_at(sink: &Sink, path: &str, event: &str, wa_id: &str) -> Value {
     eventually(
         Duration::from_secs(30),
-        &format!("{event} for {wa_id}"),
+        &format!("{event} for {wa_id} at {path}"),
         || async {
-            sink.delivered("/bob")
+            sink.delivered(path)
                 .iter()
                 .map(|r| r.json())
                 .find(|v| {
@@ -64,7 +86,7 @@ async fn payload_of(sink: &Sink, event: &str, wa_id: &str) -> Value {
                 .ok_or_else(|| {
                     format!(
                         "got {:?}",
-                        sink.delivered("/bob")
+                        sink.delivered(path)
                             .iter()
                             .map(|r| r.json()["event"].clone())
                             .collect::<Vec<_>>()
@@ -493,6 +515,134 @@ async fn inbound_media_location_vcard_poll_arrive_parsed_with_downloadable_files
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_message_resends_received_media_byte_identical_to_another_session() {
+    for store in StoreKind::all("forward_media") {
+        let files = tempfile::tempdir().unwrap();
+        let folder = files.path().display().to_string();
+        let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+        let sink = Sink::start().await;
+        let app = TestApp::spawn_wa(store, &net, &[("WHATSAPP_FILES_FOLDER", &folder)]).await;
+        pair_bob(&app, &net, &sink, r#"["message"]"#).await;
+        pair_session(&app, &net, &sink, "carol", CAROL, r#"["message"]"#).await;
+        let alice = Phone::pair(&net, ALICE).await;
+
+        // Bob receives a document (kind, mimetype, file name and caption to keep).
+        let data = bytes(12, 60_000);
+        let up = alice.upload(&data, MediaType::Document).await;
+        let wa_id = alice
+            .send(
+                BOB,
+                document_message(
+                    up,
+                    DocumentOptions {
+                        caption: Some("the figures".into()),
+                        mimetype: Some("application/pdf".into()),
+                        file_name: Some("q3.pdf".into()),
+                        ..Default::default()
+                    },
+                ),
+            )
+            .await;
+        let received = payload_of(&sink, "message", &wa_id).await;
+        assert!(received["media"]["url"].is_string(), "{received}");
+
+        // … and forwards it to Carol.
+        let r = app
+            .post(
+                "/api/forwardMessage",
+                &json!({
+                    "session": "bob",
+                    "chatId": format!("{CAROL}@c.us"),
+                    "messageId": received["id"],
+                })
+                .to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let sent = r.json();
+        assert_eq!(sent["hasMedia"], true, "{sent}");
+        assert_eq!(sent["body"], "the figures", "{sent}");
+        assert_eq!(sent["_data"]["type"], "document", "{sent}");
+        let document = {
+            let m = &sent["_data"]["message"];
+            if m["documentMessage"].is_null() {
+                m["document_message"].clone()
+            } else {
+                m["documentMessage"].clone()
+            }
+        };
+        let context = if document["contextInfo"].is_null() {
+            &document["context_info"]
+        } else {
+            &document["contextInfo"]
+        };
+        let forwarded = if context["isForwarded"].is_null() {
+            &context["is_forwarded"]
+        } else {
+            &context["isForwarded"]
+        };
+        assert_eq!(forwarded, &json!(true), "marked forwarded: {sent}");
+        let forward_wa_id = sent["id"].as_str().unwrap().rsplit('_').next().unwrap();
+
+        // Carol's webhook: the same kind, mimetype, name, caption, and the same bytes.
+        let p = payload_at(&sink, "/carol", "message", forward_wa_id).await;
+        assert_eq!(p["hasMedia"], true, "{p}");
+        assert_eq!(p["body"], "the figures", "{p}");
+        assert_eq!(p["_data"]["type"], "document", "{p}");
+        assert_eq!(p["media"]["mimetype"], "application/pdf", "{p}");
+        assert_eq!(p["media"]["filename"], "q3.pdf", "{p}");
+        let url = p["media"]["url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("url: {p}"));
+        let (status, got, _) = fetch(&app, url, Some(API_KEY)).await;
+        assert_eq!(status, 200);
+        assert!(got == data, "forwarded bytes differ");
+
+        // Bob's own forward has no stored file (sent media are not kept): a 400 naming
+        // why, nothing sent.
+        let r = app
+            .post(
+                "/api/forwardMessage",
+                &json!({
+                    "session": "bob",
+                    "chatId": format!("{CAROL}@c.us"),
+                    "messageId": sent["id"],
+                })
+                .to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert!(r.text.contains("cannot be forwarded"), "{}", r.text);
+        assert!(r.text.contains("not downloaded"), "{}", r.text);
+
+        // Text still forwards as text.
+        let text = alice
+            .send(BOB, wa::Message::text("plain words".to_string()))
+            .await;
+        let t = payload_of(&sink, "message", &text).await;
+        let r = app
+            .post(
+                "/api/forwardMessage",
+                &json!({
+                    "session": "bob",
+                    "chatId": format!("{CAROL}@c.us"),
+                    "messageId": t["id"],
+                })
+                .to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let fwd = r.json();
+        assert_eq!(fwd["body"], "plain words", "{fwd}");
+        assert_eq!(fwd["hasMedia"], false, "{fwd}");
+        let fwd_wa_id = fwd["id"].as_str().unwrap().rsplit('_').next().unwrap();
+        let p = payload_at(&sink, "/carol", "message", fwd_wa_id).await;
+        assert_eq!(p["body"], "plain words", "{p}");
+        alice.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn download_media_false_nulls_media_lifetime_removes_files_slow_download_gives_error() {
     // WHATSAPP_DOWNLOAD_MEDIA=false: hasMedia stays true, media and mediaUrl are null.
     let files = tempfile::tempdir().unwrap();
@@ -519,6 +669,16 @@ async fn download_media_false_nulls_media_lifetime_removes_files_slow_download_g
     assert_eq!(p["media"], Value::Null, "{p}");
     assert_eq!(p["mediaUrl"], Value::Null, "{p}");
     assert!(!files.path().join("bob").exists(), "nothing downloaded");
+    // Such a message cannot be forwarded with its media: a 400 that says why.
+    let r = app
+        .post(
+            "/api/forwardMessage",
+            &json!({"session": "bob", "chatId": format!("{ALICE}@c.us"), "messageId": p["id"]})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("not downloaded"), "{}", r.text);
     alice.stop().await;
     drop(app);
 
@@ -710,6 +870,31 @@ async fn s3_storage_stores_media_in_the_bucket_with_presigned_and_proxied_urls()
             assert_eq!(status, 200);
             assert!(got == data, "presigned bytes");
         }
+
+        // forwardMessage reads the file back from the bucket: Carol gets the same bytes.
+        pair_session(&app, &net, &sink, "carol", CAROL, r#"["message"]"#).await;
+        let r = app
+            .post(
+                "/api/forwardMessage",
+                &json!({"session": "bob", "chatId": format!("{CAROL}@c.us"), "messageId": id})
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let sent = r.json();
+        let forward_wa_id = sent["id"].as_str().unwrap().rsplit('_').next().unwrap();
+        let p = payload_at(&sink, "/carol", "message", forward_wa_id).await;
+        assert_eq!(p["hasMedia"], true, "{p}");
+        assert_eq!(p["body"], "to the bucket", "{p}");
+        assert_eq!(p["_data"]["type"], "image", "{p}");
+        let url = p["media"]["url"].as_str().expect("url");
+        let (status, got, _) = if proxy {
+            fetch(&app, url, Some(API_KEY)).await
+        } else {
+            fetch_url(url, None).await
+        };
+        assert_eq!(status, 200);
+        assert!(got == data, "forwarded bytes (S3)");
         alice.stop().await;
     }
 }
