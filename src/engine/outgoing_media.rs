@@ -65,6 +65,8 @@ pub struct OutgoingMedia {
     pub seconds: Option<u32>,
     /// Voice-note waveform (64 samples, 0–100), when known.
     pub waveform: Option<Vec<u8>>,
+    /// Small JPEG preview shown before the download (image, video), when made.
+    pub thumbnail: Option<Vec<u8>>,
 }
 
 /// A shared location.
@@ -722,6 +724,7 @@ async fn media_message(
             ImageOptions {
                 caption: m.caption,
                 mimetype: Some(m.mimetype),
+                jpeg_thumbnail: m.thumbnail,
                 context_info,
                 ..Default::default()
             },
@@ -754,6 +757,7 @@ async fn media_message(
                     caption: m.caption,
                     mimetype: Some(m.mimetype),
                     duration_seconds: m.seconds,
+                    jpeg_thumbnail: m.thumbnail,
                     context_info,
                     ..Default::default()
                 },

@@ -97,6 +97,33 @@ fn last_line(stderr: &str) -> String {
         .to_string()
 }
 
+/// A small JPEG preview (the image itself, or a video's first frame, at most 96 px wide)
+/// for the message's inline thumbnail. `None` when ffmpeg is missing or cannot read the
+/// file: the message then goes without one, as it did before.
+pub async fn thumbnail(input: &Path) -> Option<Vec<u8>> {
+    let out = out_file(".jpg").ok()?;
+    run(&[
+        "-i".as_ref(),
+        input.as_os_str(),
+        "-frames:v".as_ref(),
+        "1".as_ref(),
+        "-vf".as_ref(),
+        "scale='min(96,iw)':-2".as_ref(),
+        "-q:v".as_ref(),
+        "6".as_ref(),
+        "-f".as_ref(),
+        "image2".as_ref(),
+        "-c:v".as_ref(),
+        "mjpeg".as_ref(),
+        out.as_os_str(),
+    ])
+    .await
+    .ok()?;
+    let bytes = tokio::fs::read(&out).await.ok()?;
+    // WhatsApp inlines it in the message: keep it small.
+    (!bytes.is_empty() && bytes.len() <= 64 * 1024).then_some(bytes)
+}
+
 /// Any audio (or video's sound) → a mono 48 kHz OGG/Opus voice note, with its duration
 /// and waveform.
 ///

@@ -549,6 +549,12 @@ impl SessionManager {
             }
             None => (staged.path.to_path_buf(), mimetype, None, None),
         };
+        let thumbnail = match kind {
+            MediaKind::Image | MediaKind::Video | MediaKind::VideoNote => {
+                super::convert::thumbnail(&path).await
+            }
+            MediaKind::Document | MediaKind::Voice | MediaKind::Sticker => None,
+        };
         let outgoing = engine::outgoing_media::Outgoing::Media(OutgoingMedia {
             kind,
             path,
@@ -557,6 +563,7 @@ impl SessionManager {
             caption: caption.clone(),
             seconds,
             waveform,
+            thumbnail,
         });
         let sent = if forwarded {
             engine.send_forwarded(envelope, outgoing).await?

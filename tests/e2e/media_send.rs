@@ -712,6 +712,14 @@ async fn send_every_kind_reaches_the_other_session_with_the_same_bytes() {
         )
         .await;
         assert_eq!(&mp4[4..8], b"ftyp");
+        // A real video gets an inline JPEG thumbnail (its first frame, made by ffmpeg).
+        let video_msg = field(&sent["_data"]["message"], "videoMessage", "video_message");
+        let thumb = field(video_msg, "jpegThumbnail", "jpeg_thumbnail");
+        assert!(
+            thumb.as_str().is_some_and(|t| !t.is_empty())
+                || thumb.as_array().is_some_and(|t| !t.is_empty()),
+            "no thumbnail: {video_msg}"
+        );
         delivered(&sink, "bob", "message", &wa_id(&sent["id"])).await;
 
         // Buttons: WAHA's GOWS engine answers 422 for both.
