@@ -726,7 +726,6 @@ async fn media_message(
                 mimetype: Some(m.mimetype),
                 jpeg_thumbnail: m.thumbnail,
                 context_info,
-                ..Default::default()
             },
         ),
         MediaKind::Document => whatsapp_rust::media::document_message(
