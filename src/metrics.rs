@@ -144,6 +144,20 @@ impl Metrics {
             "Open file descriptors",
             open_fds.clone(),
         );
+        // Zero series from the start, so dashboards show 0 rather than "no data" and every
+        // family is in the very first scrape.
+        for direction in ["in", "out"] {
+            messages.get_or_create(&MessageLabels {
+                direction,
+                session: String::new(),
+            });
+        }
+        for result in ["delivered", "failed", "dead"] {
+            webhooks.get_or_create(&WebhookLabels {
+                result,
+                session: String::new(),
+            });
+        }
         Self {
             registry,
             per_session: AtomicBool::new(false),
@@ -231,6 +245,11 @@ impl Metrics {
     /// per session (its WAHA status name).
     pub fn render<'a>(&self, statuses: impl IntoIterator<Item = &'a str>) -> String {
         self.sessions.clear();
+        for status in ["STOPPED", "STARTING", "SCAN_QR_CODE", "WORKING", "FAILED"] {
+            self.sessions.get_or_create(&StatusLabels {
+                status: status.to_string(),
+            });
+        }
         for s in statuses {
             self.sessions
                 .get_or_create(&StatusLabels {

@@ -405,3 +405,36 @@ def test_metrics_parse_with_prometheus_openmetrics_parser(server, client):
     assert rss > 1_000_000, rss
     routes = {s.labels.get("route") for s in families["wharf_http_requests"].samples}
     assert "/ping" in routes, routes
+
+
+def test_grafana_dashboard_queries_name_served_metrics(server, client):
+    """docker/grafana-dashboard.json only queries metrics /metrics serves."""
+    import pathlib
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    client.ping.ping()
+    r = requests.get(server.url("/metrics"), headers=server.headers(), timeout=10)
+    assert r.status_code == 200, r.text
+    served = set()
+    for f in text_string_to_metric_families(r.text):
+        served.add(f.name)
+        # Sample names carry the suffixes PromQL uses (_total, _bucket, _sum, _count).
+        served.update(s.name for s in f.samples)
+    # Families without series yet still have HELP/TYPE lines: take their names too.
+    for line in r.text.splitlines():
+        if line.startswith("# TYPE "):
+            name, kind = line.split()[2:4]
+            served.add(name)
+            if kind == "counter":
+                served.add(name + "_total")
+            if kind == "histogram":
+                served.update({name + "_bucket", name + "_sum", name + "_count"})
+    path = pathlib.Path(__file__).resolve().parents[2] / "docker" / "grafana-dashboard.json"
+    dashboard = json.loads(path.read_text())
+    queried = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            queried.update(re.findall(r"\bwharf_[a-z_]+", target["expr"]))
+    assert queried, "the dashboard queries nothing"
+    missing = sorted(queried - served)
+    assert not missing, f"the dashboard queries metrics /metrics does not serve: {missing}"
