@@ -147,13 +147,13 @@ impl Metrics {
         // Zero series from the start, so dashboards show 0 rather than "no data" and every
         // family is in the very first scrape.
         for direction in ["in", "out"] {
-            messages.get_or_create(&MessageLabels {
+            let _ = messages.get_or_create(&MessageLabels {
                 direction,
                 session: String::new(),
             });
         }
         for result in ["delivered", "failed", "dead"] {
-            webhooks.get_or_create(&WebhookLabels {
+            let _ = webhooks.get_or_create(&WebhookLabels {
                 result,
                 session: String::new(),
             });
@@ -246,7 +246,7 @@ impl Metrics {
     pub fn render<'a>(&self, statuses: impl IntoIterator<Item = &'a str>) -> String {
         self.sessions.clear();
         for status in ["STOPPED", "STARTING", "SCAN_QR_CODE", "WORKING", "FAILED"] {
-            self.sessions.get_or_create(&StatusLabels {
+            let _ = self.sessions.get_or_create(&StatusLabels {
                 status: status.to_string(),
             });
         }
