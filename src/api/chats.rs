@@ -306,6 +306,28 @@ fn page_limit(key: &str, n: Option<f64>, default: Option<u32>) -> Result<Option<
     })
 }
 
+/// A page of a chat's history from the query both message routes share (`GET
+/// …/chats/{chatId}/messages` and the deprecated `GET /api/messages`): WAHA's default
+/// page of 10, `limit=0` for no limit, `(gte, lte)` timestamp bounds.
+pub(super) fn message_query(
+    limit: Option<f64>,
+    offset: Option<f64>,
+    order: Option<SortOrderParam>,
+    (gte, lte): (Option<f64>, Option<f64>),
+    from_me: Option<bool>,
+    ack: Option<AckName>,
+) -> Result<MessageQuery, ApiError> {
+    Ok(MessageQuery {
+        limit: page_limit("limit", limit, Some(DEFAULT_MESSAGES_LIMIT))?,
+        offset: count("offset", offset)?.unwrap_or(0),
+        sort_order: sort_order(order),
+        timestamp_gte: timestamp(gte),
+        timestamp_lte: timestamp(lte),
+        from_me,
+        ack: ack.map(ack_code),
+    })
+}
+
 /// The chat id from the path, or the 400.
 pub(super) fn chat_id(raw: &str) -> Result<&str, ApiError> {
     if is_chat_id(raw) {
@@ -464,15 +486,14 @@ pub async fn get_chat_messages(
     let (_, chat) = path.into_inner();
     let WorkingQuery { working, query: p } = req;
     let chat = chat_id(&chat)?;
-    let q = MessageQuery {
-        limit: page_limit("limit", p.limit, Some(DEFAULT_MESSAGES_LIMIT))?,
-        offset: count("offset", p.offset)?.unwrap_or(0),
-        sort_order: sort_order(p.sortOrder),
-        timestamp_gte: timestamp(p.filter_timestamp_gte),
-        timestamp_lte: timestamp(p.filter_timestamp_lte),
-        from_me: p.filter_from_me,
-        ack: p.filter_ack.map(ack_code),
-    };
+    let q = message_query(
+        p.limit,
+        p.offset,
+        p.sortOrder,
+        (p.filter_timestamp_gte, p.filter_timestamp_lte),
+        p.filter_from_me,
+        p.filter_ack,
+    )?;
     let mut messages = state.messages.list(&working.name, chat, &q).await?;
     if p.downloadMedia == Some(false) {
         messages.iter_mut().for_each(WAMessage::hide_media);

@@ -23,7 +23,6 @@ use crate::{
     engine::outgoing_media::{
         MediaKind, OutgoingEvent, OutgoingLinkPreview, OutgoingList, OutgoingLocation, OutgoingPoll,
     },
-    messages::MessageQuery,
     model::{
         message::WAMessage,
         send::{
@@ -686,18 +685,17 @@ pub async fn get_messages(
     state: web::Data<AppState>,
     req: WorkingQuery<GetMessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    use super::chats::{DEFAULT_MESSAGES_LIMIT, ack_code, chat_id, count, sort_order, timestamp};
+    use super::chats::{chat_id, message_query};
     let WorkingQuery { working, query: p } = req;
     let chat = chat_id(&p.chatId)?;
-    let q = MessageQuery {
-        limit: Some(count("limit", p.limit)?.unwrap_or(DEFAULT_MESSAGES_LIMIT)),
-        offset: count("offset", p.offset)?.unwrap_or(0),
-        sort_order: sort_order(p.sortOrder),
-        timestamp_gte: timestamp(p.filter_timestamp_gte),
-        timestamp_lte: timestamp(p.filter_timestamp_lte),
-        from_me: p.filter_from_me,
-        ack: p.filter_ack.map(ack_code),
-    };
+    let q = message_query(
+        p.limit,
+        p.offset,
+        p.sortOrder,
+        (p.filter_timestamp_gte, p.filter_timestamp_lte),
+        p.filter_from_me,
+        p.filter_ack,
+    )?;
     let messages = state.messages.list(&working.name, chat, &q).await?;
     Ok(HttpResponse::Ok().json(messages))
 }
