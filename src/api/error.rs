@@ -74,6 +74,20 @@ impl ApiError {
             message: message.into(),
         }
     }
+    /// class-validator's `@IsNotEmpty()` on a string field (blank counts as empty):
+    /// `Err(400 ["<field> should not be empty"])`.
+    ///
+    /// # Errors
+    /// When `value` is blank.
+    pub fn require_text(field: &str, value: &str) -> Result<(), Self> {
+        if value.trim().is_empty() {
+            Err(Self::Validation(vec![format!(
+                "{field} should not be empty"
+            )]))
+        } else {
+            Ok(())
+        }
+    }
     /// 413 from body-parser.
     pub fn payload_too_large() -> Self {
         Self::Http {

@@ -153,11 +153,7 @@ pub async fn create_group(
     req: WorkingBody<CreateGroupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let WorkingBody { working, body } = req;
-    if body.name.trim().is_empty() {
-        return Err(ApiError::Validation(vec![
-            "name should not be empty".into(),
-        ]));
-    }
+    ApiError::require_text("name", &body.name)?;
     let members = member_ids(&body.participants)?;
     let group = state
         .manager
@@ -268,11 +264,7 @@ pub async fn join_info_group(
     req: WorkingQuery<JoinInfoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let WorkingQuery { working, query } = req;
-    if query.code.trim().is_empty() {
-        return Err(ApiError::Validation(vec![
-            "code should not be empty".into(),
-        ]));
-    }
+    ApiError::require_text("code", &query.code)?;
     let group = state
         .manager
         .group_join_info(&working.engine, &query.code)
@@ -295,11 +287,7 @@ pub async fn join_group(
     req: WorkingBody<JoinGroupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let WorkingBody { working, body } = req;
-    if body.code.trim().is_empty() {
-        return Err(ApiError::Validation(vec![
-            "code should not be empty".into(),
-        ]));
-    }
+    ApiError::require_text("code", &body.code)?;
     let id = state
         .manager
         .join_group(&working.engine, &body.code)
@@ -471,11 +459,7 @@ pub async fn set_subject(
 ) -> Result<HttpResponse, ApiError> {
     let WorkingBody { working, body } = req;
     let id = group_id(&path.id)?;
-    if body.subject.trim().is_empty() {
-        return Err(ApiError::Validation(vec![
-            "subject should not be empty".into(),
-        ]));
-    }
+    ApiError::require_text("subject", &body.subject)?;
     state
         .manager
         .set_group_subject(&working.engine, id, &body.subject)
