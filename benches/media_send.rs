@@ -324,6 +324,41 @@ async fn run() {
         );
     }
 
+    // Phase 1b: one big send as base64 `file.data` (bounded by the 50 MB body limit): the
+    // body reader decodes it to disk as it arrives instead of holding the JSON.
+    {
+        use base64::Engine as _;
+        let b64_mb = env_mb("WHARF_BENCH_BASE64_MB", 30);
+        let (_net, wharf, _files) = setup().await;
+        let pid = wharf.pid();
+        let (base, _) = mem(pid);
+        let raw: Vec<u8> = (0..b64_mb * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+        let body = json!({"session":"alice","chatId":"15550002222@c.us","convert":false,
+            "file":{"mimetype":"video/mp4","filename":"v.mp4",
+                    "data": base64::engine::general_purpose::STANDARD.encode(&raw)}});
+        drop(raw);
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = sampler(pid, stop.clone());
+        let started = Instant::now();
+        let (code, answer) = wharf
+            .call(reqwest::Method::POST, "/api/sendVideo", Some(body))
+            .await;
+        assert_eq!(code, 201, "sendVideo: {answer}\n{}", wharf.log_tail());
+        let took = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let peak = peak.await.expect("sampler");
+        let (_, hwm) = mem(pid);
+        let size = b64_mb as f64;
+        let rise = peak.max(hwm) - base;
+        println!("phase 1b: one {b64_mb} MB video as base64 data in {took:.1?}");
+        println!("  RSS baseline {base:.1} MiB, peak {peak:.1} MiB (VmHWM {hwm:.1})");
+        println!(
+            "  rise at peak {rise:.1} MiB = {:.2}× the file (target ≤ 2×): {}",
+            rise / size,
+            if rise <= 2.0 * size { "PASS" } else { "WARN" }
+        );
+    }
+
     // Phase 2: concurrent sends while /ping is watched.
     {
         let (_net, wharf, files) = setup().await;

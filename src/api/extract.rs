@@ -26,6 +26,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use futures_util::StreamExt;
 use serde::de::{self, DeserializeOwned, IntoDeserializer, value::MapDeserializer};
 
+mod spool;
 mod strict;
 
 use super::{ApiError, AppState, BODY_LIMIT, auth::BodyScope};
@@ -63,24 +64,31 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Body<T> {
         // The scope check of a route whose session is named in the body (`api::auth`).
         let scope = req.extensions().get::<BodyScope>().cloned();
         Box::pin(async move {
-            let mut buf = web::BytesMut::new();
+            // Large base64 file contents go to disk as they arrive (`spool`).
+            let mut body = spool::BodySpooler::new();
+            let mut read = 0usize;
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
-                if buf.len() + chunk.len() > BODY_LIMIT {
+                read += chunk.len();
+                if read > BODY_LIMIT {
                     return Err(ApiError::payload_too_large());
                 }
                 if is_json {
-                    buf.extend_from_slice(&chunk);
+                    body.feed(&chunk);
                 }
             }
-            let buf = buf.freeze();
-            if buf.len() > PARSE_INLINE_MAX {
-                web::block(move || parse_body(&buf, scope.as_ref()))
+            let (buf, files) = body
+                .finish()
+                .map_err(|e| ApiError::Internal(format!("spooling the request body: {e}")))?;
+            let parse =
+                move || crate::media::spool::with_files(files, || parse_body(&buf, scope.as_ref()));
+            if read > PARSE_INLINE_MAX {
+                web::block(parse)
                     .await
                     .map_err(|e| ApiError::Internal(e.to_string()))?
                     .map(Body)
             } else {
-                parse_body(&buf, scope.as_ref()).map(Body)
+                parse().map(Body)
             }
         })
     }

@@ -26,12 +26,12 @@ use crate::{
     model::{
         message::WAMessage,
         send::{
-            EventMessageRequest, FileInput, MessageButtonReply, MessageContactVcardRequest,
-            MessageFileRequest, MessageImageRequest, MessageLinkCustomPreviewRequest,
-            MessageLinkPreviewRequest, MessageLocationRequest, MessagePollRequest,
-            MessagePollVoteRequest, MessageReplyRequest, MessageStarRequest, MessageStickerRequest,
-            MessageVideoRequest, MessageVoiceRequest, NewMessageIDResponse, PreviewImage,
-            SendButtonsRequest, SendListRequest, VideoFileDTO, VoiceFileDTO,
+            EventMessageRequest, FileData, FileInput, MessageButtonReply,
+            MessageContactVcardRequest, MessageFileRequest, MessageImageRequest,
+            MessageLinkCustomPreviewRequest, MessageLinkPreviewRequest, MessageLocationRequest,
+            MessagePollRequest, MessagePollVoteRequest, MessageReplyRequest, MessageStarRequest,
+            MessageStickerRequest, MessageVideoRequest, MessageVoiceRequest, NewMessageIDResponse,
+            PreviewImage, SendButtonsRequest, SendListRequest, VideoFileDTO, VoiceFileDTO,
         },
     },
     sessions::{
@@ -383,7 +383,7 @@ pub async fn send_link_custom_preview(
         mimetype: None,
         filename: None,
         url,
-        data,
+        data: data.map(FileData::from),
     });
     let preview = OutgoingLinkPreview {
         text: r.text,
@@ -752,7 +752,7 @@ async fn convert(
     state: &AppState,
     http: &actix_web::HttpRequest,
     url: Option<String>,
-    data: Option<String>,
+    data: Option<FileData>,
     video: bool,
 ) -> Result<HttpResponse, ApiError> {
     let (mimetype, bytes) = state

@@ -14,6 +14,7 @@
 
 mod local;
 mod s3;
+pub mod spool;
 mod sweeper;
 
 use std::{

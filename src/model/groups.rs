@@ -255,7 +255,7 @@ pub struct PictureFile {
     pub url: Option<String>,
     /// Base64-encoded data (BinaryFile).
     #[serde(default)]
-    pub data: Option<String>,
+    pub data: Option<crate::model::send::FileData>,
 }
 
 /// `ProfilePictureRequest`.

@@ -8,9 +8,56 @@
 //! (parsing, the OpenAPI document) and `sessions::sending` (the domain reads them); plain
 //! data that lives for one request.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+
+use crate::media::spool::{self, Spooled};
+
+/// A file's `data`: base64 text, or — when it was large — the bytes the body reader already
+/// decoded to disk (`api::extract`, `media::spool`); the wire shape is a string either way.
+#[derive(Debug, Clone)]
+pub enum FileData {
+    /// The base64 text as sent.
+    Base64(String),
+    /// Decoded while the request arrived.
+    Spooled(Arc<Spooled>),
+}
+
+impl FileData {
+    /// Whether nothing was sent (`""` counts as absent, as in WAHA).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::Base64(text) => text.is_empty(),
+            Self::Spooled(_) => false,
+        }
+    }
+}
+
+impl From<String> for FileData {
+    fn from(text: String) -> Self {
+        Self::Base64(text)
+    }
+}
+
+impl From<&str> for FileData {
+    fn from(text: &str) -> Self {
+        Self::Base64(text.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for FileData {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(match spool::take(&text) {
+            Some(file) => Self::Spooled(file),
+            None => Self::Base64(text),
+        })
+    }
+}
 
 fn default_session() -> String {
     "default".into()
@@ -35,7 +82,8 @@ pub struct FileInput {
     pub url: Option<String>,
     /// Base64-encoded data of the file
     #[serde(default)]
-    pub data: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub data: Option<FileData>,
 }
 
 /// `RemoteFile` (documentation of [`FileInput`]'s URL form).
@@ -150,6 +198,8 @@ pub enum FileSource<'a> {
     Url(&'a str),
     /// Decode this base64.
     Data(&'a str),
+    /// Already decoded (a large `data`, see [`FileData`]).
+    Spooled(&'a Arc<Spooled>),
 }
 
 /// Why a `file` object is not valid (worded by `api/error.rs`).
@@ -170,10 +220,11 @@ impl FileInput {
     /// Both or neither are given.
     pub fn source(&self) -> Result<FileSource<'_>, FileProblem> {
         let url = self.url.as_deref().filter(|u| !u.is_empty());
-        let data = self.data.as_deref().filter(|d| !d.is_empty());
+        let data = self.data.as_ref().filter(|d| !d.is_empty());
         match (url, data) {
             (Some(u), None) => Ok(FileSource::Url(u)),
-            (None, Some(d)) => Ok(FileSource::Data(d)),
+            (None, Some(FileData::Base64(d))) => Ok(FileSource::Data(d)),
+            (None, Some(FileData::Spooled(f))) => Ok(FileSource::Spooled(f)),
             (Some(_), Some(_)) => Err(FileProblem::BothUrlAndData),
             (None, None) => Err(FileProblem::NeitherUrlNorData),
         }
@@ -716,7 +767,8 @@ pub struct VoiceFileDTO {
     pub url: Option<String>,
     /// Base64 content of the file
     #[serde(default)]
-    pub data: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub data: Option<FileData>,
 }
 
 /// `VideoFileDTO`: a file to convert to an MP4 video.
@@ -727,7 +779,8 @@ pub struct VideoFileDTO {
     pub url: Option<String>,
     /// Base64 content of the file
     #[serde(default)]
-    pub data: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub data: Option<FileData>,
 }
 
 #[cfg(test)]
@@ -740,7 +793,7 @@ mod tests {
             mimetype: Some("image/png".into()),
             filename: None,
             url: url.map(String::from),
-            data: data.map(String::from),
+            data: data.map(FileData::from),
         };
         assert_eq!(
             f(Some("http://x"), None).source(),

@@ -23,8 +23,9 @@ use crate::{
         self,
         groups::{ParticipantAction, Setting},
     },
-    model::groups::{
-        Group, GroupJoinRequest, ParticipantResult, PictureFile, add_mode, share_mode,
+    model::{
+        groups::{Group, GroupJoinRequest, ParticipantResult, PictureFile, add_mode, share_mode},
+        send::FileData,
     },
     store::{GroupQuery, SessionStore, Store},
 };
@@ -460,10 +461,21 @@ fn bad(msg: impl Into<String>) -> Error {
 
 /// The bytes of a picture body: base64 `data`, else a download of `url`.
 async fn picture_bytes(file: PictureFile) -> Result<Vec<u8>> {
-    if let Some(data) = file.data.filter(|d| !d.is_empty()) {
-        return base64::engine::general_purpose::STANDARD
-            .decode(data.trim())
-            .map_err(|e| bad(format!("file.data must be base64: {e}")));
+    match file.data.filter(|d| !d.is_empty()) {
+        Some(FileData::Base64(data)) => {
+            return base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map_err(|e| bad(format!("file.data must be base64: {e}")));
+        }
+        Some(FileData::Spooled(spooled)) => {
+            if spooled.is_invalid() {
+                return Err(bad("file.data must be base64"));
+            }
+            return tokio::fs::read(spooled.path())
+                .await
+                .map_err(|e| bad(format!("file.data could not be read back: {e}")));
+        }
+        None => {}
     }
     let Some(url) = file.url.filter(|u| !u.is_empty()) else {
         return Err(bad("file must have either data or url"));

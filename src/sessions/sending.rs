@@ -31,7 +31,7 @@ use crate::{
             MessageId, MessageSource, ReplyToMessage, WALocation, WAMedia, WAMessage, ack,
             message_id,
         },
-        send::{ContactInput, FileInput, FileProblem, FileSource},
+        send::{ContactInput, FileData, FileInput, FileProblem, FileSource},
     },
 };
 
@@ -147,8 +147,31 @@ struct StagedMedia {
 
 /// A plaintext file on disk, removed when dropped.
 struct Staged {
-    path: tempfile::TempPath,
+    path: StagedPath,
     len: u64,
+}
+
+/// A staged file's path: a temp file of its own, or one the body reader spooled (shared
+/// with the request's DTO; removed when both are done with it).
+enum StagedPath {
+    Own(tempfile::TempPath),
+    Spooled(std::sync::Arc<crate::media::spool::Spooled>),
+}
+
+impl std::ops::Deref for StagedPath {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        match self {
+            Self::Own(path) => path,
+            Self::Spooled(file) => file.path(),
+        }
+    }
+}
+
+impl AsRef<std::path::Path> for StagedPath {
+    fn as_ref(&self) -> &std::path::Path {
+        self
+    }
 }
 
 /// User-given URLs go through the egress policy (no metadata or link-local targets).
@@ -209,7 +232,10 @@ async fn fetch(url: &str, limits: FetchLimits) -> std::result::Result<Staged, Me
             file.write_all(&chunk).await.map_err(disk)?;
         }
         file.flush().await.map_err(disk)?;
-        Ok(Staged { path, len })
+        Ok(Staged {
+            path: StagedPath::Own(path),
+            len,
+        })
     };
     match tokio::time::timeout(limits.timeout, work).await {
         Ok(r) => r,
@@ -270,7 +296,10 @@ async fn decode(data: &str, limits: FetchLimits) -> std::result::Result<Staged, 
         });
     }
     file.flush().await.map_err(disk)?;
-    Ok(Staged { path, len })
+    Ok(Staged {
+        path: StagedPath::Own(path),
+        len,
+    })
 }
 
 /// Validates a `file` and stages its bytes on disk.
@@ -279,6 +308,20 @@ async fn stage(file: &FileInput, limits: FetchLimits) -> std::result::Result<Sta
     match file.source().map_err(MediaError::File)? {
         FileSource::Url(url) => fetch(url, limits).await,
         FileSource::Data(data) => decode(data, limits).await,
+        FileSource::Spooled(file) => {
+            if file.is_invalid() {
+                return Err(MediaError::InvalidBase64);
+            }
+            if file.len() > limits.max_bytes {
+                return Err(MediaError::TooLarge {
+                    max_bytes: limits.max_bytes,
+                });
+            }
+            Ok(Staged {
+                len: file.len(),
+                path: StagedPath::Spooled(file.clone()),
+            })
+        }
     }
 }
 
@@ -504,7 +547,10 @@ impl SessionManager {
             file.write_all(&chunk).await.map_err(disk)?;
         }
         file.flush().await.map_err(disk)?;
-        Ok(Staged { path, len })
+        Ok(Staged {
+            path: StagedPath::Own(path),
+            len,
+        })
     }
 
     /// Converts (if asked), sends and records a staged media file.
@@ -747,7 +793,7 @@ impl SessionManager {
     pub async fn convert_file(
         &self,
         url: Option<String>,
-        data: Option<String>,
+        data: Option<FileData>,
         video: bool,
         limits: FetchLimits,
     ) -> Result<(&'static str, Vec<u8>)> {

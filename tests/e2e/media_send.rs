@@ -801,6 +801,12 @@ async fn send_media_bad_file_is_400_and_nothing_is_sent() {
                 validation("file.data must be base64 encoded"),
             ),
             (
+                // Large enough to be decoded to disk while the body arrives (spooled).
+                "/api/sendImage",
+                json!({"mimetype":"image/png","data":format!("{}*{}", &big[..70_000], &big[..4])}),
+                validation("file.data must be base64 encoded"),
+            ),
+            (
                 "/api/sendVideo",
                 json!({"mimetype":"video/mp4","url":"ftp://127.0.0.1/v.mp4"}),
                 validation("file.url must be a URL address"),
