@@ -180,6 +180,7 @@ impl App {
                 worker_id: config.worker_id.clone(),
                 wa_url: config.wa_url.clone(),
                 wa_version: config.wa_version,
+                proxy: config.proxy.clone(),
                 connect_timeout: config.connect_timeout,
                 timers: Timers {
                     qr_timeout: config.qr_timeout,

@@ -170,6 +170,9 @@ pub struct Config {
     pub global_webhook: Option<WebhookConfig>,
     /// `WHARF_WA_URL`: WhatsApp websocket URL override; only in `mock-network` builds.
     pub wa_url: Option<String>,
+    /// `WHATSAPP_PROXY_SERVER` (+ `_USERNAME`, `_PASSWORD`): the proxy of every session
+    /// without its own `config.proxy`.
+    pub proxy: Option<crate::model::session::ProxyConfig>,
     /// `WHARF_WA_VERSION`: WhatsApp Web version announced (pinned; never fetched).
     pub wa_version: (u32, u32, u32),
     /// `WHARF_CONNECT_TIMEOUT_SECONDS` (60): no QR or login by then → FAILED, then retried.
@@ -591,6 +594,25 @@ impl Config {
 
         let global_webhook = parse_global_webhook(&mut r);
 
+        let proxy = r.get(&["WHATSAPP_PROXY_SERVER"]).map(|(_, server)| {
+            crate::model::session::ProxyConfig {
+                server,
+                username: r
+                    .get(&["WHATSAPP_PROXY_SERVER_USERNAME", "WHATSAPP_PROXY_USERNAME"])
+                    .map(|(_, v)| v),
+                password: r
+                    .get(&["WHATSAPP_PROXY_SERVER_PASSWORD", "WHATSAPP_PROXY_PASSWORD"])
+                    .map(|(_, v)| v),
+            }
+        });
+        if let Some(p) = &proxy
+            && crate::engine::proxy::Proxy::parse(p).is_err()
+        {
+            r.errors.push(format!(
+                "WHATSAPP_PROXY_SERVER: expected host:port (or http://host:port, socks5://host:port), got {:?}",
+                p.server
+            ));
+        }
         let wa_url = r.get(&["WHARF_WA_URL"]).map(|(_, v)| v);
         if wa_url.is_some() && !cfg!(feature = "mock-network") {
             r.errors.push(
@@ -684,6 +706,7 @@ impl Config {
             swagger_enabled,
             global_webhook,
             wa_url,
+            proxy,
             wa_version,
             connect_timeout,
             qr_timeout,

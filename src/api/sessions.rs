@@ -283,10 +283,16 @@ fn validate_config(state: &AppState, config: Option<&SessionConfig>) -> Result<(
             }
         }
     }
-    if let Some(proxy) = config.and_then(|c| c.proxy.as_ref())
-        && proxy.server.trim().is_empty()
-    {
-        errors.push("config.proxy.server should not be empty".into());
+    if let Some(proxy) = config.and_then(|c| c.proxy.as_ref()) {
+        if proxy.server.trim().is_empty() {
+            errors.push("config.proxy.server should not be empty".into());
+        } else if crate::engine::proxy::Proxy::parse(proxy).is_err() {
+            // wharf's addition: WAHA stores any string and fails at connect time.
+            errors.push(
+                "config.proxy.server must be host:port (or http://host:port, socks5://host:port)"
+                    .into(),
+            );
+        }
     }
     if errors.is_empty() {
         Ok(())

@@ -30,6 +30,7 @@ pub mod messaging;
 pub mod mongo_store;
 pub mod outgoing_media;
 pub mod polls;
+pub mod proxy;
 pub mod transport;
 
 use std::{sync::Arc, time::Duration};
@@ -71,6 +72,9 @@ pub struct StartSpec {
     pub wa_url: Option<String>,
     /// Announced WhatsApp Web version.
     pub wa_version: (u32, u32, u32),
+    /// The proxy to reach WhatsApp through: the session's `config.proxy`, else
+    /// `WHATSAPP_PROXY_SERVER` (validated when stored).
+    pub proxy: Option<crate::model::session::ProxyConfig>,
     /// Device keys.
     pub device: DeviceStore,
     /// No QR or login within this long after (re)connecting → [`Error::ConnectTimeout`].
@@ -471,15 +475,21 @@ async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
     }
 }
 
-fn transport(spec: &StartSpec) -> transport::NoDelayTransportFactory {
-    match &spec.wa_url {
+fn transport(spec: &StartSpec) -> Result<transport::NoDelayTransportFactory, Error> {
+    let proxy = spec
+        .proxy
+        .as_ref()
+        .map(proxy::Proxy::parse)
+        .transpose()
+        .map_err(|e| Error::Build(e.to_string()))?;
+    Ok(match &spec.wa_url {
         // Only mock-network builds accept a URL (config refuses it otherwise); this cfg keeps
         // a default build from ever pointing the client elsewhere even if that changed.
         Some(url) if cfg!(feature = "mock-network") => {
-            transport::NoDelayTransportFactory::new(Some(url.clone()))
+            transport::NoDelayTransportFactory::new(Some(url.clone()), proxy)
         }
-        Some(_) | None => transport::NoDelayTransportFactory::new(None),
-    }
+        Some(_) | None => transport::NoDelayTransportFactory::new(None, proxy),
+    })
 }
 
 /// Runs one session's client until it ends, a terminal event, or `cancel`. Pairing-code
@@ -507,7 +517,7 @@ pub async fn run(
     let mut builder = Bot::builder()
         .with_runtime(PinnedRuntime(tokio::runtime::Handle::current()))
         .with_backend_arc(backend)
-        .with_transport_factory(transport(&spec))
+        .with_transport_factory(transport(&spec)?)
         .with_http_client(media_http::MediaHttp::new(spec.wa_url.as_deref()))
         .with_version(spec.wa_version)
         .skip_history_sync()

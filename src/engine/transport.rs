@@ -11,11 +11,14 @@
 //! (issue 16: 44 ms per `sendText` one at a time, 3 ms with the option set). Here the TCP
 //! connection is made and tuned first, then TLS (for `wss://`) and the websocket upgrade
 //! run on it, and whatsapp-rust's `from_websocket` wraps the result exactly as its own
-//! factory would.
+//! factory would. A session with `config.proxy` gets its TCP connection from
+//! [`Proxy::connect`] (HTTP `CONNECT` or SOCKS5) instead of a direct dial.
 
 use std::sync::{Arc, OnceLock};
 
 use tokio::net::TcpStream;
+
+use super::proxy::Proxy;
 use tokio_websockets::{ClientBuilder, Connector};
 use whatsapp_rust::{
     transport::{
@@ -28,13 +31,17 @@ use whatsapp_rust::{
 /// `TCP_NODELAY` socket, sending WhatsApp Web's `Origin` as whatsapp-rust's factory does.
 pub(crate) struct NoDelayTransportFactory {
     url: String,
+    /// The session's proxy (`config.proxy`), tunnelled through on every dial.
+    proxy: Option<Proxy>,
 }
 
 impl NoDelayTransportFactory {
-    /// A factory for `url` (`None` = WhatsApp's own `wss://web.whatsapp.com/ws/chat`).
-    pub(crate) fn new(url: Option<String>) -> Self {
+    /// A factory for `url` (`None` = WhatsApp's own `wss://web.whatsapp.com/ws/chat`),
+    /// through `proxy` when given.
+    pub(crate) fn new(url: Option<String>, proxy: Option<Proxy>) -> Self {
         Self {
             url: url.unwrap_or_else(|| WHATSAPP_WEB_WS_URL.to_string()),
+            proxy,
         }
     }
 }
@@ -79,7 +86,10 @@ impl TransportFactory for NoDelayTransportFactory {
             .trim_end_matches(']')
             .to_string();
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let tcp = dial(&host, port).await?;
+        let tcp = match &self.proxy {
+            Some(proxy) => proxy.connect(&host, port).await?,
+            None => dial(&host, port).await?,
+        };
         // One stream type for both schemes (`MaybeTlsStream`), so whatsapp-rust's transport
         // is instantiated once.
         let connector = if tls {

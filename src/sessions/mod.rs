@@ -122,6 +122,9 @@ pub struct ManagerSettings {
     pub wa_url: Option<String>,
     /// `WHARF_WA_VERSION`.
     pub wa_version: (u32, u32, u32),
+    /// `WHATSAPP_PROXY_SERVER` (+ `_USERNAME`, `_PASSWORD`): sessions without their own
+    /// `config.proxy` use it.
+    pub proxy: Option<crate::model::session::ProxyConfig>,
     /// No QR or login within this long → the attempt failed (then retried with backoff).
     pub connect_timeout: Duration,
     /// QR and restart timers.
@@ -591,6 +594,11 @@ impl SessionManager {
             config: record.config.clone(),
             wa_url: settings.wa_url.clone(),
             wa_version: settings.wa_version,
+            proxy: record
+                .config
+                .as_ref()
+                .and_then(|c| c.proxy.clone())
+                .or_else(|| settings.proxy.clone()),
             device,
             connect_timeout: settings.connect_timeout,
         };
