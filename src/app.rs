@@ -181,6 +181,7 @@ impl App {
                 wa_url: config.wa_url.clone(),
                 wa_version: config.wa_version,
                 proxy: config.proxy.clone(),
+                defaults: config.session_defaults.clone(),
                 connect_timeout: config.connect_timeout,
                 timers: Timers {
                     qr_timeout: config.qr_timeout,

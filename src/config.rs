@@ -173,6 +173,8 @@ pub struct Config {
     /// `WHATSAPP_PROXY_SERVER` (+ `_USERNAME`, `_PASSWORD`): the proxy of every session
     /// without its own `config.proxy`.
     pub proxy: Option<crate::model::session::ProxyConfig>,
+    /// `WAHA_SESSION_CONFIG_IGNORE_*` and `WAHA_CLIENT_*`.
+    pub session_defaults: crate::model::session::SessionDefaults,
     /// `WHARF_WA_VERSION`: WhatsApp Web version announced (pinned; never fetched).
     pub wa_version: (u32, u32, u32),
     /// `WHARF_CONNECT_TIMEOUT_SECONDS` (60): no QR or login by then → FAILED, then retried.
@@ -613,6 +615,19 @@ impl Config {
                 p.server
             ));
         }
+        let opt_bool = |r: &mut Reader, name: &str| r.get(&[name]).map(|_| r.bool(&[name], false));
+        let session_defaults = crate::model::session::SessionDefaults {
+            ignore: crate::model::session::IgnoreConfig {
+                status: opt_bool(&mut r, "WAHA_SESSION_CONFIG_IGNORE_STATUS"),
+                groups: opt_bool(&mut r, "WAHA_SESSION_CONFIG_IGNORE_GROUPS"),
+                channels: opt_bool(&mut r, "WAHA_SESSION_CONFIG_IGNORE_CHANNELS"),
+                broadcast: opt_bool(&mut r, "WAHA_SESSION_CONFIG_IGNORE_BROADCAST"),
+            },
+            client: crate::model::session::ClientSessionConfig {
+                device_name: r.get(&["WAHA_CLIENT_DEVICE_NAME"]).map(|(_, v)| v),
+                browser_name: r.get(&["WAHA_CLIENT_BROWSER_NAME"]).map(|(_, v)| v),
+            },
+        };
         let wa_url = r.get(&["WHARF_WA_URL"]).map(|(_, v)| v);
         if wa_url.is_some() && !cfg!(feature = "mock-network") {
             r.errors.push(
@@ -707,6 +722,7 @@ impl Config {
             global_webhook,
             wa_url,
             proxy,
+            session_defaults,
             wa_version,
             connect_timeout,
             qr_timeout,

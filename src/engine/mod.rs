@@ -475,6 +475,33 @@ async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
     }
 }
 
+/// `config.client` as the Linked Devices label: `deviceName` is the OS shown, `browserName`
+/// the browser icon (WhatsApp knows a fixed list; other names keep the default).
+fn device_props(
+    client: Option<&crate::model::session::ClientSessionConfig>,
+) -> Option<whatsapp_rust::wacore::store::DevicePropsOverride> {
+    use whatsapp_rust::waproto::whatsapp::device_props::PlatformType;
+    let client = client?;
+    let mut props = whatsapp_rust::wacore::store::DevicePropsOverride::new();
+    if let Some(name) = client.device_name.clone().filter(|n| !n.trim().is_empty()) {
+        props = props.with_os(name);
+    }
+    let platform = match client.browser_name.as_deref().map(str::to_ascii_lowercase) {
+        Some(b) if b.contains("firefox") => Some(PlatformType::FIREFOX),
+        Some(b) if b.contains("edge") => Some(PlatformType::EDGE),
+        Some(b) if b.contains("opera") => Some(PlatformType::OPERA),
+        Some(b) if b.contains("safari") => Some(PlatformType::SAFARI),
+        Some(b) if b.contains("chrome") => Some(PlatformType::CHROME),
+        Some(b) if b == "ie" || b.contains("explorer") => Some(PlatformType::IE),
+        Some(b) if b.contains("desktop") => Some(PlatformType::DESKTOP),
+        _ => None,
+    };
+    if let Some(p) = platform {
+        props = props.with_platform_type(p);
+    }
+    (!props.is_empty()).then_some(props)
+}
+
 fn transport(spec: &StartSpec) -> Result<transport::NoDelayTransportFactory, Error> {
     let proxy = spec
         .proxy
@@ -525,15 +552,8 @@ pub async fn run(
             session: spec.session.clone(),
             tx: raw_tx,
         });
-    if let Some(name) = spec
-        .config
-        .as_ref()
-        .and_then(|c| c.client.as_ref())
-        .and_then(|c| c.device_name.clone())
-    {
-        builder = builder.with_device_props(
-            whatsapp_rust::wacore::store::DevicePropsOverride::new().with_os(name),
-        );
+    if let Some(props) = device_props(spec.config.as_ref().and_then(|c| c.client.as_ref())) {
+        builder = builder.with_device_props(props);
     }
     let bot = builder
         .build()
@@ -718,4 +738,27 @@ async fn request_code(client: &Arc<Client>, phone: String) -> Result<String, Err
         .await
         .map(|c| dashed(&c))
         .map_err(|e| Error::PairCode(e.to_string()))
+}
+
+#[cfg(test)]
+mod device_props_tests {
+    use whatsapp_rust::waproto::whatsapp::device_props::PlatformType;
+
+    use super::device_props;
+    use crate::model::session::ClientSessionConfig;
+
+    #[test]
+    fn client_label_becomes_device_props() {
+        let c = |d: Option<&str>, b: Option<&str>| ClientSessionConfig {
+            device_name: d.map(String::from),
+            browser_name: b.map(String::from),
+        };
+        assert!(device_props(None).is_none());
+        assert!(device_props(Some(&c(None, Some("Netscape")))).is_none());
+        let p = device_props(Some(&c(Some("MacOS"), Some("firefox")))).unwrap();
+        assert_eq!(p.os.as_deref(), Some("MacOS"));
+        assert_eq!(p.platform_type, Some(PlatformType::FIREFOX));
+        let p = device_props(Some(&c(None, Some("Microsoft Edge")))).unwrap();
+        assert_eq!((p.os, p.platform_type), (None, Some(PlatformType::EDGE)));
+    }
 }

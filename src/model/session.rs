@@ -78,6 +78,48 @@ pub struct IgnoreConfig {
     pub broadcast: Option<bool>,
 }
 
+/// `WAHA_SESSION_CONFIG_IGNORE_*` and `WAHA_CLIENT_*`: what a session's unset `ignore` and
+/// `client` options become when it is created or updated (only the variables that are set).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionDefaults {
+    /// Default `config.ignore` options.
+    pub ignore: IgnoreConfig,
+    /// Default `config.client` label.
+    pub client: ClientSessionConfig,
+}
+
+impl SessionDefaults {
+    /// `config` with every unset `ignore`/`client` option that has a default filled in; the
+    /// stored config then shows what the session runs with.
+    #[must_use]
+    pub fn apply(&self, config: Option<SessionConfig>) -> Option<SessionConfig> {
+        if *self == Self::default() {
+            return config;
+        }
+        let mut config = config.unwrap_or_default();
+        if self.ignore != IgnoreConfig::default() {
+            let ignore = config.ignore.get_or_insert_with(IgnoreConfig::default);
+            let d = &self.ignore;
+            ignore.status = ignore.status.or(d.status);
+            ignore.groups = ignore.groups.or(d.groups);
+            ignore.channels = ignore.channels.or(d.channels);
+            ignore.broadcast = ignore.broadcast.or(d.broadcast);
+        }
+        if self.client != ClientSessionConfig::default() {
+            let client = config
+                .client
+                .get_or_insert_with(ClientSessionConfig::default);
+            let d = &self.client;
+            client.device_name = client.device_name.take().or_else(|| d.device_name.clone());
+            client.browser_name = client
+                .browser_name
+                .take()
+                .or_else(|| d.browser_name.clone());
+        }
+        Some(config)
+    }
+}
+
 /// `ClientSessionConfig`: the label shown in Linked Devices, "Browser (Device)".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

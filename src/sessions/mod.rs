@@ -125,6 +125,8 @@ pub struct ManagerSettings {
     /// `WHATSAPP_PROXY_SERVER` (+ `_USERNAME`, `_PASSWORD`): sessions without their own
     /// `config.proxy` use it.
     pub proxy: Option<crate::model::session::ProxyConfig>,
+    /// `WAHA_SESSION_CONFIG_IGNORE_*`, `WAHA_CLIENT_*`: applied to created/updated configs.
+    pub defaults: crate::model::session::SessionDefaults,
     /// No QR or login within this long → the attempt failed (then retried with backoff).
     pub connect_timeout: Duration,
     /// QR and restart timers.
@@ -387,7 +389,7 @@ impl SessionManager {
         let _guard = self.lock(name).await;
         let record = SessionRecord {
             name: name.to_string(),
-            config,
+            config: self.inner.settings.defaults.apply(config),
         };
         self.inner
             .store
@@ -409,7 +411,7 @@ impl SessionManager {
     pub async fn update(&self, name: &str, config: Option<SessionConfig>) -> Result<SessionView> {
         let _guard = self.lock(name).await;
         let mut record = self.record(name).await?;
-        record.config = config;
+        record.config = self.inner.settings.defaults.apply(config);
         let was_running = self.stop_locked(name, false).await?;
         self.inner.store.upsert_session(&record).await?;
         if was_running {
@@ -430,7 +432,7 @@ impl SessionManager {
         }
         let record = SessionRecord {
             name: name.to_string(),
-            config,
+            config: self.inner.settings.defaults.apply(config),
         };
         self.inner.store.upsert_session(&record).await?;
         self.start_locked(&record).await?;

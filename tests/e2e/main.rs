@@ -21,6 +21,7 @@ mod proxy;
 mod routing;
 mod scale;
 mod security;
+mod session_defaults;
 mod sessions;
 mod store_contract;
 mod support;
