@@ -19,8 +19,9 @@ pub struct MediaHttp {
 }
 
 impl MediaHttp {
-    /// The client for a session whose WhatsApp websocket is `wa_url` (`None`: WhatsApp).
-    pub fn new(wa_url: Option<&str>) -> Self {
+    /// The client for a session whose WhatsApp websocket is `wa_url` (`None`: WhatsApp),
+    /// through the session's `proxy` when it has one.
+    pub fn new(wa_url: Option<&str>, proxy: Option<&super::proxy::Proxy>) -> Self {
         let mock_prefix = if cfg!(feature = "mock-network") {
             wa_url
                 .and_then(mock_host)
@@ -28,10 +29,11 @@ impl MediaHttp {
         } else {
             None
         };
-        Self {
-            mock_prefix,
-            inner: UreqHttpClient::new(),
-        }
+        let inner = match proxy.and_then(proxied_agent) {
+            Some(agent) => UreqHttpClient::with_agent(agent),
+            None => UreqHttpClient::new(),
+        };
+        Self { mock_prefix, inner }
     }
 
     fn rewrite(&self, mut request: HttpRequest) -> HttpRequest {
@@ -42,6 +44,56 @@ impl MediaHttp {
         }
         request
     }
+}
+
+/// A `ureq` agent that tunnels through `proxy` (ureq speaks HTTP `CONNECT` and SOCKS5
+/// itself), with the small buffers whatsapp-rust's own agent uses. `None` when ureq cannot
+/// take the proxy's URI (the parse in `engine::proxy` makes that unlikely).
+fn proxied_agent(proxy: &super::proxy::Proxy) -> Option<ureq::Agent> {
+    let scheme = match proxy.kind {
+        super::proxy::Kind::Http => "http",
+        super::proxy::Kind::Socks5 => "socks5h",
+    };
+    let auth = proxy
+        .auth
+        .as_ref()
+        .map_or_else(String::new, |(user, pass)| {
+            format!("{}:{}@", percent(user), percent(pass))
+        });
+    let host = if proxy.host.contains(':') {
+        format!("[{}]", proxy.host)
+    } else {
+        proxy.host.clone()
+    };
+    let uri = format!("{scheme}://{auth}{host}:{}", proxy.port);
+    let proxy = match ureq::Proxy::new(&uri) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("media client cannot use the proxy: {e}");
+            return None;
+        }
+    };
+    let config = ureq::config::Config::builder()
+        .input_buffer_size(16 * 1024)
+        .output_buffer_size(16 * 1024)
+        .max_idle_connections(4)
+        .max_idle_connections_per_host(2)
+        .proxy(Some(proxy))
+        .build();
+    Some(config.into())
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (proxy credentials).
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// `ws://127.0.0.1:PORT/ws/chat` → `127.0.0.1:PORT`.

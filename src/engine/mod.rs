@@ -502,21 +502,15 @@ fn device_props(
     (!props.is_empty()).then_some(props)
 }
 
-fn transport(spec: &StartSpec) -> Result<transport::NoDelayTransportFactory, Error> {
-    let proxy = spec
-        .proxy
-        .as_ref()
-        .map(proxy::Proxy::parse)
-        .transpose()
-        .map_err(|e| Error::Build(e.to_string()))?;
-    Ok(match &spec.wa_url {
+fn transport(spec: &StartSpec, proxy: Option<proxy::Proxy>) -> transport::NoDelayTransportFactory {
+    match &spec.wa_url {
         // Only mock-network builds accept a URL (config refuses it otherwise); this cfg keeps
         // a default build from ever pointing the client elsewhere even if that changed.
         Some(url) if cfg!(feature = "mock-network") => {
             transport::NoDelayTransportFactory::new(Some(url.clone()), proxy)
         }
         Some(_) | None => transport::NoDelayTransportFactory::new(None, proxy),
-    })
+    }
 }
 
 /// Runs one session's client until it ends, a terminal event, or `cancel`. Pairing-code
@@ -540,12 +534,22 @@ pub async fn run(
         return Err(Error::MockNetworkWithoutUrl);
     }
     let backend = open_backend(&spec.device).await?;
+    // The proxy carries the websocket and the media client alike.
+    let proxy = spec
+        .proxy
+        .as_ref()
+        .map(proxy::Proxy::parse)
+        .transpose()
+        .map_err(|e| Error::Build(e.to_string()))?;
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel();
     let mut builder = Bot::builder()
         .with_runtime(PinnedRuntime(tokio::runtime::Handle::current()))
         .with_backend_arc(backend)
-        .with_transport_factory(transport(&spec)?)
-        .with_http_client(media_http::MediaHttp::new(spec.wa_url.as_deref()))
+        .with_transport_factory(transport(&spec, proxy.clone()))
+        .with_http_client(media_http::MediaHttp::new(
+            spec.wa_url.as_deref(),
+            proxy.as_ref(),
+        ))
         .with_version(spec.wa_version)
         .skip_history_sync()
         .with_event_handler(Forwarder {

@@ -205,6 +205,24 @@ async fn sessions_connect_through_http_and_socks5_proxies() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 
+    // Media go through the proxy too: the upload to the CDN opens a tunnel of its own.
+    let tunnels = http.log().len();
+    let doc = base64::engine::general_purpose::STANDARD.encode(vec![7u8; 5000]);
+    let r = app
+        .post(
+            "/api/sendFile",
+            &json!({"session":"viahttp","chatId":"15550002222@c.us",
+                    "file":{"mimetype":"application/pdf","filename":"a.pdf","data":doc}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(
+        http.log().len() > tunnels,
+        "no tunnel for the upload: {:?}",
+        http.log()
+    );
+
     // Wrong credentials: the proxy refuses, so the session never reaches the QR stage.
     let strict = LoopbackProxy::http(Some(("alice", "right"))).await;
     let body = json!({"name":"refused","config":{"proxy":{
