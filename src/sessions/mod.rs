@@ -9,6 +9,7 @@
 //! orchestration in [`chatting`]) and map [`Error`] to WAHA's bodies in `api/error.rs`.
 
 pub mod chatting;
+pub mod contacts;
 pub mod convert;
 pub mod delivery;
 pub mod groups;

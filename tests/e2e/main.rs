@@ -3,6 +3,7 @@
 
 mod binary;
 mod chats_api;
+mod contacts;
 mod engine_store;
 mod errors;
 mod events;

@@ -17,6 +17,7 @@
 
 mod admin;
 mod conn;
+mod contacts;
 mod groups;
 mod noise;
 mod phone;
@@ -131,6 +132,22 @@ impl MockNetwork {
     /// Creates groups outside the protocol; returns their JIDs.
     pub fn seed_groups(&self, seed: &SeedGroups) -> Result<Vec<String>, AdminError> {
         admin::seed_groups(&self.net, seed)
+    }
+
+    /// Sets a phone's about text and/or profile picture (JPEG bytes); `Some("")` /
+    /// `Some(vec![])` removes it, `None` leaves it. Creates the phone if new.
+    pub fn set_profile(
+        &self,
+        phone: &str,
+        about: Option<&str>,
+        picture: Option<Vec<u8>>,
+    ) -> Result<(), AdminError> {
+        admin::set_profile(&self.net, phone, about.map(str::to_string), picture)
+    }
+
+    /// The phone numbers `phone` has blocked, sorted.
+    pub fn blocklist(&self, phone: &str) -> Vec<String> {
+        admin::blocklist(&self.net, phone)
     }
 
     /// Stops accepting and closes every connection.
