@@ -25,6 +25,7 @@
 
 pub mod contacts;
 pub mod groups;
+pub mod history;
 pub mod media;
 pub mod media_http;
 pub mod messaging;
@@ -120,6 +121,8 @@ pub enum EngineEvent {
     Presence(messaging::Presence),
     /// A group we are in changed (or we joined or left one).
     Group(groups::GroupChange),
+    /// The phone's history (chats, recent messages) for this newly linked device.
+    History(history::HistoryBlob),
 }
 
 /// Lifecycle requests the runtime forwards to a running engine: only those whose order
@@ -340,6 +343,7 @@ enum Raw {
     Ack(messaging::Ack),
     Presence(messaging::Presence),
     Group(groups::GroupChange),
+    History(history::HistoryBlob),
 }
 
 /// The handler runs inline in the client's event loop and cannot wait, and dropping a
@@ -382,6 +386,7 @@ impl EventHandler for Forwarder {
                 Some(p) => Raw::Presence(p),
                 None => return,
             },
+            Event::HistorySync(h) => Raw::History(history::HistoryBlob::new((**h).clone())),
             Event::GroupUpdate(_) | Event::PictureUpdate(_) => match groups::change(&event) {
                 Some(c) => Raw::Group(c),
                 None => return,
@@ -511,7 +516,6 @@ pub async fn run(
         .with_transport_factory(transport(&spec))
         .with_http_client(media_http::MediaHttp::new(spec.wa_url.as_deref()))
         .with_version(spec.wa_version)
-        .skip_history_sync()
         .with_event_handler(Forwarder {
             session: spec.session.clone(),
             tx: raw_tx,
@@ -666,6 +670,7 @@ fn translate(
         Raw::Ack(a) => EngineEvent::Ack(a),
         Raw::Presence(p) => EngineEvent::Presence(p),
         Raw::Group(c) => EngineEvent::Group(c),
+        Raw::History(h) => EngineEvent::History(h),
         Raw::Qr(code, timeout) => {
             *deadline = None;
             EngineEvent::QrCode { code, timeout }

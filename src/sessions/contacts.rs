@@ -49,6 +49,16 @@ async fn record(store: &Store, session: &str, patches: &[ContactPatch], pairs: &
     }
 }
 
+/// Records what a history sync (or any other bulk source) taught.
+pub(crate) async fn learn(
+    store: &Store,
+    session: &str,
+    patches: &[ContactPatch],
+    pairs: &[LidPair],
+) {
+    record(store, session, patches, pairs).await;
+}
+
 /// A message teaches the sender's push name and, from its addressing, the sender's
 /// LID ↔ phone-number pair. The push name goes to the phone-number id when it is known
 /// (that is the id WAHA users list and address).

@@ -13,6 +13,7 @@ pub mod contacts;
 pub mod convert;
 pub mod delivery;
 pub mod groups;
+pub mod history;
 pub mod inbox;
 pub mod runtime;
 pub mod sending;

@@ -8,6 +8,7 @@ mod engine_store;
 mod errors;
 mod events;
 mod groups;
+mod history;
 mod isolation;
 mod jwt;
 mod keys;

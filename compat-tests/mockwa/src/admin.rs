@@ -554,3 +554,22 @@ pub(crate) fn set_profile(
 pub(crate) fn blocklist(net: &Net, phone: &str) -> Vec<String> {
     crate::contacts::blocklist(&net.lock(), phone)
 }
+
+/// Seeds (replaces) the chats `phone` already has; creates the phone and its peers if new.
+pub(crate) fn seed_history(
+    net: &Net,
+    phone: &str,
+    chats: Vec<crate::history::SeedChat>,
+) -> Result<(), AdminError> {
+    check_phone(phone)?;
+    for c in &chats {
+        check_phone(&c.phone)?;
+    }
+    let mut st = net.lock();
+    st.ensure_phone(phone, "");
+    for c in &chats {
+        st.ensure_phone(&c.phone, c.push_name.as_deref().unwrap_or(""));
+    }
+    st.book.history.insert(phone.to_string(), chats);
+    Ok(())
+}

@@ -25,6 +25,8 @@ pub(crate) struct Book {
     pub(crate) pictures: HashMap<String, Picture>,
     /// Phone -> the phones it blocked.
     pub(crate) blocked: HashMap<String, BTreeSet<String>>,
+    /// Phone -> the chats it already has (sent to new companions as history sync).
+    pub(crate) history: HashMap<String, Vec<crate::history::SeedChat>>,
 }
 
 /// The `<status>` / `<picture>` child of one usync `<user>` answer.

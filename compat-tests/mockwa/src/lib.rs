@@ -19,6 +19,7 @@ mod admin;
 mod conn;
 mod contacts;
 mod groups;
+mod history;
 mod noise;
 mod phone;
 mod proto;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use admin::{AdminError, DeviceInfo, FaultSettings, GroupMemberState, GroupState, SeedGroups};
+pub use history::{SeedChat, SeedHistory, SeedMessage};
 
 use state::Net;
 
@@ -143,6 +145,12 @@ impl MockNetwork {
         picture: Option<Vec<u8>>,
     ) -> Result<(), AdminError> {
         admin::set_profile(&self.net, phone, about.map(str::to_string), picture)
+    }
+
+    /// Gives `phone` these chats (replacing earlier seeds): a companion linked to it
+    /// afterwards receives them as its initial history sync.
+    pub fn seed_history(&self, phone: &str, chats: Vec<SeedChat>) -> Result<(), AdminError> {
+        admin::seed_history(&self.net, phone, chats)
     }
 
     /// The phone numbers `phone` has blocked, sorted.

@@ -385,6 +385,11 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
                 })
                 .map(|()| json!({"ok": true})),
         ),
+        ("POST", ["phones", phone, "history"]) => admin_result(
+            parse_json::<crate::history::SeedHistory>(&body)
+                .and_then(|h| admin::seed_history(net, phone, h.chats))
+                .map(|()| json!({"ok": true})),
+        ),
         ("GET", ["phones", phone, "blocklist"]) => {
             (200, json!({ "blocked": admin::blocklist(net, phone) }))
         }
