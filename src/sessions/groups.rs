@@ -193,6 +193,8 @@ impl SessionManager {
             .groups()
             .upsert(std::slice::from_ref(&group))
             .await?;
+        super::contacts::learn_groups(self.store(), engine.name(), std::slice::from_ref(&group))
+            .await;
         Ok(group)
     }
 

@@ -345,3 +345,133 @@ async fn bad_input_is_a_400_and_unknown_contacts_a_404() {
     let r = app.get("/api/contacts/all?session=nope").await;
     assert_eq!(r.status, 422, "{}", r.text);
 }
+
+/// The contact-store contract on both stores: a patch overwrites only what it carries,
+/// sorting and paging, the picture cache, and one LID per phone number (a newer pair
+/// replaces an older one sharing either side).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_store_merges_fields_and_keeps_one_pair_per_side() {
+    use wharf::store::{ContactPatch, ContactQuery, ContactSortBy, LidPair, SortOrder};
+
+    for ts in crate::support::store::TestStore::all("contacts_store").await {
+        let name = ts.name();
+        let s = ts.store.session(&ts.store.session_name("default").unwrap());
+        let c = s.contacts();
+        assert_eq!(c.get("1@c.us").await.unwrap(), None, "{name}");
+        assert!(c.list(&ContactQuery::default()).await.unwrap().is_empty());
+        assert_eq!(c.count_lids().await.unwrap(), 0);
+        assert_eq!(c.lid_by_pn("1@c.us").await.unwrap(), None);
+
+        let patch = |id: &str| ContactPatch {
+            id: id.into(),
+            ..ContactPatch::default()
+        };
+        c.merge(&[ContactPatch {
+            pushname: Some("Ann".into()),
+            is_wa_contact: Some(true),
+            ..patch("1@c.us")
+        }])
+        .await
+        .unwrap();
+        c.merge(&[ContactPatch {
+            name: Some("Anna Smith".into()),
+            picture: Some((Some("http://p/1.jpg".into()), 10)),
+            ..patch("1@c.us")
+        }])
+        .await
+        .unwrap();
+        c.merge(&[ContactPatch {
+            pushname: Some("Annie".into()),
+            is_blocked: Some(true),
+            ..patch("1@c.us")
+        }])
+        .await
+        .unwrap();
+        let got = c.get("1@c.us").await.unwrap().unwrap();
+        assert_eq!(got.name.as_deref(), Some("Anna Smith"), "{name}");
+        assert_eq!(got.pushname.as_deref(), Some("Annie"), "{name}");
+        assert!(got.is_blocked && got.is_wa_contact, "{name}: {got:?}");
+        assert_eq!(got.picture_url.as_deref(), Some("http://p/1.jpg"));
+        assert_eq!(got.picture_at, Some(10));
+        // "No picture" is cached too (the URL goes, the fetch time stays).
+        c.merge(&[ContactPatch {
+            picture: Some((None, 20)),
+            is_blocked: Some(false),
+            ..patch("1@c.us")
+        }])
+        .await
+        .unwrap();
+        let got = c.get("1@c.us").await.unwrap().unwrap();
+        assert_eq!(
+            (got.picture_url, got.picture_at),
+            (None, Some(20)),
+            "{name}"
+        );
+        assert!(!got.is_blocked);
+
+        // Sorting by the display name (saved, else push name), and paging.
+        c.merge(&[
+            ContactPatch {
+                pushname: Some("Zoe".into()),
+                ..patch("2@c.us")
+            },
+            ContactPatch {
+                pushname: Some("Bob".into()),
+                ..patch("3@lid")
+            },
+        ])
+        .await
+        .unwrap();
+        let ids = |v: Vec<wharf::store::ContactRecord>| -> Vec<String> {
+            v.into_iter().map(|r| r.id).collect()
+        };
+        let by_name = ContactQuery {
+            sort_by: ContactSortBy::Name,
+            sort_order: SortOrder::Asc,
+            ..ContactQuery::default()
+        };
+        assert_eq!(
+            ids(c.list(&by_name).await.unwrap()),
+            ["1@c.us", "3@lid", "2@c.us"],
+            "{name}"
+        );
+        let page = ContactQuery {
+            limit: Some(1),
+            offset: 1,
+            sort_by: ContactSortBy::Id,
+            sort_order: SortOrder::Desc,
+        };
+        assert_eq!(ids(c.list(&page).await.unwrap()), ["2@c.us"], "{name}");
+
+        // LIDs: one pair per LID and per phone number.
+        let pair = |lid: &str, pn: &str| LidPair {
+            lid: lid.into(),
+            pn: pn.into(),
+        };
+        c.upsert_lids(&[pair("10@lid", "1@c.us"), pair("20@lid", "2@c.us")])
+            .await
+            .unwrap();
+        c.upsert_lids(&[pair("10@lid", "1@c.us")]).await.unwrap();
+        assert_eq!(c.count_lids().await.unwrap(), 2, "{name}");
+        // The phone number moved to another LID: the old pair goes.
+        c.upsert_lids(&[pair("11@lid", "1@c.us")]).await.unwrap();
+        assert_eq!(c.lid_by_lid("10@lid").await.unwrap(), None, "{name}");
+        assert_eq!(
+            c.lid_by_pn("1@c.us").await.unwrap(),
+            Some(pair("11@lid", "1@c.us"))
+        );
+        // A LID now names another number: its old pair goes too.
+        c.upsert_lids(&[pair("20@lid", "3@c.us")]).await.unwrap();
+        assert_eq!(c.lid_by_pn("2@c.us").await.unwrap(), None, "{name}");
+        assert_eq!(
+            c.list_lids(None, 0).await.unwrap(),
+            vec![pair("11@lid", "1@c.us"), pair("20@lid", "3@c.us")],
+            "{name}"
+        );
+        assert_eq!(
+            c.list_lids(Some(1), 1).await.unwrap(),
+            vec![pair("20@lid", "3@c.us")]
+        );
+        assert_eq!(c.count_lids().await.unwrap(), 2);
+    }
+}
