@@ -88,6 +88,13 @@ impl ApiError {
             Ok(())
         }
     }
+    /// 404 for a contact the session knows nothing of.
+    pub fn contact_not_found() -> Self {
+        Self::Http {
+            status: StatusCode::NOT_FOUND,
+            message: "Contact not found".into(),
+        }
+    }
     /// 413 from body-parser.
     pub fn payload_too_large() -> Self {
         Self::Http {

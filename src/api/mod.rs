@@ -14,6 +14,7 @@ pub mod extract;
 pub mod files;
 pub mod groups;
 pub mod keys;
+pub mod lids;
 pub mod observability;
 pub mod openapi;
 pub mod pairing;

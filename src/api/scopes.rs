@@ -150,6 +150,18 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ),
     // 👤 Contacts
     ("GET", "/api/contacts/check-exists", query(Read)),
+    ("GET", "/api/contacts/all", query(Read)),
+    ("GET", "/api/contacts", query(Read)),
+    ("GET", "/api/contacts/about", query(Read)),
+    ("GET", "/api/contacts/profile-picture", query(Read)),
+    ("POST", "/api/contacts/block", body(Send)),
+    ("POST", "/api/contacts/unblock", body(Send)),
+    ("GET", "/api/{session}/contacts/{id}", path(Read)),
+    ("PUT", "/api/{session}/contacts/{chatId}", path(Send)),
+    ("GET", "/api/{session}/lids", path(Read)),
+    ("GET", "/api/{session}/lids/count", path(Read)),
+    ("GET", "/api/{session}/lids/{lid}", path(Read)),
+    ("GET", "/api/{session}/lids/pn/{phoneNumber}", path(Read)),
     // 📤 Chatting: media and every other send kind; 🖼️ Media; 👥 Groups (group changes
     // are `send`, reads `read`).
     ("POST", "/api/sendImage", body(Send)),

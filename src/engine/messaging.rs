@@ -190,6 +190,9 @@ pub struct InboundMessage {
     pub chat: String,
     /// WAHA id of the sender (the participant in groups).
     pub sender: String,
+    /// The sender's other id (its phone number when `sender` is a LID, or the reverse),
+    /// when the server told it.
+    pub sender_alt: Option<String>,
     /// Sent by this account (from another of its devices).
     pub from_me: bool,
     /// Group chat.
@@ -565,6 +568,7 @@ pub fn inbound(event: &Event) -> Vec<InboundMessage> {
                 wa_id: info.id.to_string(),
                 chat: waha_id(&info.source.chat),
                 sender: waha_id(&info.source.sender),
+                sender_alt: info.source.sender_alt.as_ref().map(waha_id),
                 from_me: info.source.is_from_me,
                 is_group: info.source.is_group,
                 timestamp: info.timestamp.timestamp(),

@@ -23,7 +23,9 @@
 //! whatsapp-rust spawns meanwhile lands on the runtime the session was started on (see
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
+pub mod contacts;
 pub mod groups;
+pub mod history;
 pub mod media;
 pub mod media_http;
 pub mod messaging;
@@ -123,6 +125,8 @@ pub enum EngineEvent {
     Presence(messaging::Presence),
     /// A group we are in changed (or we joined or left one).
     Group(groups::GroupChange),
+    /// The phone's history (chats, recent messages) for this newly linked device.
+    History(history::HistoryBlob),
 }
 
 /// Lifecycle requests the runtime forwards to a running engine: only those whose order
@@ -343,6 +347,7 @@ enum Raw {
     Ack(messaging::Ack),
     Presence(messaging::Presence),
     Group(groups::GroupChange),
+    History(history::HistoryBlob),
 }
 
 /// The handler runs inline in the client's event loop and cannot wait, and dropping a
@@ -385,6 +390,7 @@ impl EventHandler for Forwarder {
                 Some(p) => Raw::Presence(p),
                 None => return,
             },
+            Event::HistorySync(h) => Raw::History(history::HistoryBlob::new((**h).clone())),
             Event::GroupUpdate(_) | Event::PictureUpdate(_) => match groups::change(&event) {
                 Some(c) => Raw::Group(c),
                 None => return,
@@ -551,7 +557,6 @@ pub async fn run(
             proxy.as_ref(),
         ))
         .with_version(spec.wa_version)
-        .skip_history_sync()
         .with_event_handler(Forwarder {
             session: spec.session.clone(),
             tx: raw_tx,
@@ -699,6 +704,7 @@ fn translate(
         Raw::Ack(a) => EngineEvent::Ack(a),
         Raw::Presence(p) => EngineEvent::Presence(p),
         Raw::Group(c) => EngineEvent::Group(c),
+        Raw::History(h) => EngineEvent::History(h),
         Raw::Qr(code, timeout) => {
             *deadline = None;
             EngineEvent::QrCode { code, timeout }

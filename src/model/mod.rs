@@ -16,6 +16,7 @@
 //! * [`groups`]: `GroupInfo`, `GroupParticipant`, the Groups bodies and the cached [`groups::Group`].
 //! * [`send`]: the bodies of the media, poll, location… send operations.
 
+pub mod contacts;
 pub mod events;
 pub mod groups;
 pub mod message;

@@ -46,6 +46,9 @@ pub enum Job {
     /// A group notification, with the live connection (the group cache refreshes through
     /// it); in the same queue, so it is published in order with the messages around it.
     Group(Option<MeInfo>, Option<engine::Session>, GroupChange),
+    /// The phone's history for this newly linked device (stored in order, before the
+    /// live traffic queued behind it).
+    History(Option<MeInfo>, engine::history::HistoryBlob),
 }
 
 /// A job ready to publish.
@@ -54,6 +57,11 @@ enum Ready {
     Ack(Option<MeInfo>, Ack),
     Presence(Option<MeInfo>, Presence),
     Group(Option<MeInfo>, Option<engine::Session>, GroupChange),
+    History(
+        Option<MeInfo>,
+        engine::history::HistoryBlob,
+        CancellationToken,
+    ),
 }
 
 /// The runtime's end of the queue. Dropping it ends the task once the queue is drained.
@@ -91,6 +99,7 @@ async fn prepare(inbox: Inbox, job: Job, cancel: CancellationToken) -> Ready {
         Job::Ack(me, a) => Ready::Ack(me, a),
         Job::Presence(me, p) => Ready::Presence(me, p),
         Job::Group(me, live, c) => Ready::Group(me, live, c),
+        Job::History(me, blob) => Ready::History(me, blob, cancel),
     }
 }
 
@@ -100,6 +109,9 @@ async fn publish(inbox: &Inbox, ready: Ready) {
         Ready::Ack(me, a) => inbox.ack(me.as_ref(), a).await,
         Ready::Presence(me, p) => inbox.presence(me.as_ref(), p).await,
         Ready::Group(me, live, c) => inbox.group(me.as_ref(), live.as_ref(), c).await,
+        Ready::History(me, blob, cancel) => {
+            super::history::store(inbox, me.as_ref(), blob, &cancel).await;
+        }
     }
 }
 

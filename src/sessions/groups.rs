@@ -76,6 +76,7 @@ pub(crate) async fn refetch(
     let mut group = fresh.merged_with(cached.as_ref());
     patch(&mut group);
     groups.groups().upsert(std::slice::from_ref(&group)).await?;
+    super::contacts::learn_groups(store, engine.name(), std::slice::from_ref(&group)).await;
     Ok(group)
 }
 
@@ -104,6 +105,7 @@ pub(crate) async fn refresh(store: &Store, engine: &engine::Session) -> Result<u
         merged.push(g.merged_with(cached.as_ref()));
     }
     groups.groups().replace(&merged).await?;
+    super::contacts::learn_groups(store, engine.name(), &merged).await;
     Ok(merged.len())
 }
 
@@ -192,6 +194,8 @@ impl SessionManager {
             .groups()
             .upsert(std::slice::from_ref(&group))
             .await?;
+        super::contacts::learn_groups(self.store(), engine.name(), std::slice::from_ref(&group))
+            .await;
         Ok(group)
     }
 

@@ -273,6 +273,7 @@ impl Inbox {
     /// A message from WhatsApp (incoming, or ours from another device), its media already
     /// fetched by [`Self::fetch_media`].
     pub async fn inbound(&self, me: Option<&MeInfo>, m: InboundMessage, media: Option<WAMedia>) {
+        super::contacts::learn_message(&self.store, &self.session, &m).await;
         let me_id = me.map(|m| m.id.clone()).unwrap_or_default();
         let participant = m.is_group.then(|| m.sender.clone());
         let id = inbound_id(&m);

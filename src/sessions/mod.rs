@@ -9,9 +9,11 @@
 //! orchestration in [`chatting`]) and map [`Error`] to WAHA's bodies in `api/error.rs`.
 
 pub mod chatting;
+pub mod contacts;
 pub mod convert;
 pub mod delivery;
 pub mod groups;
+pub mod history;
 pub mod inbox;
 pub mod runtime;
 pub mod sending;

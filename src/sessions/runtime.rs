@@ -579,6 +579,10 @@ async fn apply_event(
             };
             delivery.push(Job::Group(me, live, c)).await;
         }
+        EngineEvent::History(h) => {
+            let me = state.borrow().me.clone();
+            delivery.push(Job::History(me, h)).await;
+        }
         EngineEvent::StreamReplaced => state.send_modify(|s| {
             s.fail(
                 &Input::StreamReplaced,

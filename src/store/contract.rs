@@ -466,3 +466,97 @@ pub trait GroupBackend {
     /// Forgets a group (we left it or were removed); `true` when it was there.
     async fn delete_group(&self, id: &str) -> Result<bool>;
 }
+
+// ---------------------------------------------------------------------------------------
+// Contacts and LIDs
+
+/// What `GET /api/contacts/all` sorts by (WAHA's `sortBy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ContactSortBy {
+    /// Contact id.
+    #[default]
+    Id,
+    /// Display name (the saved name, else the push name; unnamed contacts sort first).
+    Name,
+}
+
+/// A page of the contact store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactQuery {
+    /// At most this many (`None` = all).
+    pub limit: Option<u32>,
+    /// Skip this many.
+    pub offset: u32,
+    /// Sort key (ties by id).
+    pub sort_by: ContactSortBy,
+    /// Direction.
+    pub sort_order: SortOrder,
+}
+
+/// A contact as the session learnt it. Ids are WAHA ids (`…@c.us` or `…@lid`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactRecord {
+    /// `…@c.us` or `…@lid`.
+    pub id: String,
+    /// The name saved for it (`PUT /contacts/{chatId}`: first + last name).
+    pub name: Option<String>,
+    /// The push name it last announced.
+    pub pushname: Option<String>,
+    /// Blocked by this account (as last set through the API or read from WhatsApp).
+    pub is_blocked: bool,
+    /// Known to be on WhatsApp (an answer, a message or a group membership said so).
+    pub is_wa_contact: bool,
+    /// Cached profile picture URL (`None` = none, or never fetched).
+    pub picture_url: Option<String>,
+    /// When the picture was last fetched (unix s); `None` = never.
+    pub picture_at: Option<i64>,
+}
+
+/// What one observation teaches about a contact: `Some` fields overwrite, `None` keep.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactPatch {
+    /// `…@c.us` or `…@lid`.
+    pub id: String,
+    /// A saved name.
+    pub name: Option<String>,
+    /// A push name.
+    pub pushname: Option<String>,
+    /// Blocked or not.
+    pub is_blocked: Option<bool>,
+    /// Seen on WhatsApp (`Some(true)`), or reported absent.
+    pub is_wa_contact: Option<bool>,
+    /// A fetched picture: its URL (`None` = it has none) and the fetch time (unix s).
+    pub picture: Option<(Option<String>, i64)>,
+}
+
+/// One LID ↔ phone-number pair, as WAHA ids (`…@lid`, `…@c.us`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LidPair {
+    /// `…@lid`.
+    pub lid: String,
+    /// `…@c.us`.
+    pub pn: String,
+}
+
+/// One session's contacts and LID map, fed by what the session sees (push names,
+/// `is_on_whatsapp` answers, group participant lists, message addressing) and by the
+/// contacts API. A LID maps to one phone number and back: a newer pair replaces an older
+/// pair that shares either side.
+pub trait ContactBackend {
+    /// Applies these patches (each one contact, created if new), in order.
+    async fn merge_contacts(&self, patches: &[ContactPatch]) -> Result<()>;
+    /// One contact.
+    async fn get_contact(&self, id: &str) -> Result<Option<ContactRecord>>;
+    /// A page of contacts.
+    async fn list_contacts(&self, q: &ContactQuery) -> Result<Vec<ContactRecord>>;
+    /// Records LID ↔ phone-number pairs.
+    async fn upsert_lids(&self, pairs: &[LidPair]) -> Result<()>;
+    /// The pair of a LID (`…@lid`).
+    async fn lid_by_lid(&self, lid: &str) -> Result<Option<LidPair>>;
+    /// The pair of a phone number (`…@c.us`).
+    async fn lid_by_pn(&self, pn: &str) -> Result<Option<LidPair>>;
+    /// A page of pairs, by LID.
+    async fn list_lids(&self, limit: Option<u32>, offset: u32) -> Result<Vec<LidPair>>;
+    /// How many pairs.
+    async fn count_lids(&self) -> Result<u64>;
+}

@@ -26,8 +26,9 @@ pub mod sqlite;
 use std::path::PathBuf;
 
 pub use self::contract::{
-    ApiKeyRecord, ChatQuery, ChatRow, ChatSortBy, DeadLetter, Error, GroupBackend, GroupQuery,
-    GroupSortBy, KeyActions, KeyBackend, MessageBackend, MessageQuery, Namespaces, NewRow,
+    ApiKeyRecord, ChatQuery, ChatRow, ChatSortBy, ContactBackend, ContactPatch, ContactQuery,
+    ContactRecord, ContactSortBy, DeadLetter, Error, GroupBackend, GroupQuery, GroupSortBy,
+    KeyActions, KeyBackend, LidPair, MessageBackend, MessageQuery, Namespaces, NewRow,
     OutboxBackend, Result, Retry, Row, SessionRecord, SortOrder, StoreBackend,
 };
 use crate::model::groups::Group;
@@ -275,6 +276,11 @@ impl SessionStore {
         SessionGroups(&self.backend)
     }
 
+    /// The session's contacts and LID map.
+    pub fn contacts(&self) -> SessionContacts<'_> {
+        SessionContacts(&self.backend)
+    }
+
     /// Where the engine keeps the session's device keys.
     pub fn device(&self) -> DeviceLocation {
         match &self.backend {
@@ -409,5 +415,49 @@ impl SessionGroups<'_> {
     /// See [`GroupBackend::delete_group`].
     pub async fn delete(&self, id: &str) -> Result<bool> {
         dispatch!(self.0, SessionBackend, b => b.delete_group(id).await)
+    }
+}
+
+/// One session's contacts and LID map (see [`ContactBackend`]).
+pub struct SessionContacts<'a>(&'a SessionBackend);
+
+impl SessionContacts<'_> {
+    /// See [`ContactBackend::merge_contacts`].
+    pub async fn merge(&self, patches: &[ContactPatch]) -> Result<()> {
+        if patches.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self.0, SessionBackend, b => b.merge_contacts(patches).await)
+    }
+    /// See [`ContactBackend::get_contact`].
+    pub async fn get(&self, id: &str) -> Result<Option<ContactRecord>> {
+        dispatch!(self.0, SessionBackend, b => b.get_contact(id).await)
+    }
+    /// See [`ContactBackend::list_contacts`].
+    pub async fn list(&self, q: &ContactQuery) -> Result<Vec<ContactRecord>> {
+        dispatch!(self.0, SessionBackend, b => b.list_contacts(q).await)
+    }
+    /// See [`ContactBackend::upsert_lids`].
+    pub async fn upsert_lids(&self, pairs: &[LidPair]) -> Result<()> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self.0, SessionBackend, b => b.upsert_lids(pairs).await)
+    }
+    /// See [`ContactBackend::lid_by_lid`].
+    pub async fn lid_by_lid(&self, lid: &str) -> Result<Option<LidPair>> {
+        dispatch!(self.0, SessionBackend, b => b.lid_by_lid(lid).await)
+    }
+    /// See [`ContactBackend::lid_by_pn`].
+    pub async fn lid_by_pn(&self, pn: &str) -> Result<Option<LidPair>> {
+        dispatch!(self.0, SessionBackend, b => b.lid_by_pn(pn).await)
+    }
+    /// See [`ContactBackend::list_lids`].
+    pub async fn list_lids(&self, limit: Option<u32>, offset: u32) -> Result<Vec<LidPair>> {
+        dispatch!(self.0, SessionBackend, b => b.list_lids(limit, offset).await)
+    }
+    /// See [`ContactBackend::count_lids`].
+    pub async fn count_lids(&self) -> Result<u64> {
+        dispatch!(self.0, SessionBackend, b => b.count_lids().await)
     }
 }

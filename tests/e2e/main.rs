@@ -3,10 +3,12 @@
 
 mod binary;
 mod chats_api;
+mod contacts;
 mod engine_store;
 mod errors;
 mod events;
 mod groups;
+mod history;
 mod isolation;
 mod jwt;
 mod keys;

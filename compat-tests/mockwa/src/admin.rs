@@ -510,3 +510,66 @@ pub(crate) fn seed_groups(net: &Net, s: &SeedGroups) -> Result<Vec<String>, Admi
     }
     Ok(out)
 }
+
+/// `POST /admin/phones/{phone}/profile`: absent fields are left unchanged, `""` removes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ProfileBody {
+    /// The about ("status") text.
+    #[serde(default)]
+    pub(crate) about: Option<String>,
+    /// The profile picture, base64 (a JPEG).
+    #[serde(default)]
+    pub(crate) picture: Option<String>,
+}
+
+impl ProfileBody {
+    /// The picture's bytes (`Some(vec![])` for `""`).
+    pub(crate) fn picture_bytes(&self) -> Result<Option<Vec<u8>>, AdminError> {
+        use base64::Engine as _;
+        self.picture
+            .as_deref()
+            .map(|b| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(|e| AdminError::BadRequest(format!("picture is not base64: {e}")))
+            })
+            .transpose()
+    }
+}
+
+/// Sets a phone's about text and/or picture (the phone is created if new).
+pub(crate) fn set_profile(
+    net: &Net,
+    phone: &str,
+    about: Option<String>,
+    picture: Option<Vec<u8>>,
+) -> Result<(), AdminError> {
+    check_phone(phone)?;
+    let mut st = net.lock();
+    crate::contacts::set_profile(&mut st, phone, about, picture).map_err(AdminError::BadRequest)
+}
+
+/// The phones `phone` blocked, sorted.
+pub(crate) fn blocklist(net: &Net, phone: &str) -> Vec<String> {
+    crate::contacts::blocklist(&net.lock(), phone)
+}
+
+/// Seeds (replaces) the chats `phone` already has; creates the phone and its peers if new.
+pub(crate) fn seed_history(
+    net: &Net,
+    phone: &str,
+    chats: Vec<crate::history::SeedChat>,
+) -> Result<(), AdminError> {
+    check_phone(phone)?;
+    for c in &chats {
+        check_phone(&c.phone)?;
+    }
+    let mut st = net.lock();
+    st.ensure_phone(phone, "");
+    for c in &chats {
+        st.ensure_phone(&c.phone, c.push_name.as_deref().unwrap_or(""));
+    }
+    st.book.history.insert(phone.to_string(), chats);
+    Ok(())
+}

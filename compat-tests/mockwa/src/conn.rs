@@ -277,16 +277,28 @@ impl Conn {
                 skey,
                 prekey: dev.prekeys.pop_front(),
             };
+            // A seeded phone sends its history right after the key share.
+            let history: Vec<_> = crate::history::bootstrap(&st, &key.0)
+                .map(|h| crate::history::notification(&h))
+                .into_iter()
+                .collect();
             if let Some(phone) = st.phones.get(&key.0) {
                 let account = phone.account.clone();
                 let raw_id = phone.raw_id;
                 let net = self.net.clone();
                 let key = key.clone();
                 tokio::spawn(async move {
-                    match crate::signal::key_share_message(&account, raw_id, &key.0, key.1, bundle)
-                        .await
+                    match crate::signal::key_share_message(
+                        &account, raw_id, &key.0, key.1, bundle, history,
+                    )
+                    .await
                     {
-                        Ok(node) => net.lock().deliver(&key, node),
+                        Ok(nodes) => {
+                            let mut st = net.lock();
+                            for node in nodes {
+                                st.deliver(&key, node);
+                            }
+                        }
                         Err(e) => tracing::debug!("mockwa key share for {key:?} failed: {e:#}"),
                     }
                 });

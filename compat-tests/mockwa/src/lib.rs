@@ -17,7 +17,9 @@
 
 mod admin;
 mod conn;
+mod contacts;
 mod groups;
+mod history;
 mod noise;
 mod phone;
 mod proto;
@@ -31,6 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use admin::{AdminError, DeviceInfo, FaultSettings, GroupMemberState, GroupState, SeedGroups};
+pub use history::{SeedChat, SeedHistory, SeedMessage};
 
 use state::Net;
 
@@ -131,6 +134,28 @@ impl MockNetwork {
     /// Creates groups outside the protocol; returns their JIDs.
     pub fn seed_groups(&self, seed: &SeedGroups) -> Result<Vec<String>, AdminError> {
         admin::seed_groups(&self.net, seed)
+    }
+
+    /// Sets a phone's about text and/or profile picture (JPEG bytes); `Some("")` /
+    /// `Some(vec![])` removes it, `None` leaves it. Creates the phone if new.
+    pub fn set_profile(
+        &self,
+        phone: &str,
+        about: Option<&str>,
+        picture: Option<Vec<u8>>,
+    ) -> Result<(), AdminError> {
+        admin::set_profile(&self.net, phone, about.map(str::to_string), picture)
+    }
+
+    /// Gives `phone` these chats (replacing earlier seeds): a companion linked to it
+    /// afterwards receives them as its initial history sync.
+    pub fn seed_history(&self, phone: &str, chats: Vec<SeedChat>) -> Result<(), AdminError> {
+        admin::seed_history(&self.net, phone, chats)
+    }
+
+    /// The phone numbers `phone` has blocked, sorted.
+    pub fn blocklist(&self, phone: &str) -> Vec<String> {
+        admin::blocklist(&self.net, phone)
     }
 
     /// Stops accepting and closes every connection.

@@ -42,7 +42,7 @@ fn iq(c: &mut Conn, n: &Node) -> Flow {
         "w:g2" => crate::groups::iq(c, n),
         "passive" => passive(c, n),
         "privacy" => Flow::reply(privacy(n)),
-        "blocklist" => Flow::reply(iq_result(n, vec![B::new("list").build()])),
+        "blocklist" => crate::contacts::blocklist_iq(c, n),
         "w" if has(n, "props") => Flow::reply(iq_result(
             n,
             vec![
@@ -64,7 +64,7 @@ fn iq(c: &mut Conn, n: &Node) -> Flow {
         )),
         "w:profile:picture" => match crate::groups::picture_iq(c, n) {
             Some(flow) => flow,
-            None if ty == "get" => Flow::reply(iq_error(n, 404, "item-not-found")),
+            None if ty == "get" => crate::contacts::picture_iq(c, n),
             None => Flow::reply(iq_result(n, vec![])),
         },
         "w:mex" => crate::groups::mex(c, n),
@@ -373,7 +373,10 @@ fn usync(c: &mut Conn, n: &Node) -> Flow {
                     kids.push(B::new("devices").kids(dkids).build());
                 }
                 "business" => {}
-                "status" | "picture" | "disappearing_mode" => {
+                "status" | "picture" => {
+                    kids.push(crate::contacts::usync_part(&st, q, phone.as_deref()));
+                }
+                "disappearing_mode" => {
                     kids.push(
                         B::new(q.clone())
                             .kids([B::new("error")
@@ -579,10 +582,13 @@ fn message(c: &mut Conn, n: &Node) -> Flow {
         .filter(|k| k.tag != "participants")
         .cloned()
         .collect();
-    let base = copy_attrs(n, &["to"])
+    let mut base = copy_attrs(n, &["to"])
         .a("from", from)
         .a("t", now().to_string())
         .a("notify", notify);
+    if let Some((key, alt)) = crate::contacts::sender_alt(&st, &me.0, lid_form) {
+        base = base.a(key, alt);
+    }
     let mut targets: Vec<(DevKey, Vec<Node>)> = Vec::new();
     if let Some(parts) = child(n, "participants") {
         for t in children(parts) {

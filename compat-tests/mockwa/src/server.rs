@@ -377,6 +377,22 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
         ("POST", ["faults"]) => admin_result(
             parse_json::<FaultSettings>(&body).map(|f| json!(admin::set_faults(net, &f))),
         ),
+        ("POST", ["phones", phone, "profile"]) => admin_result(
+            parse_json::<admin::ProfileBody>(&body)
+                .and_then(|b| {
+                    let picture = b.picture_bytes()?;
+                    admin::set_profile(net, phone, b.about, picture)
+                })
+                .map(|()| json!({"ok": true})),
+        ),
+        ("POST", ["phones", phone, "history"]) => admin_result(
+            parse_json::<crate::history::SeedHistory>(&body)
+                .and_then(|h| admin::seed_history(net, phone, h.chats))
+                .map(|()| json!({"ok": true})),
+        ),
+        ("GET", ["phones", phone, "blocklist"]) => {
+            (200, json!({ "blocked": admin::blocklist(net, phone) }))
+        }
         _ => (404, json!({"error": "not found"})),
     };
     respond_json(stream, status, value).await

@@ -97,14 +97,17 @@ fn part(n: &Node, tag: &str) -> Result<Vec<u8>> {
 }
 
 /// Builds the `<message>` carrying one fresh app-state sync key from
-/// `phone`'s primary (device 0) to companion device `device`.
+/// `phone`'s primary (device 0) to companion device `device`, then one `<message>` per
+/// `extra` protocol message (e.g. a history sync notification) in the same Signal
+/// session, in order.
 pub(crate) async fn key_share_message(
     account: &KeyPair,
     raw_id: u32,
     phone: &str,
     device: u16,
     bundle: Bundle,
-) -> Result<Node> {
+    extra: Vec<wa::Message>,
+) -> Result<Vec<Node>> {
     let identity = IdentityKey::new(
         PublicKey::from_djb_public_key_bytes(&bundle.identity).map_err(|e| anyhow!("{e}"))?,
     );
@@ -176,8 +179,23 @@ pub(crate) async fn key_share_message(
         }),
         ..Default::default()
     };
-    let plain = wacore::messages::MessageUtils::encode_and_pad(&msg);
-    let ct = message_encrypt(&plain, &address, &mut sessions, &mut ident)
+    let mut out = Vec::with_capacity(1 + extra.len());
+    for msg in std::iter::once(msg).chain(extra) {
+        out.push(encrypt(&msg, phone, &address, &mut sessions, &mut ident).await?);
+    }
+    Ok(out)
+}
+
+/// One `<message>` from the primary, encrypted in the session set up above.
+async fn encrypt(
+    msg: &wa::Message,
+    phone: &str,
+    address: &ProtocolAddress,
+    sessions: &mut Sessions,
+    ident: &mut Identity,
+) -> Result<Node> {
+    let plain = wacore::messages::MessageUtils::encode_and_pad(msg);
+    let ct = message_encrypt(&plain, address, sessions, ident)
         .await
         .map_err(|e| anyhow!("encrypt: {e}"))?;
     let ty = match &ct {

@@ -234,6 +234,8 @@ pub(crate) struct State {
     pub(crate) online: HashSet<String>,
     pub(crate) next_lid: u64,
     pub(crate) next_group: u64,
+    /// Users' about texts, pictures and block lists.
+    pub(crate) book: crate::contacts::Book,
 }
 
 /// Fault injection knobs (see `POST /admin/faults`).

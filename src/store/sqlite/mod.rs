@@ -17,6 +17,7 @@
 //! *before* entering the blocking pool, so callers queue as futures instead of parking one
 //! blocking thread each.
 
+pub mod contacts;
 pub mod groups;
 pub mod keys;
 pub mod messages;

@@ -1,0 +1,175 @@
+//! Users' public profile and block lists: the `status` and `picture` parts of a usync
+//! query, user `w:profile:picture` IQs, `blocklist` IQs, and the LID/PN alternate sender
+//! attribute the real server puts on one-to-one messages.
+//!
+//! Called by [`crate::proto`] for those IQs (the world lock is taken here, never held by
+//! the caller) and by [`crate::admin`] to set a phone's about text and picture and read
+//! its block list. The state lives in [`Book`], one field of [`State`], for as long as the
+//! network. Pictures are kept with the media blobs (same cap as group pictures) and served
+//! by the mock's HTTP port at their `direct_path`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use wacore_binary::{Jid, Node};
+
+use crate::conn::{Conn, Flow};
+use crate::state::{MEDIA_CAP_BYTES, Picture, State, random_token};
+use crate::wire::{B, attr, attr_jid, children, iq_error, iq_result, lid_jid, pn_jid};
+
+/// Profile data and block lists, by phone number.
+#[derive(Default)]
+pub(crate) struct Book {
+    /// Phone -> its about ("status") text.
+    pub(crate) about: HashMap<String, String>,
+    /// Phone -> its profile picture.
+    pub(crate) pictures: HashMap<String, Picture>,
+    /// Phone -> the phones it blocked.
+    pub(crate) blocked: HashMap<String, BTreeSet<String>>,
+    /// Phone -> the chats it already has (sent to new companions as history sync).
+    pub(crate) history: HashMap<String, Vec<crate::history::SeedChat>>,
+}
+
+/// The `<status>` / `<picture>` child of one usync `<user>` answer.
+pub(crate) fn usync_part(st: &State, query: &str, phone: Option<&str>) -> Node {
+    let not_found = || {
+        B::new(query.to_string())
+            .kids([B::new("error")
+                .a("code", "404")
+                .a("text", "item-not-found")
+                .build()])
+            .build()
+    };
+    let Some(phone) = phone else {
+        return not_found();
+    };
+    match query {
+        "status" => match st.book.about.get(phone) {
+            Some(text) => B::new("status").a("t", "0").text(text.clone()).build(),
+            None => not_found(),
+        },
+        "picture" => match st.book.pictures.get(phone) {
+            Some(p) => B::new("picture").a("id", p.id.clone()).build(),
+            None => not_found(),
+        },
+        _ => not_found(),
+    }
+}
+
+/// A user-picture `get` (`target` is a user): `<picture id url direct_path>` or 404.
+pub(crate) fn picture_iq(c: &mut Conn, n: &Node) -> Flow {
+    let addr = c.net.addr;
+    let st = c.net.lock();
+    let phone = attr_jid(n, "target")
+        .or_else(|| attr_jid(n, "to"))
+        .and_then(|j| st.phone_of(&j));
+    let reply = match phone.and_then(|p| st.book.pictures.get(&p)) {
+        Some(p) => iq_result(
+            n,
+            vec![
+                B::new("picture")
+                    .a("id", p.id.clone())
+                    .a("type", "image")
+                    .a("url", format!("http://{addr}{}", p.path))
+                    .a("direct_path", p.path.clone())
+                    .build(),
+            ],
+        ),
+        None => iq_error(n, 404, "item-not-found"),
+    };
+    Flow::reply(reply)
+}
+
+/// `blocklist` IQs: `get` lists the caller's blocked users (by LID, as the real server),
+/// `set` with `<item jid action>` blocks or unblocks one.
+pub(crate) fn blocklist_iq(c: &mut Conn, n: &Node) -> Flow {
+    let Some(me) = c.device().cloned() else {
+        return Flow::reply(iq_error(n, 401, "not-authorized"));
+    };
+    let mut st = c.net.lock();
+    if attr(n, "type").as_deref() == Some("set") {
+        for item in children(n).iter().filter(|k| k.tag == "item") {
+            let Some(target) = attr_jid(item, "jid").and_then(|j| st.phone_of(&j)) else {
+                return Flow::reply(iq_error(n, 404, "item-not-found"));
+            };
+            let list = st.book.blocked.entry(me.0.clone()).or_default();
+            match attr(item, "action").as_deref() {
+                Some("block") => {
+                    list.insert(target);
+                }
+                Some("unblock") => {
+                    list.remove(&target);
+                }
+                _ => return Flow::reply(iq_error(n, 400, "bad-request")),
+            }
+        }
+        return Flow::reply(iq_result(n, vec![]));
+    }
+    let items: Vec<Node> = st
+        .book
+        .blocked
+        .get(&me.0)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| st.phones.get(p))
+        .map(|p| B::new("item").a("jid", lid_jid(&p.lid, 0)).build())
+        .collect();
+    Flow::reply(iq_result(n, vec![B::new("list").kids(items).build()]))
+}
+
+/// The `sender_pn` / `sender_lid` attribute of a one-to-one message from `sender` sent
+/// in `lid_form` (or not): the sender's other id, so clients learn the pair.
+pub(crate) fn sender_alt(st: &State, sender: &str, lid_form: bool) -> Option<(&'static str, Jid)> {
+    let p = st.phones.get(sender)?;
+    Some(if lid_form {
+        ("sender_pn", pn_jid(sender, 0))
+    } else {
+        ("sender_lid", lid_jid(&p.lid, 0))
+    })
+}
+
+/// Sets (or with `None`, leaves) a phone's about text and picture; an empty text or
+/// picture removes it. Creates the phone if new.
+pub(crate) fn set_profile(
+    st: &mut State,
+    phone: &str,
+    about: Option<String>,
+    picture: Option<Vec<u8>>,
+) -> Result<(), String> {
+    st.ensure_phone(phone, "");
+    if let Some(text) = about {
+        if text.is_empty() {
+            st.book.about.remove(phone);
+        } else {
+            st.book.about.insert(phone.to_string(), text);
+        }
+    }
+    if let Some(jpeg) = picture {
+        if let Some(old) = st.book.pictures.remove(phone)
+            && let Some(b) = st.media.remove(&old.path)
+        {
+            st.media_bytes = st.media_bytes.saturating_sub(b.len());
+        }
+        if !jpeg.is_empty() {
+            if st.media_bytes + jpeg.len() > MEDIA_CAP_BYTES {
+                return Err("media store is full".into());
+            }
+            let id = format!("{}", rand::random::<u32>() | 1);
+            let path = format!("/v/t61.mockwa-pp/{phone}-{}.jpg", random_token(6));
+            st.media_bytes += jpeg.len();
+            st.media.insert(path.clone(), std::sync::Arc::new(jpeg));
+            st.book
+                .pictures
+                .insert(phone.to_string(), Picture { id, path });
+        }
+    }
+    Ok(())
+}
+
+/// The phones `phone` blocked, sorted.
+pub(crate) fn blocklist(st: &State, phone: &str) -> Vec<String> {
+    st.book
+        .blocked
+        .get(phone)
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default()
+}
