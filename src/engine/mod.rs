@@ -23,6 +23,7 @@
 //! whatsapp-rust spawns meanwhile lands on the runtime the session was started on (see
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
+pub mod calls;
 pub mod groups;
 pub mod media;
 pub mod media_http;
@@ -30,6 +31,8 @@ pub mod messaging;
 pub mod mongo_store;
 pub mod outgoing_media;
 pub mod polls;
+pub mod presence;
+pub mod profile;
 pub mod transport;
 
 use std::{sync::Arc, time::Duration};
@@ -119,6 +122,8 @@ pub enum EngineEvent {
     Presence(messaging::Presence),
     /// A group we are in changed (or we joined or left one).
     Group(groups::GroupChange),
+    /// A call rang, was answered or was declined.
+    Call(calls::CallSignal),
 }
 
 /// Lifecycle requests the runtime forwards to a running engine: only those whose order
@@ -160,6 +165,8 @@ struct SessionInner {
     closed: CancellationToken,
     /// Keys of the polls seen on this connection (for decrypting votes).
     polls: polls::PollCache,
+    /// Presence subscriptions and what they showed.
+    presences: presence::Book,
 }
 
 impl Session {
@@ -170,6 +177,7 @@ impl Session {
                 client,
                 closed: CancellationToken::new(),
                 polls: polls::PollCache::default(),
+                presences: presence::Book::default(),
             }),
         }
     }
@@ -339,6 +347,7 @@ enum Raw {
     Ack(messaging::Ack),
     Presence(messaging::Presence),
     Group(groups::GroupChange),
+    Call(calls::CallSignal),
 }
 
 /// The handler runs inline in the client's event loop and cannot wait, and dropping a
@@ -383,6 +392,10 @@ impl EventHandler for Forwarder {
             },
             Event::GroupUpdate(_) | Event::PictureUpdate(_) => match groups::change(&event) {
                 Some(c) => Raw::Group(c),
+                None => return,
+            },
+            Event::IncomingCall(_) => match calls::signal(&event) {
+                Some(c) => Raw::Call(c),
                 None => return,
             },
             _ => return,
@@ -663,8 +676,12 @@ fn translate(
                 .collect();
         }
         Raw::Ack(a) => EngineEvent::Ack(a),
-        Raw::Presence(p) => EngineEvent::Presence(p),
+        Raw::Presence(p) => {
+            live.record_presence(&p);
+            EngineEvent::Presence(p)
+        }
         Raw::Group(c) => EngineEvent::Group(c),
+        Raw::Call(c) => EngineEvent::Call(c),
         Raw::Qr(code, timeout) => {
             *deadline = None;
             EngineEvent::QrCode { code, timeout }

@@ -21,6 +21,7 @@ use super::inbox::Inbox;
 use crate::{
     engine::{
         self,
+        calls::CallSignal,
         groups::GroupChange,
         messaging::{Ack, InboundMessage, Presence},
     },
@@ -46,6 +47,8 @@ pub enum Job {
     /// A group notification, with the live connection (the group cache refreshes through
     /// it); in the same queue, so it is published in order with the messages around it.
     Group(Option<MeInfo>, Option<engine::Session>, GroupChange),
+    /// A call rang, was answered or declined.
+    Call(Option<MeInfo>, CallSignal),
 }
 
 /// A job ready to publish.
@@ -54,6 +57,7 @@ enum Ready {
     Ack(Option<MeInfo>, Ack),
     Presence(Option<MeInfo>, Presence),
     Group(Option<MeInfo>, Option<engine::Session>, GroupChange),
+    Call(Option<MeInfo>, CallSignal),
 }
 
 /// The runtime's end of the queue. Dropping it ends the task once the queue is drained.
@@ -91,6 +95,7 @@ async fn prepare(inbox: Inbox, job: Job, cancel: CancellationToken) -> Ready {
         Job::Ack(me, a) => Ready::Ack(me, a),
         Job::Presence(me, p) => Ready::Presence(me, p),
         Job::Group(me, live, c) => Ready::Group(me, live, c),
+        Job::Call(me, c) => Ready::Call(me, c),
     }
 }
 
@@ -100,6 +105,7 @@ async fn publish(inbox: &Inbox, ready: Ready) {
         Ready::Ack(me, a) => inbox.ack(me.as_ref(), a).await,
         Ready::Presence(me, p) => inbox.presence(me.as_ref(), p).await,
         Ready::Group(me, live, c) => inbox.group(me.as_ref(), live.as_ref(), c).await,
+        Ready::Call(me, c) => inbox.call(me.as_ref(), c).await,
     }
 }
 

@@ -17,6 +17,7 @@ mod messaging;
 mod observability;
 mod openapi;
 mod pairing;
+mod profile_presence;
 mod routing;
 mod scale;
 mod security;

@@ -16,10 +16,12 @@
 //! (the mock's Noise certificate is zero-signed).
 
 mod admin;
+mod calls;
 mod conn;
 mod groups;
 mod noise;
 mod phone;
+mod profile;
 mod proto;
 mod server;
 mod signal;
@@ -31,6 +33,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use admin::{AdminError, DeviceInfo, FaultSettings, GroupMemberState, GroupState, SeedGroups};
+pub use calls::{CallState, PlaceCall};
+pub use profile::ProfileState;
 
 use state::Net;
 

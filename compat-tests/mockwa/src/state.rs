@@ -234,6 +234,10 @@ pub(crate) struct State {
     pub(crate) online: HashSet<String>,
     pub(crate) next_lid: u64,
     pub(crate) next_group: u64,
+    /// Phone -> what its devices set about themselves (about, picture).
+    pub(crate) profiles: HashMap<String, crate::profile::Profile>,
+    /// Call id -> a call placed through the admin API.
+    pub(crate) calls: HashMap<String, crate::calls::Call>,
 }
 
 /// Fault injection knobs (see `POST /admin/faults`).
