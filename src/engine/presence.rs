@@ -67,19 +67,14 @@ impl Book {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records a presence WhatsApp reported. A chatstate (typing…) says the participant
-    /// is online too, but keeps the last seen WhatsApp gave with the last presence.
+    /// Records a presence WhatsApp reported, as the `presence.update` it causes shows it
+    /// (so a GET never contradicts the last event: a chat state has no last seen).
     pub fn record(&self, p: &Presence) {
-        let mut book = self.lock();
-        let chat = book.chats.entry(p.chat.clone()).or_default();
-        let last_seen = p
-            .last_seen
-            .or_else(|| chat.get(&p.participant).and_then(|s| s.last_seen));
-        chat.insert(
+        self.lock().chats.entry(p.chat.clone()).or_default().insert(
             p.participant.clone(),
             Seen {
                 state: p.state.clone(),
-                last_seen,
+                last_seen: p.last_seen,
             },
         );
     }
