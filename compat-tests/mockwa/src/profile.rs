@@ -37,6 +37,8 @@ pub struct ProfileState {
     pub picture_id: Option<String>,
     /// Where the picture's JPEG is served (`http://HOST:PORT/v/…`).
     pub picture_url: Option<String>,
+    /// The phone's last presence was `available`.
+    pub online: bool,
 }
 
 /// A user-picture IQ (the caller already ruled out groups): `get` answers the target's
@@ -130,12 +132,14 @@ pub(crate) fn profile(net: &Net, phone: &str) -> Result<ProfileState, AdminError
         .unwrap_or_default();
     let profile = st.profiles.get(&key);
     let picture = profile.and_then(|p| p.picture.clone());
+    let online = st.online.contains(&key);
     Ok(ProfileState {
         phone: key,
         push_name,
         about: profile.and_then(|p| p.about.as_ref().map(|(t, _)| t.clone())),
         picture_id: picture.as_ref().map(|p| p.id.clone()),
         picture_url: picture.map(|p| format!("http://{}{}", net.addr, p.path)),
+        online,
     })
 }
 
