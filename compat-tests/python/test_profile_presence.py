@@ -73,15 +73,16 @@ def test_presence_and_calls_through_the_sdk(paired2):
     server, client, net = paired2
     pr = client.presence
 
+    def showing(state: str):
+        chats = pr.get_presence_all("a")
+        return [c for c in chats if c["id"] == cus(B) and [p["lastKnownPresence"] for p in c["presences"]] == [state]]
+
+    # One change at a time: WhatsApp does not order a <presence> against a <chatstate>.
     pr.subscribe("a", cus(B))
     pr.set_presence("b", {"presence": "online"})
+    eventually("B online at A", lambda: showing("online"))
     pr.set_presence("b", {"chatId": cus(A), "presence": "typing"})
-
-    def typing():
-        chats = pr.get_presence_all("a")
-        return [c for c in chats if c["id"] == cus(B) and c["presences"][0]["lastKnownPresence"] == "typing"]
-
-    got = eventually("B typing at A", typing)
+    got = eventually("B typing at A", lambda: showing("typing"))
     sdk_validate(models.WAHAChatPresences, got[0])
     one = pr.get_presence("a", cus(B))
     sdk_validate(models.WAHAChatPresences, one)

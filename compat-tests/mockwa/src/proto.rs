@@ -25,7 +25,7 @@ pub(crate) fn handle(c: &mut Conn, n: Node) -> Flow {
         "call" => crate::calls::stanza(c, &n),
         "chatstate" => chatstate(c, &n),
         "presence" => presence(c, &n),
-        // Client acks of our stanzas, calls, unknown tags: nothing to do.
+        // Client acks of our stanzas, unknown tags: nothing to do.
         _ => Flow::default(),
     }
 }
