@@ -6,6 +6,7 @@
 //! thin: parse (extractors), call `sessions::`/`store::`, map the result.
 
 pub mod auth;
+pub mod calls;
 pub mod chats;
 pub mod chatting;
 pub mod contacts;
@@ -18,6 +19,8 @@ pub mod lids;
 pub mod observability;
 pub mod openapi;
 pub mod pairing;
+pub mod presence;
+pub mod profile;
 pub mod routing;
 pub mod scopes;
 pub mod sending;
@@ -155,6 +158,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     chats::routes(cfg);
     contacts::routes(cfg);
     groups::routes(cfg);
+    profile::routes(cfg);
+    presence::routes(cfg);
+    calls::routes(cfg);
     webhooks::routes(cfg);
     keys::routes(cfg);
     observability::routes(cfg);

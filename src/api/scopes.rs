@@ -297,6 +297,21 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         path(Send),
     ),
     ("POST", "/api/sendSticker", body(Send)),
+    // 🆔 Profile, ✅ Presence, 📞 Calls
+    ("GET", "/api/{session}/profile", path(Read)),
+    ("PUT", "/api/{session}/profile/name", path(Setting)),
+    ("PUT", "/api/{session}/profile/status", path(Setting)),
+    ("PUT", "/api/{session}/profile/picture", path(Setting)),
+    ("DELETE", "/api/{session}/profile/picture", path(Setting)),
+    ("POST", "/api/{session}/presence", path(Send)),
+    ("GET", "/api/{session}/presence", path(Read)),
+    ("GET", "/api/{session}/presence/{chatId}", path(Read)),
+    (
+        "POST",
+        "/api/{session}/presence/{chatId}/subscribe",
+        path(Read),
+    ),
+    ("POST", "/api/{session}/calls/reject", path(Send)),
     ("GET", "/metrics", Rule::Admin),
     // wharf's webhook dead letters
     (

@@ -24,6 +24,7 @@
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
 pub mod contacts;
+pub mod calls;
 pub mod groups;
 pub mod history;
 pub mod media;
@@ -33,6 +34,8 @@ pub mod mongo_store;
 pub mod outgoing_media;
 pub mod polls;
 pub mod proxy;
+pub mod presence;
+pub mod profile;
 pub mod transport;
 
 use std::{sync::Arc, time::Duration};
@@ -127,6 +130,8 @@ pub enum EngineEvent {
     Group(groups::GroupChange),
     /// The phone's history (chats, recent messages) for this newly linked device.
     History(history::HistoryBlob),
+    /// A call rang, was answered or was declined.
+    Call(calls::CallSignal),
 }
 
 /// Lifecycle requests the runtime forwards to a running engine: only those whose order
@@ -168,6 +173,8 @@ struct SessionInner {
     closed: CancellationToken,
     /// Keys of the polls seen on this connection (for decrypting votes).
     polls: polls::PollCache,
+    /// Presence subscriptions and what they showed.
+    presences: presence::Book,
 }
 
 impl Session {
@@ -178,6 +185,7 @@ impl Session {
                 client,
                 closed: CancellationToken::new(),
                 polls: polls::PollCache::default(),
+                presences: presence::Book::default(),
             }),
         }
     }
@@ -348,6 +356,7 @@ enum Raw {
     Presence(messaging::Presence),
     Group(groups::GroupChange),
     History(history::HistoryBlob),
+    Call(calls::CallSignal),
 }
 
 /// The handler runs inline in the client's event loop and cannot wait, and dropping a
@@ -393,6 +402,10 @@ impl EventHandler for Forwarder {
             Event::HistorySync(h) => Raw::History(history::HistoryBlob::new((**h).clone())),
             Event::GroupUpdate(_) | Event::PictureUpdate(_) => match groups::change(&event) {
                 Some(c) => Raw::Group(c),
+                None => return,
+            },
+            Event::IncomingCall(_) => match calls::signal(&event) {
+                Some(c) => Raw::Call(c),
                 None => return,
             },
             _ => return,
@@ -702,9 +715,13 @@ fn translate(
                 .collect();
         }
         Raw::Ack(a) => EngineEvent::Ack(a),
-        Raw::Presence(p) => EngineEvent::Presence(p),
+        Raw::Presence(p) => {
+            live.record_presence(&p);
+            EngineEvent::Presence(p)
+        }
         Raw::Group(c) => EngineEvent::Group(c),
         Raw::History(h) => EngineEvent::History(h),
+        Raw::Call(c) => EngineEvent::Call(c),
         Raw::Qr(code, timeout) => {
             *deadline = None;
             EngineEvent::QrCode { code, timeout }

@@ -14,6 +14,7 @@
 //! * [`message`]: `WAMessage`, ack codes, WAHA's message and chat ids.
 //! * [`events`]: the webhook/WebSocket envelope and one struct per event payload.
 //! * [`groups`]: `GroupInfo`, `GroupParticipant`, the Groups bodies and the cached [`groups::Group`].
+//! * [`profile`]: the Profile, Presence and Calls bodies (`MyProfile`, `WAHASessionPresence`…).
 //! * [`send`]: the bodies of the media, poll, location… send operations.
 
 pub mod contacts;
@@ -21,5 +22,6 @@ pub mod events;
 pub mod groups;
 pub mod message;
 pub mod name;
+pub mod profile;
 pub mod send;
 pub mod session;

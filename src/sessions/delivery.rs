@@ -21,6 +21,7 @@ use super::inbox::Inbox;
 use crate::{
     engine::{
         self,
+        calls::CallSignal,
         groups::GroupChange,
         messaging::{Ack, InboundMessage, Presence},
     },
@@ -49,6 +50,8 @@ pub enum Job {
     /// The phone's history for this newly linked device (stored in order, before the
     /// live traffic queued behind it).
     History(Option<MeInfo>, engine::history::HistoryBlob),
+    /// A call rang, was answered or declined.
+    Call(Option<MeInfo>, CallSignal),
 }
 
 /// A job ready to publish.
@@ -62,6 +65,7 @@ enum Ready {
         engine::history::HistoryBlob,
         CancellationToken,
     ),
+    Call(Option<MeInfo>, CallSignal),
 }
 
 /// The runtime's end of the queue. Dropping it ends the task once the queue is drained.
@@ -100,6 +104,7 @@ async fn prepare(inbox: Inbox, job: Job, cancel: CancellationToken) -> Ready {
         Job::Presence(me, p) => Ready::Presence(me, p),
         Job::Group(me, live, c) => Ready::Group(me, live, c),
         Job::History(me, blob) => Ready::History(me, blob, cancel),
+        Job::Call(me, c) => Ready::Call(me, c),
     }
 }
 
@@ -112,6 +117,7 @@ async fn publish(inbox: &Inbox, ready: Ready) {
         Ready::History(me, blob, cancel) => {
             super::history::store(inbox, me.as_ref(), blob, &cancel).await;
         }
+        Ready::Call(me, c) => inbox.call(me.as_ref(), c).await,
     }
 }
 

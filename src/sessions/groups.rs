@@ -464,7 +464,7 @@ fn bad(msg: impl Into<String>) -> Error {
 }
 
 /// The bytes of a picture body: base64 `data`, else a download of `url`.
-async fn picture_bytes(file: PictureFile) -> Result<Vec<u8>> {
+pub(crate) async fn picture_bytes(file: PictureFile) -> Result<Vec<u8>> {
     match file.data.filter(|d| !d.is_empty()) {
         Some(FileData::Base64(data)) => {
             return base64::engine::general_purpose::STANDARD

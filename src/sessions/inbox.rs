@@ -129,7 +129,7 @@ impl Inbox {
         }
     }
 
-    async fn publish(&self, me: Option<&MeInfo>, event: Event) {
+    pub(super) async fn publish(&self, me: Option<&MeInfo>, event: Event) {
         if let Err(e) = self.events.emit(&self.ctx(me), &event).await {
             let event = event.name();
             tracing::error!(session = self.session, event, error = %e, "could not record event");

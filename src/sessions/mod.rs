@@ -8,6 +8,7 @@
 //! lives for the process. Never imports actix: handlers call these methods (and the
 //! orchestration in [`chatting`]) and map [`Error`] to WAHA's bodies in `api/error.rs`.
 
+pub mod calls;
 pub mod chatting;
 pub mod contacts;
 pub mod convert;
@@ -15,6 +16,8 @@ pub mod delivery;
 pub mod groups;
 pub mod history;
 pub mod inbox;
+pub mod presence;
+pub mod profile;
 pub mod runtime;
 pub mod sending;
 pub mod status;

@@ -20,6 +20,7 @@ mod observability;
 mod openapi;
 mod pairing;
 mod proxy;
+mod profile_presence;
 mod routing;
 mod scale;
 mod security;

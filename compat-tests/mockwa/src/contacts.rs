@@ -43,16 +43,34 @@ pub(crate) fn usync_part(st: &State, query: &str, phone: Option<&str>) -> Node {
         return not_found();
     };
     match query {
-        "status" => match st.book.about.get(phone) {
-            Some(text) => B::new("status").a("t", "0").text(text.clone()).build(),
+        "status" => match about_of(st, phone) {
+            Some(text) => B::new("status").a("t", "0").text(text).build(),
             None => not_found(),
         },
-        "picture" => match st.book.pictures.get(phone) {
+        "picture" => match picture_of(st, phone) {
             Some(p) => B::new("picture").a("id", p.id.clone()).build(),
             None => not_found(),
         },
         _ => not_found(),
     }
+}
+
+/// A phone's about text: set through the admin API, else by one of its devices.
+fn about_of(st: &State, phone: &str) -> Option<String> {
+    st.book.about.get(phone).cloned().or_else(|| {
+        st.profiles
+            .get(phone)
+            .and_then(|p| p.about.as_ref())
+            .map(|(text, _)| text.clone())
+    })
+}
+
+/// A phone's picture: set through the admin API, else by one of its devices.
+fn picture_of<'a>(st: &'a State, phone: &str) -> Option<&'a Picture> {
+    st.book
+        .pictures
+        .get(phone)
+        .or_else(|| st.profiles.get(phone).and_then(|p| p.picture.as_ref()))
 }
 
 /// A user-picture `get` (`target` is a user): `<picture id url direct_path>` or 404.
@@ -62,7 +80,7 @@ pub(crate) fn picture_iq(c: &mut Conn, n: &Node) -> Flow {
     let phone = attr_jid(n, "target")
         .or_else(|| attr_jid(n, "to"))
         .and_then(|j| st.phone_of(&j));
-    let reply = match phone.and_then(|p| st.book.pictures.get(&p)) {
+    let reply = match phone.and_then(|p| picture_of(&st, &p)) {
         Some(p) => iq_result(
             n,
             vec![

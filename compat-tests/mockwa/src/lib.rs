@@ -16,12 +16,14 @@
 //! (the mock's Noise certificate is zero-signed).
 
 mod admin;
+mod calls;
 mod conn;
 mod contacts;
 mod groups;
 mod history;
 mod noise;
 mod phone;
+mod profile;
 mod proto;
 mod server;
 mod signal;
@@ -34,6 +36,8 @@ use std::sync::atomic::Ordering;
 
 pub use admin::{AdminError, DeviceInfo, FaultSettings, GroupMemberState, GroupState, SeedGroups};
 pub use history::{SeedChat, SeedHistory, SeedMessage};
+pub use calls::{CallState, PlaceCall};
+pub use profile::ProfileState;
 
 use state::Net;
 

@@ -19,10 +19,13 @@ pub(crate) fn handle(c: &mut Conn, n: Node) -> Flow {
     match n.tag.as_ref() {
         "iq" => iq(c, &n),
         "message" => message(c, &n),
+        // The offer-ack of a call the mock placed: nobody to tell.
+        "receipt" if has(&n, "offer") => Flow::default(),
         "receipt" => receipt(c, &n),
+        "call" => crate::calls::stanza(c, &n),
         "chatstate" => chatstate(c, &n),
         "presence" => presence(c, &n),
-        // Client acks of our stanzas, calls, unknown tags: nothing to do.
+        // Client acks of our stanzas, unknown tags: nothing to do.
         _ => Flow::default(),
     }
 }
@@ -64,11 +67,14 @@ fn iq(c: &mut Conn, n: &Node) -> Flow {
         )),
         "w:profile:picture" => match crate::groups::picture_iq(c, n) {
             Some(flow) => flow,
+            // Reads see what a phone set through the admin API or one of its devices;
+            // writes come from the account's own devices.
             None if ty == "get" => crate::contacts::picture_iq(c, n),
-            None => Flow::reply(iq_result(n, vec![])),
+            None => crate::profile::picture_iq(c, n),
         },
         "w:mex" => crate::groups::mex(c, n),
         "status" if ty == "get" => Flow::reply(iq_error(n, 404, "item-not-found")),
+        "status" => crate::profile::status_iq(c, n),
         // Pings, dirty bits, profile sets and anything unknown: plain result.
         _ => Flow::reply(iq_result(n, vec![])),
     }

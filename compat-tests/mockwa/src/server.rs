@@ -374,6 +374,13 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
         ),
         ("GET", ["groups", jid]) => admin_result(admin::group(net, jid)),
         ("GET", ["faults"]) => (200, json!(admin::get_faults(net))),
+        ("GET", ["profiles", phone]) => admin_result(crate::profile::profile(net, phone)),
+        ("POST", ["calls"]) => admin_result(
+            parse_json::<crate::calls::PlaceCall>(&body).and_then(|b| crate::calls::place(net, &b)),
+        ),
+        ("GET", ["calls", id]) => admin_result(crate::calls::get(net, id)),
+        ("POST", ["calls", id, "accept"]) => admin_result(crate::calls::answer(net, id, true)),
+        ("POST", ["calls", id, "reject"]) => admin_result(crate::calls::answer(net, id, false)),
         ("POST", ["faults"]) => admin_result(
             parse_json::<FaultSettings>(&body).map(|f| json!(admin::set_faults(net, &f))),
         ),

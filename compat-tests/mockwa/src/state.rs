@@ -236,6 +236,10 @@ pub(crate) struct State {
     pub(crate) next_group: u64,
     /// Users' about texts, pictures and block lists.
     pub(crate) book: crate::contacts::Book,
+    /// Phone -> what its devices set about themselves (about, picture).
+    pub(crate) profiles: HashMap<String, crate::profile::Profile>,
+    /// Call id -> a call placed through the admin API.
+    pub(crate) calls: HashMap<String, crate::calls::Call>,
 }
 
 /// Fault injection knobs (see `POST /admin/faults`).

@@ -1,0 +1,151 @@
+//! Users' own profiles: the "about" text (`status` IQ) and the profile picture
+//! (`w:profile:picture` IQs about a user, not a group). The push name is kept on the
+//! [`crate::state::Phone`] by the `<presence name>` handler in [`crate::proto`].
+//!
+//! Called by [`crate::proto`] with no lock held, and by the admin layer
+//! (`GET /admin/profiles/{phone}`, [`crate::MockNetwork::profile`]). The picture bytes
+//! are kept with the media blobs ([`crate::state::State::media`], same cap) and served
+//! at `direct_path` on the mock's HTTP port. Profiles live as long as the network.
+
+use serde::{Deserialize, Serialize};
+use wacore_binary::{Jid, Node, Server};
+
+use crate::admin::AdminError;
+use crate::conn::{Conn, Flow};
+use crate::state::{MEDIA_CAP_BYTES, Net, Picture, State, now, random_token};
+use crate::wire::{B, attr, attr_jid, bytes, child, iq_error, iq_result};
+
+/// What a phone's devices set about themselves (beyond the push name).
+#[derive(Default)]
+pub(crate) struct Profile {
+    /// The "about" text and when it was set.
+    pub(crate) about: Option<(String, i64)>,
+    pub(crate) picture: Option<Picture>,
+}
+
+/// A phone's profile as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileState {
+    /// Digits only.
+    pub phone: String,
+    /// The push name (set by pairing, or by a device's `<presence name>`).
+    pub push_name: String,
+    /// The "about" text, `null` until a device set one.
+    pub about: Option<String>,
+    /// The picture's id, `null` without a picture.
+    pub picture_id: Option<String>,
+    /// Where the picture's JPEG is served (`http://HOST:PORT/v/…`).
+    pub picture_url: Option<String>,
+    /// The phone's last presence was `available`.
+    pub online: bool,
+}
+
+/// A user-picture IQ (the caller already ruled out groups): `get` answers the target's
+/// picture or 404; `set` with a `<picture>` replaces the sender's own, without one
+/// removes it.
+pub(crate) fn picture_iq(c: &mut Conn, n: &Node) -> Flow {
+    let Some(me) = c.device().cloned() else {
+        return Flow::reply(iq_error(n, 401, "not-authorized"));
+    };
+    let addr = c.net.addr;
+    let mut st = c.net.lock();
+    if attr(n, "type").as_deref() == Some("get") {
+        let target = attr_jid(n, "target")
+            .filter(|j| matches!(j.server, Server::Pn | Server::Lid))
+            .and_then(|j| st.phone_of(&j));
+        let picture = target
+            .and_then(|p| st.profiles.get(&p))
+            .and_then(|p| p.picture.clone());
+        return Flow::reply(match picture {
+            Some(p) => iq_result(
+                n,
+                vec![
+                    B::new("picture")
+                        .a("id", p.id)
+                        .a("type", "image")
+                        .a("url", format!("http://{addr}{}", p.path))
+                        .a("direct_path", p.path)
+                        .build(),
+                ],
+            ),
+            None => iq_error(n, 404, "item-not-found"),
+        });
+    }
+    let jpeg = child(n, "picture").and_then(bytes).map(<[u8]>::to_vec);
+    Flow::reply(set_picture(&mut st, &me.0, jpeg, n))
+}
+
+fn set_picture(st: &mut State, phone: &str, jpeg: Option<Vec<u8>>, n: &Node) -> Node {
+    let old = st.profiles.get_mut(phone).and_then(|p| p.picture.take());
+    if let Some(p) = old
+        && let Some(b) = st.media.remove(&p.path)
+    {
+        st.media_bytes = st.media_bytes.saturating_sub(b.len());
+    }
+    match jpeg {
+        Some(data) if !data.is_empty() => {
+            if st.media_bytes + data.len() > MEDIA_CAP_BYTES {
+                return iq_error(n, 406, "not-acceptable");
+            }
+            let id = format!("{}", rand::random::<u32>() | 1);
+            let path = format!("/v/t61.mockwa-pp/{phone}-{}.jpg", random_token(6));
+            st.media_bytes += data.len();
+            st.media.insert(path.clone(), std::sync::Arc::new(data));
+            st.profiles.entry(phone.to_string()).or_default().picture = Some(Picture {
+                id: id.clone(),
+                path,
+            });
+            iq_result(n, vec![B::new("picture").a("id", id).build()])
+        }
+        _ => iq_result(n, vec![]),
+    }
+}
+
+/// `<iq xmlns="status" type="set"><status>text</status></iq>`: the sender's "about".
+pub(crate) fn status_iq(c: &mut Conn, n: &Node) -> Flow {
+    let Some(me) = c.device().cloned() else {
+        return Flow::reply(iq_error(n, 401, "not-authorized"));
+    };
+    let text = child(n, "status")
+        .and_then(bytes)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    c.net.lock().profiles.entry(me.0).or_default().about = Some((text, now()));
+    Flow::reply(iq_result(n, vec![]))
+}
+
+/// The profile of `phone` (digits, or a JID).
+pub(crate) fn profile(net: &Net, phone: &str) -> Result<ProfileState, AdminError> {
+    let st = net.lock();
+    let key = phone
+        .parse::<Jid>()
+        .ok()
+        .filter(|_| phone.contains('@'))
+        .and_then(|j| st.phone_of(&j))
+        .or_else(|| st.phone_of_user(phone))
+        .ok_or_else(|| AdminError::NotFound(format!("unknown phone {phone}")))?;
+    let push_name = st
+        .phones
+        .get(&key)
+        .map(|p| p.push_name.clone())
+        .unwrap_or_default();
+    let profile = st.profiles.get(&key);
+    let picture = profile.and_then(|p| p.picture.clone());
+    let online = st.online.contains(&key);
+    Ok(ProfileState {
+        phone: key,
+        push_name,
+        about: profile.and_then(|p| p.about.as_ref().map(|(t, _)| t.clone())),
+        picture_id: picture.as_ref().map(|p| p.id.clone()),
+        picture_url: picture.map(|p| format!("http://{}{}", net.addr, p.path)),
+        online,
+    })
+}
+
+impl crate::MockNetwork {
+    /// A phone's profile: push name, "about", picture (digits or a JID).
+    pub fn profile(&self, phone: &str) -> Result<ProfileState, AdminError> {
+        profile(&self.net, phone)
+    }
+}
