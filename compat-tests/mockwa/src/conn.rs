@@ -277,14 +277,22 @@ impl Conn {
                 skey,
                 prekey: dev.prekeys.pop_front(),
             };
+            // Every companion gets the account's one key, so all of them
+            // (and the phone) can read each other's app-state patches.
+            let app_key = {
+                let k = &crate::appstate::account(&mut st, &key.0).key;
+                (k.id.clone(), k.data)
+            };
             if let Some(phone) = st.phones.get(&key.0) {
                 let account = phone.account.clone();
                 let raw_id = phone.raw_id;
                 let net = self.net.clone();
                 let key = key.clone();
                 tokio::spawn(async move {
-                    match crate::signal::key_share_message(&account, raw_id, &key.0, key.1, bundle)
-                        .await
+                    match crate::signal::key_share_message(
+                        &account, raw_id, &key.0, key.1, bundle, app_key,
+                    )
+                    .await
                     {
                         Ok(node) => net.lock().deliver(&key, node),
                         Err(e) => tracing::debug!("mockwa key share for {key:?} failed: {e:#}"),

@@ -16,6 +16,7 @@
 //! (the mock's Noise certificate is zero-signed).
 
 mod admin;
+mod appstate;
 mod conn;
 mod groups;
 mod noise;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use admin::{AdminError, DeviceInfo, FaultSettings, GroupMemberState, GroupState, SeedGroups};
+pub use appstate::{AppStateView, LabelChatState, LabelState, PhoneAction};
 
 use state::Net;
 
@@ -131,6 +133,18 @@ impl MockNetwork {
     /// Creates groups outside the protocol; returns their JIDs.
     pub fn seed_groups(&self, seed: &SeedGroups) -> Result<Vec<String>, AdminError> {
         admin::seed_groups(&self.net, seed)
+    }
+
+    /// The phone's decoded app state (archived/pinned/unread chats, labels).
+    pub fn app_state(&self, phone: &str) -> AppStateView {
+        admin::app_state(&self.net, phone)
+    }
+
+    /// The phone's user makes a change (archive a chat, create a label, …):
+    /// the phone pushes an app-state patch to every companion. Returns the
+    /// collection's new version.
+    pub fn phone_action(&self, phone: &str, action: &PhoneAction) -> Result<u64, AdminError> {
+        admin::phone_action(&self.net, phone, action)
     }
 
     /// Stops accepting and closes every connection.

@@ -96,7 +96,8 @@ fn part(n: &Node, tag: &str) -> Result<Vec<u8>> {
         .with_context(|| format!("<{}> lacks <{tag}>", n.tag))
 }
 
-/// Builds the `<message>` carrying one fresh app-state sync key from
+/// Builds the `<message>` carrying the account's app-state sync key
+/// (`key_id`, `key_data`: one per phone, see [`crate::appstate`]) from
 /// `phone`'s primary (device 0) to companion device `device`.
 pub(crate) async fn key_share_message(
     account: &KeyPair,
@@ -104,6 +105,7 @@ pub(crate) async fn key_share_message(
     phone: &str,
     device: u16,
     bundle: Bundle,
+    (key_id, key_data): (Vec<u8>, [u8; 32]),
 ) -> Result<Node> {
     let identity = IdentityKey::new(
         PublicKey::from_djb_public_key_bytes(&bundle.identity).map_err(|e| anyhow!("{e}"))?,
@@ -145,10 +147,6 @@ pub(crate) async fn key_share_message(
     .await
     .map_err(|e| anyhow!("x3dh: {e}"))?;
 
-    let mut key_data = [0u8; 32];
-    rand::fill(&mut key_data);
-    let mut key_id = vec![0u8, 0, 0, 0];
-    key_id.extend_from_slice(&rand::random::<[u8; 2]>());
     let msg = wa::Message {
         protocol_message: buffa::MessageField::some(wa::message::ProtocolMessage {
             r#type: Some(wa::message::protocol_message::Type::APP_STATE_SYNC_KEY_SHARE),

@@ -234,6 +234,8 @@ pub(crate) struct State {
     pub(crate) online: HashSet<String>,
     pub(crate) next_lid: u64,
     pub(crate) next_group: u64,
+    /// Phone -> its app state (syncd collections and the phone's key).
+    pub(crate) app_state: HashMap<String, crate::appstate::Account>,
 }
 
 /// Fault injection knobs (see `POST /admin/faults`).
