@@ -6,6 +6,7 @@
 //! thin: parse (extractors), call `sessions::`/`store::`, map the result.
 
 pub mod auth;
+pub mod chat_actions;
 pub mod chats;
 pub mod chatting;
 pub mod contacts;
@@ -14,6 +15,7 @@ pub mod extract;
 pub mod files;
 pub mod groups;
 pub mod keys;
+pub mod labels;
 pub mod observability;
 pub mod openapi;
 pub mod pairing;
@@ -152,8 +154,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     chatting::routes(cfg);
     sending::routes(cfg);
     chats::routes(cfg);
+    chat_actions::routes(cfg);
     contacts::routes(cfg);
     groups::routes(cfg);
+    labels::routes(cfg);
     webhooks::routes(cfg);
     keys::routes(cfg);
     observability::routes(cfg);

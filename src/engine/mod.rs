@@ -23,7 +23,9 @@
 //! whatsapp-rust spawns meanwhile lands on the runtime the session was started on (see
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
+pub mod chat_actions;
 pub mod groups;
+pub mod labels;
 pub mod media;
 pub mod media_http;
 pub mod messaging;
@@ -119,6 +121,8 @@ pub enum EngineEvent {
     Presence(messaging::Presence),
     /// A group we are in changed (or we joined or left one).
     Group(groups::GroupChange),
+    /// An app-state chat mutation (archive…), from any device of the account.
+    Chat(chat_actions::AppStateChange),
 }
 
 /// Lifecycle requests the runtime forwards to a running engine: only those whose order
@@ -339,6 +343,7 @@ enum Raw {
     Ack(messaging::Ack),
     Presence(messaging::Presence),
     Group(groups::GroupChange),
+    Chat(chat_actions::AppStateChange),
 }
 
 /// The handler runs inline in the client's event loop and cannot wait, and dropping a
@@ -383,6 +388,12 @@ impl EventHandler for Forwarder {
             },
             Event::GroupUpdate(_) | Event::PictureUpdate(_) => match groups::change(&event) {
                 Some(c) => Raw::Group(c),
+                None => return,
+            },
+            Event::ArchiveUpdate(_)
+            | Event::LabelEditUpdate(_)
+            | Event::LabelAssociationUpdate(_) => match chat_actions::change(&event) {
+                Some(c) => Raw::Chat(c),
                 None => return,
             },
             _ => return,
@@ -665,6 +676,7 @@ fn translate(
         Raw::Ack(a) => EngineEvent::Ack(a),
         Raw::Presence(p) => EngineEvent::Presence(p),
         Raw::Group(c) => EngineEvent::Group(c),
+        Raw::Chat(c) => EngineEvent::Chat(c),
         Raw::Qr(code, timeout) => {
             *deadline = None;
             EngineEvent::QrCode { code, timeout }

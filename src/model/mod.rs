@@ -18,6 +18,7 @@
 
 pub mod events;
 pub mod groups;
+pub mod labels;
 pub mod message;
 pub mod name;
 pub mod send;

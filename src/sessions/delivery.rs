@@ -46,6 +46,8 @@ pub enum Job {
     /// A group notification, with the live connection (the group cache refreshes through
     /// it); in the same queue, so it is published in order with the messages around it.
     Group(Option<MeInfo>, Option<engine::Session>, GroupChange),
+    /// An app-state chat mutation (archive…).
+    Chat(Option<MeInfo>, engine::chat_actions::AppStateChange),
 }
 
 /// A job ready to publish.
@@ -54,6 +56,7 @@ enum Ready {
     Ack(Option<MeInfo>, Ack),
     Presence(Option<MeInfo>, Presence),
     Group(Option<MeInfo>, Option<engine::Session>, GroupChange),
+    Chat(Option<MeInfo>, engine::chat_actions::AppStateChange),
 }
 
 /// The runtime's end of the queue. Dropping it ends the task once the queue is drained.
@@ -91,6 +94,7 @@ async fn prepare(inbox: Inbox, job: Job, cancel: CancellationToken) -> Ready {
         Job::Ack(me, a) => Ready::Ack(me, a),
         Job::Presence(me, p) => Ready::Presence(me, p),
         Job::Group(me, live, c) => Ready::Group(me, live, c),
+        Job::Chat(me, c) => Ready::Chat(me, c),
     }
 }
 
@@ -100,6 +104,7 @@ async fn publish(inbox: &Inbox, ready: Ready) {
         Ready::Ack(me, a) => inbox.ack(me.as_ref(), a).await,
         Ready::Presence(me, p) => inbox.presence(me.as_ref(), p).await,
         Ready::Group(me, live, c) => inbox.group(me.as_ref(), live.as_ref(), c).await,
+        Ready::Chat(me, c) => inbox.chat_change(me.as_ref(), c).await,
     }
 }
 

@@ -8,11 +8,13 @@
 //! lives for the process. Never imports actix: handlers call these methods (and the
 //! orchestration in [`chatting`]) and map [`Error`] to WAHA's bodies in `api/error.rs`.
 
+pub mod chat_actions;
 pub mod chatting;
 pub mod convert;
 pub mod delivery;
 pub mod groups;
 pub mod inbox;
+pub mod labels;
 pub mod runtime;
 pub mod sending;
 pub mod status;

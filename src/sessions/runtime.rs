@@ -579,6 +579,10 @@ async fn apply_event(
             };
             delivery.push(Job::Group(me, live, c)).await;
         }
+        EngineEvent::Chat(c) => {
+            let me = state.borrow().me.clone();
+            delivery.push(Job::Chat(me, c)).await;
+        }
         EngineEvent::StreamReplaced => state.send_modify(|s| {
             s.fail(
                 &Input::StreamReplaced,

@@ -466,3 +466,22 @@ pub trait GroupBackend {
     /// Forgets a group (we left it or were removed); `true` when it was there.
     async fn delete_group(&self, id: &str) -> Result<bool>;
 }
+
+/// One session's labels and which chats carry them, kept in step with the account's
+/// app state (what WhatsApp's devices share), so listing needs no WhatsApp query.
+pub trait LabelBackend {
+    /// Inserts or replaces a label.
+    async fn upsert_label(&self, label: &crate::model::labels::Label) -> Result<()>;
+    /// One label.
+    async fn get_label(&self, id: &str) -> Result<Option<crate::model::labels::Label>>;
+    /// Every label, by numeric id.
+    async fn list_labels(&self) -> Result<Vec<crate::model::labels::Label>>;
+    /// Forgets a label and its chats; `true` when it was there.
+    async fn delete_label(&self, id: &str) -> Result<bool>;
+    /// Puts the label on the chat (`on`) or takes it off; `true` when that changed anything.
+    async fn set_label_chat(&self, label: &str, chat: &str, on: bool) -> Result<bool>;
+    /// The chats carrying a label, sorted.
+    async fn label_chats(&self, label: &str) -> Result<Vec<String>>;
+    /// The labels on a chat (ids), sorted.
+    async fn chat_labels(&self, chat: &str) -> Result<Vec<String>>;
+}

@@ -2,6 +2,7 @@
 //! process behaviour matters), against the embedded store and MongoDB.
 
 mod binary;
+mod chat_actions;
 mod chats_api;
 mod engine_store;
 mod errors;
@@ -10,6 +11,7 @@ mod groups;
 mod isolation;
 mod jwt;
 mod keys;
+mod labels;
 mod media_recv;
 mod media_send;
 mod message_store;

@@ -19,6 +19,7 @@
 
 pub mod groups;
 pub mod keys;
+pub mod labels;
 pub mod messages;
 pub mod outbox;
 pub mod sessions;
