@@ -142,6 +142,23 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         path(Send),
     ),
     ("POST", "/api/{session}/chats/{chatId}/unread", path(Send)),
+    ("DELETE", "/api/{session}/chats/{chatId}", path(Send)),
+    (
+        "DELETE",
+        "/api/{session}/chats/{chatId}/messages",
+        path(Send),
+    ),
+    (
+        "POST",
+        "/api/{session}/chats/{chatId}/messages/{messageId}/pin",
+        path(Send),
+    ),
+    (
+        "POST",
+        "/api/{session}/chats/{chatId}/messages/{messageId}/unpin",
+        path(Send),
+    ),
+    ("GET", "/api/{session}/chats/{chatId}/picture", path(Read)),
     // 🏷️ Labels
     ("GET", "/api/{session}/labels", path(Read)),
     ("POST", "/api/{session}/labels", path(Send)),

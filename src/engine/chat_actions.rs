@@ -8,7 +8,9 @@
 //! server took it. Changes: translated by `engine::run`'s event handler, one per
 //! `Event::ArchiveUpdate` (full-sync replays included: a fresh device learns the state).
 
-use whatsapp_rust::{features::AppStateError, prelude::*};
+use whatsapp_rust::{
+    PinDuration, features::AppStateError, prelude::*, request::IqError, waproto::whatsapp as wa,
+};
 
 use super::{
     Error, Session,
@@ -99,6 +101,115 @@ impl Session {
             .mark_chat_as_read(&jid, false, None)
             .await
             .map_err(app_state_err)
+    }
+}
+
+/// How long a pin lasts: WhatsApp's three choices, by WAHA's `duration` in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinFor {
+    /// 24 hours (86400).
+    Day,
+    /// 7 days (604800).
+    Week,
+    /// 30 days (2592000).
+    Month,
+}
+
+impl PinFor {
+    /// The choice for WAHA's `duration` (seconds), if it is one of WhatsApp's.
+    #[must_use]
+    pub fn from_secs(secs: f64) -> Option<Self> {
+        [
+            (86_400.0, Self::Day),
+            (604_800.0, Self::Week),
+            (2_592_000.0, Self::Month),
+        ]
+        .into_iter()
+        .find(|(s, _)| (*s - secs).abs() < f64::EPSILON)
+        .map(|(_, p)| p)
+    }
+}
+
+/// The message a pin is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinTarget<'a> {
+    /// WAHA chat id.
+    pub chat: &'a str,
+    /// WhatsApp's message id.
+    pub wa_id: &'a str,
+    /// Whether we sent it.
+    pub from_me: bool,
+    /// Its sender in a group.
+    pub participant: Option<&'a str>,
+}
+
+impl Session {
+    /// The profile picture URL of a chat (a contact or a group); `None` when it has none.
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`], [`Error::BadRequest`] for a bad chat id, [`Error::Refused`].
+    pub async fn chat_picture(&self, chat: &str) -> Result<Option<String>, Error> {
+        let client = self.client()?;
+        let jid = chat_jid(chat)?;
+        match client.contacts().get_profile_picture(&jid, false).await {
+            Ok(p) => Ok(p.map(|p| p.url)),
+            Err(whatsapp_rust::features::ContactError::Iq(IqError::ServerError {
+                code,
+                text,
+                ..
+            })) => Err(Error::Refused { code, text }),
+            Err(e) => Err(Error::Send(e.to_string())),
+        }
+    }
+
+    /// Deletes a chat (`clear_only`: only its messages) on every device of the account.
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`], [`Error::BadRequest`] for a bad chat id, [`Error::Refused`].
+    pub async fn delete_chat(&self, chat: &str, clear_only: bool) -> Result<(), Error> {
+        let client = self.client()?;
+        let jid = chat_jid(chat)?;
+        let actions = client.chat_actions();
+        let sent = if clear_only {
+            actions.clear_chat(&jid, false, false, None).await
+        } else {
+            actions.delete_chat(&jid, false, None).await
+        };
+        sent.map_err(app_state_err)
+    }
+
+    /// Pins (`Some(duration)`) or unpins a message for everyone in the chat.
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`], [`Error::BadRequest`] for a bad chat id, [`Error::Send`].
+    pub async fn pin_message(
+        &self,
+        target: &PinTarget<'_>,
+        pin: Option<PinFor>,
+    ) -> Result<(), Error> {
+        let client = self.client()?;
+        let jid = chat_jid(target.chat)?;
+        let key = wa::MessageKey {
+            remote_jid: Some(jid.to_string()),
+            from_me: Some(target.from_me),
+            id: Some(target.wa_id.to_string()),
+            participant: target
+                .participant
+                .and_then(super::messaging::parse_chat)
+                .map(|p| p.to_string()),
+        };
+        let sent = match pin {
+            Some(p) => {
+                let duration = match p {
+                    PinFor::Day => PinDuration::Hours24,
+                    PinFor::Week => PinDuration::Days7,
+                    PinFor::Month => PinDuration::Days30,
+                };
+                client.pin_message(jid, key, duration).await
+            }
+            None => client.unpin_message(jid, key).await,
+        };
+        sent.map_err(|e| Error::Send(e.to_string()))
     }
 }
 

@@ -303,6 +303,9 @@ pub trait MessageBackend {
     ) -> Result<Vec<WAMessage>>;
     /// Deletes messages (and chats) older than the cutoff; returns the messages deleted.
     async fn purge_older_than(&self, cutoff_unix_s: i64) -> Result<u64>;
+    /// Deletes a chat's messages (and, with `chat_too`, the chat itself); returns the
+    /// messages deleted.
+    async fn delete_chat_messages(&self, chat_id: &str, chat_too: bool) -> Result<u64>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -344,6 +344,10 @@ impl SessionMessages<'_> {
     pub async fn purge_older_than(&self, cutoff_unix_s: i64) -> Result<u64> {
         dispatch!(self.0, SessionBackend, b => b.purge_older_than(cutoff_unix_s).await)
     }
+    /// See [`MessageBackend::delete_chat_messages`].
+    pub async fn delete_chat(&self, chat_id: &str, chat_too: bool) -> Result<u64> {
+        dispatch!(self.0, SessionBackend, b => b.delete_chat_messages(chat_id, chat_too).await)
+    }
 }
 
 /// One session's webhook outbox (see [`OutboxBackend`]).

@@ -141,3 +141,128 @@ async fn archive_unarchive_unread_both_ways() {
         assert_eq!(net.app_state(A).versions, before);
     }
 }
+
+/// Pins a message, reads chat pictures, clears and deletes a chat: two sessions (A and B).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_picture_clear_and_delete() {
+    for store in StoreKind::all("chat_actions_more") {
+        let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+        let app = TestApp::spawn_wa(store, &net, &[]).await;
+        app.pair(&net, "a", A).await;
+        app.pair(&net, "b", B).await;
+        let chat = format!("{B}@c.us");
+        let jid = format!("{B}@s.whatsapp.net");
+
+        let send = |text: &'static str| {
+            let body = json!({"session": "a", "chatId": chat, "text": text}).to_string();
+            let app = &app;
+            async move {
+                let r = app.post("/api/sendText", &body).await;
+                assert_eq!(r.status, 201, "{}", r.text);
+                r.json()["id"].as_str().unwrap().to_string()
+            }
+        };
+        let id = send("pin me").await;
+
+        // Pin and unpin (WhatsApp's three durations only).
+        let pin = format!("/api/a/chats/{chat}/messages/{id}/pin");
+        let r = app.post(&pin, r#"{"duration":86400}"#).await;
+        assert_eq!((r.status, r.text.as_str()), (201, ""));
+        let r = app
+            .post(&format!("/api/a/chats/{chat}/messages/{id}/unpin"), "")
+            .await;
+        assert_eq!((r.status, r.text.as_str()), (201, ""));
+        let r = app.post(&pin, r#"{"duration":5}"#).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        let r = app.post(&pin, r#"{}"#).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        let r = app
+            .post(
+                &format!("/api/a/chats/{chat}/messages/not-an-id/pin"),
+                r#"{"duration":86400}"#,
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+
+        // Pictures: a contact without one, a group with one (the groups API sets it).
+        let r = app
+            .get(&format!("/api/a/chats/{chat}/picture?refresh=true"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json(), json!({"url": null}));
+        let r = app
+            .post(
+                "/api/a/groups",
+                &json!({"name": "pics", "participants": [{"id": chat}]}).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let gid = r.json()["id"].as_str().unwrap().to_string();
+        let data = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            [0xFF, 0xD8, 0xFF, 0xE0, b'p', b'i', b'c'],
+        );
+        let r = app
+            .put(
+                &format!("/api/a/groups/{gid}/picture"),
+                &json!({"file": {"mimetype": "image/jpeg", "data": data}}).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let group_url = app
+            .get(&format!("/api/a/groups/{gid}/picture"))
+            .await
+            .json()["url"]
+            .clone();
+        assert!(group_url.is_string(), "{group_url}");
+        let r = app.get(&format!("/api/a/chats/{gid}/picture")).await;
+        assert_eq!(r.json(), json!({"url": group_url}));
+        let r = app.get("/api/a/chats/not-a-chat/picture").await;
+        assert_eq!(r.status, 400, "{}", r.text);
+
+        // Clear: the phone sees clearChat, wharf's history of the chat is empty.
+        let messages = format!("/api/a/chats/{chat}/messages");
+        assert!(
+            !app.get(&messages)
+                .await
+                .json()
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        let r = app.delete(&messages).await;
+        assert_eq!((r.status, r.text.as_str()), (200, ""));
+        wait_phone(&net, "clearChat on the phone", |v| {
+            v.indexes.contains(&vec![
+                "clearChat".into(),
+                jid.clone(),
+                "0".into(),
+                "0".into(),
+            ])
+        })
+        .await;
+        assert_eq!(app.get(&messages).await.json(), json!([]));
+
+        // Delete: the phone sees deleteChat, the chat is gone from GET /chats.
+        send("after clear").await;
+        let has_chat = |chats: &Value| {
+            chats
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["id"] == chat.as_str())
+        };
+        assert!(has_chat(&app.get("/api/a/chats").await.json()));
+        let r = app.delete(&format!("/api/a/chats/{chat}")).await;
+        assert_eq!((r.status, r.text.as_str()), (200, ""));
+        wait_phone(&net, "deleteChat on the phone", |v| {
+            v.indexes
+                .contains(&vec!["deleteChat".into(), jid.clone(), "0".into()])
+        })
+        .await;
+        assert_eq!(app.get(&messages).await.json(), json!([]));
+        assert!(!has_chat(&app.get("/api/a/chats").await.json()));
+        let r = app.delete("/api/a/chats/not-a-chat").await;
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+}
