@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod calls;
+pub mod chat_actions;
 pub mod chats;
 pub mod chatting;
 pub mod contacts;
@@ -15,6 +16,7 @@ pub mod extract;
 pub mod files;
 pub mod groups;
 pub mod keys;
+pub mod labels;
 pub mod lids;
 pub mod observability;
 pub mod openapi;
@@ -156,11 +158,13 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     chatting::routes(cfg);
     sending::routes(cfg);
     chats::routes(cfg);
+    chat_actions::routes(cfg);
     contacts::routes(cfg);
     groups::routes(cfg);
     profile::routes(cfg);
     presence::routes(cfg);
     calls::routes(cfg);
+    labels::routes(cfg);
     webhooks::routes(cfg);
     keys::routes(cfg);
     observability::routes(cfg);

@@ -135,6 +135,38 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ),
     // 💬 Chats
     ("GET", "/api/{session}/chats", path(Read)),
+    ("POST", "/api/{session}/chats/{chatId}/archive", path(Send)),
+    (
+        "POST",
+        "/api/{session}/chats/{chatId}/unarchive",
+        path(Send),
+    ),
+    ("POST", "/api/{session}/chats/{chatId}/unread", path(Send)),
+    ("DELETE", "/api/{session}/chats/{chatId}", path(Send)),
+    (
+        "DELETE",
+        "/api/{session}/chats/{chatId}/messages",
+        path(Send),
+    ),
+    (
+        "POST",
+        "/api/{session}/chats/{chatId}/messages/{messageId}/pin",
+        path(Send),
+    ),
+    (
+        "POST",
+        "/api/{session}/chats/{chatId}/messages/{messageId}/unpin",
+        path(Send),
+    ),
+    ("GET", "/api/{session}/chats/{chatId}/picture", path(Read)),
+    // 🏷️ Labels
+    ("GET", "/api/{session}/labels", path(Read)),
+    ("POST", "/api/{session}/labels", path(Send)),
+    ("GET", "/api/{session}/labels/chats/{chatId}", path(Read)),
+    ("PUT", "/api/{session}/labels/chats/{chatId}", path(Send)),
+    ("PUT", "/api/{session}/labels/{labelId}", path(Send)),
+    ("DELETE", "/api/{session}/labels/{labelId}", path(Send)),
+    ("GET", "/api/{session}/labels/{labelId}/chats", path(Read)),
     ("GET", "/api/{session}/chats/overview", path(Read)),
     ("POST", "/api/{session}/chats/overview", path(Read)),
     ("GET", "/api/{session}/chats/{chatId}/messages", path(Read)),

@@ -23,19 +23,21 @@
 //! whatsapp-rust spawns meanwhile lands on the runtime the session was started on (see
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
-pub mod contacts;
 pub mod calls;
+pub mod chat_actions;
+pub mod contacts;
 pub mod groups;
 pub mod history;
+pub mod labels;
 pub mod media;
 pub mod media_http;
 pub mod messaging;
 pub mod mongo_store;
 pub mod outgoing_media;
 pub mod polls;
-pub mod proxy;
 pub mod presence;
 pub mod profile;
+pub mod proxy;
 pub mod transport;
 
 use std::{sync::Arc, time::Duration};
@@ -132,6 +134,8 @@ pub enum EngineEvent {
     History(history::HistoryBlob),
     /// A call rang, was answered or was declined.
     Call(calls::CallSignal),
+    /// An app-state chat mutation (archive…), from any device of the account.
+    Chat(chat_actions::AppStateChange),
 }
 
 /// Lifecycle requests the runtime forwards to a running engine: only those whose order
@@ -357,6 +361,7 @@ enum Raw {
     Group(groups::GroupChange),
     History(history::HistoryBlob),
     Call(calls::CallSignal),
+    Chat(chat_actions::AppStateChange),
 }
 
 /// The handler runs inline in the client's event loop and cannot wait, and dropping a
@@ -406,6 +411,12 @@ impl EventHandler for Forwarder {
             },
             Event::IncomingCall(_) => match calls::signal(&event) {
                 Some(c) => Raw::Call(c),
+                None => return,
+            },
+            Event::ArchiveUpdate(_)
+            | Event::LabelEditUpdate(_)
+            | Event::LabelAssociationUpdate(_) => match chat_actions::change(&event) {
+                Some(c) => Raw::Chat(c),
                 None => return,
             },
             _ => return,
@@ -722,6 +733,7 @@ fn translate(
         Raw::Group(c) => EngineEvent::Group(c),
         Raw::History(h) => EngineEvent::History(h),
         Raw::Call(c) => EngineEvent::Call(c),
+        Raw::Chat(c) => EngineEvent::Chat(c),
         Raw::Qr(code, timeout) => {
             *deadline = None;
             EngineEvent::QrCode { code, timeout }

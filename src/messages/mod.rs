@@ -178,6 +178,17 @@ impl MessageStore {
             .await
     }
 
+    /// Deletes `chat_id`'s messages (with `chat_too`, the chat as well).
+    ///
+    /// # Errors
+    /// The backend failed.
+    pub async fn delete_chat(&self, session: &str, chat_id: &str, chat_too: bool) -> Result<u64> {
+        self.session(session)?
+            .messages()
+            .delete_chat(chat_id, chat_too)
+            .await
+    }
+
     /// Purges every stored session (see [`Self::purge_older_than`]); a failing session is
     /// logged and skipped. Returns the total of messages deleted.
     ///

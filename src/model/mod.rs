@@ -20,6 +20,7 @@
 pub mod contacts;
 pub mod events;
 pub mod groups;
+pub mod labels;
 pub mod message;
 pub mod name;
 pub mod profile;

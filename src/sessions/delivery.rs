@@ -52,6 +52,8 @@ pub enum Job {
     History(Option<MeInfo>, engine::history::HistoryBlob),
     /// A call rang, was answered or declined.
     Call(Option<MeInfo>, CallSignal),
+    /// An app-state chat mutation (archive…).
+    Chat(Option<MeInfo>, engine::chat_actions::AppStateChange),
 }
 
 /// A job ready to publish.
@@ -66,6 +68,7 @@ enum Ready {
         CancellationToken,
     ),
     Call(Option<MeInfo>, CallSignal),
+    Chat(Option<MeInfo>, engine::chat_actions::AppStateChange),
 }
 
 /// The runtime's end of the queue. Dropping it ends the task once the queue is drained.
@@ -105,6 +108,7 @@ async fn prepare(inbox: Inbox, job: Job, cancel: CancellationToken) -> Ready {
         Job::Group(me, live, c) => Ready::Group(me, live, c),
         Job::History(me, blob) => Ready::History(me, blob, cancel),
         Job::Call(me, c) => Ready::Call(me, c),
+        Job::Chat(me, c) => Ready::Chat(me, c),
     }
 }
 
@@ -118,6 +122,7 @@ async fn publish(inbox: &Inbox, ready: Ready) {
             super::history::store(inbox, me.as_ref(), blob, &cancel).await;
         }
         Ready::Call(me, c) => inbox.call(me.as_ref(), c).await,
+        Ready::Chat(me, c) => inbox.chat_change(me.as_ref(), c).await,
     }
 }
 

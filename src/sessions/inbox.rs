@@ -684,6 +684,36 @@ impl Inbox {
         }
     }
 
+    /// An app-state mutation from any device of the account (this one's own come back
+    /// too): `chat.archive` `{id, archived, timestamp}`, or a label change — label store
+    /// first, then `label.*` (see `sessions::labels::apply`).
+    pub async fn chat_change(&self, me: Option<&MeInfo>, c: engine::chat_actions::AppStateChange) {
+        let event = match c {
+            engine::chat_actions::AppStateChange::Archive {
+                chat,
+                archived,
+                timestamp,
+            } => Some(Event::ChatArchive(crate::model::events::ChatArchiveEvent {
+                id: chat,
+                archived,
+                timestamp,
+            })),
+            other @ (engine::chat_actions::AppStateChange::LabelEdit { .. }
+            | engine::chat_actions::AppStateChange::LabelChat { .. }) => {
+                match super::labels::apply(&self.store, &self.session, other).await {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::error!(session = self.session, error = %e, "could not store a label change");
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(event) = event {
+            self.publish(me, event).await;
+        }
+    }
+
     /// A group notification (or our own change coming back): cache, then events.
     pub async fn group(
         &self,

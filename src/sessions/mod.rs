@@ -9,6 +9,7 @@
 //! orchestration in [`chatting`]) and map [`Error`] to WAHA's bodies in `api/error.rs`.
 
 pub mod calls;
+pub mod chat_actions;
 pub mod chatting;
 pub mod contacts;
 pub mod convert;
@@ -16,6 +17,7 @@ pub mod delivery;
 pub mod groups;
 pub mod history;
 pub mod inbox;
+pub mod labels;
 pub mod presence;
 pub mod profile;
 pub mod runtime;

@@ -582,9 +582,14 @@ async fn apply_event(
         EngineEvent::History(h) => {
             let me = state.borrow().me.clone();
             delivery.push(Job::History(me, h)).await;
+        }
         EngineEvent::Call(c) => {
             let me = state.borrow().me.clone();
             delivery.push(Job::Call(me, c)).await;
+        }
+        EngineEvent::Chat(c) => {
+            let me = state.borrow().me.clone();
+            delivery.push(Job::Chat(me, c)).await;
         }
         EngineEvent::StreamReplaced => state.send_modify(|s| {
             s.fail(

@@ -303,6 +303,9 @@ pub trait MessageBackend {
     ) -> Result<Vec<WAMessage>>;
     /// Deletes messages (and chats) older than the cutoff; returns the messages deleted.
     async fn purge_older_than(&self, cutoff_unix_s: i64) -> Result<u64>;
+    /// Deletes a chat's messages (and, with `chat_too`, the chat itself); returns the
+    /// messages deleted.
+    async fn delete_chat_messages(&self, chat_id: &str, chat_too: bool) -> Result<u64>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -559,4 +562,23 @@ pub trait ContactBackend {
     async fn list_lids(&self, limit: Option<u32>, offset: u32) -> Result<Vec<LidPair>>;
     /// How many pairs.
     async fn count_lids(&self) -> Result<u64>;
+}
+
+/// One session's labels and which chats carry them, kept in step with the account's
+/// app state (what WhatsApp's devices share), so listing needs no WhatsApp query.
+pub trait LabelBackend {
+    /// Inserts or replaces a label.
+    async fn upsert_label(&self, label: &crate::model::labels::Label) -> Result<()>;
+    /// One label.
+    async fn get_label(&self, id: &str) -> Result<Option<crate::model::labels::Label>>;
+    /// Every label, by numeric id.
+    async fn list_labels(&self) -> Result<Vec<crate::model::labels::Label>>;
+    /// Forgets a label and its chats; `true` when it was there.
+    async fn delete_label(&self, id: &str) -> Result<bool>;
+    /// Puts the label on the chat (`on`) or takes it off; `true` when that changed anything.
+    async fn set_label_chat(&self, label: &str, chat: &str, on: bool) -> Result<bool>;
+    /// The chats carrying a label, sorted.
+    async fn label_chats(&self, label: &str) -> Result<Vec<String>>;
+    /// The labels on a chat (ids), sorted.
+    async fn chat_labels(&self, chat: &str) -> Result<Vec<String>>;
 }

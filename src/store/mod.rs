@@ -28,8 +28,8 @@ use std::path::PathBuf;
 pub use self::contract::{
     ApiKeyRecord, ChatQuery, ChatRow, ChatSortBy, ContactBackend, ContactPatch, ContactQuery,
     ContactRecord, ContactSortBy, DeadLetter, Error, GroupBackend, GroupQuery, GroupSortBy,
-    KeyActions, KeyBackend, LidPair, MessageBackend, MessageQuery, Namespaces, NewRow,
-    OutboxBackend, Result, Retry, Row, SessionRecord, SortOrder, StoreBackend,
+    KeyActions, KeyBackend, LabelBackend, LidPair, MessageBackend, MessageQuery, Namespaces,
+    NewRow, OutboxBackend, Result, Retry, Row, SessionRecord, SortOrder, StoreBackend,
 };
 use crate::model::groups::Group;
 use crate::model::message::WAMessage;
@@ -281,6 +281,11 @@ impl SessionStore {
         SessionContacts(&self.backend)
     }
 
+    /// The session's labels.
+    pub fn labels(&self) -> SessionLabels<'_> {
+        SessionLabels(&self.backend)
+    }
+
     /// Where the engine keeps the session's device keys.
     pub fn device(&self) -> DeviceLocation {
         match &self.backend {
@@ -344,6 +349,10 @@ impl SessionMessages<'_> {
     /// See [`MessageBackend::purge_older_than`].
     pub async fn purge_older_than(&self, cutoff_unix_s: i64) -> Result<u64> {
         dispatch!(self.0, SessionBackend, b => b.purge_older_than(cutoff_unix_s).await)
+    }
+    /// See [`MessageBackend::delete_chat_messages`].
+    pub async fn delete_chat(&self, chat_id: &str, chat_too: bool) -> Result<u64> {
+        dispatch!(self.0, SessionBackend, b => b.delete_chat_messages(chat_id, chat_too).await)
     }
 }
 
@@ -459,5 +468,39 @@ impl SessionContacts<'_> {
     /// See [`ContactBackend::count_lids`].
     pub async fn count_lids(&self) -> Result<u64> {
         dispatch!(self.0, SessionBackend, b => b.count_lids().await)
+    }
+}
+
+/// One session's labels (see [`LabelBackend`]).
+pub struct SessionLabels<'a>(&'a SessionBackend);
+
+impl SessionLabels<'_> {
+    /// See [`LabelBackend::upsert_label`].
+    pub async fn upsert(&self, label: &crate::model::labels::Label) -> Result<()> {
+        dispatch!(self.0, SessionBackend, b => b.upsert_label(label).await)
+    }
+    /// See [`LabelBackend::get_label`].
+    pub async fn get(&self, id: &str) -> Result<Option<crate::model::labels::Label>> {
+        dispatch!(self.0, SessionBackend, b => b.get_label(id).await)
+    }
+    /// See [`LabelBackend::list_labels`].
+    pub async fn list(&self) -> Result<Vec<crate::model::labels::Label>> {
+        dispatch!(self.0, SessionBackend, b => b.list_labels().await)
+    }
+    /// See [`LabelBackend::delete_label`].
+    pub async fn delete(&self, id: &str) -> Result<bool> {
+        dispatch!(self.0, SessionBackend, b => b.delete_label(id).await)
+    }
+    /// See [`LabelBackend::set_label_chat`].
+    pub async fn set_chat(&self, label: &str, chat: &str, on: bool) -> Result<bool> {
+        dispatch!(self.0, SessionBackend, b => b.set_label_chat(label, chat, on).await)
+    }
+    /// See [`LabelBackend::label_chats`].
+    pub async fn chats_of(&self, label: &str) -> Result<Vec<String>> {
+        dispatch!(self.0, SessionBackend, b => b.label_chats(label).await)
+    }
+    /// See [`LabelBackend::chat_labels`].
+    pub async fn of_chat(&self, chat: &str) -> Result<Vec<String>> {
+        dispatch!(self.0, SessionBackend, b => b.chat_labels(chat).await)
     }
 }

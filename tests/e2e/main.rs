@@ -2,6 +2,7 @@
 //! process behaviour matters), against the embedded store and MongoDB.
 
 mod binary;
+mod chat_actions;
 mod chats_api;
 mod contacts;
 mod engine_store;
@@ -12,6 +13,7 @@ mod history;
 mod isolation;
 mod jwt;
 mod keys;
+mod labels;
 mod media_recv;
 mod media_send;
 mod message_store;
@@ -19,8 +21,8 @@ mod messaging;
 mod observability;
 mod openapi;
 mod pairing;
-mod proxy;
 mod profile_presence;
+mod proxy;
 mod routing;
 mod scale;
 mod security;

@@ -573,3 +573,23 @@ pub(crate) fn seed_history(
     st.book.history.insert(phone.to_string(), chats);
     Ok(())
 }
+
+/// The phone's decoded app state (empty for an unknown phone).
+pub(crate) fn app_state(net: &Net, phone: &str) -> crate::appstate::AppStateView {
+    crate::appstate::view(&net.lock(), phone)
+}
+
+/// The phone pushes an app-state mutation to its companions.
+pub(crate) fn phone_action(
+    net: &Net,
+    phone: &str,
+    action: &crate::appstate::PhoneAction,
+) -> Result<u64, AdminError> {
+    check_phone(phone)?;
+    let mut st = net.lock();
+    if !st.phones.contains_key(phone) {
+        return Err(AdminError::NotFound(format!("unknown phone {phone}")));
+    }
+    crate::appstate::phone_push(&mut st, phone, action)
+        .map_err(|e| AdminError::Internal(format!("{e:#}")))
+}

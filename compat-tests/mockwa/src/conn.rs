@@ -282,6 +282,12 @@ impl Conn {
                 .map(|h| crate::history::notification(&h))
                 .into_iter()
                 .collect();
+            // Every companion gets the account's one key, so all of them
+            // (and the phone) can read each other's app-state patches.
+            let app_key = {
+                let k = &crate::appstate::account(&mut st, &key.0).key;
+                (k.id.clone(), k.data)
+            };
             if let Some(phone) = st.phones.get(&key.0) {
                 let account = phone.account.clone();
                 let raw_id = phone.raw_id;
@@ -289,7 +295,7 @@ impl Conn {
                 let key = key.clone();
                 tokio::spawn(async move {
                     match crate::signal::key_share_message(
-                        &account, raw_id, &key.0, key.1, bundle, history,
+                        &account, raw_id, &key.0, key.1, bundle, app_key, history,
                     )
                     .await
                     {

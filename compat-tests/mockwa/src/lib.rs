@@ -16,6 +16,7 @@
 //! (the mock's Noise certificate is zero-signed).
 
 mod admin;
+mod appstate;
 mod calls;
 mod conn;
 mod contacts;
@@ -35,8 +36,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use admin::{AdminError, DeviceInfo, FaultSettings, GroupMemberState, GroupState, SeedGroups};
-pub use history::{SeedChat, SeedHistory, SeedMessage};
+pub use appstate::{AppStateView, LabelChatState, LabelState, PhoneAction};
 pub use calls::{CallState, PlaceCall};
+pub use history::{SeedChat, SeedHistory, SeedMessage};
 pub use profile::ProfileState;
 
 use state::Net;
@@ -160,6 +162,18 @@ impl MockNetwork {
     /// The phone numbers `phone` has blocked, sorted.
     pub fn blocklist(&self, phone: &str) -> Vec<String> {
         admin::blocklist(&self.net, phone)
+    }
+
+    /// The phone's decoded app state (archived/pinned/unread chats, labels).
+    pub fn app_state(&self, phone: &str) -> AppStateView {
+        admin::app_state(&self.net, phone)
+    }
+
+    /// The phone's user makes a change (archive a chat, create a label, …):
+    /// the phone pushes an app-state patch to every companion. Returns the
+    /// collection's new version.
+    pub fn phone_action(&self, phone: &str, action: &PhoneAction) -> Result<u64, AdminError> {
+        admin::phone_action(&self.net, phone, action)
     }
 
     /// Stops accepting and closes every connection.

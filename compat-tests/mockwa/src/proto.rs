@@ -40,7 +40,7 @@ fn iq(c: &mut Conn, n: &Node) -> Flow {
         "md" => md(c, n),
         "encrypt" => encrypt(c, n, &ty),
         "usync" => usync(c, n),
-        "w:sync:app:state" => app_state(n),
+        "w:sync:app:state" => app_state(c, n),
         "w:m" => Flow::reply(media_conn(c, n)),
         "w:g2" => crate::groups::iq(c, n),
         "passive" => passive(c, n),
@@ -419,7 +419,11 @@ fn usync(c: &mut Conn, n: &Node) -> Flow {
 /// the client treats as "nothing to sync". A patch the client sends (star,
 /// archive, …) is accepted without being kept: an empty `<sync/>` answer is
 /// whatsapp-rust's "accepted" (it then re-syncs, gets the 409 and moves on).
-fn app_state(n: &Node) -> Flow {
+fn app_state(c: &mut Conn, n: &Node) -> Flow {
+    if let Some(dev) = c.device().cloned() {
+        let mut st = c.net.lock();
+        return Flow::reply(crate::appstate::iq(&mut st, &dev, n));
+    }
     let cols = child(n, "sync").map(children).unwrap_or(&[]);
     if cols.iter().any(|col| child(col, "patch").is_some()) {
         return Flow::reply(iq_result(n, vec![B::new("sync").build()]));

@@ -373,6 +373,12 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
                 .map(|ids| json!({ "ids": ids })),
         ),
         ("GET", ["groups", jid]) => admin_result(admin::group(net, jid)),
+        ("GET", ["phones", phone, "app-state"]) => (200, json!(admin::app_state(net, phone))),
+        ("POST", ["phones", phone, "app-state"]) => admin_result(
+            parse_json::<crate::appstate::PhoneAction>(&body)
+                .and_then(|a| admin::phone_action(net, phone, &a))
+                .map(|v| json!({"version": v})),
+        ),
         ("GET", ["faults"]) => (200, json!(admin::get_faults(net))),
         ("GET", ["profiles", phone]) => admin_result(crate::profile::profile(net, phone)),
         ("POST", ["calls"]) => admin_result(

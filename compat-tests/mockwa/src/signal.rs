@@ -96,16 +96,17 @@ fn part(n: &Node, tag: &str) -> Result<Vec<u8>> {
         .with_context(|| format!("<{}> lacks <{tag}>", n.tag))
 }
 
-/// Builds the `<message>` carrying one fresh app-state sync key from
-/// `phone`'s primary (device 0) to companion device `device`, then one `<message>` per
-/// `extra` protocol message (e.g. a history sync notification) in the same Signal
-/// session, in order.
+/// Builds the `<message>` carrying the account's app-state sync key
+/// (`key_id`, `key_data`: one per phone, see [`crate::appstate`]) from `phone`'s primary
+/// (device 0) to companion device `device`, then one `<message>` per `extra` protocol
+/// message (e.g. a history sync notification) in the same Signal session, in order.
 pub(crate) async fn key_share_message(
     account: &KeyPair,
     raw_id: u32,
     phone: &str,
     device: u16,
     bundle: Bundle,
+    (key_id, key_data): (Vec<u8>, [u8; 32]),
     extra: Vec<wa::Message>,
 ) -> Result<Vec<Node>> {
     let identity = IdentityKey::new(
@@ -148,10 +149,6 @@ pub(crate) async fn key_share_message(
     .await
     .map_err(|e| anyhow!("x3dh: {e}"))?;
 
-    let mut key_data = [0u8; 32];
-    rand::fill(&mut key_data);
-    let mut key_id = vec![0u8, 0, 0, 0];
-    key_id.extend_from_slice(&rand::random::<[u8; 2]>());
     let msg = wa::Message {
         protocol_message: buffa::MessageField::some(wa::message::ProtocolMessage {
             r#type: Some(wa::message::protocol_message::Type::APP_STATE_SYNC_KEY_SHARE),

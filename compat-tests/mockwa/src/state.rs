@@ -240,6 +240,8 @@ pub(crate) struct State {
     pub(crate) profiles: HashMap<String, crate::profile::Profile>,
     /// Call id -> a call placed through the admin API.
     pub(crate) calls: HashMap<String, crate::calls::Call>,
+    /// Phone -> its app state (syncd collections and the phone's key).
+    pub(crate) app_state: HashMap<String, crate::appstate::Account>,
 }
 
 /// Fault injection knobs (see `POST /admin/faults`).

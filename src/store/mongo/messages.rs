@@ -352,6 +352,22 @@ impl MessageBackend for MongoSession {
         Ok(n)
     }
 
+    async fn delete_chat_messages(&self, chat_id: &str, chat_too: bool) -> Result<u64> {
+        let n = self
+            .coll(MESSAGES)
+            .delete_many(doc! { "chatId": chat_id })
+            .await
+            .map_err(|e| self.err(&e))?
+            .deleted_count;
+        if chat_too {
+            self.coll(CHATS)
+                .delete_one(doc! { "_id": chat_id })
+                .await
+                .map_err(|e| self.err(&e))?;
+        }
+        Ok(n)
+    }
+
     async fn edit(&self, wa_id: &str, new_body: &str) -> Result<Option<WAMessage>> {
         self.update_latest(wa_id, doc! { "$set": { "body": new_body } }, false)
             .await

@@ -21,6 +21,7 @@
 pub mod contacts;
 pub mod groups;
 pub mod keys;
+pub mod labels;
 pub mod messages;
 pub mod outbox;
 pub mod sessions;

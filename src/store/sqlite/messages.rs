@@ -144,6 +144,27 @@ impl MessageBackend for SqliteSession {
             .await?
             .unwrap_or(0))
     }
+
+    async fn delete_chat_messages(&self, chat_id: &str, chat_too: bool) -> Result<u64> {
+        let chat_id = chat_id.to_owned();
+        Ok(self
+            .with_conn(&DB, false, move |c| {
+                let tx = c
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(sql_err)?;
+                let n = tx
+                    .execute("DELETE FROM messages WHERE chat_id = ?1", [&chat_id])
+                    .map_err(sql_err)?;
+                if chat_too {
+                    tx.execute("DELETE FROM chats WHERE id = ?1", [&chat_id])
+                        .map_err(sql_err)?;
+                }
+                tx.commit().map_err(sql_err)?;
+                Ok(n as u64)
+            })
+            .await?
+            .unwrap_or(0))
+    }
 }
 
 fn encode(msg: &WAMessage) -> Result<String> {

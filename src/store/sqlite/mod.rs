@@ -20,6 +20,7 @@
 pub mod contacts;
 pub mod groups;
 pub mod keys;
+pub mod labels;
 pub mod messages;
 pub mod outbox;
 pub mod sessions;

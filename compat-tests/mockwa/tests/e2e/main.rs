@@ -6,6 +6,7 @@
 // variant and ignores the rest, which is what a wildcard arm says.
 #![allow(clippy::wildcard_enum_match_arm)]
 
+mod appstate;
 mod binary;
 mod groups;
 mod harness;
