@@ -137,6 +137,13 @@ impl App {
                 key.expose()
             );
         }
+        if let Some(password) = &config.dashboard.generated_password {
+            tracing::warn!(
+                "no strong dashboard password configured; generated one for this run. Save it:\n\
+                 cat <<'EOF' >> .env\nWAHA_DASHBOARD_PASSWORD={}\nEOF",
+                password.expose()
+            );
+        }
         crate::metrics::global().set_session_labels(config.metrics_session_labels);
         // Before anything opens files: every session holds a few descriptors.
         let fd_limit = crate::limits::raise_nofile_limit();

@@ -3,6 +3,7 @@
 
 mod binary;
 mod chats_api;
+mod dashboard;
 mod engine_store;
 mod errors;
 mod events;
