@@ -3,7 +3,9 @@
 The real wharf binary runs against the `mockwa` mock WhatsApp network. Chromium opens
 the dashboard with its Basic-auth login, the API key is typed in, a session is created
 from the page, its QR image appears, the QR is scanned through mockwa's admin API, and
-the page must show WORKING by itself (from the `/ws` event stream, no reload).
+the page must show WORKING by itself (from the `/ws` event stream, no reload). A second
+session is then paired by phone code from the page, and the test-message form sends
+from the first to the second, whose `message` event must appear in the event monitor.
 Screenshots of both moments go to `compat-tests/artifacts/` (`WHARF_TEST_ARTIFACTS`).
 
 Chromium and chromedriver come from Debian (`apt-get install chromium chromium-driver`,
@@ -25,7 +27,7 @@ from test_groups import eventually, mockwa  # noqa: F401  (mockwa is a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("WHARF_TEST_ARTIFACTS") or REPO / "compat-tests" / "artifacts")
-PHONE = "15550009999"
+PHONE, PHONE2 = "15550009999", "15550008888"
 USER, PASSWORD = "ops", "dashboard-pass-8f3b2c"
 
 
@@ -92,9 +94,14 @@ def _shot(drv, name: str) -> Path:
     return path
 
 
-def test_dashboard_login_pair_and_live_status(store, start_server, mockwa, browser):  # noqa: F811
+@pytest.fixture
+def embedded_only(store):
+    """Set up before the server: the mongo case is skipped without starting anything."""
     if store != "embedded":
         pytest.skip("the browser test runs once, on the embedded store (the page does not depend on the store)")
+
+
+def test_dashboard_login_pair_and_live_status(embedded_only, start_server, mockwa, browser):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -179,3 +186,35 @@ def test_dashboard_login_pair_and_live_status(store, start_server, mockwa, brows
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#events li"))
     assert drv.find_element(By.ID, "error").text == ""
     _shot(drv, "dashboard-working.png")
+
+    # A second session, paired by phone code from the page.
+    drv.find_element(By.ID, "new-session").send_keys("dash2")
+    drv.find_element(By.CSS_SELECTOR, "#create-form button[type=submit]").click()
+    wait.until(lambda d: d.find_element(By.ID, "detail-name").text == "dash2", "dash2 selected")
+    wait.until(lambda d: d.find_element(By.ID, "phone").is_displayed(), "the pairing-code form")
+    drv.find_element(By.ID, "phone").send_keys(PHONE2)
+    drv.find_element(By.CSS_SELECTOR, "#code-form button[type=submit]").click()
+    shown = wait.until(lambda d: d.find_element(By.ID, "pair-code").text, "the pairing code")
+    code = shown.removeprefix("Code: ")
+    assert len(code) == 9 and code[4] == "-", shown
+    r = requests.post(f"http://{mockwa}/admin/pair-code", json={"phone": PHONE2, "code": code}, timeout=30)
+    assert r.status_code == 200, r.text
+    wait.until(lambda d: d.find_element(By.ID, "detail-status").text == "WORKING", "dash2 WORKING")
+
+    # The test-message form: dash writes to dash2, whose `message` event reaches the monitor.
+    box = drv.find_element(By.ID, "send-session")
+    box.clear()
+    box.send_keys("dash")
+    drv.find_element(By.ID, "send-chat").send_keys(f"{PHONE2}@c.us")
+    drv.find_element(By.ID, "send-text").send_keys("hello from the dashboard")
+    drv.find_element(By.CSS_SELECTOR, "#send-form button[type=submit]").click()
+    wait.until(lambda d: d.find_element(By.ID, "send-result").text.startswith("Sent: "), "the send result")
+    drv.find_element(By.ID, "filter-event").send_keys("message")
+    item = wait.until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#events li[data-event='message'][data-session='dash2']"),
+        "dash2's message event in the monitor",
+    )[0]
+    assert "hello from the dashboard" in item.text
+    assert drv.execute_script("return window.__wharfNoReload") == "still here", "the page reloaded"
+    assert drv.find_element(By.ID, "error").text == ""
+    _shot(drv, "dashboard-message.png")
