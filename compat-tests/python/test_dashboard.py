@@ -5,7 +5,8 @@ the dashboard with its Basic-auth login, the API key is typed in, a session is c
 from the page, its QR image appears, the QR is scanned through mockwa's admin API, and
 the page must show WORKING by itself (from the `/ws` event stream, no reload). A second
 session is then paired by phone code from the page, and the test-message form sends
-from the first to the second, whose `message` event must appear in the event monitor.
+from the first to the second, whose `message` event must appear in the event monitor; a
+webhook dead letter is replayed, and a session stopped and deleted from the page.
 Screenshots of both moments go to `compat-tests/artifacts/` (`WHARF_TEST_ARTIFACTS`).
 
 Chromium and chromedriver come from Debian (`apt-get install chromium chromium-driver`,
@@ -23,7 +24,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from test_groups import eventually, mockwa  # noqa: F401  (mockwa is a fixture)
+from conftest import free_port
+from test_groups import mockwa  # noqa: F401  (a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("WHARF_TEST_ARTIFACTS") or REPO / "compat-tests" / "artifacts")
@@ -140,6 +142,22 @@ def test_dashboard_login_pair_and_live_status(embedded_only, start_server, mockw
                 pytest.fail(f"timed out waiting for {what}; page: {state}; console: {console}", pytrace=False)
 
     wait = _Wait()
+
+    def click(css: str, what: str) -> None:
+        """Clicks `css` once it exists, again if the page re-rendered it meanwhile."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        def attempt(d):
+            try:
+                found = d.find_elements(By.CSS_SELECTOR, css)
+                if found:
+                    found[0].click()
+                    return True
+            except StaleElementReferenceException:
+                pass
+            return False
+
+        wait.until(attempt, what)
     drv.get(f"http://{USER}:{PASSWORD}@127.0.0.1:{server.port}/dashboard")
     assert drv.title == "wharf dashboard"
     key = wait.until(lambda d: d.find_element(By.ID, "api-key"))
@@ -218,3 +236,39 @@ def test_dashboard_login_pair_and_live_status(embedded_only, start_server, mockw
     assert drv.execute_script("return window.__wharfNoReload") == "still here", "the page reloaded"
     assert drv.find_element(By.ID, "error").text == ""
     _shot(drv, "dashboard-message.png")
+
+    # Dead letters: a session whose webhook receiver is down (a closed loopback port, one
+    # attempt), opened from the list; one letter replayed from the page.
+    hook = {
+        "url": f"http://127.0.0.1:{free_port()}/hook",
+        "events": ["session.status"],
+        "retries": {"policy": "constant", "delaySeconds": 0.05, "attempts": 1},
+    }
+    r = server.post("/api/sessions", json={"name": "dl", "config": {"webhooks": [hook]}})
+    assert r.status_code == 201, r.text
+    click("button[data-action='open'][data-session='dl']", "open dl")
+    wait.until(lambda d: d.find_element(By.ID, "detail-name").text == "dl", "dl selected")
+
+    def dead_rows(d):
+        d.find_element(By.ID, "dead-refresh").click()
+        return d.find_elements(By.CSS_SELECTOR, "#dead button[data-replay]")
+
+    wait.until(dead_rows, "a dead letter listed")
+    wait.until(
+        lambda d: "session.status" in d.find_element(By.CSS_SELECTOR, "#dead tbody tr").text, "the letter's event"
+    )
+    click("#dead button[data-replay]", "replay")
+    wait.until(lambda d: d.find_element(By.ID, "connection").text == "Replayed 1 dead letter(s)", "the replay")
+
+    # Stop, then delete (confirmed in the browser's dialog): the list follows live.
+    click("button[data-action='stop'][data-session='dl']", "stop")
+    wait.until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#sessions tr[data-session='dl'] td.status").text == "STOPPED",
+        "dl STOPPED",
+    )
+    click("button[data-action='delete'][data-session='dl']", "delete")
+    wait.until(lambda d: d.switch_to.alert, "the delete confirmation").accept()
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#sessions tr[data-session='dl']"), "dl gone")
+    assert server.get("/api/sessions/dl").status_code == 404
+    assert drv.execute_script("return window.__wharfNoReload") == "still here", "the page reloaded"
+    assert drv.find_element(By.ID, "error").text == ""

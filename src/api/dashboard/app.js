@@ -77,24 +77,41 @@
     refreshing = setTimeout(() => { refreshing = null; guarded(loadSessions)(); }, 150);
   }
 
+  // Updates the rows in place (keyed by name) rather than rebuilding the table, so a
+  // status event does not take the keyboard focus away from a button.
   function renderSessions() {
     const body = $("sessions").tBodies[0];
-    body.replaceChildren();
-    for (const s of [...sessions.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-      const buttons = ACTIONS.map((a) => el("button", {
-        type: "button", class: "secondary", "data-action": a, "data-session": s.name,
-        "aria-label": `${a} ${s.name}`, text: a,
-      }));
-      const open = el("button", {
-        type: "button", "data-action": "open", "data-session": s.name,
-        "aria-label": `Open ${s.name}`, text: s.name,
-      });
-      body.append(el("tr", { "data-session": s.name },
-        el("th", { scope: "row" }, open),
-        el("td", { class: "status", "data-status": s.status, text: s.status }),
-        el("td", { text: account(s.me) }),
-        el("td", {}, ...buttons)));
-    }
+    const rows = new Map([...body.rows].map((r) => [r.dataset.session, r]));
+    const sorted = [...sessions.values()].sort((a, b) => a.name.localeCompare(b.name));
+    sorted.forEach((s, i) => {
+      let row = rows.get(s.name);
+      if (!row) row = sessionRow(s.name);
+      rows.delete(s.name);
+      const status = row.querySelector("td.status");
+      if (status.textContent !== s.status) {
+        status.textContent = s.status;
+        status.dataset.status = s.status;
+      }
+      const me = row.querySelector("td.me");
+      if (me.textContent !== account(s.me)) me.textContent = account(s.me);
+      if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null);
+    });
+    for (const gone of rows.values()) gone.remove();
+  }
+  function sessionRow(name) {
+    const buttons = ACTIONS.map((a) => el("button", {
+      type: "button", class: "secondary", "data-action": a, "data-session": name,
+      "aria-label": `${a} ${name}`, text: a,
+    }));
+    const open = el("button", {
+      type: "button", "data-action": "open", "data-session": name,
+      "aria-label": `Open ${name}`, text: name,
+    });
+    return el("tr", { "data-session": name },
+      el("th", { scope: "row" }, open),
+      el("td", { class: "status" }),
+      el("td", { class: "me" }),
+      el("td", {}, ...buttons));
   }
 
   async function sessionAction(name, action) {
