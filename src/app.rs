@@ -235,13 +235,18 @@ impl App {
         } else {
             "disabled".to_string()
         };
+        let dashboard = if config.dashboard.enabled {
+            format!("{base}/dashboard")
+        } else {
+            "disabled".to_string()
+        };
         tracing::info!(
             store = store.kind(),
             engine = config.engine.as_str(),
             namespace = config.namespace,
             worker = config.worker_id,
             "wharf listening on {base} (Swagger UI: {swagger}, OpenAPI: {base}/-json, \
-             metrics: {base}/metrics)"
+             dashboard: {dashboard}, metrics: {base}/metrics)"
         );
         // Undelivered webhooks of every stored session go out again, started or not.
         let stored: Vec<String> = store

@@ -17,6 +17,7 @@ or `CI` is set: then a missing browser is a failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -88,19 +89,31 @@ def browser():
         shutil.rmtree(profile, ignore_errors=True)
 
 
+@pytest.fixture
+def embedded_only(store):
+    """Set up before the server: the mongo case is skipped without starting anything."""
+    if store != "embedded":
+        pytest.skip("the browser test runs once, on the embedded store (the page does not depend on the store)")
+
+
+def test_generated_password_is_logged_and_opens_the_dashboard(embedded_only, start_server):
+    """No (or a weak) WAHA_DASHBOARD_PASSWORD: wharf makes one up and prints it at start."""
+    server = start_server(WAHA_DASHBOARD_PASSWORD="admin")
+    logs = server.logs()
+    found = re.findall(r"WAHA_DASHBOARD_PASSWORD=([0-9a-f]{32})", logs)
+    assert len(found) == 1, logs
+    assert f"dashboard: http://127.0.0.1:{server.port}/dashboard" in logs, logs
+    assert requests.get(server.url("/dashboard"), auth=("admin", "admin"), timeout=10).status_code == 401
+    r = requests.get(server.url("/dashboard"), auth=("admin", found[0]), timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html"), r.headers
+
+
 def _shot(drv, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
     assert drv.save_screenshot(str(path)), f"screenshot {path} not written"
     assert path.stat().st_size > 1000
     return path
-
-
-@pytest.fixture
-def embedded_only(store):
-    """Set up before the server: the mongo case is skipped without starting anything."""
-    if store != "embedded":
-        pytest.skip("the browser test runs once, on the embedded store (the page does not depend on the store)")
 
 
 def test_dashboard_login_pair_and_live_status(embedded_only, start_server, mockwa, browser):  # noqa: F811
