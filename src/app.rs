@@ -137,6 +137,13 @@ impl App {
                 key.expose()
             );
         }
+        if let Some(password) = &config.dashboard.generated_password {
+            tracing::warn!(
+                "no strong dashboard password configured; generated one for this run. Save it:\n\
+                 cat <<'EOF' >> .env\nWAHA_DASHBOARD_PASSWORD={}\nEOF",
+                password.expose()
+            );
+        }
         crate::metrics::global().set_session_labels(config.metrics_session_labels);
         // Before anything opens files: every session holds a few descriptors.
         let fd_limit = crate::limits::raise_nofile_limit();
@@ -230,13 +237,18 @@ impl App {
         } else {
             "disabled".to_string()
         };
+        let dashboard = if config.dashboard.enabled {
+            format!("{base}/dashboard")
+        } else {
+            "disabled".to_string()
+        };
         tracing::info!(
             store = store.kind(),
             engine = config.engine.as_str(),
             namespace = config.namespace,
             worker = config.worker_id,
             "wharf listening on {base} (Swagger UI: {swagger}, OpenAPI: {base}/-json, \
-             metrics: {base}/metrics)"
+             dashboard: {dashboard}, metrics: {base}/metrics)"
         );
         // Undelivered webhooks of every stored session go out again, started or not.
         let stored: Vec<String> = store

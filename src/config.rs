@@ -166,6 +166,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `WHATSAPP_SWAGGER_ENABLED` (true).
     pub swagger_enabled: bool,
+    /// `WAHA_DASHBOARD_*`: the `/dashboard` UI and its login.
+    pub dashboard: dashboard::DashboardConfig,
     /// The global webhook from `WHATSAPP_HOOK_*`, if any.
     pub global_webhook: Option<WebhookConfig>,
     /// `WHARF_WA_URL`: WhatsApp websocket URL override; only in `mock-network` builds.
@@ -593,6 +595,7 @@ impl Config {
             }
         };
         let swagger_enabled = r.bool(&["WHATSAPP_SWAGGER_ENABLED"], true);
+        let dashboard = dashboard::DashboardConfig::read(&mut r);
 
         let global_webhook = parse_global_webhook(&mut r);
 
@@ -719,6 +722,7 @@ impl Config {
             log_level,
             log_format,
             swagger_enabled,
+            dashboard,
             global_webhook,
             wa_url,
             proxy,
@@ -816,6 +820,8 @@ fn parse_global_webhook(r: &mut Reader<'_>) -> Option<WebhookConfig> {
         custom_headers: (!headers.is_empty()).then_some(headers),
     })
 }
+
+pub mod dashboard;
 
 #[cfg(test)]
 mod tests;

@@ -185,6 +185,9 @@ fn is_public(path: &str) -> bool {
     path == "/ping"
         // The WebSocket checks its `x-api-key` itself and closes with 1008 (WAHA §6).
         || path == "/ws"
+        // The dashboard checks its own Basic login (`api::dashboard`), as in WAHA.
+        || path == "/dashboard"
+        || path.starts_with("/dashboard/")
         || path == "/"
         || path == "/-json"
         || path.starts_with("/swagger-ui")

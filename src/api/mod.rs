@@ -11,6 +11,7 @@ pub mod chat_actions;
 pub mod chats;
 pub mod chatting;
 pub mod contacts;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod files;
@@ -118,6 +119,8 @@ pub fn build_app(
         .route("/-json", web::get().to(openapi_json))
         .route("/ws", web::get().to(websocket::route))
         .route("/metrics", web::get().to(observability::metrics))
+        // WAHA's UI; Basic auth, not the API key; not an operation of the document.
+        .configure(dashboard::configure)
         // Static files in WAHA, so not an operation of its OpenAPI document.
         .route(
             "/api/files/{session}/{file}",

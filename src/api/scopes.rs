@@ -80,6 +80,9 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     // Not in the OpenAPI document.
     ("GET", "/ws", Rule::Public),
     ("GET", "/-json", Rule::Public),
+    // The dashboard: HTTP Basic auth in `api::dashboard`, not the API key.
+    ("GET", "/dashboard", Rule::Public),
+    ("GET", "/dashboard/{file}", Rule::Public),
     // 🔍 Observability / server
     ("GET", "/ping", Rule::Public),
     ("GET", "/health", Rule::Admin),

@@ -5,6 +5,7 @@ mod binary;
 mod chat_actions;
 mod chats_api;
 mod contacts;
+mod dashboard;
 mod engine_store;
 mod errors;
 mod events;
