@@ -292,7 +292,7 @@ pub async fn put_contact(
     ApiError::require_text("firstName", name.trim())?;
     state
         .manager
-        .save_contact_name(&working.name, &id, name.trim())
+        .save_contact_name(&working.engine, &id, (name.trim(), body.first_name.trim()))
         .await?;
     Ok(HttpResponse::Ok().json(ResultResponse { success: true }))
 }

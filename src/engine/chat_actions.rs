@@ -89,6 +89,27 @@ impl Session {
         sent.map_err(app_state_err)
     }
 
+    /// Saves (or renames) a contact on every device of the account and in the phone's
+    /// address book: WhatsApp's `contact` app-state mutation. Phone-number ids only.
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`], [`Error::BadRequest`] for a bad or LID id, [`Error::Refused`].
+    pub async fn save_contact(
+        &self,
+        id: &str,
+        full_name: &str,
+        first_name: &str,
+    ) -> Result<(), Error> {
+        let client = self.client()?;
+        let jid = chat_jid(id)?;
+        let first = Some(first_name.to_string()).filter(|f| !f.is_empty());
+        client
+            .chat_actions()
+            .save_contact(&jid, Some(full_name.to_string()), first, true)
+            .await
+            .map_err(app_state_err)
+    }
+
     /// Marks a chat unread on every device of the account.
     ///
     /// # Errors

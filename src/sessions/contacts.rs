@@ -174,12 +174,24 @@ impl SessionManager {
         Ok(found.map(|r| contact(&r, me.as_ref())))
     }
 
-    /// Saves a name for a contact (kept in the session's store; see README, "Differences
-    /// from WAHA": not written to the phone's address book).
+    /// Saves a name for a contact: on the account (WhatsApp's `contact` app-state
+    /// mutation, so the phone's address book and every device get it), then in the
+    /// session's contact store. A `@lid` id is kept in the store only (WhatsApp keys contact
+    /// names by phone number).
     ///
     /// # Errors
-    /// The store's error.
-    pub async fn save_contact_name(&self, session: &str, id: &str, name: &str) -> Result<()> {
+    /// WhatsApp's refusal (nothing is stored then), the store's error.
+    pub async fn save_contact_name(
+        &self,
+        engine: &engine::Session,
+        id: &str,
+        (full, first): (&str, &str),
+    ) -> Result<()> {
+        if !id.ends_with("@lid") {
+            engine.save_contact(id, full, first).await?;
+        }
+        let session = engine.name();
+        let name = full;
         contacts(self.store(), session)?
             .contacts()
             .merge(&[ContactPatch {

@@ -152,6 +152,19 @@ async fn contacts_and_lids_learnt_from_traffic() {
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.json(), json!({"success": true}));
+        // It reached the account: the phone's app state holds the contact mutation.
+        let index = vec!["contact".to_string(), format!("{B}@s.whatsapp.net")];
+        crate::support::poll::eventually(Duration::from_secs(10), "contact on the phone", || {
+            let indexes = net.app_state(A).indexes;
+            async move {
+                if indexes.contains(&index) {
+                    Ok(())
+                } else {
+                    Err(format!("{indexes:?}"))
+                }
+            }
+        })
+        .await;
         for path in [
             format!("/api/a/contacts/{}", cus(B)),
             format!("/api/contacts?contactId={B}&session=a"),
