@@ -166,6 +166,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `WHATSAPP_SWAGGER_ENABLED` (true).
     pub swagger_enabled: bool,
+    /// `WAHA_DEBUG_MODE` (false): opens `/api/server/debug/*`.
+    pub debug_mode: bool,
     /// The global webhook from `WHATSAPP_HOOK_*`, if any.
     pub global_webhook: Option<WebhookConfig>,
     /// `WHARF_WA_URL`: WhatsApp websocket URL override; only in `mock-network` builds.
@@ -588,6 +590,7 @@ impl Config {
             }
         };
         let swagger_enabled = r.bool(&["WHATSAPP_SWAGGER_ENABLED"], true);
+        let debug_mode = r.bool(&["WAHA_DEBUG_MODE"], false);
 
         let global_webhook = parse_global_webhook(&mut r);
 
@@ -682,6 +685,7 @@ impl Config {
             log_level,
             log_format,
             swagger_enabled,
+            debug_mode,
             global_webhook,
             wa_url,
             wa_version,

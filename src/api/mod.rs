@@ -21,6 +21,7 @@ pub mod routing;
 pub mod scopes;
 pub mod sending;
 pub mod sessions;
+pub mod unsupported;
 pub mod webhooks;
 pub mod websocket;
 
@@ -157,6 +158,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     webhooks::routes(cfg);
     keys::routes(cfg);
     observability::routes(cfg);
+    unsupported::routes(cfg);
 }
 
 async fn openapi_json(spec: web::Data<utoipa::openapi::OpenApi>) -> impl Responder {

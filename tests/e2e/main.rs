@@ -23,3 +23,4 @@ mod security;
 mod sessions;
 mod store_contract;
 mod support;
+mod unsupported_ops;
