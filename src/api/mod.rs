@@ -21,6 +21,7 @@ pub mod routing;
 pub mod scopes;
 pub mod sending;
 pub mod sessions;
+pub mod status;
 pub mod unsupported;
 pub mod webhooks;
 pub mod websocket;
@@ -159,6 +160,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     keys::routes(cfg);
     observability::routes(cfg);
     unsupported::routes(cfg);
+    status::routes(cfg);
 }
 
 async fn openapi_json(spec: web::Data<utoipa::openapi::OpenApi>) -> impl Responder {

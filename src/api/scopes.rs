@@ -193,6 +193,13 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/send/buttons/reply", body(Send)),
     ("PUT", "/api/star", body(Send)),
     ("GET", "/api/{session}/new-message-id", path(Read)),
+    // 🟢 Status
+    ("POST", "/api/{session}/status/text", path(Send)),
+    ("POST", "/api/{session}/status/image", path(Send)),
+    ("POST", "/api/{session}/status/voice", path(Send)),
+    ("POST", "/api/{session}/status/video", path(Send)),
+    ("POST", "/api/{session}/status/delete", path(Send)),
+    ("GET", "/api/{session}/status/new-message-id", path(Read)),
     ("POST", "/api/{session}/events", path(Send)),
     ("POST", "/api/reply", body(Send)),
     ("POST", "/api/sendLinkPreview", body(Send)),

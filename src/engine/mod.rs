@@ -30,6 +30,7 @@ pub mod messaging;
 pub mod mongo_store;
 pub mod outgoing_media;
 pub mod polls;
+pub mod status;
 pub mod transport;
 
 use std::{sync::Arc, time::Duration};

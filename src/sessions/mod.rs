@@ -16,6 +16,7 @@ pub mod inbox;
 pub mod runtime;
 pub mod sending;
 pub mod status;
+pub mod status_posts;
 
 use std::{
     collections::{HashMap, HashSet},

@@ -21,6 +21,7 @@ mod routing;
 mod scale;
 mod security;
 mod sessions;
+mod status_posts;
 mod store_contract;
 mod support;
 mod unsupported_ops;

@@ -24,6 +24,7 @@ mod proto;
 mod server;
 mod signal;
 mod state;
+mod status;
 mod wire;
 
 use std::net::SocketAddr;

@@ -557,6 +557,10 @@ fn message(c: &mut Conn, n: &Node) -> Flow {
     };
     let mut st = c.net.lock();
     let ack = server_ack(n, "message", to.clone());
+    if to.server == Server::Broadcast && to.user == "status" {
+        crate::status::fan_out(&mut st, &me, n);
+        return Flow::reply(ack);
+    }
     if to.server == Server::Group {
         if let Some(code) = crate::groups::send_refusal(&st, &me, &to) {
             // A nack: the client raises `ServerAck { error: Some(code) }`

@@ -234,6 +234,8 @@ pub(crate) struct State {
     pub(crate) online: HashSet<String>,
     pub(crate) next_lid: u64,
     pub(crate) next_group: u64,
+    /// Poster's phone -> the devices its statuses go to (see `crate::status`).
+    pub(crate) status_audience: HashMap<String, Vec<DevKey>>,
 }
 
 /// Fault injection knobs (see `POST /admin/faults`).
