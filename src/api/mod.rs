@@ -6,6 +6,7 @@
 //! thin: parse (extractors), call `sessions::`/`store::`, map the result.
 
 pub mod auth;
+pub mod channels;
 pub mod chats;
 pub mod chatting;
 pub mod contacts;
@@ -161,6 +162,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     observability::routes(cfg);
     unsupported::routes(cfg);
     status::routes(cfg);
+    channels::routes(cfg);
 }
 
 async fn openapi_json(spec: web::Data<utoipa::openapi::OpenApi>) -> impl Responder {

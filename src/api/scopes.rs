@@ -193,6 +193,15 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/send/buttons/reply", body(Send)),
     ("PUT", "/api/star", body(Send)),
     ("GET", "/api/{session}/new-message-id", path(Read)),
+    // 📢 Channels
+    ("GET", "/api/{session}/channels", path(Read)),
+    ("POST", "/api/{session}/channels", path(Send)),
+    ("GET", "/api/{session}/channels/{id}", path(Read)),
+    ("DELETE", "/api/{session}/channels/{id}", path(Send)),
+    ("POST", "/api/{session}/channels/{id}/follow", path(Send)),
+    ("POST", "/api/{session}/channels/{id}/unfollow", path(Send)),
+    ("POST", "/api/{session}/channels/{id}/mute", path(Send)),
+    ("POST", "/api/{session}/channels/{id}/unmute", path(Send)),
     // 🟢 Status
     ("POST", "/api/{session}/status/text", path(Send)),
     ("POST", "/api/{session}/status/image", path(Send)),

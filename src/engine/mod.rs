@@ -23,6 +23,7 @@
 //! whatsapp-rust spawns meanwhile lands on the runtime the session was started on (see
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
+pub mod channels;
 pub mod groups;
 pub mod media;
 pub mod media_http;

@@ -2,6 +2,7 @@
 //! process behaviour matters), against the embedded store and MongoDB.
 
 mod binary;
+mod channels;
 mod chats_api;
 mod engine_store;
 mod errors;

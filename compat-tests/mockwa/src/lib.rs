@@ -18,6 +18,7 @@
 mod admin;
 mod conn;
 mod groups;
+mod newsletters;
 mod noise;
 mod phone;
 mod proto;

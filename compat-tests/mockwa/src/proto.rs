@@ -67,7 +67,10 @@ fn iq(c: &mut Conn, n: &Node) -> Flow {
             None if ty == "get" => Flow::reply(iq_error(n, 404, "item-not-found")),
             None => Flow::reply(iq_result(n, vec![])),
         },
-        "w:mex" => crate::groups::mex(c, n),
+        "w:mex" => match crate::newsletters::mex(c, n) {
+            Some(flow) => flow,
+            None => crate::groups::mex(c, n),
+        },
         "status" if ty == "get" => Flow::reply(iq_error(n, 404, "item-not-found")),
         // Pings, dirty bits, profile sets and anything unknown: plain result.
         _ => Flow::reply(iq_result(n, vec![])),

@@ -1,0 +1,200 @@
+//! Newsletters (channels) over `w:mex`: create, fetch (metadata with the viewer's
+//! role), list the subscribed ones, join (follow), leave (unfollow), mute/unmute
+//! (`update_newsletter_user_setting`) and delete — answered in the GraphQL shapes the
+//! whatsapp-rust client parses (`xwa2_newsletter*`).
+//!
+//! Called by [`crate::proto`] for every `w:mex` IQ before the groups' handler; an IQ
+//! whose `query_id` is not one of these is left to it. The newsletters live in
+//! `State::newsletters` for as long as the network.
+
+use wacore::iq::mex_operations as ops;
+use wacore_binary::{Jid, Node};
+
+use crate::conn::{Conn, Flow};
+use crate::state::{Newsletter, now};
+use crate::wire::{B, attr, children, iq_result};
+
+fn result(n: &Node, body: serde_json::Value) -> Flow {
+    Flow::reply(iq_result(
+        n,
+        vec![
+            B::new("result")
+                .bytes(body.to_string().into_bytes())
+                .build(),
+        ],
+    ))
+}
+
+fn error(n: &Node, code: u16, message: &str) -> Flow {
+    result(
+        n,
+        serde_json::json!({
+            "data": null,
+            "errors": [{"message": message, "extensions": {"error_code": code}}]
+        }),
+    )
+}
+
+/// The GraphQL view of `nl` for the phone `viewer`.
+fn view(id: &str, nl: &Newsletter, viewer: &str) -> serde_json::Value {
+    let role = if nl.owner == viewer {
+        "owner"
+    } else if nl.followers.contains_key(viewer) {
+        "subscriber"
+    } else {
+        "guest"
+    };
+    let mute = match nl.followers.get(viewer) {
+        Some(true) => "ON",
+        _ => "OFF",
+    };
+    serde_json::json!({
+        "id": format!("{id}@newsletter"),
+        "state": {"type": "active"},
+        "thread_metadata": {
+            "name": {"text": nl.name},
+            "description": {"text": nl.description},
+            "subscribers_count": nl.followers.len().to_string(),
+            "verification": "UNVERIFIED",
+            "invite": nl.invite,
+            "creation_time": nl.created.to_string(),
+        },
+        "viewer_metadata": {"role": role, "mute": mute},
+    })
+}
+
+/// Answers the newsletter `w:mex` IQs; `None` for any other query.
+pub(crate) fn mex(c: &mut Conn, n: &Node) -> Option<Flow> {
+    let query = children(n).iter().find(|q| q.tag == "query")?;
+    let qid = attr(query, "query_id")?;
+    let known = [
+        ops::create_newsletter::DOC_ID,
+        ops::fetch_newsletter::DOC_ID,
+        ops::fetch_all_newsletters_metadata::DOC_ID,
+        ops::join_newsletter::DOC_ID,
+        ops::leave_newsletter::DOC_ID,
+        ops::update_newsletter_user_setting::DOC_ID,
+        ops::delete_newsletter::DOC_ID,
+    ];
+    if !known.contains(&qid.as_str()) {
+        return None;
+    }
+    let Some(me) = c.device().cloned() else {
+        return Some(error(n, 401, "not-authorized"));
+    };
+    let payload: serde_json::Value = crate::wire::bytes(query)
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .unwrap_or_default();
+    let vars = payload.get("variables").unwrap_or(&payload).clone();
+    let str_at = |p: &str| {
+        vars.pointer(p)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let id_of = |s: String| s.parse::<Jid>().map(|j| j.user.to_string()).unwrap_or(s);
+    let mut st = c.net.lock();
+    let phone = me.0.clone();
+    let flow = match qid.as_str() {
+        q if q == ops::create_newsletter::DOC_ID => {
+            let name = str_at("/input/name");
+            if name.trim().is_empty() {
+                return Some(error(n, 400, "bad-request"));
+            }
+            st.next_newsletter += 1;
+            let id = st.next_newsletter.to_string();
+            let nl = Newsletter {
+                name,
+                description: str_at("/input/description"),
+                owner: phone.clone(),
+                invite: format!("{id:0>24}"),
+                created: now(),
+                followers: Default::default(),
+            };
+            let body = view(&id, &nl, &phone);
+            st.newsletters.insert(id, nl);
+            result(
+                n,
+                serde_json::json!({"data": {"xwa2_newsletter_create": body}}),
+            )
+        }
+        q if q == ops::fetch_newsletter::DOC_ID => {
+            let id = id_of(str_at("/input/key"));
+            match st.newsletters.get(&id) {
+                Some(nl) => result(
+                    n,
+                    serde_json::json!({"data": {"xwa2_newsletter": view(&id, nl, &phone)}}),
+                ),
+                None => result(n, serde_json::json!({"data": {"xwa2_newsletter": null}})),
+            }
+        }
+        q if q == ops::fetch_all_newsletters_metadata::DOC_ID => {
+            let mut ids: Vec<&String> = st
+                .newsletters
+                .iter()
+                .filter(|(_, nl)| nl.owner == phone || nl.followers.contains_key(&phone))
+                .map(|(id, _)| id)
+                .collect();
+            ids.sort();
+            let list: Vec<serde_json::Value> = ids
+                .into_iter()
+                .map(|id| view(id, &st.newsletters[id], &phone))
+                .collect();
+            result(
+                n,
+                serde_json::json!({"data": {"xwa2_newsletter_subscribed": list}}),
+            )
+        }
+        q if q == ops::join_newsletter::DOC_ID || q == ops::leave_newsletter::DOC_ID => {
+            let join = q == ops::join_newsletter::DOC_ID;
+            let id = id_of(str_at("/newsletter_id"));
+            let Some(nl) = st.newsletters.get_mut(&id) else {
+                return Some(error(n, 404, "item-not-found"));
+            };
+            if join {
+                nl.followers.entry(phone.clone()).or_insert(false);
+                let body = view(&id, nl, &phone);
+                result(
+                    n,
+                    serde_json::json!({"data": {"xwa2_newsletter_join_v2": body}}),
+                )
+            } else {
+                nl.followers.remove(&phone);
+                result(
+                    n,
+                    serde_json::json!({"data": {"xwa2_newsletter_leave_v2": {"id": format!("{id}@newsletter")}}}),
+                )
+            }
+        }
+        q if q == ops::update_newsletter_user_setting::DOC_ID => {
+            let id = id_of(str_at("/input/newsletter_id"));
+            let on = str_at("/input/value") == "ON";
+            let Some(nl) = st.newsletters.get_mut(&id) else {
+                return Some(error(n, 404, "item-not-found"));
+            };
+            let Some(muted) = nl.followers.get_mut(&phone) else {
+                return Some(error(n, 403, "forbidden"));
+            };
+            *muted = on;
+            result(
+                n,
+                serde_json::json!({"data": {"xwa2_newsletter_update_user_setting": {"id": format!("{id}@newsletter")}}}),
+            )
+        }
+        _ => {
+            let id = id_of(str_at("/newsletter_id"));
+            match st.newsletters.get(&id) {
+                None => error(n, 404, "item-not-found"),
+                Some(nl) if nl.owner != phone => error(n, 403, "forbidden"),
+                Some(_) => {
+                    st.newsletters.remove(&id);
+                    result(
+                        n,
+                        serde_json::json!({"data": {"xwa2_newsletter_delete_v2": {"id": format!("{id}@newsletter"), "state": {"type": "deleted"}}}}),
+                    )
+                }
+            }
+        }
+    };
+    Some(flow)
+}
