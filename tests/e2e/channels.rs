@@ -3,9 +3,14 @@
 //! through WAHA's `Channel` answers of both sessions; WhatsApp's refusals are 4xx. Both
 //! stores, through mockwa's newsletters.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
-use crate::support::app::{StoreKind, TestApp};
+use crate::support::{
+    app::{StoreKind, TestApp},
+    poll::eventually,
+};
 
 const ALICE: &str = "15550009001";
 const BOB: &str = "15550009002";
@@ -73,6 +78,36 @@ async fn create_follow_mute_unfollow_and_delete_a_channel() {
         let owned = ok(&app.get("/api/alice/channels?role=OWNER").await, 200);
         assert_eq!(owned[0]["id"], id.as_str());
 
+        // Alice posts; bob, a follower, receives it as a message from the channel.
+        let sent = ok(
+            &app.post(
+                "/api/sendText",
+                &json!({"session": "alice", "chatId": id, "text": "first post"}).to_string(),
+            )
+            .await,
+            201,
+        );
+        assert_eq!(sent["to"], id.as_str(), "{sent}");
+        let history = format!("/api/bob/chats/{id}/messages?limit=20");
+        let got = eventually(Duration::from_secs(30), "bob gets the post", || async {
+            let r = app.get(&history).await;
+            let list = r.json();
+            list.as_array()
+                .and_then(|l| l.iter().find(|m| m["body"] == "first post").cloned())
+                .ok_or_else(|| r.text.clone())
+        })
+        .await;
+        assert_eq!(got["from"], id.as_str(), "{got}");
+        assert_eq!(got["fromMe"], false);
+        // Only the owner posts.
+        let r = app
+            .post(
+                "/api/sendText",
+                &json!({"session": "bob", "chatId": id, "text": "not mine"}).to_string(),
+            )
+            .await;
+        assert_ne!(r.status, 500, "{}", r.text);
+
         // Mute and unmute; only a follower can.
         ok(
             &app.post(&format!("/api/bob/channels/{id}/mute"), "{}")
@@ -94,6 +129,36 @@ async fn create_follow_mute_unfollow_and_delete_a_channel() {
             201,
         );
         assert_eq!(ok(&app.get("/api/bob/channels").await, 200), json!([]));
+        // A post after the unfollow does not reach bob: a direct message sent after it
+        // arrives, the post never does.
+        ok(
+            &app.post(
+                "/api/sendText",
+                &json!({"session": "alice", "chatId": id, "text": "after unfollow"}).to_string(),
+            )
+            .await,
+            201,
+        );
+        ok(
+            &app.post(
+                "/api/sendText",
+                &json!({"session": "alice", "chatId": format!("{BOB}@c.us"), "text": "barrier"})
+                    .to_string(),
+            )
+            .await,
+            201,
+        );
+        let direct = format!("/api/bob/chats/{ALICE}@c.us/messages?limit=20");
+        eventually(Duration::from_secs(30), "bob gets the barrier", || async {
+            let r = app.get(&direct).await;
+            r.text
+                .contains("barrier")
+                .then_some(())
+                .ok_or_else(|| r.text.clone())
+        })
+        .await;
+        let r = app.get(&history).await;
+        assert!(!r.text.contains("after unfollow"), "{}", r.text);
         let r = app
             .post(&format!("/api/bob/channels/{id}/mute"), "{}")
             .await;

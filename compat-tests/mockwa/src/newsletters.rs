@@ -198,3 +198,50 @@ pub(crate) fn mex(c: &mut Conn, n: &Node) -> Option<Flow> {
     };
     Some(flow)
 }
+
+/// A post to a channel (`<message to="…@newsletter">` with `<plaintext>`): only the owner
+/// may post (else a 403 nack); every device of every follower gets it as
+/// `from="…@newsletter"` with a `server_id`, muted or not (muting silences
+/// notifications on the phone, it does not stop delivery). Returns the sender's ack.
+pub(crate) fn post(
+    st: &mut crate::state::State,
+    me: &crate::state::DevKey,
+    to: &Jid,
+    n: &Node,
+) -> Node {
+    let mut ack = B::new("ack")
+        .a("id", attr(n, "id").unwrap_or_default())
+        .a("class", "message")
+        .a("from", to.clone())
+        .a("t", now().to_string());
+    let id = to.user.to_string();
+    let followers: Vec<String> = match st.newsletters.get(&id) {
+        Some(nl) if nl.owner == me.0 => nl.followers.keys().cloned().collect(),
+        Some(_) => return ack.a("error", "403").build(),
+        None => return ack.a("error", "404").build(),
+    };
+    st.next_newsletter_post += 1;
+    let server_id = st.next_newsletter_post.to_string();
+    ack = ack.a("server_id", server_id.clone());
+    let kids: Vec<Node> = children(n)
+        .iter()
+        .filter(|k| k.tag == "plaintext")
+        .cloned()
+        .collect();
+    let mut base = B::new("message");
+    for (k, v) in n.attrs.iter() {
+        if k != "to" {
+            base = base.a(k.clone(), v.clone());
+        }
+    }
+    let msg = base
+        .a("from", to.clone())
+        .a("server_id", server_id)
+        .a("t", now().to_string())
+        .kids(kids)
+        .build();
+    for phone in followers {
+        st.deliver_to_phone(&phone, None, &msg);
+    }
+    ack.build()
+}

@@ -560,6 +560,9 @@ fn message(c: &mut Conn, n: &Node) -> Flow {
     };
     let mut st = c.net.lock();
     let ack = server_ack(n, "message", to.clone());
+    if to.server == Server::Newsletter {
+        return Flow::reply(crate::newsletters::post(&mut st, &me, &to, n));
+    }
     if to.server == Server::Broadcast && to.user == "status" {
         crate::status::fan_out(&mut st, &me, n);
         return Flow::reply(ack);

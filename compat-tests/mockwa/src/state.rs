@@ -239,6 +239,7 @@ pub(crate) struct State {
     /// Newsletter id (user part) -> newsletter (see `crate::newsletters`).
     pub(crate) newsletters: HashMap<String, Newsletter>,
     pub(crate) next_newsletter: u64,
+    pub(crate) next_newsletter_post: u64,
 }
 
 /// A newsletter (channel).
