@@ -134,16 +134,35 @@ impl Session {
             .map_err(err)
     }
 
-    /// Reads a channel (with this account's role in it).
+    /// Reads a channel (with this account's role in it) by its `…@newsletter` id, or by
+    /// its invite code or link (`https://www.whatsapp.com/channel/<code>`), as WAHA does.
     ///
     /// # Errors
     /// Stale handle, a bad id, unknown channel (404).
     pub async fn channel_get(&self, id: &str) -> Result<ChannelInfo, Error> {
-        let jid = newsletter_jid(id)?;
         let client = self.newsletter_client()?;
+        if id.contains('@') {
+            let jid = newsletter_jid(id)?;
+            return client
+                .newsletter()
+                .get_metadata(&jid)
+                .await
+                .map(info)
+                .map_err(err);
+        }
+        let code = id
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        if code.is_empty() {
+            return Err(Error::BadRequest(format!(
+                "id {id:?} is neither a channel id (123@newsletter) nor an invite code"
+            )));
+        }
         client
             .newsletter()
-            .get_metadata(&jid)
+            .get_metadata_by_invite(code)
             .await
             .map(info)
             .map_err(err)

@@ -55,9 +55,19 @@ async fn create_follow_mute_unfollow_and_delete_a_channel() {
             "{created}"
         );
 
-        // Bob sees it as a guest, follows it, and then is a subscriber.
+        // Bob sees it as a guest (by id, and by invite code or link), follows it, and
+        // then is a subscriber.
         let seen = ok(&app.get(&format!("/api/bob/channels/{id}")).await, 200);
         assert_eq!(seen["role"], "GUEST");
+        let link = created["invite"].as_str().unwrap().to_string();
+        let code = link.rsplit('/').next().unwrap().to_string();
+        let by_code = ok(&app.get(&format!("/api/bob/channels/{code}")).await, 200);
+        assert_eq!(by_code["id"], id.as_str());
+        let encoded = link.replace(':', "%3A").replace('/', "%2F");
+        let by_link = ok(&app.get(&format!("/api/bob/channels/{encoded}")).await, 200);
+        assert_eq!(by_link["id"], id.as_str());
+        let r = app.get("/api/bob/channels/nosuchcode").await;
+        assert_eq!(r.status, 404, "{}", r.text);
         assert_eq!(ok(&app.get("/api/bob/channels").await, 200), json!([]));
         ok(
             &app.post(&format!("/api/bob/channels/{id}/follow"), "{}")

@@ -1,5 +1,5 @@
-//! Newsletters (channels) over `w:mex`: create, fetch (metadata with the viewer's
-//! role), list the subscribed ones, join (follow), leave (unfollow), mute/unmute
+//! Newsletters (channels) over `w:mex`: create, fetch (by id or invite code, with the
+//! viewer's role), list the subscribed ones, join (follow), leave (unfollow), mute/unmute
 //! (`update_newsletter_user_setting`) and delete — answered in the GraphQL shapes the
 //! whatsapp-rust client parses (`xwa2_newsletter*`).
 //!
@@ -119,7 +119,16 @@ pub(crate) fn mex(c: &mut Conn, n: &Node) -> Option<Flow> {
             )
         }
         q if q == ops::fetch_newsletter::DOC_ID => {
-            let id = id_of(str_at("/input/key"));
+            let key = str_at("/input/key");
+            let id = if str_at("/input/type") == "INVITE" {
+                st.newsletters
+                    .iter()
+                    .find(|(_, nl)| nl.invite == key)
+                    .map(|(id, _)| id.clone())
+                    .unwrap_or_default()
+            } else {
+                id_of(key)
+            };
             match st.newsletters.get(&id) {
                 Some(nl) => result(
                     n,
