@@ -287,6 +287,95 @@ pub async fn unmute(
     Ok(HttpResponse::Created().finish())
 }
 
+/// Query of the messages preview.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewChannelMessages {
+    /// Download media (media posts are not previewed with files by wharf).
+    #[serde(default)]
+    #[param(value_type = bool)]
+    pub download_media: Option<String>,
+    /// How many posts.
+    #[serde(default)]
+    #[param(value_type = f64)]
+    pub limit: Option<String>,
+}
+
+/// Preview channel messages
+#[utoipa::path(
+    operation_id = "ChannelsController_previewChannelMessages",
+    tag = "📢 Channels",
+    params(("session" = String, Path, description = "Session name"), ("id" = String, Path, description = "Channel id or invite code"), PreviewChannelMessages),
+    responses((status = 200, description = "", body = [Object])),
+    security(("api_key" = []))
+)]
+#[get("/api/{session}/channels/{id}/messages/preview")]
+pub async fn preview(
+    working: Working,
+    path: web::Path<(String, String)>,
+    query: Query<PreviewChannelMessages>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = match query.0.limit.as_deref() {
+        None | Some("") => 10.0,
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|l| l.is_finite() && *l >= 0.0)
+            .ok_or_else(|| {
+                ApiError::Validation(vec![
+                    "limit must be a number conforming to the specified constraints".into(),
+                ])
+            })?,
+    };
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a small non-negative page size"
+    )]
+    let limit = limit.min(100.0) as u32;
+    let (chat, posts) = working
+        .engine
+        .channel_posts(&path.1, limit)
+        .await
+        .map_err(crate::sessions::Error::from)?;
+    let items: Vec<serde_json::Value> = posts
+        .into_iter()
+        .map(|p| {
+            let reactions: serde_json::Map<String, serde_json::Value> = p
+                .reactions
+                .into_iter()
+                .map(|(code, n)| (code, n.into()))
+                .collect();
+            serde_json::json!({
+                "reactions": reactions,
+                "message": {
+                    "id": crate::model::message::message_id(p.from_me, &chat, &p.wa_id, None),
+                    "timestamp": p.timestamp,
+                    "from": chat,
+                    "fromMe": p.from_me,
+                    "source": "app",
+                    "to": null,
+                    "participant": null,
+                    "author": null,
+                    "body": p.body,
+                    "hasMedia": p.has_media,
+                    "media": null,
+                    "mediaUrl": null,
+                    "ack": null,
+                    "ackName": null,
+                    "location": null,
+                    "vCards": [],
+                    "replyTo": null,
+                    "_data": {"engine": "whatsapp-rust"},
+                },
+                "viewCount": 0,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
 /// Registers this tag's routes.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     cfg.service(list)
@@ -296,5 +385,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(follow)
         .service(unfollow)
         .service(mute)
-        .service(unmute);
+        .service(unmute)
+        .service(preview);
 }

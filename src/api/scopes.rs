@@ -202,6 +202,11 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/{session}/channels/{id}/unfollow", path(Send)),
     ("POST", "/api/{session}/channels/{id}/mute", path(Send)),
     ("POST", "/api/{session}/channels/{id}/unmute", path(Send)),
+    (
+        "GET",
+        "/api/{session}/channels/{id}/messages/preview",
+        path(Read),
+    ),
     // 🟢 Status
     ("POST", "/api/{session}/status/text", path(Send)),
     ("POST", "/api/{session}/status/image", path(Send)),

@@ -16,6 +16,23 @@ use whatsapp_rust::{
 
 use super::{Error, Session};
 
+/// One post of a channel (`GET …/channels/{id}/messages/preview`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelPost {
+    /// The wire message id.
+    pub wa_id: String,
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// Posted by this account.
+    pub from_me: bool,
+    /// Text or caption.
+    pub body: String,
+    /// Carries media.
+    pub has_media: bool,
+    /// Reaction counts by emoji.
+    pub reactions: Vec<(String, u64)>,
+}
+
 /// A channel as wharf reports it (WAHA's `Channel` before formatting).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelInfo {
@@ -209,6 +226,53 @@ impl Session {
             .set_follower_mute(&jid, muted)
             .await
             .map_err(err)
+    }
+
+    /// The latest `limit` posts of a channel (by id, invite code or link), oldest first.
+    ///
+    /// # Errors
+    /// Stale handle, a bad id, unknown channel (404).
+    pub async fn channel_posts(
+        &self,
+        id: &str,
+        limit: u32,
+    ) -> Result<(String, Vec<ChannelPost>), Error> {
+        let jid: Jid = if id.contains('@') {
+            newsletter_jid(id)?
+        } else {
+            self.channel_get(id)
+                .await?
+                .id
+                .parse()
+                .map_err(|_| Error::BadRequest(format!("id {id:?}")))?
+        };
+        let client = self.newsletter_client()?;
+        let posts = client
+            .newsletter()
+            .get_messages(jid.clone(), limit, None)
+            .await
+            .map_err(err)?;
+        let posts = posts
+            .into_iter()
+            .map(|p| {
+                let message = p.message.unwrap_or_default();
+                let media = super::media::inbound_media(&Arc::new(message.clone()));
+                let body = message
+                    .text_content()
+                    .map(str::to_string)
+                    .or_else(|| media.as_ref().and_then(|(_, c)| c.clone()))
+                    .unwrap_or_default();
+                ChannelPost {
+                    wa_id: p.message_id,
+                    timestamp: i64::try_from(p.timestamp).unwrap_or_default(),
+                    from_me: p.is_sender,
+                    body,
+                    has_media: media.is_some(),
+                    reactions: p.reactions.into_iter().map(|r| (r.code, r.count)).collect(),
+                }
+            })
+            .collect();
+        Ok((jid.to_string(), posts))
     }
 
     /// Deletes a channel this account owns.

@@ -109,6 +109,27 @@ async fn create_follow_mute_unfollow_and_delete_a_channel() {
         .await;
         assert_eq!(got["from"], id.as_str(), "{got}");
         assert_eq!(got["fromMe"], false);
+        // The preview lists the post, for a follower and for the owner.
+        let preview = ok(
+            &app.get(&format!(
+                "/api/bob/channels/{id}/messages/preview?limit=5&downloadMedia=false"
+            ))
+            .await,
+            200,
+        );
+        assert_eq!(preview.as_array().map(Vec::len), Some(1), "{preview}");
+        assert_eq!(preview[0]["message"]["body"], "first post");
+        assert_eq!(preview[0]["message"]["fromMe"], false);
+        assert_eq!(preview[0]["message"]["from"], id.as_str());
+        assert_eq!(preview[0]["reactions"], json!({}));
+        let own = ok(
+            &app.get(&format!(
+                "/api/alice/channels/{id}/messages/preview?limit=5&downloadMedia=false"
+            ))
+            .await,
+            200,
+        );
+        assert_eq!(own[0]["message"]["fromMe"], true, "{own}");
         // Only the owner posts.
         let r = app
             .post(

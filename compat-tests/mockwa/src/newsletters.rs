@@ -110,6 +110,7 @@ pub(crate) fn mex(c: &mut Conn, n: &Node) -> Option<Flow> {
                 invite: format!("{id:0>24}"),
                 created: now(),
                 followers: Default::default(),
+                posts: Vec::new(),
             };
             let body = view(&id, &nl, &phone);
             st.newsletters.insert(id, nl);
@@ -252,5 +253,56 @@ pub(crate) fn post(
     for phone in followers {
         st.deliver_to_phone(&phone, None, &msg);
     }
+    if let Some(nl) = st.newsletters.get_mut(&id) {
+        nl.posts.push(msg);
+    }
     ack.build()
+}
+
+/// `<iq xmlns="newsletter" to="…@newsletter"><messages count before?/></iq>`: the
+/// channel's latest `count` posts (before `server_id` `before`), oldest first, each
+/// with `is_sender` for the asker; an unknown channel is `404`.
+pub(crate) fn messages(c: &mut Conn, n: &Node) -> Flow {
+    let phone = c.device().map(|d| d.0.clone()).unwrap_or_default();
+    let id = crate::wire::attr_jid(n, "to")
+        .map(|j| j.user.to_string())
+        .unwrap_or_default();
+    let query = children(n).iter().find(|q| q.tag == "messages");
+    let count = query
+        .and_then(|q| attr(q, "count"))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(50);
+    let before = query
+        .and_then(|q| attr(q, "before"))
+        .and_then(|v| v.parse::<u64>().ok());
+    let st = c.net.lock();
+    let Some(nl) = st.newsletters.get(&id) else {
+        return Flow::reply(crate::wire::iq_error(n, 404, "item-not-found"));
+    };
+    let is_sender = if nl.owner == phone { "true" } else { "false" };
+    let kept: Vec<Node> = nl
+        .posts
+        .iter()
+        .filter(|m| {
+            let sid = attr(m, "server_id").and_then(|v| v.parse::<u64>().ok());
+            before.is_none_or(|b| sid.is_some_and(|s| s < b))
+        })
+        .cloned()
+        .collect();
+    let start = kept.len().saturating_sub(count);
+    let list: Vec<Node> = kept[start..]
+        .iter()
+        .map(|m| {
+            let mut b = B::new("message");
+            for (k, v) in m.attrs.iter() {
+                if k != "from" {
+                    b = b.a(k.clone(), v.clone());
+                }
+            }
+            b.a("is_sender", is_sender)
+                .kids(children(m).to_vec())
+                .build()
+        })
+        .collect();
+    Flow::reply(iq_result(n, vec![B::new("messages").kids(list).build()]))
 }

@@ -67,6 +67,7 @@ fn iq(c: &mut Conn, n: &Node) -> Flow {
             None if ty == "get" => Flow::reply(iq_error(n, 404, "item-not-found")),
             None => Flow::reply(iq_result(n, vec![])),
         },
+        "newsletter" if has(n, "messages") => crate::newsletters::messages(c, n),
         "w:mex" => match crate::newsletters::mex(c, n) {
             Some(flow) => flow,
             None => crate::groups::mex(c, n),

@@ -252,6 +252,8 @@ pub(crate) struct Newsletter {
     pub(crate) created: i64,
     /// Follower phone -> muted.
     pub(crate) followers: HashMap<String, bool>,
+    /// Posts, oldest first: the `<message>` as followers got it.
+    pub(crate) posts: Vec<Node>,
 }
 
 /// Fault injection knobs (see `POST /admin/faults`).
