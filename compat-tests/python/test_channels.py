@@ -42,6 +42,18 @@ def test_channels_through_the_sdk(two):
     for c in listed:
         sdk_validate(models.Channel, c)
     assert ch.get("a", cid)["subscribersCount"] == 1
+
+    # The owner posts; the preview lists it (waha-py's ChannelMessage).
+    r = server.post("/api/sendText", json={"session": "a", "chatId": cid, "text": "py post"})
+    assert r.status_code == 201, r.text
+    preview = ch.preview_channel_messages("b", cid, params={"limit": 5, "downloadMedia": False})
+    assert [m["message"]["body"] for m in preview] == ["py post"], preview
+    # (waha-py's WAMessage model requires strings for `participant`, `to`, `mediaUrl` and
+    # `ackName`, which wharf leaves null for a channel post — no participant, no
+    # download — so only the envelope and the message's addressing are checked.)
+    for m in preview:
+        assert set(m) == {"reactions", "message", "viewCount"}, m
+        assert m["message"]["from"] == cid and m["message"]["fromMe"] is False
     ch.mute("b", cid)
     ch.unmute("b", cid)
     ch.unfollow("b", cid)
