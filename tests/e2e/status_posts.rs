@@ -1,4 +1,4 @@
-//! Issue 12 item 2 end to end: `🟢 Status`. A text and an image status posted by `alice`
+//! Issue 12 item 2 end to end: `🟢 Status`. Text, image, voice and video statuses posted by `alice`
 //! for `bob` arrive at bob as `message` events from `status@broadcast` (WAHA's shape:
 //! `participant` is the poster, the id carries it); a contact not listed gets nothing;
 //! delete revokes it at bob (`message.revoked`). Both stores, through mockwa.
@@ -132,6 +132,41 @@ async fn text_and_image_statuses_reach_listed_contacts_and_delete_revokes() {
         assert_eq!(got["hasMedia"], true, "{got}");
         assert_eq!(got["participant"], alice.as_str());
 
+        // Voice and video statuses take the same media path (no conversion asked).
+        let clip = base64::engine::general_purpose::STANDARD.encode(vec![9u8; 2048]);
+        for (path, body, kind) in [
+            (
+                "/api/alice/status/voice",
+                json!({"contacts": [bob], "convert": false, "backgroundColor": "#112233",
+                       "file": {"mimetype": "audio/ogg; codecs=opus", "data": clip}}),
+                "voice",
+            ),
+            (
+                "/api/alice/status/video",
+                json!({"contacts": [bob], "convert": false, "caption": "a clip",
+                       "file": {"mimetype": "video/mp4", "data": clip}}),
+                "video",
+            ),
+        ] {
+            let r = app.post(path, &body.to_string()).await;
+            assert_eq!(r.status, 201, "{kind}: {}", r.text);
+            let sent = r.json();
+            assert_eq!(sent["hasMedia"], true, "{kind}: {sent}");
+            let wa = sent["id"]
+                .as_str()
+                .unwrap()
+                .rsplit('_')
+                .next()
+                .unwrap()
+                .to_string();
+            let got = wait_event(&sink, "/bob", "message", |p| {
+                p["from"] == "status@broadcast"
+                    && p["id"].as_str().is_some_and(|id| id.contains(&wa))
+            })
+            .await;
+            assert_eq!(got["hasMedia"], true, "{kind}: {got}");
+        }
+
         // Delete: bob's copy is revoked (WAHA's serialized id is accepted too).
         let r = app
             .post(
@@ -161,7 +196,7 @@ async fn text_and_image_statuses_reach_listed_contacts_and_delete_revokes() {
         assert_eq!(r.status, 201, "{}", r.text);
         wait_event(&sink, "/carol", "message", |p| p["body"] == "after").await;
         assert_eq!(statuses(&sink, "/carol"), 0);
-        assert!(statuses(&sink, "/bob") >= 2);
+        assert!(statuses(&sink, "/bob") >= 4);
 
         // Bad input: no contacts, a bad colour, an empty text; an unknown session.
         for (path, body) in [
