@@ -168,6 +168,8 @@ pub struct Config {
     pub swagger_enabled: bool,
     /// `WAHA_DASHBOARD_*`: the `/dashboard` UI and its login.
     pub dashboard: dashboard::DashboardConfig,
+    /// `WAHA_DEBUG_MODE` (false): opens `/api/server/debug/*`.
+    pub debug_mode: bool,
     /// The global webhook from `WHATSAPP_HOOK_*`, if any.
     pub global_webhook: Option<WebhookConfig>,
     /// `WHARF_WA_URL`: WhatsApp websocket URL override; only in `mock-network` builds.
@@ -596,6 +598,7 @@ impl Config {
         };
         let swagger_enabled = r.bool(&["WHATSAPP_SWAGGER_ENABLED"], true);
         let dashboard = dashboard::DashboardConfig::read(&mut r);
+        let debug_mode = r.bool(&["WAHA_DEBUG_MODE"], false);
 
         let global_webhook = parse_global_webhook(&mut r);
 
@@ -723,6 +726,7 @@ impl Config {
             log_format,
             swagger_enabled,
             dashboard,
+            debug_mode,
             global_webhook,
             wa_url,
             proxy,

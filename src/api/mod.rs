@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod calls;
+pub mod channels;
 pub mod chat_actions;
 pub mod chats;
 pub mod chatting;
@@ -28,6 +29,8 @@ pub mod routing;
 pub mod scopes;
 pub mod sending;
 pub mod sessions;
+pub mod status;
+pub mod unsupported;
 pub mod webhooks;
 pub mod websocket;
 
@@ -171,6 +174,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     webhooks::routes(cfg);
     keys::routes(cfg);
     observability::routes(cfg);
+    unsupported::routes(cfg);
+    status::routes(cfg);
+    channels::routes(cfg);
 }
 
 async fn openapi_json(spec: web::Data<utoipa::openapi::OpenApi>) -> impl Responder {

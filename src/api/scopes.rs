@@ -73,7 +73,7 @@ const fn body(action: Action) -> Rule {
     }
 }
 
-use Action::{Control, Delete, Read, Send, Setting};
+use Action::{App, Control, Delete, Read, Send, Setting};
 
 /// Every route's rule: (method, actix pattern, rule). See the module doc to add one.
 pub const RULES: &[(&str, &str, Rule)] = &[
@@ -91,6 +91,20 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/api/server/status", Rule::Admin),
     ("GET", "/api/server/environment", Rule::Admin),
     ("POST", "/api/server/stop", Rule::Admin),
+    ("GET", "/api/server/debug/cpu", Rule::Admin),
+    ("GET", "/api/server/debug/heapsnapshot", Rule::Admin),
+    (
+        "GET",
+        "/api/server/debug/browser/trace/{session}",
+        Rule::Admin,
+    ),
+    // 🧩 Apps (wharf runs none: see api/unsupported.rs)
+    ("GET", "/api/apps", query(App)),
+    ("POST", "/api/apps", body(App)),
+    ("GET", "/api/apps/{id}", Rule::Admin),
+    ("PUT", "/api/apps/{id}", Rule::Admin),
+    ("DELETE", "/api/apps/{id}", Rule::Admin),
+    ("POST", "/mcp", Rule::Admin),
     // 🔑 Api Keys and wharf's token minting
     ("GET", "/api/keys", Rule::Admin),
     ("POST", "/api/keys", Rule::Admin),
@@ -118,6 +132,19 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     // 📱 Pairing
     ("GET", "/api/{session}/auth/qr", path(Control)),
     ("POST", "/api/{session}/auth/request-code", path(Control)),
+    (
+        "GET",
+        "/api/{session}/auth/passkey/challenge",
+        path(Control),
+    ),
+    ("POST", "/api/{session}/auth/passkey", path(Control)),
+    (
+        "GET",
+        "/api/{session}/auth/passkey/confirmation",
+        path(Control),
+    ),
+    ("POST", "/api/{session}/auth/passkey/confirm", path(Control)),
+    ("GET", "/api/screenshot", query(Read)),
     // 📤 Chatting
     ("POST", "/api/sendText", body(Send)),
     ("GET", "/api/sendText", query(Send)),
@@ -213,6 +240,27 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/send/buttons/reply", body(Send)),
     ("PUT", "/api/star", body(Send)),
     ("GET", "/api/{session}/new-message-id", path(Read)),
+    // 📢 Channels
+    ("GET", "/api/{session}/channels", path(Read)),
+    ("POST", "/api/{session}/channels", path(Send)),
+    ("GET", "/api/{session}/channels/{id}", path(Read)),
+    ("DELETE", "/api/{session}/channels/{id}", path(Send)),
+    ("POST", "/api/{session}/channels/{id}/follow", path(Send)),
+    ("POST", "/api/{session}/channels/{id}/unfollow", path(Send)),
+    ("POST", "/api/{session}/channels/{id}/mute", path(Send)),
+    ("POST", "/api/{session}/channels/{id}/unmute", path(Send)),
+    (
+        "GET",
+        "/api/{session}/channels/{id}/messages/preview",
+        path(Read),
+    ),
+    // 🟢 Status
+    ("POST", "/api/{session}/status/text", path(Send)),
+    ("POST", "/api/{session}/status/image", path(Send)),
+    ("POST", "/api/{session}/status/voice", path(Send)),
+    ("POST", "/api/{session}/status/video", path(Send)),
+    ("POST", "/api/{session}/status/delete", path(Send)),
+    ("GET", "/api/{session}/status/new-message-id", path(Read)),
     ("POST", "/api/{session}/events", path(Send)),
     ("POST", "/api/reply", body(Send)),
     ("POST", "/api/sendLinkPreview", body(Send)),

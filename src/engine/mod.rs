@@ -24,6 +24,7 @@
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
 pub mod calls;
+pub mod channels;
 pub mod chat_actions;
 pub mod contacts;
 pub mod groups;
@@ -38,6 +39,7 @@ pub mod polls;
 pub mod presence;
 pub mod profile;
 pub mod proxy;
+pub mod status;
 pub mod transport;
 
 use std::{sync::Arc, time::Duration};

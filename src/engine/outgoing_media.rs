@@ -178,6 +178,8 @@ pub struct Envelope {
     pub quote: Option<Quote>,
     /// Pre-generated WhatsApp id.
     pub id: Option<String>,
+    /// Set for a status post (`chat` is `status@broadcast`): the contacts it goes to.
+    pub status_to: Vec<String>,
 }
 
 /// What [`Session::send`] sent.
@@ -304,7 +306,7 @@ impl Session {
             set_context(&mut message, ctx);
         }
         let mut options = SendOptions::default();
-        if let Some(id) = envelope.id {
+        if let Some(id) = envelope.id.clone() {
             options = options.with_message_id(id);
         }
         let raw = serde_json::to_value(&message).unwrap_or_default();
@@ -312,6 +314,20 @@ impl Session {
             message_context_info: message.message_context_info.clone(),
             ..Default::default()
         };
+        if !envelope.status_to.is_empty() {
+            // A status post: to status@broadcast, encrypted for the listed contacts.
+            let wa_id =
+                super::status::send_status(client, message, &envelope.status_to, envelope.id)
+                    .await?;
+            return Ok(SentMessage {
+                sent: Sent {
+                    wa_id,
+                    chat: super::status::STATUS_CHAT.into(),
+                    timestamp: chrono::Utc::now().timestamp(),
+                },
+                raw,
+            });
+        }
         let result = client
             .send_message_with_options(to.clone(), message, options)
             .await

@@ -23,6 +23,7 @@ pub mod profile;
 pub mod runtime;
 pub mod sending;
 pub mod status;
+pub mod status_posts;
 
 use std::{
     collections::{HashMap, HashSet},

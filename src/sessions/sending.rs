@@ -374,7 +374,7 @@ impl SessionManager {
     /// Records what WhatsApp accepted (history + `message.any`) and returns it as WAHA
     /// answers it. Recording problems are logged, never turned into an error: the
     /// message is sent, and a 500 would make the client send it again.
-    async fn record_sent(
+    pub(super) async fn record_sent(
         &self,
         session: &str,
         sent: &SentMessage,
@@ -435,6 +435,18 @@ impl SessionManager {
         req: SendMedia,
         limits: FetchLimits,
     ) -> Result<WAMessage> {
+        self.send_media_to(engine, req, limits, Vec::new()).await
+    }
+
+    /// [`Self::send_media`]; with `status_to`, as a status post for those contacts
+    /// (`req.chat` is then `status@broadcast`; see `sessions::status_posts`).
+    pub(super) async fn send_media_to(
+        &self,
+        engine: &engine::Session,
+        req: SendMedia,
+        limits: FetchLimits,
+        status_to: Vec<String>,
+    ) -> Result<WAMessage> {
         let mimetype = req.file.mimetype().map_err(MediaError::File)?.to_string();
         let (quote, reply_to) = self.reply_of(engine.name(), req.reply_to).await?;
         let staged = stage(&req.file, limits).await?;
@@ -451,6 +463,7 @@ impl SessionManager {
             chat: req.chat,
             quote,
             id: req.id,
+            status_to,
         };
         self.send_staged(engine, envelope, reply_to, media, false)
             .await
@@ -513,6 +526,7 @@ impl SessionManager {
             chat,
             quote: None,
             id,
+            status_to: Vec::new(),
         };
         self.send_staged(engine, envelope, None, media, true).await
     }
@@ -652,7 +666,12 @@ impl SessionManager {
         use engine::outgoing_media::Outgoing;
         let session = engine.name();
         let (quote, reply) = self.reply_of(session, reply_to).await?;
-        let envelope = Envelope { chat, quote, id };
+        let envelope = Envelope {
+            chat,
+            quote,
+            id,
+            status_to: Vec::new(),
+        };
         let (outgoing, fill): (Outgoing, Fill) = match kind {
             SendKind::Location(l) => {
                 let location = WALocation {

@@ -155,9 +155,10 @@ async fn contacts_and_lids_learnt_from_traffic() {
         // It reached the account: the phone's app state holds the contact mutation.
         let index = vec!["contact".to_string(), format!("{B}@s.whatsapp.net")];
         crate::support::poll::eventually(Duration::from_secs(10), "contact on the phone", || {
+            let found = net.app_state(A).indexes.contains(&index);
             let indexes = net.app_state(A).indexes;
             async move {
-                if indexes.contains(&index) {
+                if found {
                     Ok(())
                 } else {
                     Err(format!("{indexes:?}"))

@@ -2,6 +2,7 @@
 //! process behaviour matters), against the embedded store and MongoDB.
 
 mod binary;
+mod channels;
 mod chat_actions;
 mod chats_api;
 mod contacts;
@@ -29,5 +30,7 @@ mod scale;
 mod security;
 mod session_defaults;
 mod sessions;
+mod status_posts;
 mod store_contract;
 mod support;
+mod unsupported_ops;

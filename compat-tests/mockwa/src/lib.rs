@@ -22,6 +22,7 @@ mod conn;
 mod contacts;
 mod groups;
 mod history;
+mod newsletters;
 mod noise;
 mod phone;
 mod profile;
@@ -29,6 +30,7 @@ mod proto;
 mod server;
 mod signal;
 mod state;
+mod status;
 mod wire;
 
 use std::net::SocketAddr;

@@ -72,7 +72,11 @@ fn iq(c: &mut Conn, n: &Node) -> Flow {
             None if ty == "get" => crate::contacts::picture_iq(c, n),
             None => crate::profile::picture_iq(c, n),
         },
-        "w:mex" => crate::groups::mex(c, n),
+        "newsletter" if has(n, "messages") => crate::newsletters::messages(c, n),
+        "w:mex" => match crate::newsletters::mex(c, n) {
+            Some(flow) => flow,
+            None => crate::groups::mex(c, n),
+        },
         "status" if ty == "get" => Flow::reply(iq_error(n, 404, "item-not-found")),
         "status" => crate::profile::status_iq(c, n),
         // Pings, dirty bits, profile sets and anything unknown: plain result.
@@ -570,6 +574,13 @@ fn message(c: &mut Conn, n: &Node) -> Flow {
     };
     let mut st = c.net.lock();
     let ack = server_ack(n, "message", to.clone());
+    if to.server == Server::Newsletter {
+        return Flow::reply(crate::newsletters::post(&mut st, &me, &to, n));
+    }
+    if to.server == Server::Broadcast && to.user == "status" {
+        crate::status::fan_out(&mut st, &me, n);
+        return Flow::reply(ack);
+    }
     if to.server == Server::Group {
         if let Some(code) = crate::groups::send_refusal(&st, &me, &to) {
             // A nack: the client raises `ServerAck { error: Some(code) }`

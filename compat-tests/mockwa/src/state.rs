@@ -242,6 +242,26 @@ pub(crate) struct State {
     pub(crate) calls: HashMap<String, crate::calls::Call>,
     /// Phone -> its app state (syncd collections and the phone's key).
     pub(crate) app_state: HashMap<String, crate::appstate::Account>,
+    /// Poster's phone -> the devices its statuses go to (see `crate::status`).
+    pub(crate) status_audience: HashMap<String, Vec<DevKey>>,
+    /// Newsletter id (user part) -> newsletter (see `crate::newsletters`).
+    pub(crate) newsletters: HashMap<String, Newsletter>,
+    pub(crate) next_newsletter: u64,
+    pub(crate) next_newsletter_post: u64,
+}
+
+/// A newsletter (channel).
+pub(crate) struct Newsletter {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    /// The creator's phone.
+    pub(crate) owner: String,
+    pub(crate) invite: String,
+    pub(crate) created: i64,
+    /// Follower phone -> muted.
+    pub(crate) followers: HashMap<String, bool>,
+    /// Posts, oldest first: the `<message>` as followers got it.
+    pub(crate) posts: Vec<Node>,
 }
 
 /// Fault injection knobs (see `POST /admin/faults`).
@@ -273,6 +293,7 @@ impl Net {
             state: Mutex::new(State {
                 next_lid: 100_000_000_000_001,
                 next_group: 120_363_000_000_000_001,
+                next_newsletter: 120_363_400_000_000_000,
                 ..State::default()
             }),
             server_static,
