@@ -234,7 +234,8 @@ pub struct ChatSummary {
     pub id: String,
     /// Chat name, if known.
     pub name: Option<String>,
-    /// Chat picture URL (wharf does not fetch pictures here: null).
+    /// Chat picture URL: the contact's profile picture as last fetched (wharf does not
+    /// fetch pictures here), else null.
     pub picture: Option<String>,
     /// The last message (a `WAMessage`), or null.
     #[serde(rename = "lastMessage")]
@@ -347,12 +348,12 @@ fn chat_json(row: &ChatRow) -> Value {
     })
 }
 
-fn summary(row: ChatRow) -> ChatSummary {
+fn summary(row: ChatRow, picture: Option<String>) -> ChatSummary {
     ChatSummary {
         chat: chat_json(&row),
         id: row.id,
         name: row.name,
-        picture: None,
+        picture,
         last_message: row.last_message,
     }
 }
@@ -374,7 +375,36 @@ async fn overview(
         ids,
     };
     let rows = state.messages.chats(session, &q).await?;
-    Ok(rows.into_iter().map(summary).collect())
+    let faces = faces(state, session, &rows).await;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let face = faces.get(&row.id).cloned().unwrap_or_default();
+            summary(with_name(row, &face), face.picture)
+        })
+        .collect())
+}
+
+/// Names and cached pictures from the contact store; a store hiccup only costs them.
+async fn faces(
+    state: &AppState,
+    session: &str,
+    rows: &[ChatRow],
+) -> std::collections::HashMap<String, crate::sessions::contacts::ChatFace> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    state
+        .manager
+        .chat_faces(session, &ids)
+        .await
+        .unwrap_or_default()
+}
+
+/// The chat's stored name, else the contact's.
+fn with_name(mut row: ChatRow, face: &crate::sessions::contacts::ChatFace) -> ChatRow {
+    if row.name.as_deref().is_none_or(str::is_empty) {
+        row.name.clone_from(&face.name);
+    }
+    row
 }
 
 /// Get chats
@@ -404,7 +434,14 @@ pub async fn get_chats(
         ids: None,
     };
     let rows = state.messages.chats(&working.name, &q).await?;
-    let body: Vec<Value> = rows.iter().map(chat_json).collect();
+    let faces = faces(&state, &working.name, &rows).await;
+    let body: Vec<Value> = rows
+        .into_iter()
+        .map(|row| {
+            let face = faces.get(&row.id).cloned().unwrap_or_default();
+            chat_json(&with_name(row, &face))
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(body))
 }
 

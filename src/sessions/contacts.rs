@@ -137,9 +137,44 @@ fn contact(r: &ContactRecord, me: Option<&MeInfo>) -> Contact {
     }
 }
 
+/// A chat's name and picture as the contact store knows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatFace {
+    /// Saved name, else push name.
+    pub name: Option<String>,
+    /// Cached profile picture URL.
+    pub picture: Option<String>,
+}
+
 impl SessionManager {
     async fn me_of(&self, session: &str) -> Option<MeInfo> {
         self.store().get_me(session).await.ok().flatten()
+    }
+
+    /// What the contact store knows to show for these chats (`/chats`, `/chats/overview`):
+    /// a saved name, else the push name, and the profile picture URL last fetched (never
+    /// fetched here: `GET /api/contacts/profile-picture` fills it). Groups and unknown
+    /// chats are left out.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn chat_faces(
+        &self,
+        session: &str,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, ChatFace>> {
+        let s = contacts(self.store(), session)?;
+        let mut faces = std::collections::HashMap::new();
+        for id in ids.iter().filter(|id| !id.ends_with("@g.us")) {
+            if let Some(r) = s.contacts().get(id).await? {
+                let face = ChatFace {
+                    name: r.name.clone().or_else(|| r.pushname.clone()),
+                    picture: r.picture_url.clone(),
+                };
+                faces.insert(id.clone(), face);
+            }
+        }
+        Ok(faces)
     }
 
     /// A page of the session's contacts.

@@ -276,6 +276,33 @@ async fn about_picture_and_blocking_reach_the_mock() {
         let url2 = picture(true).await;
         assert!(url2.is_string() && url2 != json!(url1), "{url2}");
 
+        // The chat list shows B with its name and the cached picture.
+        let r = app
+            .post(
+                "/api/sendText",
+                &json!({"session":"b","chatId":cus(A),"text":"hello a"}).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let chat = eventually(Duration::from_secs(15), "B's chat in a's overview", || {
+            let app = &app;
+            async move {
+                let all = app.get("/api/a/chats/overview").await.json();
+                all.as_array()
+                    .and_then(|a| a.iter().find(|c| c["id"] == cus(B).as_str()).cloned())
+                    .ok_or_else(|| format!("{all}"))
+            }
+        })
+        .await;
+        assert_eq!(chat["picture"], url2, "{chat}");
+        assert_eq!(chat["name"], format!("Phone {B}"), "{chat}");
+        let chats = app.get("/api/a/chats").await.json();
+        let listed = chats
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["id"] == cus(B).as_str()).cloned())
+            .unwrap_or_default();
+        assert_eq!(listed["name"], format!("Phone {B}"), "{chats}");
+
         // Block / unblock: the mock's block list follows, and so does GET.
         assert!(net.blocklist(A).is_empty());
         let r = app
