@@ -189,6 +189,7 @@ impl App {
                 wa_version: config.wa_version,
                 proxy: config.proxy.clone(),
                 defaults: config.session_defaults.clone(),
+                history_depth: config.history_depth,
                 connect_timeout: config.connect_timeout,
                 timers: Timers {
                     qr_timeout: config.qr_timeout,

@@ -179,6 +179,9 @@ pub struct Config {
     pub proxy: Option<crate::model::session::ProxyConfig>,
     /// `WAHA_SESSION_CONFIG_IGNORE_*` and `WAHA_CLIENT_*`.
     pub session_defaults: crate::model::session::SessionDefaults,
+    /// `WHARF_HISTORY_SYNC_DEPTH` (100): newest synced-history messages kept per chat
+    /// (0: chats and contacts only).
+    pub history_depth: usize,
     /// `WHARF_WA_VERSION`: WhatsApp Web version announced (pinned; never fetched).
     pub wa_version: (u32, u32, u32),
     /// `WHARF_CONNECT_TIMEOUT_SECONDS` (60): no QR or login by then → FAILED, then retried.
@@ -634,6 +637,15 @@ impl Config {
                 browser_name: r.get(&["WAHA_CLIENT_BROWSER_NAME"]).map(|(_, v)| v),
             },
         };
+        let history_depth = match r.get(&["WHARF_HISTORY_SYNC_DEPTH"]) {
+            None => crate::sessions::history::HISTORY_DEPTH,
+            Some((_, v)) => v.parse::<usize>().unwrap_or_else(|_| {
+                r.errors.push(format!(
+                    "WHARF_HISTORY_SYNC_DEPTH: expected a whole number of messages, got {v:?}"
+                ));
+                0
+            }),
+        };
         let wa_url = r.get(&["WHARF_WA_URL"]).map(|(_, v)| v);
         if wa_url.is_some() && !cfg!(feature = "mock-network") {
             r.errors.push(
@@ -731,6 +743,7 @@ impl Config {
             wa_url,
             proxy,
             session_defaults,
+            history_depth,
             wa_version,
             connect_timeout,
             qr_timeout,

@@ -6,7 +6,7 @@
 //!
 //! Owns: nothing long-lived. Called by the session's delivery task (in order with live
 //! traffic) for each blob; reads it through the engine's bounded reader (one chat in
-//! memory at a time, at most [`HISTORY_DEPTH`] messages per chat) and stops at once when
+//! memory at a time, at most `WHARF_HISTORY_SYNC_DEPTH` messages per chat) and stops at once when
 //! the session stops. A message that fails to store is logged and skipped.
 
 use std::collections::HashSet;
@@ -24,8 +24,9 @@ use crate::{
     store::{ContactPatch, LidPair},
 };
 
-/// The newest messages kept per synced chat (WhatsApp's initial bootstrap sends recent
-/// messages only; this bounds what one chat may add).
+/// The newest messages kept per synced chat by default (`WHARF_HISTORY_SYNC_DEPTH`;
+/// WhatsApp's initial bootstrap sends recent messages only; this bounds what one chat may
+/// add).
 pub const HISTORY_DEPTH: usize = 100;
 
 fn message(
@@ -132,7 +133,7 @@ pub(crate) async fn store(
     blob: HistoryBlob,
     cancel: &CancellationToken,
 ) {
-    let mut rx = blob.read(inbox.session.clone(), HISTORY_DEPTH);
+    let mut rx = blob.read(inbox.session.clone(), inbox.history_depth);
     let mut chats = HashSet::new();
     let mut named = HashSet::new();
     let mut stored = 0usize;

@@ -52,6 +52,8 @@ pub struct Inbox {
     pub store: Store,
     /// Where downloaded media go.
     pub media: MediaService,
+    /// Newest synced-history messages kept per chat (`WHARF_HISTORY_SYNC_DEPTH`).
+    pub history_depth: usize,
 }
 
 /// The WAHA id of an inbound message (`participant` is the sender in groups).

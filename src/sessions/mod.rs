@@ -135,6 +135,8 @@ pub struct ManagerSettings {
     pub proxy: Option<crate::model::session::ProxyConfig>,
     /// `WAHA_SESSION_CONFIG_IGNORE_*`, `WAHA_CLIENT_*`: applied to created/updated configs.
     pub defaults: crate::model::session::SessionDefaults,
+    /// `WHARF_HISTORY_SYNC_DEPTH`: newest synced-history messages kept per chat.
+    pub history_depth: usize,
     /// No QR or login within this long → the attempt failed (then retried with backoff).
     pub connect_timeout: Duration,
     /// QR and restart timers.
@@ -221,6 +223,7 @@ impl SessionManager {
             events: self.inner.events.clone(),
             store: self.inner.store.clone(),
             media: self.inner.media.clone(),
+            history_depth: self.inner.settings.history_depth,
         }
     }
 

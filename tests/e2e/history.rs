@@ -171,3 +171,35 @@ async fn a_new_session_shows_the_phones_chats_right_after_pairing() {
         .for_each(|b| assert_eq!(b, "live", "history must not fire `message`"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_depth_keeps_the_newest_messages_per_chat() {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    net.seed_history(A, seed()).unwrap();
+    let app = TestApp::spawn_wa(
+        StoreKind::Embedded,
+        &net,
+        &[("WHARF_HISTORY_SYNC_DEPTH", "1")],
+    )
+    .await;
+    app.pair(&net, "a", A).await;
+    let msgs = eventually(Duration::from_secs(30), "B's synced chat", || async {
+        let r = app
+            .get(&format!("/api/a/chats/{B}@c.us/messages?sortOrder=asc"))
+            .await;
+        let v = r.json();
+        if v.as_array().is_some_and(|a| !a.is_empty()) {
+            Ok(v)
+        } else {
+            Err(r.text)
+        }
+    })
+    .await;
+    let bodies: Vec<&str> = msgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["old answer to B"], "{msgs}");
+}
