@@ -143,6 +143,15 @@ pub enum InboundKind {
         /// WhatsApp's message type name.
         kind: String,
     },
+    /// A message pinned (`pinned`) or unpinned for everyone in the chat.
+    Pin {
+        /// The pinned message's WhatsApp id.
+        target_id: String,
+        /// Whether the pinned message is ours (the pinner's view: `key.fromMe`).
+        target_from_me: bool,
+        /// Pin (`true`) or unpin.
+        pinned: bool,
+    },
 }
 
 /// The reply and mentions of a message (its `contextInfo`).
@@ -408,6 +417,14 @@ fn message_kind(full: &wa::Message) -> InboundKind {
                 };
             }
         }
+    }
+    if let Some(p) = msg.pin_in_chat_message.as_option() {
+        let key = p.key.as_option();
+        return InboundKind::Pin {
+            target_id: key.and_then(|k| k.id.clone()).unwrap_or_default(),
+            target_from_me: key.and_then(|k| k.from_me).unwrap_or(false),
+            pinned: p.r#type != Some(wa::message::pin_in_chat_message::Type::UNPIN_FOR_ALL),
+        };
     }
     if let Some(body) = msg.text_content() {
         let context = msg

@@ -493,6 +493,31 @@ impl Inbox {
             }
             // Protocol traffic (key shares, history notices…) is not a chat message.
             InboundKind::Other { kind, .. } if kind == "protocol" => {}
+            // WAHA's engines pass a pin through as a message of its own kind; the pinned
+            // message is named by its id as the receiver stores it.
+            InboundKind::Pin {
+                target_id,
+                target_from_me,
+                pinned,
+            } => {
+                let mut msg = base_message(&head, MessageSource::App, String::new());
+                // `target_from_me` is the pinner's view: ours when we pinned (from another
+                // device), the other way round when the peer of a one-to-one chat did; in a
+                // group the pinner's own message names the pinner as participant.
+                let ours = if m.from_me {
+                    target_from_me
+                } else {
+                    !m.is_group && !target_from_me
+                };
+                let participant =
+                    (m.is_group && target_from_me && !m.from_me).then(|| m.sender.clone());
+                let target = message_id(ours, &m.chat, &target_id, participant.as_deref());
+                msg.data.insert("type".into(), json!("pin"));
+                msg.data.insert("pinned".into(), json!(pinned));
+                msg.data.insert("pinnedMessageId".into(), json!(target));
+                self.save(&msg).await;
+                self.publish_message(me, msg).await;
+            }
             InboundKind::Other { body, kind } => {
                 let mut msg = base_message(&head, MessageSource::App, body);
                 msg.data.insert("type".into(), json!(kind));

@@ -168,10 +168,46 @@ async fn pin_picture_clear_and_delete() {
         let pin = format!("/api/a/chats/{chat}/messages/{id}/pin");
         let r = app.post(&pin, r#"{"duration":86400}"#).await;
         assert_eq!((r.status, r.text.as_str()), (201, ""));
+        // The pin is a message to everyone in the chat: B's session receives it as a
+        // message of type `pin` naming the pinned message by B's id for it.
+        let pinned_id = format!("false_{A}@c.us_{}", id.rsplit('_').next().unwrap());
+        let pins = |n: usize| {
+            let app = &app;
+            let pinned_id = pinned_id.clone();
+            async move {
+                let r = app
+                    .get(&format!("/api/b/chats/{A}@c.us/messages?sortOrder=asc"))
+                    .await;
+                let flags: Vec<bool> = r
+                    .json()
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter(|m| {
+                                m["_data"]["type"] == "pin"
+                                    && m["_data"]["pinnedMessageId"] == pinned_id.as_str()
+                            })
+                            .map(|m| m["_data"]["pinned"] == true)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                // Both arrive within one second: the history orders them by id then.
+                let mut flags = flags;
+                flags.sort_unstable();
+                let want: Vec<bool> = if n == 1 {
+                    vec![true]
+                } else {
+                    vec![false, true]
+                };
+                if flags == want { Ok(()) } else { Err(r.text) }
+            }
+        };
+        eventually(Duration::from_secs(15), "the pin at B", || pins(1)).await;
         let r = app
             .post(&format!("/api/a/chats/{chat}/messages/{id}/unpin"), "")
             .await;
         assert_eq!((r.status, r.text.as_str()), (201, ""));
+        eventually(Duration::from_secs(15), "the unpin at B", || pins(2)).await;
         let r = app.post(&pin, r#"{"duration":5}"#).await;
         assert_eq!(r.status, 400, "{}", r.text);
         let r = app.post(&pin, r#"{}"#).await;
