@@ -121,17 +121,9 @@ impl ContactBackend for MongoSession {
             ContactSortBy::Id => doc! { "_id": dir },
             ContactSortBy::Name => doc! { "sortName": dir, "_id": dir },
         };
-        let coll = self.coll(CONTACTS);
-        let mut find = coll.find(doc! {}).sort(sort).skip(u64::from(q.offset));
-        if let Some(l) = q.limit {
-            find = find.limit(i64::from(l));
-        }
-        let docs: Vec<Document> = find
-            .await
-            .map_err(|e| self.err(&e))?
-            .try_collect()
-            .await
-            .map_err(|e| self.err(&e))?;
+        let docs = self
+            .find_page(CONTACTS, doc! {}, sort, q.offset, q.limit)
+            .await?;
         Ok(docs.iter().map(record).collect())
     }
 

@@ -10,7 +10,6 @@
 //! Every write replaces one whole document, so a group is never half-updated; a full
 //! refresh upserts every group, then removes those no longer listed.
 
-use futures_util::TryStreamExt;
 use mongodb::IndexModel;
 use mongodb::bson::{self, Document, doc};
 
@@ -87,17 +86,9 @@ impl GroupBackend for MongoSession {
             GroupSortBy::Id => doc! { "_id": dir },
             GroupSortBy::Subject => doc! { "subject": dir, "_id": dir },
         };
-        let coll = self.coll(GROUPS);
-        let mut find = coll.find(doc! {}).sort(sort).skip(u64::from(q.offset));
-        if let Some(l) = q.limit {
-            find = find.limit(i64::from(l));
-        }
-        let docs: Vec<Document> = find
-            .await
-            .map_err(|e| self.err(&e))?
-            .try_collect()
-            .await
-            .map_err(|e| self.err(&e))?;
+        let docs = self
+            .find_page(GROUPS, doc! {}, sort, q.offset, q.limit)
+            .await?;
         docs.into_iter().map(decode).collect()
     }
 

@@ -255,17 +255,9 @@ impl MessageBackend for MongoSession {
         if key != "_id" {
             sort.insert("_id", dir);
         }
-        let coll = self.coll(CHATS);
-        let mut find = coll.find(filter).sort(sort).skip(u64::from(q.offset));
-        if let Some(l) = q.limit {
-            find = find.limit(i64::from(l));
-        }
-        let docs: Vec<Document> = find
-            .await
-            .map_err(|e| self.err(&e))?
-            .try_collect()
-            .await
-            .map_err(|e| self.err(&e))?;
+        let docs = self
+            .find_page(CHATS, filter, sort, q.offset, q.limit)
+            .await?;
         let last_ids: Vec<&str> = docs
             .iter()
             .filter_map(|d| d.get_str("lastMessageId").ok())

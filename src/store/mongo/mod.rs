@@ -231,6 +231,29 @@ impl MongoSession {
         self.store.err(e)
     }
 
+    /// One page of `collection` (every list route: chats, groups, contacts): `filter`,
+    /// `sort`, then `offset` and `limit` (`None` = all).
+    async fn find_page(
+        &self,
+        collection: &str,
+        filter: Document,
+        sort: Document,
+        offset: u32,
+        limit: Option<u32>,
+    ) -> Result<Vec<Document>> {
+        use futures_util::TryStreamExt as _;
+        let coll = self.coll(collection);
+        let mut find = coll.find(filter).sort(sort).skip(u64::from(offset));
+        if let Some(l) = limit {
+            find = find.limit(i64::from(l));
+        }
+        find.await
+            .map_err(|e| self.err(&e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.err(&e))
+    }
+
     /// Ensures `concern`'s indexes once per process (and every [`INDEX_RECHECK`]), and
     /// again after the session was deleted (the memo forgets it).
     async fn ensure_indexes(
