@@ -48,7 +48,7 @@ async fn pair_session(
     );
     let r = app.post("/api/sessions", &body).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    app.wait_status(name, "SCAN_QR_CODE", Duration::from_secs(20))
+    app.wait_status(name, "SCAN_QR_CODE", Duration::from_secs(60))
         .await;
     let qr = app
         .get(&format!("/api/{name}/auth/qr?format=raw"))

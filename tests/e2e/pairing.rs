@@ -30,7 +30,7 @@ async fn qr_pairing_reaches_working_and_serves_all_qr_formats() {
         let app = TestApp::spawn_wa(store, &net, &[]).await;
         let r = app.post("/api/sessions", r#"{"name":"alice"}"#).await;
         assert_eq!(r.status, 201);
-        app.wait_status("alice", "SCAN_QR_CODE", Duration::from_secs(20))
+        app.wait_status("alice", "SCAN_QR_CODE", Duration::from_secs(60))
             .await;
 
         let raw = app.get("/api/alice/auth/qr?format=raw").await;
@@ -186,7 +186,7 @@ async fn unlink_from_phone_fails_then_stop_and_delete() {
         );
         // Starting again asks for a fresh QR (the dead credentials are gone).
         app.post("/api/sessions/dave/start", "").await;
-        app.wait_status("dave", "SCAN_QR_CODE", Duration::from_secs(20))
+        app.wait_status("dave", "SCAN_QR_CODE", Duration::from_secs(60))
             .await;
         assert_eq!(app.delete("/api/sessions/dave").await.status, 200);
         assert_eq!(app.get("/api/sessions/dave").await.status, 404);
@@ -203,7 +203,7 @@ async fn unscanned_qr_fails_after_the_qr_timeout() {
     )
     .await;
     app.post("/api/sessions", r#"{"name":"late"}"#).await;
-    app.wait_status("late", "SCAN_QR_CODE", Duration::from_secs(20))
+    app.wait_status("late", "SCAN_QR_CODE", Duration::from_secs(60))
         .await;
     app.wait_status("late", "FAILED", Duration::from_secs(10))
         .await;
@@ -222,7 +222,7 @@ async fn logout_of_working_session_unlinks_and_shows_new_qr() {
         assert_eq!(net.devices().len(), 1);
         let r = app.post("/api/sessions/erin/logout", "").await;
         assert_eq!(r.status, 201);
-        app.wait_status("erin", "SCAN_QR_CODE", Duration::from_secs(20))
+        app.wait_status("erin", "SCAN_QR_CODE", Duration::from_secs(60))
             .await;
         assert!(
             net.devices().is_empty(),
