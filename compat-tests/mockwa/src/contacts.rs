@@ -13,16 +13,12 @@ use std::collections::{BTreeSet, HashMap};
 use wacore_binary::{Jid, Node};
 
 use crate::conn::{Conn, Flow};
-use crate::state::{MEDIA_CAP_BYTES, Picture, State, random_token};
+use crate::state::{Picture, State};
 use crate::wire::{B, attr, attr_jid, children, iq_error, iq_result, lid_jid, pn_jid};
 
 /// Profile data and block lists, by phone number.
 #[derive(Default)]
 pub(crate) struct Book {
-    /// Phone -> its about ("status") text.
-    pub(crate) about: HashMap<String, String>,
-    /// Phone -> its profile picture.
-    pub(crate) pictures: HashMap<String, Picture>,
     /// Phone -> the phones it blocked.
     pub(crate) blocked: HashMap<String, BTreeSet<String>>,
     /// Phone -> the chats it already has (sent to new companions as history sync).
@@ -55,22 +51,18 @@ pub(crate) fn usync_part(st: &State, query: &str, phone: Option<&str>) -> Node {
     }
 }
 
-/// A phone's about text: set through the admin API, else by one of its devices.
+/// A phone's about text (set by one of its devices or the admin API; empty = none).
 fn about_of(st: &State, phone: &str) -> Option<String> {
-    st.book.about.get(phone).cloned().or_else(|| {
-        st.profiles
-            .get(phone)
-            .and_then(|p| p.about.as_ref())
-            .map(|(text, _)| text.clone())
-    })
+    st.profiles
+        .get(phone)
+        .and_then(|p| p.about.as_ref())
+        .map(|(text, _)| text.clone())
+        .filter(|text| !text.is_empty())
 }
 
-/// A phone's picture: set through the admin API, else by one of its devices.
+/// A phone's picture (set by one of its devices or the admin API).
 fn picture_of<'a>(st: &'a State, phone: &str) -> Option<&'a Picture> {
-    st.book
-        .pictures
-        .get(phone)
-        .or_else(|| st.profiles.get(phone).and_then(|p| p.picture.as_ref()))
+    st.profiles.get(phone).and_then(|p| p.picture.as_ref())
 }
 
 /// A user-picture `get` (`target` is a user): `<picture id url direct_path>` or 404.
@@ -155,30 +147,12 @@ pub(crate) fn set_profile(
 ) -> Result<(), String> {
     st.ensure_phone(phone, "");
     if let Some(text) = about {
-        if text.is_empty() {
-            st.book.about.remove(phone);
-        } else {
-            st.book.about.insert(phone.to_string(), text);
-        }
+        st.profiles.entry(phone.to_string()).or_default().about =
+            (!text.is_empty()).then(|| (text, crate::state::now()));
     }
     if let Some(jpeg) = picture {
-        if let Some(old) = st.book.pictures.remove(phone)
-            && let Some(b) = st.media.remove(&old.path)
-        {
-            st.media_bytes = st.media_bytes.saturating_sub(b.len());
-        }
-        if !jpeg.is_empty() {
-            if st.media_bytes + jpeg.len() > MEDIA_CAP_BYTES {
-                return Err("media store is full".into());
-            }
-            let id = format!("{}", rand::random::<u32>() | 1);
-            let path = format!("/v/t61.mockwa-pp/{phone}-{}.jpg", random_token(6));
-            st.media_bytes += jpeg.len();
-            st.media.insert(path.clone(), std::sync::Arc::new(jpeg));
-            st.book
-                .pictures
-                .insert(phone.to_string(), Picture { id, path });
-        }
+        crate::profile::replace_picture(st, phone, Some(jpeg))
+            .map_err(|_| "media store is full".to_string())?;
     }
     Ok(())
 }

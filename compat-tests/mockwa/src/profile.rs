@@ -8,12 +8,12 @@
 //! at `direct_path` on the mock's HTTP port. Profiles live as long as the network.
 
 use serde::{Deserialize, Serialize};
-use wacore_binary::{Jid, Node, Server};
+use wacore_binary::{Jid, Node};
 
 use crate::admin::AdminError;
 use crate::conn::{Conn, Flow};
 use crate::state::{MEDIA_CAP_BYTES, Net, Picture, State, now, random_token};
-use crate::wire::{B, attr, attr_jid, bytes, child, iq_error, iq_result};
+use crate::wire::{B, bytes, child, iq_error, iq_result};
 
 /// What a phone's devices set about themselves (beyond the push name).
 #[derive(Default)]
@@ -41,65 +41,59 @@ pub struct ProfileState {
     pub online: bool,
 }
 
-/// A user-picture IQ (the caller already ruled out groups): `get` answers the target's
-/// picture or 404; `set` with a `<picture>` replaces the sender's own, without one
-/// removes it.
+/// A device's own picture `set` (with a `<picture>` it replaces the sender's picture,
+/// without one it removes it) (the `get`s of anyone's picture are
+/// [`crate::contacts::picture_iq`]'s).
 pub(crate) fn picture_iq(c: &mut Conn, n: &Node) -> Flow {
     let Some(me) = c.device().cloned() else {
         return Flow::reply(iq_error(n, 401, "not-authorized"));
     };
-    let addr = c.net.addr;
     let mut st = c.net.lock();
-    if attr(n, "type").as_deref() == Some("get") {
-        let target = attr_jid(n, "target")
-            .filter(|j| matches!(j.server, Server::Pn | Server::Lid))
-            .and_then(|j| st.phone_of(&j));
-        let picture = target
-            .and_then(|p| st.profiles.get(&p))
-            .and_then(|p| p.picture.clone());
-        return Flow::reply(match picture {
-            Some(p) => iq_result(
-                n,
-                vec![
-                    B::new("picture")
-                        .a("id", p.id)
-                        .a("type", "image")
-                        .a("url", format!("http://{addr}{}", p.path))
-                        .a("direct_path", p.path)
-                        .build(),
-                ],
-            ),
-            None => iq_error(n, 404, "item-not-found"),
-        });
-    }
     let jpeg = child(n, "picture").and_then(bytes).map(<[u8]>::to_vec);
     Flow::reply(set_picture(&mut st, &me.0, jpeg, n))
 }
 
 fn set_picture(st: &mut State, phone: &str, jpeg: Option<Vec<u8>>, n: &Node) -> Node {
+    match replace_picture(st, phone, jpeg) {
+        Ok(Some(id)) => iq_result(n, vec![B::new("picture").a("id", id).build()]),
+        Ok(None) => iq_result(n, vec![]),
+        Err(MediaFull) => iq_error(n, 406, "not-acceptable"),
+    }
+}
+
+/// The media store cannot take the picture.
+#[derive(Debug)]
+pub(crate) struct MediaFull;
+
+/// Replaces `phone`'s profile picture (a device's `set` or the admin API); `None` or empty
+/// bytes remove it. The new picture's id. The one place pictures are stored: usync and
+/// picture `get`s of other users read them from here too.
+pub(crate) fn replace_picture(
+    st: &mut State,
+    phone: &str,
+    jpeg: Option<Vec<u8>>,
+) -> Result<Option<String>, MediaFull> {
     let old = st.profiles.get_mut(phone).and_then(|p| p.picture.take());
     if let Some(p) = old
         && let Some(b) = st.media.remove(&p.path)
     {
         st.media_bytes = st.media_bytes.saturating_sub(b.len());
     }
-    match jpeg {
-        Some(data) if !data.is_empty() => {
-            if st.media_bytes + data.len() > MEDIA_CAP_BYTES {
-                return iq_error(n, 406, "not-acceptable");
-            }
-            let id = format!("{}", rand::random::<u32>() | 1);
-            let path = format!("/v/t61.mockwa-pp/{phone}-{}.jpg", random_token(6));
-            st.media_bytes += data.len();
-            st.media.insert(path.clone(), std::sync::Arc::new(data));
-            st.profiles.entry(phone.to_string()).or_default().picture = Some(Picture {
-                id: id.clone(),
-                path,
-            });
-            iq_result(n, vec![B::new("picture").a("id", id).build()])
-        }
-        _ => iq_result(n, vec![]),
+    let Some(data) = jpeg.filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    if st.media_bytes + data.len() > MEDIA_CAP_BYTES {
+        return Err(MediaFull);
     }
+    let id = format!("{}", rand::random::<u32>() | 1);
+    let path = format!("/v/t61.mockwa-pp/{phone}-{}.jpg", random_token(6));
+    st.media_bytes += data.len();
+    st.media.insert(path.clone(), std::sync::Arc::new(data));
+    st.profiles.entry(phone.to_string()).or_default().picture = Some(Picture {
+        id: id.clone(),
+        path,
+    });
+    Ok(Some(id))
 }
 
 /// `<iq xmlns="status" type="set"><status>text</status></iq>`: the sender's "about".

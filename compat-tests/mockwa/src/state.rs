@@ -234,7 +234,7 @@ pub(crate) struct State {
     pub(crate) online: HashSet<String>,
     pub(crate) next_lid: u64,
     pub(crate) next_group: u64,
-    /// Users' about texts, pictures and block lists.
+    /// Users' block lists and seeded history.
     pub(crate) book: crate::contacts::Book,
     /// Phone -> what its devices set about themselves (about, picture).
     pub(crate) profiles: HashMap<String, crate::profile::Profile>,
