@@ -216,6 +216,7 @@ impl App {
             stop: stop.clone(),
             keys: crate::keys::Keys::new(store.clone(), &config.api_key),
             jwt: crate::keys::jwt::Verifier::from_settings(&config.jwt)?,
+            sessions_list: Default::default(),
         });
         let server = actix_web::HttpServer::new(move || api::build_app(state.clone()))
             // At least 4 workers even on 2 cores: a worker busy reading a large body must

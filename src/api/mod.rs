@@ -77,6 +77,8 @@ pub struct AppState {
     pub keys: crate::keys::Keys,
     /// JWT session tokens, when configured.
     pub jwt: Option<crate::keys::jwt::Verifier>,
+    /// The encoded `GET /api/sessions` answers, reused while the sessions do not change.
+    pub sessions_list: sessions::ListCache,
 }
 
 /// Builds the actix app: WAHA routes (collected into the OpenAPI document), middleware,

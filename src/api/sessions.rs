@@ -332,13 +332,54 @@ pub async fn list_sessions(
     let Query(query) = query;
     let all = query.all.unwrap_or(false);
     let apps = expands_apps(query.expand.as_deref());
+    // A session key sees only its own session (WAHA): such answers are small and built
+    // per call; the full listing is served from the cache while nothing changed.
+    let own = caller.0.visible_sessions();
+    let fingerprint = own.is_none().then(|| state.manager.list_fingerprint());
+    if let Some(fp) = fingerprint
+        && let Some(body) = state.sessions_list.get(fp, all, apps)
+    {
+        return Ok(json_bytes(body));
+    }
     let mut views = state.manager.list(all).await?;
-    // A session key sees only its own session (WAHA).
-    if let Some(own) = caller.0.visible_sessions() {
+    if let Some(own) = own {
         views.retain(|v| own.contains(&v.name));
     }
     let body: Vec<SessionInfo> = views.into_iter().map(|v| info(v, apps, None)).collect();
-    Ok(HttpResponse::Ok().json(body))
+    let body = web::Bytes::from(
+        serde_json::to_vec(&body)
+            .map_err(|e| ApiError::Internal(format!("cannot encode the sessions list: {e}")))?,
+    );
+    if let Some(fp) = fingerprint {
+        state.sessions_list.put(fp, all, apps, body.clone());
+    }
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
+}
+
+/// The last encoded `GET /api/sessions` answer per (`all`, `expand=apps`), with the
+/// [`crate::sessions::SessionManager::list_fingerprint`] it was built under. Lives in
+/// [`AppState`] for the process.
+#[derive(Default)]
+pub struct ListCache(std::sync::Mutex<std::collections::HashMap<(bool, bool), (u64, web::Bytes)>>);
+
+impl ListCache {
+    fn get(&self, fingerprint: u64, all: bool, apps: bool) -> Option<web::Bytes> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(all, apps))
+            .filter(|(fp, _)| *fp == fingerprint)
+            .map(|(_, body)| body.clone())
+    }
+
+    fn put(&self, fingerprint: u64, all: bool, apps: bool, body: web::Bytes) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert((all, apps), (fingerprint, body));
+    }
 }
 
 /// Create a session

@@ -29,7 +29,7 @@ use std::{
     collections::{HashMap, HashSet},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -178,6 +178,9 @@ struct Inner {
     /// The boot restore task (at most one); joined by [`SessionManager::shutdown`].
     restore: Mutex<Option<JoinHandle<()>>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bumped after every write of session records or stored accounts made through the
+    /// registry: part of [`SessionManager::list_fingerprint`].
+    records_gen: AtomicU64,
 }
 
 impl SessionManager {
@@ -205,6 +208,7 @@ impl SessionManager {
                 queued: Mutex::new(HashSet::new()),
                 restore: Mutex::new(None),
                 locks: Mutex::new(HashMap::new()),
+                records_gen: AtomicU64::new(0),
             }),
         }
     }
@@ -339,6 +343,49 @@ impl SessionManager {
             .ok_or_else(|| Error::NotFound(name.to_string()))
     }
 
+    /// A value that changes whenever [`Self::list`] could answer differently: the records
+    /// generation, the restore queue, and each running session's status, activity and
+    /// account. O(sessions) in memory, no store read, so `GET /api/sessions` can serve a
+    /// cached answer while it holds (issue 16: at 1,000 sessions the answer is ~0.3 MB
+    /// of JSON, and building it per request capped the route at ~500 req/s).
+    ///
+    /// Computed before the data it guards is read: a change racing a rebuild only makes the
+    /// next call miss, never serves stale data after the change is visible.
+    pub fn list_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        // `DefaultHasher::new()` has fixed keys, so fingerprints compare across calls.
+        // Per-entry hashes are summed: the maps' iteration order does not matter.
+        fn entry(f: impl FnOnce(&mut std::collections::hash_map::DefaultHasher)) -> u64 {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            f(&mut h);
+            h.finish()
+        }
+        let mut sum = self.inner.records_gen.load(Ordering::Acquire);
+        {
+            let queued = self.inner.queued.lock().unwrap_or_else(|p| p.into_inner());
+            sum = sum.wrapping_mul(31).wrapping_add(queued.len() as u64);
+            for name in queued.iter() {
+                sum = sum.wrapping_add(entry(|h| (0u8, name).hash(h)));
+            }
+        }
+        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        sum = sum.wrapping_mul(31).wrapping_add(running.len() as u64);
+        for (name, handle) in running.iter() {
+            let live = handle.state.borrow();
+            sum = sum.wrapping_add(entry(|h| {
+                (1u8, name, live.status, live.activity_ms).hash(h);
+                if let Some(me) = &live.me {
+                    (&me.id, &me.lid, &me.jid, &me.push_name).hash(h);
+                }
+            }));
+        }
+        sum
+    }
+
+    fn records_changed(&self) {
+        self.inner.records_gen.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Sessions ordered by name; only running (or queued for restore) ones unless `all`.
     ///
     /// Two store reads at most whatever the number of sessions: the records, and the stored
@@ -402,16 +449,14 @@ impl SessionManager {
             name: name.to_string(),
             config: self.inner.settings.defaults.apply(config),
         };
-        self.inner
-            .store
-            .insert_session(&record)
-            .await
-            .map_err(|e| match e {
-                store::Error::AlreadyExists(_) => Error::AlreadyExists(name.to_string()),
-                other @ (store::Error::Unavailable(_)
-                | store::Error::Corrupt(_)
-                | store::Error::Backend(_)) => Error::Store(other),
-            })?;
+        let inserted = self.inner.store.insert_session(&record).await;
+        self.records_changed();
+        inserted.map_err(|e| match e {
+            store::Error::AlreadyExists(_) => Error::AlreadyExists(name.to_string()),
+            other @ (store::Error::Unavailable(_)
+            | store::Error::Corrupt(_)
+            | store::Error::Backend(_)) => Error::Store(other),
+        })?;
         if start {
             self.start_locked(&record).await?;
         }
@@ -424,7 +469,9 @@ impl SessionManager {
         let mut record = self.record(name).await?;
         record.config = self.inner.settings.defaults.apply(config);
         let was_running = self.stop_locked(name, false).await?;
-        self.inner.store.upsert_session(&record).await?;
+        let stored = self.inner.store.upsert_session(&record).await;
+        self.records_changed();
+        stored?;
         if was_running {
             self.start_locked(&record).await?;
         }
@@ -445,7 +492,9 @@ impl SessionManager {
             name: name.to_string(),
             config: self.inner.settings.defaults.apply(config),
         };
-        self.inner.store.upsert_session(&record).await?;
+        let stored = self.inner.store.upsert_session(&record).await;
+        self.records_changed();
+        stored?;
         self.start_locked(&record).await?;
         self.view(record).await
     }
@@ -496,7 +545,9 @@ impl SessionManager {
         let _guard = self.lock(name).await;
         self.unlink_if_working(name).await;
         self.stop_locked(name, true).await?;
-        self.inner.store.delete_session(name).await?;
+        let deleted = self.inner.store.delete_session(name).await;
+        self.records_changed();
+        deleted?;
         Ok(())
     }
 
@@ -589,8 +640,15 @@ impl SessionManager {
     }
 
     async fn wipe_credentials(&self, name: &str) -> Result<()> {
-        self.inner.store.wipe_credentials(name).await?;
-        self.inner.store.set_me(name, None).await?;
+        // Bumped even when a step fails (here and after every record write): a failed
+        // write may still have been applied, and a spurious bump only costs one rebuild.
+        let wiped = self.inner.store.wipe_credentials(name).await;
+        let cleared = match wiped {
+            Ok(()) => self.inner.store.set_me(name, None).await,
+            Err(e) => Err(e),
+        };
+        self.records_changed();
+        cleared?;
         Ok(())
     }
 

@@ -321,3 +321,67 @@ async fn mongo_name_limit_keeps_database_name_under_64_bytes() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
 }
+
+/// `GET /api/sessions` is served from a cache while nothing changed (issue 16): every kind
+/// of change must show in the very next listing, for each (`all`, `expand`) variant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_listing_shows_every_change_at_once() {
+    each_store("cached_listing", async |app| {
+        let list = async |q: &str| app.get(&format!("/api/sessions{q}")).await.json();
+        let find = |l: &Value, n: &str| {
+            l.as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == n)
+                .cloned()
+        };
+        // Warm both variants, then create: the new session is listed at once.
+        assert_eq!(list("?all=true").await, json!([]));
+        assert_eq!(list("").await, json!([]));
+        app.post("/api/sessions", r#"{"name":"c1","start":false}"#)
+            .await;
+        assert_eq!(names(&list("?all=true").await), vec!["c1"]);
+        assert_eq!(list("").await, json!([]));
+        // Two identical calls answer the same bytes.
+        let a = app.get("/api/sessions?all=true").await.text;
+        assert_eq!(a, app.get("/api/sessions?all=true").await.text);
+        // A config change.
+        app.put("/api/sessions/c1", r#"{"config":{"debug":true}}"#)
+            .await;
+        let c1 = find(&list("?all=true").await, "c1").unwrap();
+        assert_eq!(c1["config"], json!({"debug": true}));
+        // expand=apps is its own variant.
+        let c1 = find(&list("?all=true&expand=apps").await, "c1").unwrap();
+        assert_eq!(c1["apps"], json!([]));
+        assert!(
+            find(&list("?all=true").await, "c1")
+                .unwrap()
+                .get("apps")
+                .is_none()
+        );
+        // Status changes made by the running session itself (no engine in this build:
+        // STARTING, then FAILED).
+        app.post("/api/sessions/c1/start", "").await;
+        assert_eq!(names(&list("").await), vec!["c1"]);
+        assert_ne!(find(&list("").await, "c1").unwrap()["status"], "STOPPED");
+        crate::support::poll::eventually(Duration::from_secs(30), "FAILED listed", || async {
+            let s = find(&list("").await, "c1").unwrap()["status"].clone();
+            if s == "FAILED" {
+                Ok(())
+            } else {
+                Err(s.to_string())
+            }
+        })
+        .await;
+        // Stop, then delete.
+        app.post("/api/sessions/c1/stop", "").await;
+        assert_eq!(list("").await, json!([]));
+        assert_eq!(
+            find(&list("?all=true").await, "c1").unwrap()["status"],
+            "STOPPED"
+        );
+        app.delete("/api/sessions/c1").await;
+        assert_eq!(list("?all=true").await, json!([]));
+    })
+    .await;
+}
