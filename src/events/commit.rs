@@ -197,8 +197,9 @@ impl Task {
 
 /// The message of an outbox error, to hand the same failure to every publisher.
 fn outbox_message(e: &Error) -> String {
-    match e {
-        Error::Outbox(m) => m.clone(),
-        other => other.to_string(),
+    if let Error::Outbox(m) = e {
+        m.clone()
+    } else {
+        e.to_string()
     }
 }

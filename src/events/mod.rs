@@ -12,6 +12,7 @@
 //! ([`outbox`]), deletes it only after a 2xx, delivers strictly in order per
 //! (session, url) ([`webhook`]), and parks exhausted rows in a dead-letter list that the
 //! admin can replay. Delivery is at least once; a redelivered event keeps its `id`.
+//! Concurrent publishes of a session share one durable write (group commit, `commit.rs`).
 //!
 //! The wire shapes (the envelope, one typed payload per event) are WAHA vocabulary and
 //! live in [`crate::model::events`]; this module decides who receives them.

@@ -81,7 +81,7 @@ async fn publish_concurrently(bus: &EventBus, context: &EventContext) -> Vec<Str
 /// order; duplicates of the event just delivered are allowed: at least once) and that
 /// every id in `ids` arrived.
 fn assert_complete_and_ordered(name: &str, got: &[crate::support::sink::Received], ids: &[String]) {
-    let mut last = vec![-1_i64; PUBLISHERS];
+    let mut last = [-1_i64; PUBLISHERS];
     let mut seen = std::collections::HashSet::new();
     for r in got.iter().filter(|r| r.status == 200) {
         let v = r.json();
