@@ -209,6 +209,33 @@ impl Api {
             .await
     }
 
+    /// `wharf_mongo_commands_total` by command name, from the child's `/metrics`.
+    async fn mongo_commands(&self) -> Commands {
+        let text = match self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .header("X-Api-Key", KEY)
+            .send()
+            .await
+        {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let mut out = Commands::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("wharf_mongo_commands_total{")
+                && let Some((labels, value)) = rest.split_once("} ")
+                && let Some(name) = labels
+                    .split(',')
+                    .find_map(|l| l.strip_prefix("command=\""))
+                    .map(|n| n.trim_end_matches('"').to_string())
+            {
+                *out.entry(name).or_insert(0.0) += value.trim().parse::<f64>().unwrap_or(0.0);
+            }
+        }
+        out
+    }
+
     async fn count_working(&self) -> usize {
         self.get("/api/sessions?all=true")
             .await
@@ -250,6 +277,23 @@ impl Api {
         }
         total as f64 / LOAD_TIME.as_secs_f64()
     }
+}
+
+/// MongoDB commands by name.
+type Commands = std::collections::BTreeMap<String, f64>;
+
+/// `after - before` per operation, e.g. `find 2.00, insert 1.50 (total 3.50)`.
+fn per_op(before: &Commands, after: &Commands, ops: usize) -> String {
+    let mut parts = Vec::new();
+    let mut total = 0.0;
+    for (name, value) in after {
+        let d = (value - before.get(name).copied().unwrap_or(0.0)) / ops.max(1) as f64;
+        if d > 0.0 {
+            parts.push(format!("{name} {d:.2}"));
+            total += d;
+        }
+    }
+    format!("{} (total {total:.2})", parts.join(", "))
 }
 
 /// One wharf process on `dir` (its store) and `port`.
@@ -413,6 +457,7 @@ async fn run() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", log_tail(&wharf.log)));
+    let mongo_before_pairing = api.mongo_commands().await;
     let started = Instant::now();
     let limit = Arc::new(tokio::sync::Semaphore::new(16));
     let mut tasks = tokio::task::JoinSet::new();
@@ -431,6 +476,7 @@ async fn run() {
     }
     let pair_time = started.elapsed();
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let mongo_after_pairing = api.mongo_commands().await;
     let fds_full = open_fds(wharf.pid);
     let fds_per_session = (fds_full.saturating_sub(fds_empty)) as f64 / (n + 1) as f64;
 
@@ -465,6 +511,9 @@ async fn run() {
     }
     e2e.sort();
     http.sort();
+    // Settle: the sender's acks and the receiver's webhook removals of the last message.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mongo_after_sends = api.mongo_commands().await;
 
     let list_rps = api.throughput("/api/sessions").await;
     let ping_rps = api.throughput("/ping").await;
@@ -483,6 +532,7 @@ async fn run() {
         tokio::time::sleep(POLL).await;
     }
     let restore = wharf.spawned.elapsed();
+    let mongo_after_restore = api.mongo_commands().await;
     let shutdown_restored = wharf.shutdown().await;
 
     let total = n + 1;
@@ -572,6 +622,24 @@ async fn run() {
         ">= 100/s",
         Some(n as f64 / pair_time.as_secs_f64() >= 100.0),
     );
+    if mongo.is_some() {
+        println!();
+        println!("MongoDB commands (round trips) per operation, from /metrics:");
+        println!(
+            "  pairing (per session):      {}",
+            per_op(&mongo_before_pairing, &mongo_after_pairing, n)
+        );
+        println!(
+            "  sendText, end to end:       {}",
+            per_op(&mongo_after_pairing, &mongo_after_sends, messages)
+        );
+        println!("    (sender: store + message.any outbox + delivery; receiver: inbound store + ");
+        println!("     message outbox + delivery + removal; both sessions' acks)");
+        println!(
+            "  restore (per session):      {}",
+            per_op(&Commands::new(), &mongo_after_restore, total)
+        );
+    }
     println!();
     println!("(load generator, mock network and receiver share the machine with wharf)");
     drop(dir);

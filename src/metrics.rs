@@ -57,6 +57,12 @@ struct StatusLabels {
     status: String,
 }
 
+/// `command`: a MongoDB command name (`find`, `insert`, `update`, …).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CommandLabels {
+    command: String,
+}
+
 /// Every metric wharf exports.
 pub struct Metrics {
     registry: Registry,
@@ -71,6 +77,7 @@ pub struct Metrics {
     rss: Gauge,
     cpu_ms: Gauge,
     open_fds: Gauge,
+    mongo_commands: Family<CommandLabels, Counter>,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -144,6 +151,12 @@ impl Metrics {
             "Open file descriptors",
             open_fds.clone(),
         );
+        let mongo_commands = Family::<CommandLabels, Counter>::default();
+        registry.register(
+            "mongo_commands",
+            "MongoDB commands sent (database round trips), by command name",
+            mongo_commands.clone(),
+        );
         // Zero series from the start, so dashboards show 0 rather than "no data" and every
         // family is in the very first scrape.
         for direction in ["in", "out"] {
@@ -171,7 +184,17 @@ impl Metrics {
             rss,
             cpu_ms,
             open_fds,
+            mongo_commands,
         }
+    }
+
+    /// One MongoDB command sent (the store's command monitor calls this).
+    pub fn mongo_command(&self, command: &str) {
+        self.mongo_commands
+            .get_or_create(&CommandLabels {
+                command: command.to_string(),
+            })
+            .inc();
     }
 
     /// Adds the `session` label to message and webhook metrics from now on.

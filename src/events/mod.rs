@@ -12,10 +12,12 @@
 //! ([`outbox`]), deletes it only after a 2xx, delivers strictly in order per
 //! (session, url) ([`webhook`]), and parks exhausted rows in a dead-letter list that the
 //! admin can replay. Delivery is at least once; a redelivered event keeps its `id`.
+//! Concurrent publishes of a session share one durable write (group commit, `commit.rs`).
 //!
 //! The wire shapes (the envelope, one typed payload per event) are WAHA vocabulary and
 //! live in [`crate::model::events`]; this module decides who receives them.
 
+mod commit;
 pub mod outbox;
 pub mod webhook;
 pub mod websocket;
@@ -26,6 +28,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use self::{
+    commit::Committer,
     outbox::{NewRow, Outbox, Retry},
     webhook::Delivery,
 };
@@ -133,6 +136,8 @@ struct Inner {
     /// Child of `cancel`: closes only the WebSocket clients (see `close_websockets`).
     ws_closing: CancellationToken,
     outbox: Outbox,
+    /// Groups concurrent publishes of a session into one durable append.
+    committer: Committer,
     settings: EventSettings,
     ws: broadcast::Sender<Arc<Envelope>>,
     delivery: Delivery,
@@ -155,6 +160,7 @@ impl EventBus {
         cancel: CancellationToken,
     ) -> Self {
         let outbox = Outbox::new(&store);
+        let committer = Committer::new(outbox.clone(), rt.clone(), cancel.child_token());
         let delivery = Delivery::new(
             outbox.clone(),
             settings.user_agent.clone(),
@@ -168,6 +174,7 @@ impl EventBus {
                 ws_closing: cancel.child_token(),
                 cancel,
                 outbox,
+                committer,
                 settings,
                 ws,
                 delivery,
@@ -238,7 +245,7 @@ impl EventBus {
             Ok(())
         } else {
             let urls: Vec<String> = rows.iter().map(|r| r.url.clone()).collect();
-            let res = self.inner.outbox.append(&ctx.session, rows).await;
+            let res = self.inner.committer.append(&ctx.session, rows).await;
             if res.is_ok() {
                 for url in urls {
                     self.inner.delivery.wake(&ctx.session, &url);
@@ -287,10 +294,11 @@ impl EventBus {
         }
     }
 
-    /// Closes WebSocket clients (1001), stops the delivery workers and waits for them.
-    /// Undelivered rows stay in the outbox.
+    /// Closes WebSocket clients (1001), writes the appends still queued, stops the
+    /// delivery workers and waits for them. Undelivered rows stay in the outbox.
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
+        self.inner.committer.shutdown().await;
         self.inner.delivery.shutdown().await;
     }
 

@@ -97,21 +97,36 @@ impl Outbox {
         url: &str,
         limit: usize,
     ) -> Result<Option<Vec<Row>>, Error> {
+        self.pending_after(session, url, 0, limit).await
+    }
+
+    /// As [`Self::pending`], only rows with a seq above `after` (a delivery worker reads
+    /// on past rows whose removal is still being written).
+    ///
+    /// # Errors
+    /// [`Error::Outbox`] on storage failures.
+    pub async fn pending_after(
+        &self,
+        session: &str,
+        url: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Option<Vec<Row>>, Error> {
         self.session(session)?
             .outbox()
-            .pending(url, limit)
+            .pending(url, after, limit)
             .await
             .map_err(db_err)
     }
 
-    /// Delivered: the row is removed.
+    /// Delivered: the rows are removed, in one write.
     ///
     /// # Errors
     /// [`Error::Outbox`] on storage failures.
-    pub async fn delivered(&self, session: &str, seq: i64) -> Result<(), Error> {
+    pub async fn delivered(&self, session: &str, seqs: Vec<i64>) -> Result<(), Error> {
         self.session(session)?
             .outbox()
-            .delivered(seq)
+            .delivered(seqs)
             .await
             .map_err(db_err)
     }

@@ -34,8 +34,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::outbox::{Outbox, Row};
 use crate::model::session::RetryPolicy;
 
-/// Rows a worker reads at once.
-const BATCH: usize = 16;
+/// Rows a worker reads at once; their removals are written together.
+const BATCH: usize = 64;
 /// A worker with nothing to do for this long exits (a new event starts it again).
 const IDLE_RETIRE: Duration = Duration::from_secs(120);
 /// Pause after a storage error before the worker tries again.
@@ -44,6 +44,8 @@ const STORE_BACKOFF: Duration = Duration::from_secs(1);
 /// queue forever).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle keep-alive connections to receivers are closed after this long.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Upper bound of one retry delay (exponential policies and `Retry-After` included).
 const MAX_DELAY_MS: u64 = 3_600_000;
 /// How long `shutdown` waits for workers to notice the cancellation.
@@ -87,6 +89,9 @@ impl Delivery {
             // reqwest's default today; stated so a webhook never waits on Nagle (issue 16).
             .tcp_nodelay(true)
             .connect_timeout(CONNECT_TIMEOUT)
+            // Keep-alive: each (session, url) worker sends one request at a time and
+            // reuses a pooled connection to its receiver; idle ones close after 90 s.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             // WAHA's HTTPS agent uses `rejectUnauthorized: false`; receivers with
             // self-signed certificates that work with WAHA must keep working.
@@ -171,15 +176,34 @@ struct Failure {
     retry_after_ms: Option<u64>,
 }
 
+/// How one row's delivery ended.
+enum Outcome {
+    /// 2xx: the row is to be removed.
+    Delivered,
+    /// Attempts exhausted: the row is a dead letter now.
+    Dead,
+    /// The bus is stopping; the row stays pending.
+    Cancelled,
+}
+
 impl Worker {
+    /// Reads pending rows in batches and delivers them one by one, in seq order.
+    ///
+    /// Removal is pipelined: a batch's delivered rows are deleted in one write that runs
+    /// while the next batch is being sent (reads then start after `cursor`, the last seq
+    /// handled). A crash before that write completes only redelivers them (at least
+    /// once). Once the queue looks empty the cursor goes back to 0, so rows that became
+    /// pending again below it (replayed dead letters) are found.
     async fn run(self) {
         let cancel = self.shared.cancel.clone();
+        let mut cursor = 0_i64;
+        let mut removing: Option<tokio::task::JoinHandle<bool>> = None;
         loop {
             let seen = self.wakes.load(Ordering::SeqCst);
             let rows = match self
                 .shared
                 .outbox
-                .pending(&self.session, &self.url, BATCH)
+                .pending_after(&self.session, &self.url, cursor, BATCH)
                 .await
             {
                 Ok(Some(rows)) => rows,
@@ -189,12 +213,18 @@ impl Worker {
                     tracing::warn!(session = self.session, url = crate::redact::url(&self.url), error = %e,
                         "webhook outbox unreadable; retrying");
                     if sleep_or_cancel(&cancel, STORE_BACKOFF).await {
+                        settle(removing.take()).await;
                         return;
                     }
                     continue;
                 }
             };
             if rows.is_empty() {
+                if removing.is_some() || cursor != 0 {
+                    settle(removing.take()).await;
+                    cursor = 0;
+                    continue;
+                }
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     () = self.notify.notified() => continue,
@@ -206,10 +236,51 @@ impl Worker {
                     }
                 }
             }
+            let mut delivered = Vec::with_capacity(rows.len());
+            let mut cancelled = false;
             for row in rows {
-                if !self.deliver(row).await {
-                    return;
+                let seq = row.seq;
+                match self.deliver(row).await {
+                    Outcome::Delivered => delivered.push(seq),
+                    Outcome::Dead => {}
+                    Outcome::Cancelled => {
+                        cancelled = true;
+                        break;
+                    }
                 }
+                cursor = seq;
+            }
+            // One removal in flight at a time, in order: the previous batch's first.
+            if !settle(removing.take()).await {
+                // Its rows are still pending: read from the start again (they are
+                // redelivered, at least once).
+                cursor = 0;
+            }
+            if cancelled {
+                // Stopping: remove what was delivered now, so a restart does not resend it.
+                let outbox = &self.shared.outbox;
+                if let Err(e) = outbox.delivered(&self.session, delivered).await {
+                    tracing::warn!(session = self.session, error = %e,
+                        "delivered webhooks not removed from the outbox");
+                }
+                return;
+            }
+            if !delivered.is_empty() {
+                let (outbox, session) = (self.shared.outbox.clone(), self.session.clone());
+                removing = Some(self.shared.tracker.spawn_on(
+                    async move {
+                        match outbox.delivered(&session, delivered).await {
+                            Ok(()) => true,
+                            Err(e) => {
+                                // Still pending in storage: sent again (at least once).
+                                tracing::warn!(session, error = %e,
+                                    "delivered webhooks not removed from the outbox");
+                                false
+                            }
+                        }
+                    },
+                    &self.shared.rt,
+                ));
             }
         }
     }
@@ -226,8 +297,9 @@ impl Worker {
         true
     }
 
-    /// Delivers one row, retrying until a 2xx or the last attempt. False = cancelled.
-    async fn deliver(&self, row: Row) -> bool {
+    /// Delivers one row, retrying until a 2xx or the last attempt. The caller removes a
+    /// delivered row.
+    async fn deliver(&self, row: Row) -> Outcome {
         let cancel = &self.shared.cancel;
         let outbox = &self.shared.outbox;
         let mut attempts = row.attempts;
@@ -236,20 +308,14 @@ impl Worker {
             let wait = next - crate::clock::now_ms();
             if wait > 0 && sleep_or_cancel(cancel, Duration::from_millis(wait.unsigned_abs())).await
             {
-                return false;
+                return Outcome::Cancelled;
             }
             let outcome = tokio::select! {
-                () = cancel.cancelled() => return false,
+                () = cancel.cancelled() => return Outcome::Cancelled,
                 r = self.send(&row) => r,
             };
             match outcome {
                 Ok(()) => {
-                    if let Err(e) = outbox.delivered(&self.session, row.seq).await {
-                        // Still pending in storage: it will be sent again (at least once).
-                        tracing::warn!(session = self.session, seq = row.seq, error = %e,
-                            "delivered webhook not removed from the outbox");
-                        return !sleep_or_cancel(cancel, STORE_BACKOFF).await;
-                    }
                     crate::metrics::global().webhook_delivered(
                         &self.session,
                         crate::clock::now_ms() - row.new.created_ms,
@@ -261,7 +327,7 @@ impl Worker {
                         id = row.new.event_id,
                         "webhook delivered"
                     );
-                    return true;
+                    return Outcome::Delivered;
                 }
                 Err(failure) => {
                     attempts = attempts.saturating_add(1);
@@ -292,7 +358,7 @@ impl Worker {
                             error = failure.error,
                             "webhook attempts exhausted; dead letter"
                         );
-                        return true;
+                        return Outcome::Dead;
                     }
                     tracing::debug!(
                         session = self.session,
@@ -449,6 +515,17 @@ fn error_chain(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// Waits for a removal started by a worker. True = it succeeded (or there was none).
+///
+/// # Cancel safety
+/// Cancel safe: the removal runs on as its own task.
+async fn settle(removing: Option<tokio::task::JoinHandle<bool>>) -> bool {
+    match removing {
+        Some(task) => task.await.unwrap_or(false),
+        None => true,
+    }
 }
 
 /// Sleeps unless cancelled first. True = cancelled.

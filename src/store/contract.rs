@@ -403,11 +403,11 @@ pub struct DeadLetter {
 pub trait OutboxBackend {
     /// Appends `rows` durably, in order, with consecutive seqs.
     async fn append(&self, rows: Vec<NewRow>) -> Result<()>;
-    /// Up to `limit` pending rows for `url`, lowest seq first; `None` when the session's
-    /// outbox is gone.
-    async fn pending(&self, url: &str, limit: usize) -> Result<Option<Vec<Row>>>;
-    /// Removes a delivered row.
-    async fn delivered(&self, seq: i64) -> Result<()>;
+    /// Up to `limit` pending rows for `url` with a seq above `after`, lowest seq first;
+    /// `None` when the session's outbox is gone.
+    async fn pending(&self, url: &str, after: i64, limit: usize) -> Result<Option<Vec<Row>>>;
+    /// Removes delivered rows, in one write.
+    async fn delivered(&self, seqs: Vec<i64>) -> Result<()>;
     /// Records a failed attempt; `dead` moves the row to the dead letters.
     async fn failed(
         &self,

@@ -365,12 +365,12 @@ impl SessionOutbox<'_> {
         dispatch!(self.0, SessionBackend, b => b.append(rows).await)
     }
     /// See [`OutboxBackend::pending`].
-    pub async fn pending(&self, url: &str, limit: usize) -> Result<Option<Vec<Row>>> {
-        dispatch!(self.0, SessionBackend, b => b.pending(url, limit).await)
+    pub async fn pending(&self, url: &str, after: i64, limit: usize) -> Result<Option<Vec<Row>>> {
+        dispatch!(self.0, SessionBackend, b => b.pending(url, after, limit).await)
     }
     /// See [`OutboxBackend::delivered`].
-    pub async fn delivered(&self, seq: i64) -> Result<()> {
-        dispatch!(self.0, SessionBackend, b => b.delivered(seq).await)
+    pub async fn delivered(&self, seqs: Vec<i64>) -> Result<()> {
+        dispatch!(self.0, SessionBackend, b => b.delivered(seqs).await)
     }
     /// See [`OutboxBackend::failed`].
     pub async fn failed(

@@ -34,3 +34,4 @@ mod status_posts;
 mod store_contract;
 mod support;
 mod unsupported_ops;
+mod webhook_batching;

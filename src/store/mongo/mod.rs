@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use mongodb::bson::Document;
 use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::event::{EventHandler, command::CommandEvent};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database, IndexModel};
 
@@ -118,6 +119,13 @@ impl MongoStore {
             .get_or_insert(SERVER_SELECTION_TIMEOUT);
         opts.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
         opts.app_name.get_or_insert_with(|| "wharf".to_owned());
+        // Every command is a round trip: `/metrics` counts them by name
+        // (`wharf_mongo_commands_total`), which is how issue 16 measures and cuts them.
+        opts.command_event_handler = Some(EventHandler::callback(|event: CommandEvent| {
+            if let CommandEvent::Started(started) = event {
+                crate::metrics::global().mongo_command(&started.command_name);
+            }
+        }));
         let client = Client::with_options(opts).map_err(|e| redactor.error(&e))?;
         let main = client.database(&ns.main_db());
         let store = Self {

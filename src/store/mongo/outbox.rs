@@ -87,10 +87,10 @@ impl OutboxBackend for MongoSession {
         Ok(())
     }
 
-    async fn pending(&self, url: &str, limit: usize) -> Result<Option<Vec<Row>>> {
+    async fn pending(&self, url: &str, after: i64, limit: usize) -> Result<Option<Vec<Row>>> {
         let docs: Vec<Document> = self
             .coll(OUTBOX)
-            .find(doc! { "url": url, "state": PENDING })
+            .find(doc! { "url": url, "state": PENDING, "_id": { "$gt": after } })
             .sort(doc! { "_id": 1 })
             .limit(i64::try_from(limit).unwrap_or(16))
             .await
@@ -104,9 +104,12 @@ impl OutboxBackend for MongoSession {
             .map(Some)
     }
 
-    async fn delivered(&self, seq: i64) -> Result<()> {
+    async fn delivered(&self, seqs: Vec<i64>) -> Result<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
         self.coll(OUTBOX)
-            .delete_one(doc! { "_id": seq })
+            .delete_many(doc! { "_id": { "$in": seqs } })
             .await
             .map_err(|e| self.err(&e))?;
         Ok(())

@@ -88,15 +88,17 @@ impl OutboxBackend for SqliteSession {
         .map(drop)
     }
 
-    async fn pending(&self, url: &str, limit: usize) -> Result<Option<Vec<Row>>> {
+    async fn pending(&self, url: &str, after: i64, limit: usize) -> Result<Option<Vec<Row>>> {
         let url = url.to_string();
         self.outbox(false, move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, event_id, event, url, body, headers, hmac_key, policy, delay_ms, \
                  max_attempts, attempts, next_attempt_at, created_at, last_error \
-                 FROM outbox WHERE url = ?1 AND state = 'pending' ORDER BY seq LIMIT ?2",
+                 FROM outbox WHERE url = ?1 AND state = 'pending' AND seq > ?3 \
+                 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![url, i64::try_from(limit).unwrap_or(16)], |r| {
+            let limit = i64::try_from(limit).unwrap_or(16);
+            let rows = stmt.query_map(params![url, limit, after], |r| {
                 let headers: String = r.get(5)?;
                 let policy: String = r.get(7)?;
                 let delay_ms: i64 = r.get(8)?;
@@ -126,9 +128,20 @@ impl OutboxBackend for SqliteSession {
         .await
     }
 
-    async fn delivered(&self, seq: i64) -> Result<()> {
+    async fn delivered(&self, seqs: Vec<i64>) -> Result<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        // One transaction: one fsync for the whole batch.
         self.outbox(false, move |conn| {
-            conn.execute("DELETE FROM outbox WHERE seq = ?1", params![seq])
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?;
+                for seq in &seqs {
+                    stmt.execute(params![seq])?;
+                }
+            }
+            tx.commit()
         })
         .await
         .map(drop)
