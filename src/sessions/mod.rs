@@ -11,6 +11,7 @@
 pub mod calls;
 pub mod chat_actions;
 pub mod chatting;
+pub mod cluster;
 pub mod contacts;
 pub mod convert;
 pub mod delivery;
@@ -141,6 +142,8 @@ pub struct ManagerSettings {
     pub connect_timeout: Duration,
     /// QR and restart timers.
     pub timers: runtime::Timers,
+    /// `WHARF_CLUSTER`: leases, placement and failover (`cluster`); needs MongoDB.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 /// What [`SessionManager::shutdown`] did, for the log and the tests.
@@ -178,6 +181,8 @@ struct Inner {
     /// The boot restore task (at most one); joined by [`SessionManager::shutdown`].
     restore: Mutex<Option<JoinHandle<()>>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Cluster mode's state (`None` otherwise).
+    cluster: Option<cluster::Ctx>,
 }
 
 impl SessionManager {
@@ -191,8 +196,16 @@ impl SessionManager {
         rt: tokio::runtime::Handle,
         cancel: CancellationToken,
     ) -> Self {
+        let cluster = settings.cluster.clone().and_then(|c| {
+            let Some(cs) = store.cluster() else {
+                tracing::error!("WHARF_CLUSTER needs the MongoDB store; running alone");
+                return None;
+            };
+            Some(cluster::Ctx::new(c, cs))
+        });
         Self {
             inner: Arc::new(Inner {
+                cluster,
                 store,
                 messages,
                 events,
@@ -224,6 +237,7 @@ impl SessionManager {
             store: self.inner.store.clone(),
             media: self.inner.media.clone(),
             history_depth: self.inner.settings.history_depth,
+            fence: None,
         }
     }
 
@@ -326,7 +340,12 @@ impl SessionManager {
             Some(live) => Ok(self.live_view(record, live)),
             None => {
                 let me = self.inner.store.get_me(&record.name).await?;
-                Ok(self.idle_view(record, me, queued))
+                let mut view = self.idle_view(record, me, queued);
+                if view.assigned_worker.is_none() {
+                    // Cluster mode: the worker it runs on (or is placed on), if another.
+                    view.assigned_worker = self.remote_worker(&view.name).await;
+                }
+                Ok(view)
             }
         }
     }
@@ -595,7 +614,26 @@ impl SessionManager {
     }
 
     /// Starts the runtime; caller holds the session lock and has checked it is not running.
+    /// In cluster mode the session is placed first and starts here only if it lands here.
     async fn start_locked(&self, record: &SessionRecord) -> Result<()> {
+        if self.is_cluster() {
+            return match self.place_for_start(record).await? {
+                Some(fence) => self.spawn_runtime(record, Some(fence)).await,
+                None => {
+                    self.dequeue(&record.name);
+                    Ok(())
+                }
+            };
+        }
+        self.spawn_runtime(record, None).await
+    }
+
+    /// Spawns the runtime of `record` here (with its lease's `fence` in cluster mode).
+    async fn spawn_runtime(
+        &self,
+        record: &SessionRecord,
+        fence: Option<crate::cluster::Fence>,
+    ) -> Result<()> {
         let worker = &self.inner.settings.worker_id;
         self.inner.store.assign_worker(&record.name, worker).await?;
         let me = self.inner.store.get_me(&record.name).await?;
@@ -614,14 +652,17 @@ impl SessionManager {
                 .or_else(|| settings.proxy.clone()),
             device,
             connect_timeout: settings.connect_timeout,
+            fence: fence.clone(),
         };
+        let mut inbox = self.inbox_for(record);
+        inbox.fence = fence;
         let handle = runtime::spawn(
             &self.inner.rt,
             spec,
             self.inner.store.clone(),
             me,
             settings.timers,
-            self.inbox_for(record),
+            inbox,
             self.inner.cancel.child_token(),
         );
         tracing::info!(session = record.name, "session started");
@@ -668,6 +709,7 @@ impl SessionManager {
                 .store
                 .unassign_worker(name, &self.inner.settings.worker_id)
                 .await?;
+            self.unwant(name).await?;
         }
         Ok(was_running)
     }
@@ -687,6 +729,29 @@ impl SessionManager {
         named: &[String],
     ) -> Result<Vec<String>> {
         let mut names: Vec<String> = Vec::new();
+        if self.is_cluster() {
+            // The lease loop starts what is placed here; boot only marks WAHA's restart
+            // set wanted (placing it across the cluster).
+            let mut want: Vec<String> = named.to_vec();
+            if all {
+                want.extend(
+                    self.inner
+                        .store
+                        .list_sessions()
+                        .await?
+                        .into_iter()
+                        .map(|r| r.name),
+                );
+            }
+            for n in named {
+                match self.create(n, None, false).await {
+                    Ok(_) | Err(Error::AlreadyExists(_)) => {}
+                    Err(e) => tracing::error!(session = n, error = %e, "could not create session"),
+                }
+            }
+            self.want_all(&want).await?;
+            return Ok(names);
+        }
         if all {
             names.extend(
                 self.inner
@@ -730,6 +795,7 @@ impl SessionManager {
         delay: Duration,
         beside: impl Future<Output = ()> + Send + 'static,
     ) {
+        self.spawn_lease_loop();
         let this = self.clone();
         let task = self.inner.rt.spawn(async move {
             let ((), started) = tokio::join!(beside, this.restore(&names, delay));
@@ -812,6 +878,8 @@ impl SessionManager {
     /// rows stay so the next boot restores the same sessions.
     pub async fn shutdown(&self) -> ShutdownReport {
         let begin = tokio::time::Instant::now();
+        // Cluster mode: sessions move to other workers first (no-op otherwise).
+        self.drain().await;
         self.inner.cancel.cancel();
         // The restore starts nothing once cancelled; the starts in flight finish (each only
         // spawns a runtime), so every session that runs is in `running` after this.
