@@ -261,7 +261,7 @@ impl Conn {
         }
         dev.conn = Some(self.handle.clone());
         dev.active = false;
-        crate::logins::record(&mut *st, &key, was_open);
+        crate::logins::record(&mut st, &key, was_open);
         let Some(dev) = st.devices.get_mut(&key) else {
             return failure();
         };
