@@ -191,6 +191,7 @@ impl App {
                 defaults: config.session_defaults.clone(),
                 history_depth: config.history_depth,
                 connect_timeout: config.connect_timeout,
+                cluster: config.cluster.clone(),
                 timers: Timers {
                     qr_timeout: config.qr_timeout,
                     restart_backoff: config.restart_backoff,
@@ -310,7 +311,13 @@ impl App {
         // Serving now; the queued sessions start behind it (the manager owns the task and
         // joins it on shutdown).
         let events = self.events.clone();
-        let stored = self.stored;
+        // Cluster mode: a session's webhooks are delivered by its owner only (resumed
+        // when the lease loop claims it).
+        let stored = if self.manager.is_cluster() {
+            Vec::new()
+        } else {
+            self.stored
+        };
         self.manager
             .spawn_restore(self.restore, self.restore_delay, async move {
                 events.resume(&stored).await;

@@ -211,6 +211,9 @@ pub struct Config {
     /// `WHARF_JWT_SECRET` / `WHARF_JWT_PUBLIC_KEY` / `WHARF_JWT_AUDIENCE` /
     /// `WHARF_JWT_ISSUER`: session tokens (`keys::jwt`).
     pub jwt: crate::keys::jwt::JwtSettings,
+    /// `WHARF_CLUSTER` (false) and `WHARF_CLUSTER_*`: several workers on one MongoDB
+    /// (`crate::cluster`); `None` when off.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 /// Where downloaded media go (`WAHA_MEDIA_STORAGE`).
@@ -555,7 +558,7 @@ impl Config {
             }
         }
 
-        let worker_id = r.string(&["WAHA_WORKER_ID"], "");
+        let mut worker_id = r.string(&["WAHA_WORKER_ID"], "");
         let worker_restart_sessions = r.bool(&["WAHA_WORKER_RESTART_SESSIONS"], true);
         let restart_all_sessions = r.bool(
             &["WHATSAPP_RESTART_ALL_SESSIONS", "WAHA_RESTART_ALL_SESSIONS"],
@@ -706,6 +709,7 @@ impl Config {
             audience: r.get(&["WHARF_JWT_AUDIENCE"]).map(|(_, v)| v),
             issuer: r.get(&["WHARF_JWT_ISSUER"]).map(|(_, v)| v),
         };
+        let cluster = parse_cluster(&mut r, mongo_url.is_some(), &mut worker_id, &base_url);
 
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
@@ -756,8 +760,64 @@ impl Config {
             media_max_bytes,
             media_fetch_timeout,
             jwt,
+            cluster,
         })
     }
+}
+
+/// `WHARF_CLUSTER` and friends. Cluster mode needs MongoDB (the workers coordinate through
+/// it); without `WAHA_WORKER_ID` a worker id is generated (and used as the worker id).
+fn parse_cluster(
+    r: &mut Reader<'_>,
+    mongo: bool,
+    worker_id: &mut String,
+    base_url: &str,
+) -> Option<crate::cluster::ClusterSettings> {
+    if !r.bool(&["WHARF_CLUSTER"], false) {
+        return None;
+    }
+    if !mongo {
+        r.errors.push(
+            "WHARF_CLUSTER: cluster mode needs the MongoDB store (WHATSAPP_SESSIONS_MONGO_URL)"
+                .into(),
+        );
+    }
+    if worker_id.is_empty() {
+        *worker_id = format!("wharf-{}", &random_key()[..12]);
+    }
+    let advertise_url = r
+        .string(&["WHARF_ADVERTISE_URL"], base_url)
+        .trim_end_matches('/')
+        .to_string();
+    if !(advertise_url.starts_with("http://") || advertise_url.starts_with("https://")) {
+        r.errors.push(format!(
+            "WHARF_ADVERTISE_URL: must be an http(s) URL, got {advertise_url:?}"
+        ));
+    }
+    let capacity = r.number::<u64>(&["WHARF_CLUSTER_CAPACITY"], 500);
+    if capacity == 0 {
+        r.errors
+            .push("WHARF_CLUSTER_CAPACITY: expected a positive number of sessions".into());
+    }
+    let mut secs = |name: &str, default: f64| {
+        let v = r.number::<f64>(&[name], default);
+        if v.is_finite() && v >= 1.0 {
+            Duration::from_secs_f64(v)
+        } else {
+            r.errors
+                .push(format!("{name}: expected a number of seconds, at least 1"));
+            Duration::from_secs_f64(default)
+        }
+    };
+    let lease_ttl = secs("WHARF_CLUSTER_LEASE_SECONDS", 10.0);
+    let dead_after = secs("WHARF_CLUSTER_DEAD_SECONDS", 15.0);
+    Some(crate::cluster::ClusterSettings {
+        worker_id: worker_id.clone(),
+        advertise_url,
+        capacity,
+        lease_ttl,
+        dead_after,
+    })
 }
 
 /// A JSON number that prints `2` for 2.0, as JavaScript does.

@@ -335,7 +335,10 @@ pub async fn list_sessions(
     // A session key sees only its own session (WAHA): such answers are small and built
     // per call; the full listing is served from the cache while nothing changed.
     let own = caller.0.visible_sessions();
-    let fingerprint = own.is_none().then(|| state.manager.list_fingerprint());
+    let fingerprint = own
+        .is_none()
+        .then(|| state.manager.list_fingerprint())
+        .flatten();
     if let Some(fp) = fingerprint
         && let Some(body) = state.sessions_list.get(fp, all, apps)
     {

@@ -227,3 +227,41 @@ fn media_variables_follow_waha_defaults_and_are_validated() {
         .to_string();
     assert!(e.contains("WAHA_MEDIA_STORAGE"), "{e}");
 }
+
+#[test]
+fn from_vars_cluster_is_off_by_default_and_needs_mongo() {
+    assert!(parse(&[]).unwrap().cluster.is_none());
+    let err = parse(&[("WHARF_CLUSTER", "true")]).unwrap_err();
+    assert!(err.to_string().contains("WHARF_CLUSTER"), "{err}");
+    let c = parse(&[
+        ("WHARF_CLUSTER", "true"),
+        ("WHATSAPP_SESSIONS_MONGO_URL", "mongodb://127.0.0.1:27017"),
+    ])
+    .unwrap();
+    let cluster = c.cluster.unwrap();
+    // A generated worker id, used as the worker id too.
+    assert!(cluster.worker_id.starts_with("wharf-"), "{cluster:?}");
+    assert_eq!(c.worker_id, cluster.worker_id);
+    assert_eq!(cluster.advertise_url, "http://localhost:3000");
+    assert_eq!(cluster.capacity, 500);
+    assert_eq!(cluster.lease_ttl, Duration::from_secs(10));
+    assert_eq!(cluster.dead_after, Duration::from_secs(15));
+    assert_eq!(cluster.tick(), Duration::from_secs(2));
+    assert_eq!(cluster.margin(), Duration::from_secs(2));
+    let err = parse(&[
+        ("WHARF_CLUSTER", "true"),
+        ("WHATSAPP_SESSIONS_MONGO_URL", "mongodb://127.0.0.1:27017"),
+        ("WHARF_CLUSTER_LEASE_SECONDS", "0"),
+        ("WHARF_CLUSTER_CAPACITY", "0"),
+        ("WHARF_ADVERTISE_URL", "host:1"),
+    ])
+    .unwrap_err()
+    .to_string();
+    for name in [
+        "WHARF_CLUSTER_LEASE_SECONDS",
+        "WHARF_CLUSTER_CAPACITY",
+        "WHARF_ADVERTISE_URL",
+    ] {
+        assert!(err.contains(name), "{err}");
+    }
+}

@@ -88,6 +88,9 @@ pub struct StartSpec {
     pub device: DeviceStore,
     /// No QR or login within this long after (re)connecting → [`Error::ConnectTimeout`].
     pub connect_timeout: Duration,
+    /// Cluster mode: the session's lease. Device-key writes and new connections are
+    /// refused once it is not provably held (`crate::cluster`).
+    pub fence: Option<crate::cluster::Fence>,
 }
 
 /// What the engine reports to the session runtime.
@@ -485,7 +488,10 @@ async fn check_sqlite(path: &std::path::Path) -> Result<(), Error> {
     .map_err(|e| Error::Damaged(e.to_string()))
 }
 
-async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
+async fn open_backend(
+    device: &DeviceStore,
+    fence: Option<&crate::cluster::Fence>,
+) -> Result<Arc<dyn Backend>, Error> {
     match device {
         DeviceStore::Sqlite { dir } => {
             tokio::fs::create_dir_all(dir)
@@ -501,6 +507,7 @@ async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
         DeviceStore::Mongo { db } => {
             let store = mongo_store::MongoDeviceStore::open(db.clone())
                 .await
+                .map(|s| s.fenced(fence.cloned()))
                 .map_err(|e| Error::Store(chain(&e)))?;
             Ok(Arc::new(store))
         }
@@ -535,14 +542,15 @@ fn device_props(
 }
 
 fn transport(spec: &StartSpec, proxy: Option<proxy::Proxy>) -> transport::NoDelayTransportFactory {
-    match &spec.wa_url {
+    let factory = match &spec.wa_url {
         // Only mock-network builds accept a URL (config refuses it otherwise); this cfg keeps
         // a default build from ever pointing the client elsewhere even if that changed.
         Some(url) if cfg!(feature = "mock-network") => {
             transport::NoDelayTransportFactory::new(Some(url.clone()), proxy)
         }
         Some(_) | None => transport::NoDelayTransportFactory::new(None, proxy),
-    }
+    };
+    factory.fenced(spec.fence.clone())
 }
 
 /// Runs one session's client until it ends, a terminal event, or `cancel`. Pairing-code
@@ -565,7 +573,10 @@ pub async fn run(
     if cfg!(feature = "mock-network") && spec.wa_url.is_none() {
         return Err(Error::MockNetworkWithoutUrl);
     }
-    let backend = open_backend(&spec.device).await?;
+    if let Some(fence) = &spec.fence {
+        fence.check().map_err(|e| Error::Store(e.to_string()))?;
+    }
+    let backend = open_backend(&spec.device, spec.fence.as_ref()).await?;
     // The proxy carries the websocket and the media client alike.
     let proxy = spec
         .proxy

@@ -33,6 +33,9 @@ pub(crate) struct NoDelayTransportFactory {
     url: String,
     /// The session's proxy (`config.proxy`), tunnelled through on every dial.
     proxy: Option<Proxy>,
+    /// Cluster mode: no dial without the session's lease, so a worker resumed after a
+    /// freeze never connects a device another worker now runs.
+    fence: Option<crate::cluster::Fence>,
 }
 
 impl NoDelayTransportFactory {
@@ -42,7 +45,14 @@ impl NoDelayTransportFactory {
         Self {
             url: url.unwrap_or_else(|| WHATSAPP_WEB_WS_URL.to_string()),
             proxy,
+            fence: None,
         }
+    }
+
+    /// Dials only while `fence` holds (cluster mode).
+    pub(crate) fn fenced(mut self, fence: Option<crate::cluster::Fence>) -> Self {
+        self.fence = fence;
+        self
     }
 }
 
@@ -69,6 +79,9 @@ impl TransportFactory for NoDelayTransportFactory {
     async fn create_transport(
         &self,
     ) -> Result<(Arc<dyn Transport>, async_channel::Receiver<TransportEvent>), anyhow::Error> {
+        if let Some(fence) = &self.fence {
+            fence.check()?;
+        }
         let uri: http::Uri = self
             .url
             .parse()

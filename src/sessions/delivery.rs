@@ -113,6 +113,10 @@ async fn prepare(inbox: Inbox, job: Job, cancel: CancellationToken) -> Ready {
 }
 
 async fn publish(inbox: &Inbox, ready: Ready) {
+    if inbox.fenced() {
+        // Cluster mode, lease lost: the new owner receives and publishes this traffic.
+        return;
+    }
     match ready {
         Ready::Message(me, m, media) => inbox.inbound(me.as_ref(), *m, media).await,
         Ready::Ack(me, a) => inbox.ack(me.as_ref(), a).await,

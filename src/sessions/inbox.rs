@@ -54,6 +54,16 @@ pub struct Inbox {
     pub media: MediaService,
     /// Newest synced-history messages kept per chat (`WHARF_HISTORY_SYNC_DEPTH`).
     pub history_depth: usize,
+    /// Cluster mode: the session's lease; nothing is published once it is lost.
+    pub fence: Option<crate::cluster::Fence>,
+}
+
+impl Inbox {
+    /// Whether a lost lease forbids this session's writes (cluster mode): events and
+    /// messages are then dropped here, the new owner publishes its own.
+    pub fn fenced(&self) -> bool {
+        self.fence.as_ref().is_some_and(|f| f.check().is_err())
+    }
 }
 
 /// The WAHA id of an inbound message (`participant` is the sender in groups).

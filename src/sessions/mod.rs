@@ -11,6 +11,7 @@
 pub mod calls;
 pub mod chat_actions;
 pub mod chatting;
+pub mod cluster;
 pub mod contacts;
 pub mod convert;
 pub mod delivery;
@@ -141,6 +142,8 @@ pub struct ManagerSettings {
     pub connect_timeout: Duration,
     /// QR and restart timers.
     pub timers: runtime::Timers,
+    /// `WHARF_CLUSTER`: leases, placement and failover (`cluster`); needs MongoDB.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 /// What [`SessionManager::shutdown`] did, for the log and the tests.
@@ -181,6 +184,8 @@ struct Inner {
     /// Bumped after every write of session records or stored accounts made through the
     /// registry: part of [`SessionManager::list_fingerprint`].
     records_gen: AtomicU64,
+    /// Cluster mode's state (`None` otherwise).
+    cluster: Option<cluster::Ctx>,
 }
 
 impl SessionManager {
@@ -194,8 +199,16 @@ impl SessionManager {
         rt: tokio::runtime::Handle,
         cancel: CancellationToken,
     ) -> Self {
+        let cluster = settings.cluster.clone().and_then(|c| {
+            let Some(cs) = store.cluster() else {
+                tracing::error!("WHARF_CLUSTER needs the MongoDB store; running alone");
+                return None;
+            };
+            Some(cluster::Ctx::new(c, cs))
+        });
         Self {
             inner: Arc::new(Inner {
+                cluster,
                 store,
                 messages,
                 events,
@@ -228,6 +241,7 @@ impl SessionManager {
             store: self.inner.store.clone(),
             media: self.inner.media.clone(),
             history_depth: self.inner.settings.history_depth,
+            fence: None,
         }
     }
 
@@ -330,7 +344,12 @@ impl SessionManager {
             Some(live) => Ok(self.live_view(record, live)),
             None => {
                 let me = self.inner.store.get_me(&record.name).await?;
-                Ok(self.idle_view(record, me, queued))
+                let mut view = self.idle_view(record, me, queued);
+                if view.assigned_worker.is_none() {
+                    // Cluster mode: the worker it runs on (or is placed on), if another.
+                    view.assigned_worker = self.remote_worker(&view.name).await;
+                }
+                Ok(view)
             }
         }
     }
@@ -351,7 +370,13 @@ impl SessionManager {
     ///
     /// Computed before the data it guards is read: a change racing a rebuild only makes the
     /// next call miss, never serves stale data after the change is visible.
-    pub fn list_fingerprint(&self) -> u64 {
+    ///
+    /// `None` in cluster mode: other workers change what the listing shows (placements,
+    /// leases) without this registry knowing, so nothing is cached there.
+    pub fn list_fingerprint(&self) -> Option<u64> {
+        if self.is_cluster() {
+            return None;
+        }
         use std::hash::{Hash, Hasher};
         // `DefaultHasher::new()` has fixed keys, so fingerprints compare across calls.
         // Per-entry hashes are summed: the maps' iteration order does not matter.
@@ -379,7 +404,7 @@ impl SessionManager {
                 }
             }));
         }
-        sum
+        Some(sum)
     }
 
     fn records_changed(&self) {
@@ -653,7 +678,26 @@ impl SessionManager {
     }
 
     /// Starts the runtime; caller holds the session lock and has checked it is not running.
+    /// In cluster mode the session is placed first and starts here only if it lands here.
     async fn start_locked(&self, record: &SessionRecord) -> Result<()> {
+        if self.is_cluster() {
+            return match self.place_for_start(record).await? {
+                Some(fence) => self.spawn_runtime(record, Some(fence)).await,
+                None => {
+                    self.dequeue(&record.name);
+                    Ok(())
+                }
+            };
+        }
+        self.spawn_runtime(record, None).await
+    }
+
+    /// Spawns the runtime of `record` here (with its lease's `fence` in cluster mode).
+    async fn spawn_runtime(
+        &self,
+        record: &SessionRecord,
+        fence: Option<crate::cluster::Fence>,
+    ) -> Result<()> {
         let worker = &self.inner.settings.worker_id;
         self.inner.store.assign_worker(&record.name, worker).await?;
         let me = self.inner.store.get_me(&record.name).await?;
@@ -672,14 +716,17 @@ impl SessionManager {
                 .or_else(|| settings.proxy.clone()),
             device,
             connect_timeout: settings.connect_timeout,
+            fence: fence.clone(),
         };
+        let mut inbox = self.inbox_for(record);
+        inbox.fence = fence;
         let handle = runtime::spawn(
             &self.inner.rt,
             spec,
             self.inner.store.clone(),
             me,
             settings.timers,
-            self.inbox_for(record),
+            inbox,
             self.inner.cancel.child_token(),
         );
         tracing::info!(session = record.name, "session started");
@@ -726,6 +773,7 @@ impl SessionManager {
                 .store
                 .unassign_worker(name, &self.inner.settings.worker_id)
                 .await?;
+            self.unwant(name).await?;
         }
         Ok(was_running)
     }
@@ -745,6 +793,29 @@ impl SessionManager {
         named: &[String],
     ) -> Result<Vec<String>> {
         let mut names: Vec<String> = Vec::new();
+        if self.is_cluster() {
+            // The lease loop starts what is placed here; boot only marks WAHA's restart
+            // set wanted (placing it across the cluster).
+            let mut want: Vec<String> = named.to_vec();
+            if all {
+                want.extend(
+                    self.inner
+                        .store
+                        .list_sessions()
+                        .await?
+                        .into_iter()
+                        .map(|r| r.name),
+                );
+            }
+            for n in named {
+                match self.create(n, None, false).await {
+                    Ok(_) | Err(Error::AlreadyExists(_)) => {}
+                    Err(e) => tracing::error!(session = n, error = %e, "could not create session"),
+                }
+            }
+            self.want_all(&want).await?;
+            return Ok(names);
+        }
         if all {
             names.extend(
                 self.inner
@@ -788,6 +859,7 @@ impl SessionManager {
         delay: Duration,
         beside: impl Future<Output = ()> + Send + 'static,
     ) {
+        self.spawn_lease_loop();
         let this = self.clone();
         let task = self.inner.rt.spawn(async move {
             let ((), started) = tokio::join!(beside, this.restore(&names, delay));
@@ -870,6 +942,8 @@ impl SessionManager {
     /// rows stay so the next boot restores the same sessions.
     pub async fn shutdown(&self) -> ShutdownReport {
         let begin = tokio::time::Instant::now();
+        // Cluster mode: sessions move to other workers first (no-op otherwise).
+        self.drain().await;
         self.inner.cancel.cancel();
         // The restore starts nothing once cancelled; the starts in flight finish (each only
         // spawns a runtime), so every session that runs is in `running` after this.

@@ -217,6 +217,23 @@ pub fn spawn(
     // Inbound traffic is published in order by its own task (media downloads off this
     // runtime's path); it ends when the runtime task drops `delivery`.
     let delivery = delivery::spawn(inbox.clone(), &tracker, rt, cancel.child_token());
+    if let Some(fence) = spec.fence.clone() {
+        // Cluster mode: a lost lease stops the session at once (without logout; every
+        // write is fenced off meanwhile). The manager's lease loop then forgets it.
+        let cancel = cancel.clone();
+        tracker.spawn_on(
+            async move {
+                tokio::select! {
+                    () = fence.lost() => {
+                        tracing::warn!(epoch = fence.epoch(), "session lease lost; stopping it here");
+                        cancel.cancel();
+                    }
+                    () = cancel.cancelled() => {}
+                }
+            },
+            rt,
+        );
+    }
     let task = Task {
         delivery,
         spec,
@@ -321,6 +338,10 @@ async fn publish_status(
     state: &watch::Sender<LiveState>,
     published: &mut Option<(SessionStatus, i64)>,
 ) {
+    if inbox.fenced() {
+        // Cluster mode, lease lost: this worker's view of the session is not news.
+        return;
+    }
     let snapshot = state.borrow().clone();
     let last = snapshot.statuses.back().copied();
     if last.is_none() || last == *published {
@@ -407,6 +428,11 @@ async fn run_once(
                 return Outcome::Terminal;
             }
             Some(event) = rx.recv() => {
+                if inbox.fenced() {
+                    // Cluster mode, lease lost: nothing of this connection is written; the
+                    // fence watcher is stopping the session.
+                    continue;
+                }
                 if matches!(event, EngineEvent::QrCode { .. }) && qr_deadline.is_none() {
                     qr_deadline = Some(tokio::time::Instant::now() + timers.qr_timeout);
                 }
@@ -439,7 +465,7 @@ async fn run_once(
     match result {
         Ok(Exit::Stopped { flushed }) => Outcome::Stopped { flushed },
         Ok(Exit::Terminal) => {
-            if logged_out {
+            if logged_out && !inbox.fenced() {
                 // The credentials are dead; wipe them so the next start shows a fresh QR.
                 if let Err(e) = store.wipe_credentials(session).await {
                     tracing::error!(session, error = %e, "could not wipe credentials");

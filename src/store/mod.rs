@@ -122,6 +122,14 @@ impl Store {
         }
     }
 
+    /// The cluster coordination collections (`WHARF_CLUSTER`): only on MongoDB.
+    pub fn cluster(&self) -> Option<mongo::cluster::ClusterStore> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Mongo(m) => Some(mongo::cluster::ClusterStore::new(m.clone())),
+        }
+    }
+
     /// Whether this process holds any per-session cache of `session`: open SQLite
     /// connections, MongoDB index memos or outbox append locks. `false` once the session
     /// was deleted (or its data dropped) — the guarantee the contract tests pin.

@@ -5,6 +5,7 @@ mod binary;
 mod channels;
 mod chat_actions;
 mod chats_api;
+mod cluster;
 mod contacts;
 mod dashboard;
 mod engine_store;

@@ -66,6 +66,12 @@ pub struct DeviceInfo {
     pub phone: String,
     /// Whether the device currently has a logged-in socket.
     pub connected: bool,
+    /// Successful logins since the network started.
+    #[serde(default)]
+    pub logins: u64,
+    /// Logins that displaced a still-open connection of the device (`conflict replaced`).
+    #[serde(default)]
+    pub replaced: u64,
 }
 
 /// Fault settings (`POST /admin/faults`); absent fields are left unchanged.
@@ -262,10 +268,19 @@ pub(crate) fn devices(net: &Net) -> Vec<DeviceInfo> {
         .devices
         .iter()
         .filter(|(_, d)| d.registered)
-        .map(|((phone, id), d)| DeviceInfo {
-            jid: device_jid_string(phone, *id),
-            phone: phone.clone(),
-            connected: d.conn.is_some(),
+        .map(|((phone, id), d)| {
+            let stats = st
+                .logins
+                .get(&(phone.clone(), *id))
+                .copied()
+                .unwrap_or_default();
+            DeviceInfo {
+                jid: device_jid_string(phone, *id),
+                phone: phone.clone(),
+                connected: d.conn.is_some(),
+                logins: stats.logins,
+                replaced: stats.replaced,
+            }
         })
         .collect();
     out.sort_by(|a, b| a.jid.cmp(&b.jid));

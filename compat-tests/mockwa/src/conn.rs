@@ -250,7 +250,9 @@ impl Conn {
         if !dev.registered || dev.noise_pub != self.noise_pub {
             return failure();
         }
-        if let Some(old) = dev.conn.take() {
+        let replaced = dev.conn.take();
+        let was_open = replaced.is_some();
+        if let Some(old) = replaced {
             old.close(Some(
                 B::new("stream:error")
                     .kids([B::new("conflict").a("type", "replaced").build()])
@@ -259,6 +261,10 @@ impl Conn {
         }
         dev.conn = Some(self.handle.clone());
         dev.active = false;
+        crate::logins::record(&mut st, &key, was_open);
+        let Some(dev) = st.devices.get_mut(&key) else {
+            return failure();
+        };
         self.role = Role::Device(key.clone());
         if dev.key_share_pending {
             dev.key_share_pending = false;

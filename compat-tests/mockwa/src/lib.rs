@@ -22,6 +22,7 @@ mod conn;
 mod contacts;
 mod groups;
 mod history;
+mod logins;
 mod newsletters;
 mod noise;
 mod phone;

@@ -248,6 +248,8 @@ pub(crate) struct State {
     pub(crate) newsletters: HashMap<String, Newsletter>,
     pub(crate) next_newsletter: u64,
     pub(crate) next_newsletter_post: u64,
+    /// Device -> its login counts (see `crate::logins`).
+    pub(crate) logins: HashMap<DevKey, crate::logins::LoginStats>,
 }
 
 /// A newsletter (channel).

@@ -9,8 +9,31 @@ use super::*;
 #[async_trait]
 impl DeviceStore for MongoDeviceStore {
     async fn save(&self, device: &Device) -> Result<()> {
-        self.replace(DEVICE, doc! {"_id": DEVICE_ID}, encode_device(device)?)
+        let mut doc = encode_device(device)?;
+        let Some(epoch) = self.epoch() else {
+            return self.replace(DEVICE, doc! {"_id": DEVICE_ID}, doc).await;
+        };
+        // Cluster mode: the document carries the lease epoch of its writer, and a write at
+        // an older epoch matches nothing — the upsert then hits the `_id` and fails, so a
+        // fenced-out former owner can never overwrite what a newer owner saved.
+        doc.insert("epoch", epoch);
+        let filter = doc! {
+            "_id": DEVICE_ID,
+            "$or": [{"epoch": {"$exists": false}}, {"epoch": {"$lte": epoch}}],
+        };
+        self.guard()?;
+        match self
+            .coll(DEVICE)
+            .replace_one(filter, &doc)
+            .upsert(true)
             .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Err(StoreError::Database(
+                format!("device document belongs to a newer lease than epoch {epoch}").into(),
+            )),
+            Err(e) => Err(db_err(e)),
+        }
     }
 
     async fn load(&self) -> Result<Option<Device>> {

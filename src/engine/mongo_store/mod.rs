@@ -142,6 +142,9 @@ pub struct MongoDeviceStore {
     /// The same write concern as a document, for the raw batch commands (which do not
     /// inherit the handle's).
     write_concern: Document,
+    /// Cluster mode: the session's lease; every write is refused once it is not provably
+    /// held, and the device document is only written at an epoch ≤ this one.
+    fence: Option<crate::cluster::Fence>,
 }
 
 impl MongoDeviceStore {
@@ -170,9 +173,35 @@ impl MongoDeviceStore {
             .build();
         // Same client, same pool: only the handle's defaults change.
         let db = db.client().database_with_options(db.name(), options);
-        let store = Self { db, write_concern };
+        let store = Self {
+            db,
+            write_concern,
+            fence: None,
+        };
         store.create_indexes().await?;
         Ok(store)
+    }
+
+    /// The same store, refusing writes once `fence` (the session's lease) is lost.
+    #[must_use]
+    pub fn fenced(mut self, fence: Option<crate::cluster::Fence>) -> Self {
+        self.fence = fence;
+        self
+    }
+
+    /// `Ok` unless a lost lease forbids writing (cluster mode).
+    fn guard(&self) -> Result<()> {
+        match &self.fence {
+            Some(f) => f
+                .check()
+                .map_err(|e| StoreError::Database(e.to_string().into())),
+            None => Ok(()),
+        }
+    }
+
+    /// The lease epoch writes carry (cluster mode).
+    fn epoch(&self) -> Option<i64> {
+        self.fence.as_ref().map(crate::cluster::Fence::epoch)
     }
 
     /// The session database this store writes to.
@@ -269,6 +298,7 @@ impl MongoDeviceStore {
 
     /// `updateOne(filter, update, {upsert: true})`, retried on a lost insert race.
     async fn upsert(&self, coll: &str, filter: Document, update: Document) -> Result<()> {
+        self.guard()?;
         let coll = self.coll(coll);
         let mut attempt = 0;
         loop {
@@ -286,6 +316,7 @@ impl MongoDeviceStore {
 
     /// `replaceOne(filter, replacement, {upsert: true})`, retried on a lost insert race.
     async fn replace(&self, coll: &str, filter: Document, replacement: Document) -> Result<()> {
+        self.guard()?;
         let coll = self.coll(coll);
         let mut attempt = 0;
         loop {
@@ -327,6 +358,7 @@ impl MongoDeviceStore {
     }
 
     async fn run_update_chunk(&self, coll: &str, mut statements: Vec<Bson>) -> Result<()> {
+        self.guard()?;
         let mut attempt = 0;
         loop {
             let reply = self
@@ -365,6 +397,7 @@ impl MongoDeviceStore {
         field: &str,
         values: Vec<Bson>,
     ) -> Result<()> {
+        self.guard()?;
         let coll = self.coll(coll);
         for chunk in values.chunks(IN_CHUNK) {
             let mut filter = base.clone();
@@ -408,11 +441,13 @@ impl MongoDeviceStore {
     }
 
     async fn delete_one(&self, coll: &str, filter: Document) -> Result<()> {
+        self.guard()?;
         self.coll(coll).delete_one(filter).await.map_err(db_err)?;
         Ok(())
     }
 
     async fn delete_many(&self, coll: &str, filter: Document) -> Result<u32> {
+        self.guard()?;
         let res = self.coll(coll).delete_many(filter).await.map_err(db_err)?;
         Ok(u32::try_from(res.deleted_count).unwrap_or(u32::MAX))
     }

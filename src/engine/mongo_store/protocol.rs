@@ -289,6 +289,7 @@ impl ProtocolStore for MongoDeviceStore {
         // row is missing (insert it) or holds a fresher real token (keep it, once a read
         // confirms it). A lost insert race or a row that changed in between goes round
         // again against the new state.
+        self.guard()?;
         let coll = self.coll(TC_TOKENS);
         let set = doc! {"$set": {
             "token": bin(token),
@@ -347,6 +348,7 @@ impl ProtocolStore for MongoDeviceStore {
     }
 
     async fn take_sent_message(&self, chat_jid: &str, message_id: &str) -> Result<Option<Vec<u8>>> {
+        self.guard()?;
         // findOneAndDelete: of concurrent takers exactly one gets the payload, so a retry
         // receipt is answered at most once.
         match self
@@ -429,6 +431,7 @@ impl ProtocolStore for MongoDeviceStore {
             return Ok(());
         }
         // One deleteMany per chunk over an `$or` of exact keys.
+        self.guard()?;
         let coll = self.coll(PENDING_INBOUND);
         for chunk in keys.chunks(BATCH_MAX_OPS) {
             let any: Vec<Document> = chunk

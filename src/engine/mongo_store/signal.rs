@@ -131,6 +131,7 @@ impl SignalStore for MongoDeviceStore {
     async fn mark_prekeys_uploaded(&self, ids: &[u32]) -> Result<()> {
         // updateMany without upsert: a key consumed between the upload snapshot and this
         // call stays deleted.
+        self.guard()?;
         let coll = self.coll(PREKEYS);
         for chunk in ids.chunks(IN_CHUNK) {
             let wanted: Vec<i64> = chunk.iter().map(|&id| i64::from(id)).collect();

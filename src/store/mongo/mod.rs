@@ -18,6 +18,7 @@
 //! Error messages never carry the connection URL's credentials: every driver message is
 //! passed through [`Redactor`] before it leaves this module.
 
+pub mod cluster;
 pub mod contacts;
 pub mod groups;
 pub mod keys;

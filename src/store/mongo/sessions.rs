@@ -91,6 +91,11 @@ impl MongoStore {
         self.sessions().delete_one(doc! { "name": name }).await?;
         self.me().delete_one(doc! { "session": name }).await?;
         self.workers().delete_one(doc! { "id": name }).await?;
+        // Cluster mode's lease (`cluster.rs`); absent otherwise.
+        self.main
+            .collection::<Document>("wharf_leases")
+            .delete_one(doc! { "_id": name })
+            .await?;
         self.api_keys()
             .delete_many(doc! { "session": name })
             .await?;

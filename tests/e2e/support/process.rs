@@ -135,6 +135,21 @@ impl Wharf {
         self.wait_status(name, "WORKING", 40).await;
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, `TERM`, …) with `kill(1)`.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill -{signal} {}", self.child.id());
+    }
+
+    /// The exit code once the process has exited (`Some(None)`: killed by a signal).
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        self.child.try_wait().expect("try_wait").map(|s| s.code())
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
