@@ -24,6 +24,7 @@
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
 pub mod calls;
+pub mod channel_search;
 pub mod channels;
 pub mod chat_actions;
 pub mod contacts;

@@ -248,6 +248,8 @@ pub(crate) struct State {
     pub(crate) newsletters: HashMap<String, Newsletter>,
     pub(crate) next_newsletter: u64,
     pub(crate) next_newsletter_post: u64,
+    /// Newsletter id (user part) -> its channel-directory listing (`crate::directory`).
+    pub(crate) directory: HashMap<String, crate::directory::Listing>,
 }
 
 /// A newsletter (channel).
