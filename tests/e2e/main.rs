@@ -8,6 +8,7 @@ mod chat_actions;
 mod chats_api;
 mod contacts;
 mod dashboard;
+mod engine_event;
 mod engine_store;
 mod errors;
 mod events;
