@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod calls;
+pub mod channel_search;
 pub mod channels;
 pub mod chat_actions;
 pub mod chats;
@@ -178,6 +179,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     observability::routes(cfg);
     unsupported::routes(cfg);
     status::routes(cfg);
+    channel_search::routes(cfg);
     channels::routes(cfg);
 }
 

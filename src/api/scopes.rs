@@ -242,6 +242,19 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/api/{session}/new-message-id", path(Read)),
     // 📢 Channels
     ("GET", "/api/{session}/channels", path(Read)),
+    ("POST", "/api/{session}/channels/search/by-view", path(Read)),
+    ("POST", "/api/{session}/channels/search/by-text", path(Read)),
+    ("GET", "/api/{session}/channels/search/views", path(Read)),
+    (
+        "GET",
+        "/api/{session}/channels/search/countries",
+        path(Read),
+    ),
+    (
+        "GET",
+        "/api/{session}/channels/search/categories",
+        path(Read),
+    ),
     ("POST", "/api/{session}/channels", path(Send)),
     ("GET", "/api/{session}/channels/{id}", path(Read)),
     ("DELETE", "/api/{session}/channels/{id}", path(Send)),

@@ -119,7 +119,17 @@ pub fn serve(
     // Subscribe before answering, so nothing published after the handshake is missed.
     let rx = bus.subscribe();
     let ping = bus.settings().ws_ping_interval;
-    actix_web::rt::spawn(client(session, stream, rx, sub, ping, bus.stopping()));
+    // Sessions render `engine.event` only while someone asked for it by name.
+    let engine_events = sub
+        .events
+        .iter()
+        .any(|e| e == "engine.event")
+        .then(|| bus.listen_engine_events());
+    let stopping = bus.stopping();
+    actix_web::rt::spawn(async move {
+        let _engine_events = engine_events;
+        client(session, stream, rx, sub, ping, stopping).await;
+    });
     Ok(response)
 }
 

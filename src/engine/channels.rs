@@ -80,7 +80,7 @@ fn info(m: NewsletterMetadata) -> ChannelInfo {
     clippy::wildcard_enum_match_arm,
     reason = "MexError is non_exhaustive; every other kind carries its code in its text"
 )]
-fn mex_err(e: MexError) -> Error {
+pub(super) fn mex_err(e: MexError) -> Error {
     match e {
         MexError::ExtensionError { code, message } => Error::Refused {
             code: u16::try_from(code).unwrap_or(502),

@@ -24,9 +24,11 @@
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
 pub mod calls;
+pub mod channel_search;
 pub mod channels;
 pub mod chat_actions;
 pub mod contacts;
+pub mod engine_events;
 pub mod groups;
 pub mod history;
 pub mod labels;
@@ -91,6 +93,8 @@ pub struct StartSpec {
     /// Cluster mode: the session's lease. Device-key writes and new connections are
     /// refused once it is not provably held (`crate::cluster`).
     pub fence: Option<crate::cluster::Fence>,
+    /// Whether to report every raw event as [`EngineEvent::Raw`] (`engine.event`).
+    pub engine_events: engine_events::EngineEventsWanted,
 }
 
 /// What the engine reports to the session runtime.
@@ -141,6 +145,14 @@ pub enum EngineEvent {
     Call(calls::CallSignal),
     /// An app-state chat mutation (archive…), from any device of the account.
     Chat(chat_actions::AppStateChange),
+    /// A raw engine event, rendered and redacted (`engine.event`), reported only while
+    /// [`StartSpec::engine_events`] says someone listens.
+    Raw {
+        /// `events.<Variant>`.
+        event: String,
+        /// The event's JSON.
+        data: serde_json::Value,
+    },
 }
 
 /// Lifecycle requests the runtime forwards to a running engine: only those whose order
@@ -367,6 +379,7 @@ enum Raw {
     History(history::HistoryBlob),
     Call(calls::CallSignal),
     Chat(chat_actions::AppStateChange),
+    Engine(String, serde_json::Value),
 }
 
 /// The handler runs inline in the client's event loop and cannot wait, and dropping a
@@ -376,6 +389,7 @@ enum Raw {
 struct Forwarder {
     session: String,
     tx: mpsc::UnboundedSender<Raw>,
+    engine_events: engine_events::EngineEventsWanted,
 }
 
 impl EventHandler for Forwarder {
@@ -384,6 +398,11 @@ impl EventHandler for Forwarder {
         reason = "Event is non_exhaustive; only connection events are forwarded here"
     )]
     fn handle_event(&self, event: Arc<Event>) {
+        // `engine.event` comes first: the raw event before what wharf makes of it.
+        if self.engine_events.get() {
+            let (name, data) = engine_events::render(&event);
+            let _ = self.tx.send(Raw::Engine(name, data));
+        }
         let raw = match &*event {
             Event::PairingQrCode(q) => Raw::Qr(q.code.clone(), q.timeout),
             Event::PairingCode(c) => Raw::PairCode(c.code.clone()),
@@ -597,6 +616,7 @@ pub async fn run(
         .with_event_handler(Forwarder {
             session: spec.session.clone(),
             tx: raw_tx,
+            engine_events: spec.engine_events.clone(),
         });
     if let Some(props) = device_props(spec.config.as_ref().and_then(|c| c.client.as_ref())) {
         builder = builder.with_device_props(props);
@@ -747,6 +767,7 @@ fn translate(
         Raw::History(h) => EngineEvent::History(h),
         Raw::Call(c) => EngineEvent::Call(c),
         Raw::Chat(c) => EngineEvent::Chat(c),
+        Raw::Engine(event, data) => EngineEvent::Raw { event, data },
         Raw::Qr(code, timeout) => {
             *deadline = None;
             EngineEvent::QrCode { code, timeout }

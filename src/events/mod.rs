@@ -141,6 +141,22 @@ struct Inner {
     settings: EventSettings,
     ws: broadcast::Sender<Arc<Envelope>>,
     delivery: Delivery,
+    /// WebSocket clients subscribed to `engine.event` (see [`EngineEventsGuard`]).
+    engine_listeners: std::sync::atomic::AtomicUsize,
+}
+
+/// Held by a WebSocket client subscribed to `engine.event`: while any is held, sessions
+/// render their raw engine events. Dropped when the client goes.
+#[must_use]
+pub struct EngineEventsGuard(EventBus);
+
+impl Drop for EngineEventsGuard {
+    fn drop(&mut self) {
+        self.0
+            .inner
+            .engine_listeners
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Drop for Inner {
@@ -178,6 +194,7 @@ impl EventBus {
                 settings,
                 ws,
                 delivery,
+                engine_listeners: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -273,6 +290,21 @@ impl EventBus {
             environment: &settings.environment,
         };
         Envelope::new(from, event, payload).map_err(|e| Error::Serialize(e.to_string()))
+    }
+
+    /// Registers a WebSocket client that wants `engine.event` (until the guard drops).
+    pub fn listen_engine_events(&self) -> EngineEventsGuard {
+        self.inner
+            .engine_listeners
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        EngineEventsGuard(self.clone())
+    }
+
+    /// How many WebSocket clients want `engine.event` now.
+    pub fn engine_event_listeners(&self) -> usize {
+        self.inner
+            .engine_listeners
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A new WebSocket-style subscription to every published envelope.

@@ -54,6 +54,8 @@ pub enum Job {
     Call(Option<MeInfo>, CallSignal),
     /// An app-state chat mutation (archive…).
     Chat(Option<MeInfo>, engine::chat_actions::AppStateChange),
+    /// A raw engine event (`engine.event`), in order with the rest.
+    Engine(Option<MeInfo>, String, serde_json::Value),
 }
 
 /// A job ready to publish.
@@ -69,6 +71,7 @@ enum Ready {
     ),
     Call(Option<MeInfo>, CallSignal),
     Chat(Option<MeInfo>, engine::chat_actions::AppStateChange),
+    Engine(Option<MeInfo>, String, serde_json::Value),
 }
 
 /// The runtime's end of the queue. Dropping it ends the task once the queue is drained.
@@ -109,6 +112,7 @@ async fn prepare(inbox: Inbox, job: Job, cancel: CancellationToken) -> Ready {
         Job::History(me, blob) => Ready::History(me, blob, cancel),
         Job::Call(me, c) => Ready::Call(me, c),
         Job::Chat(me, c) => Ready::Chat(me, c),
+        Job::Engine(me, e, d) => Ready::Engine(me, e, d),
     }
 }
 
@@ -127,6 +131,15 @@ async fn publish(inbox: &Inbox, ready: Ready) {
         }
         Ready::Call(me, c) => inbox.call(me.as_ref(), c).await,
         Ready::Chat(me, c) => inbox.chat_change(me.as_ref(), c).await,
+        Ready::Engine(me, event, data) => {
+            let payload = crate::model::events::EnginePayload { event, data };
+            inbox
+                .publish(
+                    me.as_ref(),
+                    crate::model::events::Event::EngineEvent(payload),
+                )
+                .await;
+        }
     }
 }
 

@@ -232,6 +232,27 @@ impl SessionManager {
         Ok(self.inbox_for(&record))
     }
 
+    /// `engine.event` is rendered while a webhook of the session (or the global one) names
+    /// it, or a WebSocket client asks for it (never through `*`).
+    fn engine_events_wanted(
+        &self,
+        record: &SessionRecord,
+    ) -> engine::engine_events::EngineEventsWanted {
+        let bus = self.inner.events.clone();
+        let named = |events: &[String]| events.iter().any(|e| e == "engine.event");
+        let hooks = record
+            .config
+            .as_ref()
+            .and_then(|c| c.webhooks.as_deref())
+            .unwrap_or_default()
+            .iter()
+            .chain(bus.settings().global_webhook.as_ref())
+            .any(|h| named(&h.events));
+        engine::engine_events::EngineEventsWanted(std::sync::Arc::new(move || {
+            hooks || bus.engine_event_listeners() > 0
+        }))
+    }
+
     fn inbox_for(&self, record: &SessionRecord) -> inbox::Inbox {
         inbox::Inbox {
             session: record.name.clone(),
@@ -717,6 +738,7 @@ impl SessionManager {
             device,
             connect_timeout: settings.connect_timeout,
             fence: fence.clone(),
+            engine_events: self.engine_events_wanted(record),
         };
         let mut inbox = self.inbox_for(record);
         inbox.fence = fence;

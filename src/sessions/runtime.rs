@@ -617,6 +617,10 @@ async fn apply_event(
             let me = state.borrow().me.clone();
             delivery.push(Job::Chat(me, c)).await;
         }
+        EngineEvent::Raw { event, data } => {
+            let me = state.borrow().me.clone();
+            delivery.push(Job::Engine(me, event, data)).await;
+        }
         EngineEvent::StreamReplaced => state.send_modify(|s| {
             s.fail(
                 &Input::StreamReplaced,

@@ -2,12 +2,14 @@
 //! process behaviour matters), against the embedded store and MongoDB.
 
 mod binary;
+mod channel_search;
 mod channels;
 mod chat_actions;
 mod chats_api;
 mod cluster;
 mod contacts;
 mod dashboard;
+mod engine_event;
 mod engine_store;
 mod errors;
 mod events;

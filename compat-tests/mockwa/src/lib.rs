@@ -20,6 +20,7 @@ mod appstate;
 mod calls;
 mod conn;
 mod contacts;
+mod directory;
 mod groups;
 mod history;
 mod logins;
@@ -41,6 +42,7 @@ use std::sync::atomic::Ordering;
 pub use admin::{AdminError, DeviceInfo, FaultSettings, GroupMemberState, GroupState, SeedGroups};
 pub use appstate::{AppStateView, LabelChatState, LabelState, PhoneAction};
 pub use calls::{CallState, PlaceCall};
+pub use directory::Listing;
 pub use history::{SeedChat, SeedHistory, SeedMessage};
 pub use profile::ProfileState;
 
@@ -177,6 +179,12 @@ impl MockNetwork {
     /// collection's new version.
     pub fn phone_action(&self, phone: &str, action: &PhoneAction) -> Result<u64, AdminError> {
         admin::phone_action(&self.net, phone, action)
+    }
+
+    /// Lists newsletter `id` (`123@newsletter`) in the channel directory: its country,
+    /// categories and whether it is featured (`POST /admin/newsletters/{id}/directory`).
+    pub fn list_newsletter(&self, id: &str, listing: Listing) -> Result<(), AdminError> {
+        directory::list(&self.net, id, listing)
     }
 
     /// Stops accepting and closes every connection.

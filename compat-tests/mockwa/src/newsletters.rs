@@ -65,6 +65,9 @@ fn view(id: &str, nl: &Newsletter, viewer: &str) -> serde_json::Value {
 
 /// Answers the newsletter `w:mex` IQs; `None` for any other query.
 pub(crate) fn mex(c: &mut Conn, n: &Node) -> Option<Flow> {
+    if let Some(flow) = crate::directory::mex(c, n) {
+        return Some(flow);
+    }
     let query = children(n).iter().find(|q| q.tag == "query")?;
     let qid = attr(query, "query_id")?;
     let known = [

@@ -403,6 +403,11 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
                 .and_then(|h| admin::seed_history(net, phone, h.chats))
                 .map(|()| json!({"ok": true})),
         ),
+        ("POST", ["newsletters", id, "directory"]) => admin_result(
+            parse_json::<crate::directory::Listing>(&body)
+                .and_then(|l| crate::directory::list(net, id, l))
+                .map(|()| json!({"ok": true})),
+        ),
         ("GET", ["phones", phone, "blocklist"]) => {
             (200, json!({ "blocked": admin::blocklist(net, phone) }))
         }

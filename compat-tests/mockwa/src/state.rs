@@ -250,6 +250,8 @@ pub(crate) struct State {
     pub(crate) next_newsletter_post: u64,
     /// Device -> its login counts (see `crate::logins`).
     pub(crate) logins: HashMap<DevKey, crate::logins::LoginStats>,
+    /// Newsletter id (user part) -> its channel-directory listing (`crate::directory`).
+    pub(crate) directory: HashMap<String, crate::directory::Listing>,
 }
 
 /// A newsletter (channel).
