@@ -27,6 +27,7 @@ pub mod calls;
 pub mod channels;
 pub mod chat_actions;
 pub mod contacts;
+pub mod dump;
 pub mod groups;
 pub mod history;
 pub mod labels;
@@ -485,7 +486,7 @@ async fn check_sqlite(path: &std::path::Path) -> Result<(), Error> {
     .map_err(|e| Error::Damaged(e.to_string()))
 }
 
-async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
+pub(crate) async fn open_backend(device: &DeviceStore) -> Result<Arc<dyn Backend>, Error> {
     match device {
         DeviceStore::Sqlite { dir } => {
             tokio::fs::create_dir_all(dir)

@@ -19,6 +19,7 @@
 //! passed through [`Redactor`] before it leaves this module.
 
 pub mod contacts;
+pub mod dump;
 pub mod groups;
 pub mod keys;
 pub mod labels;
