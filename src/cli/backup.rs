@@ -254,9 +254,13 @@ pub async fn export(config: &Config, args: &Args) -> Result<(), Failure> {
     let partial = PathBuf::from(format!("{}.partial", out.display()));
     let header = Header::new();
     let cipher = header.cipher(&pass)?;
-    let file = create_private(&partial)?;
+    let mut out_file = BufWriter::new(create_private(&partial)?);
+    if let Err(e) = out_file.write_all(&header.bytes) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(Failure::Failed(e.into()));
+    }
     let mut writer = FrameWriter {
-        out: BufWriter::new(file),
+        out: out_file,
         header,
         cipher,
         frame: 0,
