@@ -72,6 +72,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             })?,
     };
     check_integrity(&store, config.store_allow_orphans).await?;
+    crate::cli::migrate::boot_hint(config, &store).await;
     Ok(store)
 }
 

@@ -1,4 +1,5 @@
 //! The `wharf` binary: configuration → telemetry → app → run until stopped.
+//! `wharf migrate|export|import` are the operator commands of `wharf::cli`.
 //! `wharf openapi` prints the OpenAPI document instead (used to refresh `openapi/openapi.json`).
 
 #[tokio::main]
@@ -9,6 +10,11 @@ async fn main() -> std::process::ExitCode {
     }
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
         return healthcheck();
+    }
+    if wharf::cli::is_command(std::env::args().nth(1).as_deref()) {
+        let code = wharf::cli::run(std::env::args().skip(1).collect()).await;
+        // As below: skip the runtime teardown (the MongoDB pool's detached tasks).
+        std::process::exit(code)
     }
     let config = match wharf::config::Config::from_process_env() {
         Ok(c) => c,

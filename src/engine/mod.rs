@@ -28,6 +28,7 @@ pub mod channel_search;
 pub mod channels;
 pub mod chat_actions;
 pub mod contacts;
+pub mod dump;
 pub mod engine_events;
 pub mod groups;
 pub mod history;
@@ -507,7 +508,7 @@ async fn check_sqlite(path: &std::path::Path) -> Result<(), Error> {
     .map_err(|e| Error::Damaged(e.to_string()))
 }
 
-async fn open_backend(
+pub(crate) async fn open_backend(
     device: &DeviceStore,
     fence: Option<&crate::cluster::Fence>,
 ) -> Result<Arc<dyn Backend>, Error> {

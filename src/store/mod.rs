@@ -20,6 +20,7 @@
 //! `App<S>`. [`Store::session`] is the only place that picks a backend for per-session data.
 
 pub mod contract;
+pub mod dump;
 pub mod mongo;
 pub mod sqlite;
 
@@ -287,6 +288,18 @@ impl SessionStore {
     /// The session's contacts and LID map.
     pub fn contacts(&self) -> SessionContacts<'_> {
         SessionContacts(&self.backend)
+    }
+
+    /// Every outbox row, pending and dead (see [`dump::DumpBackend::outbox_entries`]).
+    pub async fn outbox_entries(&self) -> Result<Vec<dump::OutboxEntry>> {
+        use dump::DumpBackend as _;
+        dispatch!(&self.backend, SessionBackend, b => b.outbox_entries().await)
+    }
+
+    /// See [`dump::DumpBackend::restore_outbox`].
+    pub async fn restore_outbox(&self, entries: &[dump::OutboxEntry]) -> Result<()> {
+        use dump::DumpBackend as _;
+        dispatch!(&self.backend, SessionBackend, b => b.restore_outbox(entries).await)
     }
 
     /// The session's labels.

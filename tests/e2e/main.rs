@@ -23,6 +23,7 @@ mod media_recv;
 mod media_send;
 mod message_store;
 mod messaging;
+mod migrate;
 mod observability;
 mod openapi;
 mod pairing;

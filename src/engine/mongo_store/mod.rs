@@ -74,6 +74,7 @@ use crate::store::mongo::{DUPLICATE_KEY, is_duplicate_key, is_unreachable};
 
 mod app_sync;
 mod device;
+mod dump;
 mod msg_secret;
 mod protocol;
 mod signal;

@@ -20,6 +20,7 @@
 
 pub mod cluster;
 pub mod contacts;
+pub mod dump;
 pub mod groups;
 pub mod keys;
 pub mod labels;

@@ -16,14 +16,14 @@ use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
 use super::{MongoSession, bson_i64};
 use crate::store::{DeadLetter, Error, NewRow, OutboxBackend, Result, Retry, Row};
 
-const OUTBOX: &str = "outbox";
-const COUNTERS: &str = "counters";
-const PENDING: &str = "pending";
-const DEAD: &str = "dead";
+pub(super) const OUTBOX: &str = "outbox";
+pub(super) const COUNTERS: &str = "counters";
+pub(super) const PENDING: &str = "pending";
+pub(super) const DEAD: &str = "dead";
 
 impl MongoSession {
     /// The delivery index `{url, state, _id}`, before the session's first append.
-    async fn ensure_outbox_index(&self) -> Result<()> {
+    pub(super) async fn ensure_outbox_index(&self) -> Result<()> {
         let model = IndexModel::builder()
             .keys(doc! { "url": 1, "state": 1, "_id": 1 })
             .build();
@@ -210,7 +210,7 @@ impl OutboxBackend for MongoSession {
 }
 
 /// A stored document back to a row.
-fn row_from_doc(d: &Document) -> Result<Row> {
+pub(super) fn row_from_doc(d: &Document) -> Result<Row> {
     let corrupt = |field: &str| Error::Corrupt(format!("outbox row without {field}"));
     let int = |field: &str| {
         d.get(field)

@@ -18,6 +18,7 @@
 //! blocking thread each.
 
 pub mod contacts;
+pub mod dump;
 pub mod groups;
 pub mod keys;
 pub mod labels;

@@ -12,7 +12,7 @@ use super::{SessionDb, SqliteSession, sql_err};
 use crate::store::{DeadLetter, NewRow, OutboxBackend, Result, Retry, Row};
 
 /// The outbox database of a session. FULL: a published event must survive a power cut.
-static DB: SessionDb = SessionDb {
+pub(super) static DB: SessionDb = SessionDb {
     file: "events.sqlite3",
     schema: SCHEMA,
     synchronous: "FULL",

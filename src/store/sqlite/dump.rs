@@ -1,0 +1,97 @@
+//! [`DumpBackend`] on SQLite: the outbox rows of `events.sqlite3` read and written with
+//! their `seq` (an explicit `seq` in an `AUTOINCREMENT` table also raises the sequence).
+//!
+//! Called through `store::SessionStore` by the dump of `cli::dump`.
+
+use rusqlite::params;
+
+use super::{SqliteSession, sql_err};
+use crate::store::dump::{DumpBackend, OutboxEntry};
+use crate::store::{NewRow, Result, Retry, Row};
+
+impl DumpBackend for SqliteSession {
+    async fn outbox_entries(&self) -> Result<Vec<OutboxEntry>> {
+        self.with_conn(&super::outbox::DB, false, |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT seq, event_id, event, url, body, headers, hmac_key, policy, \
+                     delay_ms, max_attempts, attempts, next_attempt_at, created_at, last_error, \
+                     state FROM outbox ORDER BY seq",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let headers: String = r.get(5)?;
+                    let policy: String = r.get(7)?;
+                    let delay_ms: i64 = r.get(8)?;
+                    let state: String = r.get(14)?;
+                    let row = Row {
+                        seq: r.get(0)?,
+                        new: NewRow {
+                            event_id: r.get(1)?,
+                            event: r.get(2)?,
+                            url: r.get(3)?,
+                            body: r.get(4)?,
+                            headers: serde_json::from_str(&headers).unwrap_or_default(),
+                            hmac_key: r.get(6)?,
+                            retry: Retry {
+                                policy: Retry::parse_policy(&policy),
+                                delay_ms: u64::try_from(delay_ms).unwrap_or(0),
+                                max_attempts: r.get(9)?,
+                            },
+                            created_ms: r.get(12)?,
+                        },
+                        attempts: r.get(10)?,
+                        next_attempt_ms: r.get(11)?,
+                        last_error: r.get(13)?,
+                    };
+                    Ok(OutboxEntry::from_row(row, state == "dead"))
+                })
+                .map_err(sql_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
+        })
+        .await
+        .map(Option::unwrap_or_default)
+    }
+
+    async fn restore_outbox(&self, entries: &[OutboxEntry]) -> Result<()> {
+        let entries = entries.to_vec();
+        self.with_conn(&super::outbox::DB, true, move |conn| {
+            let tx = conn.transaction().map_err(sql_err)?;
+            {
+                let mut stmt = tx
+                    .prepare(
+                        "INSERT OR REPLACE INTO outbox (seq, event_id, event, url, body, headers, \
+                         hmac_key, policy, delay_ms, max_attempts, attempts, next_attempt_at, \
+                         state, created_at, last_error) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    )
+                    .map_err(sql_err)?;
+                for e in &entries {
+                    let headers = serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".into());
+                    stmt.execute(params![
+                        e.seq,
+                        e.event_id,
+                        e.event,
+                        e.url,
+                        e.body,
+                        headers,
+                        e.hmac_key,
+                        e.retry().policy_str(),
+                        i64::try_from(e.delay_ms).unwrap_or(i64::MAX),
+                        e.max_attempts,
+                        e.attempts,
+                        e.next_attempt_ms,
+                        if e.dead { "dead" } else { "pending" },
+                        e.created_ms,
+                        e.last_error,
+                    ])
+                    .map_err(sql_err)?;
+                }
+            }
+            tx.commit().map_err(sql_err)
+        })
+        .await
+        .map(drop)
+    }
+}
