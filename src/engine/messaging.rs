@@ -223,6 +223,9 @@ pub struct Ack {
     pub chat: String,
     /// Who acknowledged (WAHA id).
     pub from: String,
+    /// The acknowledger's other id, when the receipt carried it (a LID sender's phone
+    /// number, `participant_pn`), so the session learns the pair from receipts too.
+    pub from_alt: Option<String>,
     /// WAHA ack: 2 DEVICE, 3 READ, 4 PLAYED.
     pub ack: i32,
 }
@@ -286,6 +289,7 @@ pub fn server_ack(event: &Event) -> Option<Ack> {
         ids: vec![a.id.clone()],
         chat: chat.clone(),
         from: chat,
+        from_alt: None,
         ack,
     })
 }
@@ -616,6 +620,7 @@ pub fn ack(event: &Event) -> Option<Ack> {
         ids: r.message_ids.iter().map(ToString::to_string).collect(),
         chat: waha_id(&r.source.chat),
         from: waha_id(&r.source.sender),
+        from_alt: r.source.sender_alt.as_ref().map(waha_id),
         ack,
     })
 }

@@ -1,9 +1,10 @@
 //! Contacts and the LID map of a session: what the `👤 Contacts` and LID routes read and
 //! change, and what the session learns on its own from its traffic.
 //!
-//! Owns: nothing long-lived. Learning ([`learn_message`], [`learn_groups`],
-//! [`learn_user`]) is called by the inbox, the group cache and the check-exists lookup as
-//! they see push names and LID ↔ phone-number pairs; a failure to record is logged, never
+//! Owns: nothing long-lived. Learning ([`learn_message`], [`learn_pair`], [`learn_groups`],
+//! [`learn_user`]) is called by the inbox (messages, receipts, group notifications), the
+//! group cache and the check-exists lookup as they see push names and LID ↔ phone-number
+//! pairs; a failure to record is logged, never
 //! surfaced (the message or group itself is what matters). The operations on
 //! [`SessionManager`] serve `api/contacts.rs` and `api/lids.rs`: reads answer from the
 //! session's contact store; `about` asks WhatsApp; the profile picture is cached for
@@ -41,6 +42,7 @@ async fn record(store: &Store, session: &str, patches: &[ContactPatch], pairs: &
     let Ok(s) = contacts(store, session) else {
         return;
     };
+    tracing::debug!(session, ?pairs, "learnt LID pairs");
     if let Err(e) = s.contacts().upsert_lids(pairs).await {
         tracing::warn!(session, error = %e, "could not record LID mappings");
     }
@@ -83,6 +85,15 @@ pub(crate) async fn learn_message(store: &Store, session: &str, m: &InboundMessa
     let pairs: Vec<LidPair> = pair.into_iter().collect();
     if !patches.is_empty() || !pairs.is_empty() {
         record(store, session, &patches, &pairs).await;
+    }
+}
+
+/// Two ids of one user seen together (a receipt's sender and its `participant_pn`, a
+/// group notification's member and its `phone_number`): recorded when one is a LID and
+/// the other a phone number.
+pub(crate) async fn learn_pair(store: &Store, session: &str, a: &str, b: &str) {
+    if let Some(pair) = pair_of(a, b) {
+        record(store, session, &[], &[pair]).await;
     }
 }
 

@@ -549,7 +549,11 @@ impl Inbox {
     }
 
     /// Receipts for our messages: the stored ack moves forward and `message.ack` goes out.
+    /// A receipt naming its sender both ways teaches that LID ↔ phone pair.
     pub async fn ack(&self, me: Option<&MeInfo>, a: Ack) {
+        if let Some(alt) = &a.from_alt {
+            super::contacts::learn_pair(&self.store, &self.session, &a.from, alt).await;
+        }
         for wa_id in &a.ids {
             let updated = self
                 .messages
@@ -785,6 +789,12 @@ impl Inbox {
                 self.publish_join(me, timestamp, &id, g).await;
             }
             ChangeKind::Participants { action, members } => {
+                // LID groups name members by LID with their phone number: learn the pairs.
+                for (id, pn) in &members {
+                    if let Some(pn) = pn {
+                        super::contacts::learn_pair(&self.store, &self.session, id, pn).await;
+                    }
+                }
                 let mine = my_ids(me);
                 let includes_me = members.iter().any(|(m, pn)| {
                     mine.contains(m) || pn.as_ref().is_some_and(|pn| mine.contains(pn))

@@ -19,6 +19,7 @@ mod isolation;
 mod jwt;
 mod keys;
 mod labels;
+mod lids;
 mod media_recv;
 mod media_send;
 mod message_store;

@@ -381,6 +381,8 @@ pub(crate) fn get_faults(net: &Net) -> FaultSettings {
 pub struct GroupMemberState {
     /// Phone number (digits only).
     pub phone: String,
+    /// The phone's LID (digits only), what a LID-addressed group names it by.
+    pub lid: String,
     /// `superadmin` (the creator while admin), `admin` or `participant`.
     pub role: String,
 }
@@ -412,6 +414,8 @@ pub struct GroupState {
     pub join_requests: Vec<String>,
     /// Current picture id, if any.
     pub picture_id: Option<String>,
+    /// `"pn"` or `"lid"`.
+    pub addressing_mode: String,
 }
 
 /// Groups to create outside the protocol (`POST /admin/groups`), e.g. to
@@ -436,6 +440,10 @@ pub struct SeedGroups {
     /// the groups on their next `participating` refresh).
     #[serde(default)]
     pub notify: bool,
+    /// `"pn"` (default) or `"lid"`: a LID-addressed group names its members by
+    /// LID with their `phone_number` in every stanza, as WhatsApp's LID groups do.
+    #[serde(default)]
+    pub addressing_mode: Option<String>,
 }
 
 fn group_state(id: &str, g: &crate::state::Group, st: &crate::state::State) -> GroupState {
@@ -449,6 +457,11 @@ fn group_state(id: &str, g: &crate::state::Group, st: &crate::state::State) -> G
             .iter()
             .map(|m| GroupMemberState {
                 phone: m.phone.clone(),
+                lid: st
+                    .phones
+                    .get(&m.phone)
+                    .map(|p| p.lid.clone())
+                    .unwrap_or_default(),
                 role: match (m.admin, m.phone == g.creator) {
                     (true, true) => "superadmin",
                     (true, false) => "admin",
@@ -469,6 +482,7 @@ fn group_state(id: &str, g: &crate::state::Group, st: &crate::state::State) -> G
             .as_ref()
             .filter(|p| st.media.contains_key(&p.path))
             .map(|p| p.id.clone()),
+        addressing_mode: if g.lid_addressed { "lid" } else { "pn" }.to_string(),
     }
 }
 
@@ -498,6 +512,15 @@ pub(crate) fn seed_groups(net: &Net, s: &SeedGroups) -> Result<Vec<String>, Admi
     for p in s.participants.iter().chain(&s.admins) {
         check_phone(p)?;
     }
+    let lid_addressed = match s.addressing_mode.as_deref() {
+        None | Some("pn") => false,
+        Some("lid") => true,
+        Some(other) => {
+            return Err(AdminError::BadRequest(format!(
+                "addressingMode must be \"pn\" or \"lid\", got {other:?}"
+            )));
+        }
+    };
     let count = s.count.unwrap_or(1);
     if !(1..=5000).contains(&count) {
         return Err(AdminError::BadRequest("count must be 1-5000".into()));
@@ -517,8 +540,8 @@ pub(crate) fn seed_groups(net: &Net, s: &SeedGroups) -> Result<Vec<String>, Admi
             &mut st,
             &subject,
             &s.creator,
-            &s.participants,
-            &s.admins,
+            (&s.participants, &s.admins),
+            lid_addressed,
             s.notify,
         );
         out.push(Jid::group(id).to_string());
@@ -574,18 +597,19 @@ pub(crate) fn blocklist(net: &Net, phone: &str) -> Vec<String> {
 pub(crate) fn seed_history(
     net: &Net,
     phone: &str,
-    chats: Vec<crate::history::SeedChat>,
+    history: crate::history::SeedHistory,
 ) -> Result<(), AdminError> {
     check_phone(phone)?;
-    for c in &chats {
+    let chats = &history.chats;
+    for c in chats {
         check_phone(&c.phone)?;
     }
     let mut st = net.lock();
     st.ensure_phone(phone, "");
-    for c in &chats {
+    for c in chats {
         st.ensure_phone(&c.phone, c.push_name.as_deref().unwrap_or(""));
     }
-    st.book.history.insert(phone.to_string(), chats);
+    st.book.history.insert(phone.to_string(), history);
     Ok(())
 }
 

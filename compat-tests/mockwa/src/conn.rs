@@ -284,8 +284,7 @@ impl Conn {
                 prekey: dev.prekeys.pop_front(),
             };
             // A seeded phone sends its history right after the key share.
-            let history: Vec<_> = crate::history::bootstrap(&st, &key.0)
-                .map(|h| crate::history::notification(&h))
+            let history: Vec<_> = crate::history::pushed(&mut st, &key.0)
                 .into_iter()
                 .collect();
             // Every companion gets the account's one key, so all of them

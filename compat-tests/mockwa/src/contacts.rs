@@ -22,7 +22,7 @@ pub(crate) struct Book {
     /// Phone -> the phones it blocked.
     pub(crate) blocked: HashMap<String, BTreeSet<String>>,
     /// Phone -> the chats it already has (sent to new companions as history sync).
-    pub(crate) history: HashMap<String, Vec<crate::history::SeedChat>>,
+    pub(crate) history: HashMap<String, crate::history::SeedHistory>,
 }
 
 /// The `<status>` / `<picture>` child of one usync `<user>` answer.

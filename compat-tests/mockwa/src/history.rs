@@ -1,8 +1,13 @@
 //! History sync: what a mock phone already has (chats with recent messages), pushed to a
 //! newly linked companion the way a real phone does — a `HistorySyncNotification` from
-//! the primary device (device 0) with the `INITIAL_BOOTSTRAP` blob inline
-//! (`initial_hist_bootstrap_inline_payload`, zlib), carrying the chats, their messages,
-//! the push names of the phones involved and their LID ↔ phone-number pairs.
+//! the primary device (device 0) carrying the `INITIAL_BOOTSTRAP` blob (zlib): the chats,
+//! their messages, the push names of the phones involved and their LID ↔ phone-number
+//! pairs. A small blob goes inline (`initial_hist_bootstrap_inline_payload`); a larger
+//! one (over [`INLINE_MAX`] bytes, or any when seeded with `external: true`) is encrypted
+//! as `md-msg-hist` media, put on the mock CDN ([`crate::state::State::media`], served
+//! at its `directPath`) and announced by its media fields (`directPath`, `mediaKey`,
+//! `fileSha256`, `fileEncSha256`, `fileLength`), which the companion downloads, as
+//! real WhatsApp does for all but the smallest history.
 //!
 //! Seeded per phone through `POST /admin/phones/{phone}/history`
 //! ([`crate::MockNetwork::seed_history`]) and kept in [`crate::contacts::Book`] for as
@@ -46,16 +51,83 @@ pub struct SeedMessage {
     pub timestamp: u64,
 }
 
-/// `{"chats": [...]}`.
-#[derive(Debug, Clone, Deserialize)]
+/// `{"chats": [...], "external": true}`.
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct SeedHistory {
     /// The chats.
     pub chats: Vec<SeedChat>,
+    /// Send the blob through the CDN (`true`) or inline (`false`); by default it goes
+    /// inline up to [`INLINE_MAX`] bytes.
+    #[serde(default)]
+    pub external: Option<bool>,
+}
+
+/// The largest encoded history sent inline by default.
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// The history sync notification `phone` sends a newly linked companion, or `None` when
+/// no history was seeded (or the CDN is full: then it sends none, and says why).
+pub(crate) fn pushed(st: &mut State, phone: &str) -> Option<wa::Message> {
+    let history = bootstrap(st, phone)?;
+    let external = st.book.history.get(phone).and_then(|h| h.external);
+    use buffa::Message as _;
+    let raw = history.encode_to_vec();
+    if external.unwrap_or(raw.len() > INLINE_MAX) {
+        match upload(st, &raw) {
+            Ok(blob) => Some(notification(raw.len(), Payload::External(blob))),
+            Err(e) => {
+                tracing::warn!("mockwa: history of {phone} not sent: {e}");
+                None
+            }
+        }
+    } else {
+        Some(notification(raw.len(), Payload::Inline(zlib_stored(&raw))))
+    }
+}
+
+/// A history blob on the mock CDN: what the notification tells the companion.
+struct Blob {
+    direct_path: String,
+    media_key: Vec<u8>,
+    file_sha256: Vec<u8>,
+    file_enc_sha256: Vec<u8>,
+    file_length: u64,
+}
+
+/// How the notification carries the blob.
+enum Payload {
+    Inline(Vec<u8>),
+    External(Blob),
+}
+
+/// Compresses, encrypts (`md-msg-hist` media keys) and stores the blob on the mock CDN.
+fn upload(st: &mut State, raw: &[u8]) -> Result<Blob, String> {
+    let compressed = zlib_stored(raw);
+    let enc = wacore::upload::encrypt_media(&compressed, wacore::download::MediaType::History)
+        .map_err(|e| format!("encryption failed: {e:#}"))?;
+    let size = enc.data_to_upload.len();
+    if st.media_bytes + size > crate::state::MEDIA_CAP_BYTES {
+        return Err("media store full".into());
+    }
+    let direct_path = format!(
+        "/v/t62.15575-24/mockwa-hist-{}",
+        crate::state::random_token(8)
+    );
+    st.media_bytes += size;
+    st.media
+        .insert(direct_path.clone(), std::sync::Arc::new(enc.data_to_upload));
+    Ok(Blob {
+        direct_path,
+        media_key: enc.media_key.to_vec(),
+        file_sha256: enc.file_sha256.to_vec(),
+        file_enc_sha256: enc.file_enc_sha256.to_vec(),
+        file_length: compressed.len() as u64,
+    })
 }
 
 /// The `INITIAL_BOOTSTRAP` history of `phone`, or `None` when none was seeded.
-pub(crate) fn bootstrap(st: &State, phone: &str) -> Option<wa::HistorySync> {
-    let chats = st.book.history.get(phone)?;
+fn bootstrap(st: &State, phone: &str) -> Option<wa::HistorySync> {
+    let chats = &st.book.history.get(phone)?.chats;
     let mut conversations = Vec::new();
     let mut pushnames = Vec::new();
     let mut lids = Vec::new();
@@ -114,24 +186,30 @@ pub(crate) fn bootstrap(st: &State, phone: &str) -> Option<wa::HistorySync> {
     })
 }
 
-/// The protocol message carrying `history` inline.
-pub(crate) fn notification(history: &wa::HistorySync) -> wa::Message {
-    use buffa::Message as _;
-    let raw = history.encode_to_vec();
-    let payload = zlib_stored(&raw);
+/// The protocol message announcing the blob (`raw_len`: its decoded length).
+fn notification(raw_len: usize, payload: Payload) -> wa::Message {
+    let mut n = wa::message::HistorySyncNotification {
+        file_length: Some(raw_len as u64),
+        sync_type: Some(wa::message::HistorySyncType::INITIAL_BOOTSTRAP),
+        chunk_order: Some(0),
+        progress: Some(100),
+        ..Default::default()
+    };
+    match payload {
+        Payload::Inline(bytes) => n.initial_hist_bootstrap_inline_payload = Some(bytes),
+        Payload::External(b) => {
+            n.direct_path = Some(b.direct_path);
+            n.media_key = Some(b.media_key);
+            n.file_sha256 = Some(b.file_sha256);
+            n.file_enc_sha256 = Some(b.file_enc_sha256);
+            // The downloaded (compressed) length, as the CDN serves it decrypted.
+            n.file_length = Some(b.file_length);
+        }
+    }
     wa::Message {
         protocol_message: buffa::MessageField::some(wa::message::ProtocolMessage {
             r#type: Some(wa::message::protocol_message::Type::HISTORY_SYNC_NOTIFICATION),
-            history_sync_notification: buffa::MessageField::some(
-                wa::message::HistorySyncNotification {
-                    file_length: Some(raw.len() as u64),
-                    sync_type: Some(wa::message::HistorySyncType::INITIAL_BOOTSTRAP),
-                    chunk_order: Some(0),
-                    progress: Some(100),
-                    initial_hist_bootstrap_inline_payload: Some(payload),
-                    ..Default::default()
-                },
-            ),
+            history_sync_notification: buffa::MessageField::some(n),
             ..Default::default()
         }),
         ..Default::default()
@@ -139,7 +217,7 @@ pub(crate) fn notification(history: &wa::HistorySync) -> wa::Message {
 }
 
 /// A zlib stream of "stored" (uncompressed) deflate blocks: valid zlib that any inflater
-/// reads, without a compressor dependency (the blobs here are small).
+/// reads, without a compressor dependency (the blobs here are test-sized).
 fn zlib_stored(data: &[u8]) -> Vec<u8> {
     let mut out = vec![0x78, 0x01];
     let mut chunks = data.chunks(0xFFFF).peekable();
@@ -165,6 +243,75 @@ fn zlib_stored(data: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn seeded(st: &mut State, messages: usize, external: Option<bool>) {
+        st.ensure_phone("15550001111", "");
+        let chat = SeedChat {
+            phone: "15550002222".into(),
+            name: None,
+            push_name: None,
+            messages: (0..messages)
+                .map(|i| SeedMessage {
+                    id: format!("3EB0{i:08}"),
+                    from_me: false,
+                    text: format!("message number {i}"),
+                    timestamp: 1_700_000_000,
+                })
+                .collect(),
+        };
+        st.ensure_phone("15550002222", "");
+        let history = SeedHistory {
+            chats: vec![chat],
+            external,
+        };
+        st.book.history.insert("15550001111".into(), history);
+    }
+
+    fn note(m: &wa::Message) -> &wa::message::HistorySyncNotification {
+        m.protocol_message
+            .as_option()
+            .and_then(|p| p.history_sync_notification.as_option())
+            .unwrap()
+    }
+
+    #[test]
+    fn small_history_goes_inline_large_or_forced_through_the_cdn() {
+        let mut st = State::default();
+        seeded(&mut st, 3, None);
+        let m = pushed(&mut st, "15550001111").unwrap();
+        assert!(note(&m).initial_hist_bootstrap_inline_payload.is_some());
+        assert!(note(&m).direct_path.is_none());
+        assert!(st.media.is_empty());
+
+        for (messages, external) in [(3, Some(true)), (3_000, None)] {
+            let mut st = State::default();
+            seeded(&mut st, messages, external);
+            let m = pushed(&mut st, "15550001111").unwrap();
+            let n = note(&m);
+            assert!(n.initial_hist_bootstrap_inline_payload.is_none());
+            let path = n.direct_path.clone().unwrap();
+            let blob = st.media.get(&path).unwrap();
+            // What the companion does: decrypt with the notification's key, then inflate.
+            let compressed = wacore::download::DownloadUtils::verify_and_decrypt(
+                blob,
+                n.media_key.as_deref().unwrap(),
+                wacore::download::MediaType::History,
+            )
+            .unwrap();
+            assert_eq!(Some(compressed.len() as u64), n.file_length);
+            let raw = wacore_binary::zlib_pool::decompress_zlib_pooled(
+                &compressed,
+                compressed.len() as u64,
+            )
+            .unwrap();
+            use buffa::Message as _;
+            let expected = bootstrap(&st, "15550001111").unwrap().encode_to_vec();
+            assert_eq!(raw, expected);
+            assert_eq!(raw.len() > INLINE_MAX, messages > 3);
+        }
+    }
+
     #[test]
     fn stored_zlib_inflates_back() {
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();

@@ -161,7 +161,17 @@ impl MockNetwork {
     /// Gives `phone` these chats (replacing earlier seeds): a companion linked to it
     /// afterwards receives them as its initial history sync.
     pub fn seed_history(&self, phone: &str, chats: Vec<SeedChat>) -> Result<(), AdminError> {
-        admin::seed_history(&self.net, phone, chats)
+        let history = SeedHistory {
+            chats,
+            external: None,
+        };
+        admin::seed_history(&self.net, phone, history)
+    }
+
+    /// [`Self::seed_history`] with the delivery chosen: `external: Some(true)` puts the
+    /// blob on the mock CDN whatever its size (see `src/history.rs`).
+    pub fn seed_history_with(&self, phone: &str, history: SeedHistory) -> Result<(), AdminError> {
+        admin::seed_history(&self.net, phone, history)
     }
 
     /// The phone numbers `phone` has blocked, sorted.

@@ -29,6 +29,8 @@ pub(crate) struct Profile {
 pub struct ProfileState {
     /// Digits only.
     pub phone: String,
+    /// The LID the network assigned the phone (digits only).
+    pub lid: String,
     /// The push name (set by pairing, or by a device's `<presence name>`).
     pub push_name: String,
     /// The "about" text, `null` until a device set one.
@@ -119,16 +121,17 @@ pub(crate) fn profile(net: &Net, phone: &str) -> Result<ProfileState, AdminError
         .and_then(|j| st.phone_of(&j))
         .or_else(|| st.phone_of_user(phone))
         .ok_or_else(|| AdminError::NotFound(format!("unknown phone {phone}")))?;
-    let push_name = st
+    let (push_name, lid) = st
         .phones
         .get(&key)
-        .map(|p| p.push_name.clone())
+        .map(|p| (p.push_name.clone(), p.lid.clone()))
         .unwrap_or_default();
     let profile = st.profiles.get(&key);
     let picture = profile.and_then(|p| p.picture.clone());
     let online = st.online.contains(&key);
     Ok(ProfileState {
         phone: key,
+        lid,
         push_name,
         about: profile.and_then(|p| p.about.as_ref().map(|(t, _)| t.clone())),
         picture_id: picture.as_ref().map(|p| p.id.clone()),

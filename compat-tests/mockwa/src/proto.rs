@@ -644,6 +644,17 @@ fn base_clone(b: &B) -> B {
     B::from_node(b.peek().clone())
 }
 
+/// A receipt from a LID-addressed sender carries its phone number too
+/// (`participant_pn`, which whatsapp-rust reads into the receipt's `sender_alt`),
+/// so the receiving side learns the LID ↔ phone pair from receipts as well.
+fn with_pn(b: B, me: &DevKey, lid_form: bool) -> B {
+    if lid_form {
+        b.a("participant_pn", pn_jid(&me.0, 0))
+    } else {
+        b
+    }
+}
+
 /// `<receipt>` routing: to every device of the original sender.
 fn receipt(c: &mut Conn, n: &Node) -> Flow {
     let Some(me) = c.device().cloned() else {
@@ -666,7 +677,10 @@ fn receipt(c: &mut Conn, n: &Node) -> Flow {
             .a("from", to.to_non_ad())
             .a("participant", sender_jid(&st, &me, lid_form))
             .a("t", now().to_string());
-        (target, b.kids(children(n).to_vec()).build())
+        (
+            target,
+            with_pn(b, &me, lid_form).kids(children(n).to_vec()).build(),
+        )
     } else {
         let Some(target) = st.phone_of(&to) else {
             return Flow::reply(ack);
@@ -675,7 +689,10 @@ fn receipt(c: &mut Conn, n: &Node) -> Flow {
         let b = copy_attrs(n, &["to"])
             .a("from", sender_jid(&st, &me, lid_form))
             .a("t", now().to_string());
-        (target, b.kids(children(n).to_vec()).build())
+        (
+            target,
+            with_pn(b, &me, lid_form).kids(children(n).to_vec()).build(),
+        )
     };
     // A device that is not "online" acknowledges delivery as `inactive`; the
     // sender sees that as a plain delivery receipt, as from the real server.

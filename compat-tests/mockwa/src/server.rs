@@ -400,7 +400,7 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
         ),
         ("POST", ["phones", phone, "history"]) => admin_result(
             parse_json::<crate::history::SeedHistory>(&body)
-                .and_then(|h| admin::seed_history(net, phone, h.chats))
+                .and_then(|h| admin::seed_history(net, phone, h))
                 .map(|()| json!({"ok": true})),
         ),
         ("POST", ["newsletters", id, "directory"]) => admin_result(

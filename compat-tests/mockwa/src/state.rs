@@ -152,9 +152,12 @@ pub(crate) struct Picture {
     pub(crate) path: String,
 }
 
-/// One group as the server keeps it (PN addressing: members are phones).
+/// One group as the server keeps it. Members are phones either way; `lid_addressed`
+/// only changes how stanzas name them (see `crate::groups::member_jid`).
 pub(crate) struct Group {
     pub(crate) subject: String,
+    /// `addressing_mode="lid"`: stanzas name members by LID, with `phone_number`.
+    pub(crate) lid_addressed: bool,
     pub(crate) subject_owner: String,
     pub(crate) subject_t: i64,
     pub(crate) creator: String,
@@ -184,6 +187,7 @@ impl Group {
     pub(crate) fn new(subject: String, creator: &str, members: Vec<Member>, t: i64) -> Self {
         Group {
             subject,
+            lid_addressed: false,
             subject_owner: creator.to_string(),
             subject_t: t,
             creator: creator.to_string(),

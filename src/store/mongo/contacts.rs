@@ -65,11 +65,28 @@ impl MongoSession {
 
     async fn put_lid(&self, p: &LidPair) -> Result<()> {
         let coll = self.coll(LIDS);
-        // A newer pair wins over an older one sharing either side.
-        coll.delete_many(doc! { "$or": [ { "_id": &p.lid }, { "pn": &p.pn } ] })
+        // A newer pair wins over an older one sharing either side. Only the *other*
+        // pairs are deleted and this one is upserted in place: MongoDB has no
+        // transaction here, and deleting then re-inserting a pair learnt again (every
+        // message, receipt or group fetch re-learns known pairs) would make it vanish
+        // for readers in between.
+        let found: Vec<Document> = coll
+            .find(doc! { "$or": [ { "_id": &p.lid }, { "pn": &p.pn } ] })
+            .await
+            .map_err(|e| self.err(&e))?
+            .try_collect()
             .await
             .map_err(|e| self.err(&e))?;
-        match coll.insert_one(doc! { "_id": &p.lid, "pn": &p.pn }).await {
+        for old in found.iter().filter_map(pair).filter(|old| old != p) {
+            coll.delete_one(doc! { "_id": &old.lid })
+                .await
+                .map_err(|e| self.err(&e))?;
+        }
+        match coll
+            .replace_one(doc! { "_id": &p.lid }, doc! { "_id": &p.lid, "pn": &p.pn })
+            .upsert(true)
+            .await
+        {
             // Someone stored the same pair meanwhile: nothing to do.
             Err(e) if is_duplicate_key(&e) => Ok(()),
             r => r.map(drop).map_err(|e| self.err(&e)),

@@ -43,7 +43,7 @@ pub(super) fn by_code(st: &mut State, me: &DevKey, n: &Node, inv: &Node) -> Node
         return iq_error(n, 404, "item-not-found");
     };
     if attr(n, "type").as_deref() == Some("get") {
-        return iq_result(n, vec![group_node(&gid, g)]);
+        return iq_result(n, vec![group_node(st, &gid, g)]);
     }
     let gj = Jid::group(gid.clone());
     if g.member(&me.0).is_some() {
@@ -64,16 +64,12 @@ pub(super) fn by_code(st: &mut State, me: &DevKey, n: &Node, inv: &Node) -> Node
         });
     }
     let me_list = [me.0.clone()];
+    let joined = participant_nodes(st, &gid, &me_list);
     announce(
         st,
         &gid,
         Some(&me.0),
-        vec![
-            B::new("add")
-                .a("reason", "invite")
-                .kids(participant_nodes(&me_list))
-                .build(),
-        ],
+        vec![B::new("add").a("reason", "invite").kids(joined).build()],
     );
     iq_result(n, vec![B::new("group").a("jid", gj).build()])
 }

@@ -57,7 +57,7 @@ pub(super) fn create(st: &mut State, me: &DevKey, n: &Node, create: &Node) -> No
         .and_then(|j| attr(j, "state"))
         .is_some_and(|s| s == "on");
     let id = insert(st, g);
-    let Some(node) = st.groups.get(&id).map(|g| group_node(&id, g)) else {
+    let Some(node) = st.groups.get(&id).map(|g| group_node(st, &id, g)) else {
         return iq_error(n, 500, "internal-server-error");
     };
     announce(
@@ -133,10 +133,15 @@ pub(super) fn change(st: &mut State, me: &DevKey, gid: &str, n: &Node, op: &Node
         results.push(pb.build());
     }
     if !changed.is_empty() {
-        let kids = vec![B::new(action).kids(participant_nodes(&changed)).build()];
+        let kids = vec![
+            B::new(action)
+                .kids(participant_nodes(st, gid, &changed))
+                .build(),
+        ];
         if action == "remove" {
             // Removed members learn it too (their devices drop the group).
-            to_phones(st, &changed, &gp2(gid, Some(&me.0), kids.clone()));
+            let note = gp2(st, gid, Some(&me.0), kids.clone());
+            to_phones(st, &changed, &note);
         }
         announce(st, gid, Some(&me.0), kids);
     }
@@ -177,11 +182,12 @@ pub(super) fn leave(st: &mut State, me: &DevKey, n: &Node, leave: &Node) -> Node
             continue;
         }
         let me_list = [me.0.clone()];
+        let left = participant_nodes(st, &gid, &me_list);
         announce(
             st,
             &gid,
             Some(&me.0),
-            vec![B::new("remove").kids(participant_nodes(&me_list)).build()],
+            vec![B::new("remove").kids(left).build()],
         );
         let mut successor = None;
         let mut empty = false;
@@ -197,11 +203,12 @@ pub(super) fn leave(st: &mut State, me: &DevKey, n: &Node, leave: &Node) -> Node
             }
         }
         if let Some(s) = successor {
+            let promoted = participant_nodes(st, &gid, [&s]);
             announce(
                 st,
                 &gid,
                 None,
-                vec![B::new("promote").kids(participant_nodes([&s])).build()],
+                vec![B::new("promote").kids(promoted).build()],
             );
         }
         if empty {
@@ -250,6 +257,7 @@ pub(super) fn request_join(st: &mut State, me: &DevKey, gid: &str) {
         ],
     );
     let note = gp2(
+        st,
         gid,
         Some(&me.0),
         vec![
@@ -326,19 +334,21 @@ pub(super) fn decide(st: &mut State, me: &DevKey, gid: &str, n: &Node, op: &Node
     let tag = if approve { "approve" } else { "reject" };
     if !decided.is_empty() {
         if approve {
+            let added = participant_nodes(st, gid, &decided);
             announce(
                 st,
                 gid,
                 Some(&me.0),
-                vec![B::new("add").kids(participant_nodes(&decided)).build()],
+                vec![B::new("add").kids(added).build()],
             );
         } else {
             let kids = vec![
                 B::new("revoked_membership_requests")
-                    .kids(participant_nodes(&decided))
+                    .kids(participant_nodes(st, gid, &decided))
                     .build(),
             ];
-            to_phones(st, &decided, &gp2(gid, Some(&me.0), kids.clone()));
+            let note = gp2(st, gid, Some(&me.0), kids.clone());
+            to_phones(st, &decided, &note);
             announce_admins(st, gid, Some(&me.0), kids);
         }
     }

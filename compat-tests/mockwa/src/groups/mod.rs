@@ -5,7 +5,10 @@
 //! chatstates, for `w:profile:picture` IQs aimed at a group and for the MEX
 //! group-property mutation; by [`crate::admin`] to seed and inspect groups.
 //! State lives in [`State::groups`] for the network's lifetime. Groups use
-//! phone-number addressing (`addressing_mode="pn"`).
+//! phone-number addressing (`addressing_mode="pn"`) unless seeded LID-addressed
+//! (`addressing_mode="lid"`): then every stanza names members by LID and adds
+//! their phone number (`phone_number`, `creator_pn`, `participant_pn`), as
+//! WhatsApp does for its LID groups ([`member_jid`]).
 //!
 //! Split by concern: [`members`] (create, add/remove/promote/demote, leave,
 //! join requests), [`invites`] (invite link, join-info, join by code),
@@ -27,16 +30,23 @@ use wacore_binary::{Jid, Node, Server};
 use crate::conn::{Conn, Flow};
 use crate::proto::notification;
 use crate::state::{DevKey, Group, Member, State, now};
-use crate::wire::{B, attr, attr_jid, child, children, iq_error, iq_result, pn_jid};
+use crate::wire::{B, attr, attr_jid, child, children, iq_error, iq_result, lid_jid, pn_jid};
 
 /// Renders a group's `<group>` node as info/create/participating/join-info
 /// answers carry it (the attributes and children `GroupInfoResponse` parses).
-pub(crate) fn group_node(id: &str, g: &Group) -> Node {
+pub(crate) fn group_node(st: &State, id: &str, g: &Group) -> Node {
     let mut kids: Vec<Node> = g
         .members
         .iter()
         .map(|m| {
-            let mut b = B::new("participant").a("jid", pn_jid(&m.phone, 0));
+            let mut b = member_attrs(
+                B::new("participant"),
+                st,
+                g.lid_addressed,
+                &m.phone,
+                "jid",
+                "phone_number",
+            );
             if m.phone == g.creator && m.admin {
                 b = b.a("type", "superadmin");
             } else if m.admin {
@@ -66,17 +76,53 @@ pub(crate) fn group_node(id: &str, g: &Group) -> Node {
     if let Some(mode) = g.share_history_mode {
         kids.push(B::new("member_share_group_history_mode").text(mode).build());
     }
-    B::new("group")
+    let b = B::new("group")
         .a("id", id.to_string())
         .a("subject", g.subject.clone())
-        .a("s_t", g.subject_t.to_string())
-        .a("s_o", pn_jid(&g.subject_owner, 0))
-        .a("creation", g.creation.to_string())
-        .a("creator", pn_jid(&g.creator, 0))
-        .a("addressing_mode", "pn")
+        .a("s_t", g.subject_t.to_string());
+    let b = member_attrs(b, st, g.lid_addressed, &g.subject_owner, "s_o", "s_o_pn");
+    let b = b.a("creation", g.creation.to_string());
+    member_attrs(b, st, g.lid_addressed, &g.creator, "creator", "creator_pn")
+        .a(
+            "addressing_mode",
+            if g.lid_addressed { "lid" } else { "pn" },
+        )
         .a("size", g.members.len().to_string())
         .kids(kids)
         .build()
+}
+
+/// How a group's stanzas name `phone`: its LID (with its phone-number JID alongside)
+/// in a LID-addressed group, else its phone-number JID. A phone the mock does not
+/// know keeps its phone number.
+pub(crate) fn member_jid(st: &State, lid_addressed: bool, phone: &str) -> (Jid, Option<Jid>) {
+    match st.phones.get(phone) {
+        Some(p) if lid_addressed => (lid_jid(&p.lid, 0), Some(pn_jid(phone, 0))),
+        _ => (pn_jid(phone, 0), None),
+    }
+}
+
+/// Sets `key` to how the group names `phone`, and `pn_key` to its phone number when
+/// that is a LID.
+fn member_attrs(
+    b: B,
+    st: &State,
+    lid_addressed: bool,
+    phone: &str,
+    key: &'static str,
+    pn_key: &'static str,
+) -> B {
+    let (jid, pn) = member_jid(st, lid_addressed, phone);
+    let b = b.a(key, jid);
+    match pn {
+        Some(pn) => b.a(pn_key, pn),
+        None => b,
+    }
+}
+
+/// Whether group `gid` is LID-addressed.
+fn lid_addressed(st: &State, gid: &str) -> bool {
+    st.groups.get(gid).is_some_and(|g| g.lid_addressed)
 }
 
 /// `<membership_approval_mode><group_join state="on|off"/></…>`, in info
@@ -109,17 +155,24 @@ fn to_phones(st: &mut State, phones: &[String], node: &Node) {
 
 /// A `w:gp2` notification from `gid`; `actor` is the member who caused it
 /// (none for server-side changes such as the automatic admin succession).
-fn gp2(gid: &str, actor: Option<&str>, kids: Vec<Node>) -> Node {
+fn gp2(st: &State, gid: &str, actor: Option<&str>, kids: Vec<Node>) -> Node {
     let mut n = notification("w:gp2", Jid::group(gid.to_string()), kids);
     if let Some(a) = actor {
-        n.attrs.insert("participant", pn_jid(a, 0));
+        let (jid, pn) = member_jid(st, lid_addressed(st, gid), a);
+        n.attrs.insert("participant", jid);
+        if let Some(pn) = pn {
+            n.attrs.insert("participant_pn", pn);
+        }
+    }
+    if lid_addressed(st, gid) {
+        n.attrs.insert("addressing_mode", "lid");
     }
     n
 }
 
 /// Announces one change to every device of every current member.
 fn announce(st: &mut State, gid: &str, actor: Option<&str>, kids: Vec<Node>) {
-    let note = gp2(gid, actor, kids);
+    let note = gp2(st, gid, actor, kids);
     to_members(st, &Jid::group(gid.to_string()), None, &note);
 }
 
@@ -134,14 +187,20 @@ fn announce_admins(st: &mut State, gid: &str, actor: Option<&str>, kids: Vec<Nod
             .collect(),
         None => return,
     };
-    to_phones(st, &admins, &gp2(gid, actor, kids));
+    let note = gp2(st, gid, actor, kids);
+    to_phones(st, &admins, &note);
 }
 
-/// `<participant jid=…/>` for each phone.
-fn participant_nodes<'a>(phones: impl IntoIterator<Item = &'a String>) -> Vec<Node> {
+/// `<participant jid=…/>` for each phone, as group `gid` names its members.
+fn participant_nodes<'a>(
+    st: &State,
+    gid: &str,
+    phones: impl IntoIterator<Item = &'a String>,
+) -> Vec<Node> {
+    let lid = lid_addressed(st, gid);
     phones
         .into_iter()
-        .map(|p| B::new("participant").a("jid", pn_jid(p, 0)).build())
+        .map(|p| member_attrs(B::new("participant"), st, lid, p, "jid", "phone_number").build())
         .collect()
 }
 
@@ -210,7 +269,7 @@ fn participating(st: &State, me: &DevKey, n: &Node) -> Node {
     ids.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
     let groups: Vec<Node> = ids
         .into_iter()
-        .filter_map(|id| st.groups.get(id).map(|g| group_node(id, g)))
+        .filter_map(|id| st.groups.get(id).map(|g| group_node(st, id, g)))
         .collect();
     iq_result(n, vec![B::new("groups").kids(groups).build()])
 }
@@ -230,7 +289,7 @@ fn to_group(st: &mut State, me: &DevKey, gid: &str, n: &Node) -> Node {
     let gid = gid.to_string();
     let set = attr(n, "type").as_deref() == Some("set");
     match op.tag.as_ref() {
-        "query" => iq_result(n, vec![group_node(&gid, g)]),
+        "query" => iq_result(n, vec![group_node(st, &gid, g)]),
         "invite" => invites::link(st, me, &gid, n, set),
         "add" | "remove" | "promote" | "demote" => members::change(st, me, &gid, n, op),
         "membership_approval_requests" => members::requests(st, me, &gid, n),
@@ -324,8 +383,8 @@ pub(crate) fn seed(
     st: &mut State,
     subject: &str,
     creator: &str,
-    participants: &[String],
-    admins: &[String],
+    (participants, admins): (&[String], &[String]),
+    lid_addressed: bool,
     notify: bool,
 ) -> String {
     let t = now();
@@ -341,10 +400,11 @@ pub(crate) fn seed(
             });
         }
     }
-    let g = Group::new(subject.to_string(), creator, members, t);
+    let mut g = Group::new(subject.to_string(), creator, members, t);
+    g.lid_addressed = lid_addressed;
     let id = members::insert(st, g);
     if notify && let Some(g) = st.groups.get(&id) {
-        let node = group_node(&id, g);
+        let node = group_node(st, &id, g);
         announce(
             st,
             &id,
