@@ -229,11 +229,15 @@ async fn export_and_import_move_one_session_in_an_encrypted_file() {
     let bob = Wharf::start(bob_dir.path(), KEY, &pairs(&env)).await;
     bob.pair(&net, "bob", bob_phone, json!({})).await;
 
+    // Alice's webhook fails throughout the export: the event must travel in the file.
+    let sink = Sink::start().await;
+    sink.fail_always(true);
     let dir = tempfile::tempdir().unwrap();
     let mut alice = Wharf::start(dir.path(), KEY, &pairs(&env)).await;
-    alice.pair(&net, "alice", alice_phone, json!({})).await;
+    alice.pair(&net, "alice", alice_phone, hooks(&sink)).await;
     send(&bob, "bob", alice_phone, "exported secret").await;
     wait_history(&alice, "alice", bob_phone, &["exported secret"]).await;
+    wait_attempted(&sink, "exported secret").await;
     alice.terminate();
 
     let mut with_pass = env.clone();
@@ -320,6 +324,15 @@ async fn export_and_import_move_one_session_in_an_encrypted_file() {
     let alice = Wharf::start(fresh.path(), KEY, &pairs(&env)).await;
     alice.wait_status("alice", "WORKING", 60).await;
     wait_history(&alice, "alice", bob_phone, &["exported secret"]).await;
+    // The undelivered webhook came along and is delivered, once.
+    sink.fail_always(false);
+    sink.wait_delivered("/alice", 1, Duration::from_secs(40))
+        .await;
+    assert_eq!(
+        delivered_bodies(&sink),
+        ["exported secret"],
+        "delivered once"
+    );
     send(&bob, "bob", alice_phone, "after import").await;
     wait_history(
         &alice,
