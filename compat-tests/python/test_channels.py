@@ -64,3 +64,46 @@ def test_channels_through_the_sdk(two):
     ch.delete("a", cid)
     r = server.get(f"/api/a/channels/{cid}")
     assert r.status_code == 404, r.text
+
+
+def test_channel_search_through_the_sdk(two, mockwa):  # noqa: F811
+    """The directory routes through waha-py: a channel listed in mockwa's directory is found
+    by text and by view; the fixed lists validate against waha-py's models."""
+    import requests
+
+    _server, client = two
+    ch = client.channels
+    cid = ch.create("a", {"name": "Py regatta", "description": "Rowing news"})["id"]
+    r = requests.post(
+        f"http://{mockwa}/admin/newsletters/{cid}/directory",
+        json={"country": "US", "categories": ["SPORTS"], "featured": False},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+
+    found = ch.search_by_text("b", {"text": "REGATTA"})
+    sdk_validate(models.ChannelListResult, found)
+    assert [c["id"] for c in found["channels"]] == [cid], found
+    assert found["channels"][0]["name"] == "Py regatta"
+
+    by_view = ch.search_by_view(
+        "b", {"view": "RECOMMENDED", "countries": ["US"], "categories": ["SPORTS"], "limit": 10}
+    )
+    sdk_validate(models.ChannelListResult, by_view)
+    assert cid in [c["id"] for c in by_view["channels"]], by_view
+    # Another country: not listed there.
+    elsewhere = ch.search_by_view("b", {"view": "RECOMMENDED", "countries": ["BR"], "categories": []})
+    assert cid not in [c["id"] for c in elsewhere["channels"]], elsewhere
+
+    views = ch.get_search_views("b")
+    assert any(v["value"] == "RECOMMENDED" for v in views), views
+    for v in views:
+        sdk_validate(models.ChannelView, v)
+    countries = ch.get_search_countries("b")
+    assert any(c["code"] == "US" for c in countries)
+    for c in countries:
+        sdk_validate(models.ChannelCountry, c)
+    categories = ch.get_search_categories("b")
+    assert categories, "categories listed"
+    for c in categories:
+        sdk_validate(models.ChannelCategory, c)
