@@ -7,7 +7,7 @@ use rusqlite::params;
 
 use super::{SqliteSession, sql_err};
 use crate::store::dump::{DumpBackend, OutboxEntry};
-use crate::store::{NewRow, Result, Retry, Row};
+use crate::store::Result;
 
 impl DumpBackend for SqliteSession {
     async fn outbox_entries(&self) -> Result<Vec<OutboxEntry>> {
@@ -21,30 +21,8 @@ impl DumpBackend for SqliteSession {
                 .map_err(sql_err)?;
             let rows = stmt
                 .query_map([], |r| {
-                    let headers: String = r.get(5)?;
-                    let policy: String = r.get(7)?;
-                    let delay_ms: i64 = r.get(8)?;
                     let state: String = r.get(14)?;
-                    let row = Row {
-                        seq: r.get(0)?,
-                        new: NewRow {
-                            event_id: r.get(1)?,
-                            event: r.get(2)?,
-                            url: r.get(3)?,
-                            body: r.get(4)?,
-                            headers: serde_json::from_str(&headers).unwrap_or_default(),
-                            hmac_key: r.get(6)?,
-                            retry: Retry {
-                                policy: Retry::parse_policy(&policy),
-                                delay_ms: u64::try_from(delay_ms).unwrap_or(0),
-                                max_attempts: r.get(9)?,
-                            },
-                            created_ms: r.get(12)?,
-                        },
-                        attempts: r.get(10)?,
-                        next_attempt_ms: r.get(11)?,
-                        last_error: r.get(13)?,
-                    };
+                    let row = super::outbox::row_from_sql(r)?;
                     Ok(OutboxEntry::from_row(row, state == "dead"))
                 })
                 .map_err(sql_err)?;

@@ -98,31 +98,7 @@ impl OutboxBackend for SqliteSession {
                  ORDER BY seq LIMIT ?2",
             )?;
             let limit = i64::try_from(limit).unwrap_or(16);
-            let rows = stmt.query_map(params![url, limit, after], |r| {
-                let headers: String = r.get(5)?;
-                let policy: String = r.get(7)?;
-                let delay_ms: i64 = r.get(8)?;
-                Ok(Row {
-                    seq: r.get(0)?,
-                    new: NewRow {
-                        event_id: r.get(1)?,
-                        event: r.get(2)?,
-                        url: r.get(3)?,
-                        body: r.get(4)?,
-                        headers: serde_json::from_str(&headers).unwrap_or_default(),
-                        hmac_key: r.get(6)?,
-                        retry: Retry {
-                            policy: Retry::parse_policy(&policy),
-                            delay_ms: u64::try_from(delay_ms).unwrap_or(0),
-                            max_attempts: r.get(9)?,
-                        },
-                        created_ms: r.get(12)?,
-                    },
-                    attempts: r.get(10)?,
-                    next_attempt_ms: r.get(11)?,
-                    last_error: r.get(13)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![url, limit, after], row_from_sql)?;
             rows.collect()
         })
         .await
@@ -225,4 +201,33 @@ impl OutboxBackend for SqliteSession {
         .await
         .map(Option::unwrap_or_default)
     }
+}
+
+/// Decodes an outbox row selected as `seq, event_id, event, url, body, headers, hmac_key,
+/// policy, delay_ms, max_attempts, attempts, next_attempt_at, created_at, last_error`
+/// (further columns, such as the dump's `state`, may follow).
+pub(super) fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let headers: String = r.get(5)?;
+    let policy: String = r.get(7)?;
+    let delay_ms: i64 = r.get(8)?;
+    Ok(Row {
+        seq: r.get(0)?,
+        new: NewRow {
+            event_id: r.get(1)?,
+            event: r.get(2)?,
+            url: r.get(3)?,
+            body: r.get(4)?,
+            headers: serde_json::from_str(&headers).unwrap_or_default(),
+            hmac_key: r.get(6)?,
+            retry: Retry {
+                policy: Retry::parse_policy(&policy),
+                delay_ms: u64::try_from(delay_ms).unwrap_or(0),
+                max_attempts: r.get(9)?,
+            },
+            created_ms: r.get(12)?,
+        },
+        attempts: r.get(10)?,
+        next_attempt_ms: r.get(11)?,
+        last_error: r.get(13)?,
+    })
 }
