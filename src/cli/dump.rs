@@ -154,6 +154,25 @@ impl Record {
     }
 }
 
+/// Pages through a store list `BATCH` items at a time (`fetch` takes the offset), handing
+/// each page to `sink` as records; stops after the first short page.
+async fn paged<T>(
+    sink: &mut impl Sink,
+    mut fetch: impl AsyncFnMut(u32) -> anyhow::Result<Vec<T>>,
+    to_record: impl Fn(T) -> Record,
+) -> anyhow::Result<()> {
+    let mut offset = 0;
+    loop {
+        let page = fetch(offset).await?;
+        let n = u32::try_from(page.len()).unwrap_or(BATCH);
+        sink.put(page.into_iter().map(&to_record).collect()).await?;
+        if n < BATCH {
+            return Ok(());
+        }
+        offset += n;
+    }
+}
+
 /// Records per kind.
 pub type Counts = BTreeMap<&'static str, u64>;
 
@@ -278,72 +297,49 @@ pub async fn dump_session(
         }
     }
 
-    let mut offset = 0;
-    loop {
-        let q = ContactQuery {
-            limit: Some(BATCH),
-            offset,
-            ..ContactQuery::default()
-        };
-        let page = session.contacts().list(&q).await?;
-        let n = u32::try_from(page.len()).unwrap_or(BATCH);
-        sink.put(
-            page.into_iter()
-                .map(|c| Record::Contact {
-                    id: c.id,
-                    name: c.name,
-                    pushname: c.pushname,
-                    is_blocked: c.is_blocked,
-                    is_wa_contact: c.is_wa_contact,
-                    picture_url: c.picture_url,
-                    picture_at: c.picture_at,
-                })
-                .collect(),
-        )
-        .await?;
-        if n < BATCH {
-            break;
-        }
-        offset += n;
-    }
-    let mut offset = 0;
-    loop {
-        let page = session.contacts().list_lids(Some(BATCH), offset).await?;
-        let n = u32::try_from(page.len()).unwrap_or(BATCH);
-        sink.put(
-            page.into_iter()
-                .map(|p| Record::Lid {
-                    lid: p.lid,
-                    pn: p.pn,
-                })
-                .collect(),
-        )
-        .await?;
-        if n < BATCH {
-            break;
-        }
-        offset += n;
-    }
-    let mut offset = 0;
-    loop {
-        let q = GroupQuery {
-            limit: Some(BATCH),
-            offset,
-            ..GroupQuery::default()
-        };
-        let page = session.groups().list(&q).await?;
-        let n = u32::try_from(page.len()).unwrap_or(BATCH);
-        sink.put(
-            page.into_iter()
-                .map(|g| Record::Group { group: Box::new(g) })
-                .collect(),
-        )
-        .await?;
-        if n < BATCH {
-            break;
-        }
-        offset += n;
-    }
+    paged(
+        sink,
+        async |offset| {
+            let q = ContactQuery {
+                limit: Some(BATCH),
+                offset,
+                ..ContactQuery::default()
+            };
+            Ok(session.contacts().list(&q).await?)
+        },
+        |c| Record::Contact {
+            id: c.id,
+            name: c.name,
+            pushname: c.pushname,
+            is_blocked: c.is_blocked,
+            is_wa_contact: c.is_wa_contact,
+            picture_url: c.picture_url,
+            picture_at: c.picture_at,
+        },
+    )
+    .await?;
+    paged(
+        sink,
+        async |offset| Ok(session.contacts().list_lids(Some(BATCH), offset).await?),
+        |p| Record::Lid {
+            lid: p.lid,
+            pn: p.pn,
+        },
+    )
+    .await?;
+    paged(
+        sink,
+        async |offset| {
+            let q = GroupQuery {
+                limit: Some(BATCH),
+                offset,
+                ..GroupQuery::default()
+            };
+            Ok(session.groups().list(&q).await?)
+        },
+        |g| Record::Group { group: Box::new(g) },
+    )
+    .await?;
     let mut batch = Vec::new();
     for label in session.labels().list().await? {
         let chats = session.labels().chats_of(&label.id).await?;

@@ -6,8 +6,8 @@
 use rusqlite::params;
 
 use super::{SqliteSession, sql_err};
-use crate::store::dump::{DumpBackend, OutboxEntry};
 use crate::store::Result;
+use crate::store::dump::{DumpBackend, OutboxEntry};
 
 impl DumpBackend for SqliteSession {
     async fn outbox_entries(&self) -> Result<Vec<OutboxEntry>> {
