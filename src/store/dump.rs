@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Retry, Row};
+use super::{NewRow, Result, Retry, Row};
 
 /// One outbox row as it is stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +72,20 @@ impl OutboxEntry {
     }
 
     /// The retry policy as the outbox holds it.
+    /// The row as it was appended (for backends that write it back).
+    pub(crate) fn new_row(&self) -> NewRow {
+        NewRow {
+            event_id: self.event_id.clone(),
+            event: self.event.clone(),
+            url: self.url.clone(),
+            body: self.body.clone(),
+            headers: self.headers.clone(),
+            hmac_key: self.hmac_key.clone(),
+            retry: self.retry(),
+            created_ms: self.created_ms,
+        }
+    }
+
     pub(crate) fn retry(&self) -> Retry {
         Retry {
             policy: Retry::parse_policy(&self.policy),

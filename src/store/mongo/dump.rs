@@ -4,7 +4,7 @@
 //! Called through `store::SessionStore` by the dump of `cli::dump`.
 
 use futures_util::TryStreamExt;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Document, doc};
 
 use super::MongoSession;
 use crate::store::Result;
@@ -35,28 +35,19 @@ impl DumpBackend for MongoSession {
         };
         self.ensure_outbox_index().await?;
         for e in entries {
-            let headers: Vec<Bson> = e
-                .headers
-                .iter()
-                .map(|(k, v)| Bson::Document(doc! { "name": k, "value": v }))
-                .collect();
-            let replacement = doc! {
-                "_id": e.seq,
-                "eventId": &e.event_id,
-                "event": &e.event,
-                "url": &e.url,
-                "body": &e.body,
-                "headers": headers,
-                "hmacKey": e.hmac_key.as_deref().map_or(Bson::Null, |k| Bson::String(k.into())),
-                "policy": e.retry().policy_str(),
-                "delayMs": i64::try_from(e.delay_ms).unwrap_or(i64::MAX),
-                "maxAttempts": i64::from(e.max_attempts),
-                "attempts": i64::from(e.attempts),
-                "nextAttemptAt": e.next_attempt_ms,
-                "state": if e.dead { super::outbox::DEAD } else { super::outbox::PENDING },
-                "createdAt": e.created_ms,
-                "lastError": e.last_error.as_deref().map_or(Bson::Null, |k| Bson::String(k.into())),
+            let state = if e.dead {
+                super::outbox::DEAD
+            } else {
+                super::outbox::PENDING
             };
+            let replacement = super::outbox::row_doc(
+                e.seq,
+                &e.new_row(),
+                e.attempts,
+                e.next_attempt_ms,
+                state,
+                e.last_error.as_deref(),
+            );
             self.coll(super::outbox::OUTBOX)
                 .replace_one(doc! { "_id": e.seq }, replacement)
                 .upsert(true)

@@ -55,30 +55,7 @@ impl OutboxBackend for MongoSession {
         let docs: Vec<Document> = rows
             .iter()
             .zip(first..)
-            .map(|(r, seq)| {
-                let headers: Vec<Bson> = r
-                    .headers
-                    .iter()
-                    .map(|(k, v)| Bson::Document(doc! { "name": k, "value": v }))
-                    .collect();
-                doc! {
-                    "_id": seq,
-                    "eventId": &r.event_id,
-                    "event": &r.event,
-                    "url": &r.url,
-                    "body": &r.body,
-                    "headers": headers,
-                    "hmacKey": r.hmac_key.as_deref().map_or(Bson::Null, |k| Bson::String(k.into())),
-                    "policy": r.retry.policy_str(),
-                    "delayMs": i64::try_from(r.retry.delay_ms).unwrap_or(i64::MAX),
-                    "maxAttempts": i64::from(r.retry.max_attempts),
-                    "attempts": 0_i64,
-                    "nextAttemptAt": r.created_ms,
-                    "state": PENDING,
-                    "createdAt": r.created_ms,
-                    "lastError": Bson::Null,
-                }
-            })
+            .map(|(r, seq)| row_doc(seq, r, 0, r.created_ms, PENDING, None))
             .collect();
         self.coll(OUTBOX)
             .insert_many(docs)
@@ -210,6 +187,40 @@ impl OutboxBackend for MongoSession {
 }
 
 /// A stored document back to a row.
+/// The document of one outbox row: [`OutboxBackend::append`] writes fresh rows (no
+/// attempts yet, pending), the dump's restore writes rows as they were.
+pub(super) fn row_doc(
+    seq: i64,
+    r: &NewRow,
+    attempts: u32,
+    next_attempt_ms: i64,
+    state: &str,
+    last_error: Option<&str>,
+) -> Document {
+    let headers: Vec<Bson> = r
+        .headers
+        .iter()
+        .map(|(k, v)| Bson::Document(doc! { "name": k, "value": v }))
+        .collect();
+    doc! {
+        "_id": seq,
+        "eventId": &r.event_id,
+        "event": &r.event,
+        "url": &r.url,
+        "body": &r.body,
+        "headers": headers,
+        "hmacKey": r.hmac_key.as_deref().map_or(Bson::Null, |k| Bson::String(k.into())),
+        "policy": r.retry.policy_str(),
+        "delayMs": i64::try_from(r.retry.delay_ms).unwrap_or(i64::MAX),
+        "maxAttempts": i64::from(r.retry.max_attempts),
+        "attempts": i64::from(attempts),
+        "nextAttemptAt": next_attempt_ms,
+        "state": state,
+        "createdAt": r.created_ms,
+        "lastError": last_error.map_or(Bson::Null, |k| Bson::String(k.into())),
+    }
+}
+
 pub(super) fn row_from_doc(d: &Document) -> Result<Row> {
     let corrupt = |field: &str| Error::Corrupt(format!("outbox row without {field}"));
     let int = |field: &str| {
