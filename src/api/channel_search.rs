@@ -113,10 +113,7 @@ impl From<DirectoryChannel> for ChannelPublicInfo {
         Self {
             id: c.id,
             name: c.name,
-            invite: format!(
-                "https://www.whatsapp.com/channel/{}",
-                c.invite.unwrap_or_default()
-            ),
+            invite: super::channels::invite_link(c.invite),
             preview: c.picture.clone(),
             picture: c.picture,
             description: c.description,

@@ -44,15 +44,20 @@ pub struct Channel {
     pub subscribers_count: u64,
 }
 
+/// WAHA's `invite`: the channel's link (`https://www.whatsapp.com/channel/<code>`).
+pub(super) fn invite_link(code: Option<String>) -> String {
+    format!(
+        "https://www.whatsapp.com/channel/{}",
+        code.unwrap_or_default()
+    )
+}
+
 impl From<ChannelInfo> for Channel {
     fn from(c: ChannelInfo) -> Self {
         Self {
             id: c.id,
             name: c.name,
-            invite: format!(
-                "https://www.whatsapp.com/channel/{}",
-                c.invite.unwrap_or_default()
-            ),
+            invite: invite_link(c.invite),
             preview: c.preview,
             picture: c.picture,
             role: c.role.to_string(),
