@@ -811,7 +811,15 @@ fn parse_cluster(
     };
     let lease_ttl = secs("WHARF_CLUSTER_LEASE_SECONDS", 10.0);
     let dead_after = secs("WHARF_CLUSTER_DEAD_SECONDS", 15.0);
+    let secret = r.string(&["WHARF_CLUSTER_SECRET"], "");
+    if secret.len() < crate::cluster::peer::MIN_SECRET_LEN {
+        r.errors.push(format!(
+            "WHARF_CLUSTER_SECRET: cluster mode needs a shared secret of at least {} characters (the same on every worker)",
+            crate::cluster::peer::MIN_SECRET_LEN
+        ));
+    }
     Some(crate::cluster::ClusterSettings {
+        peer: crate::cluster::peer::PeerCredential::new(&secret, worker_id),
         worker_id: worker_id.clone(),
         advertise_url,
         capacity,

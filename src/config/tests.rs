@@ -233,9 +233,19 @@ fn from_vars_cluster_is_off_by_default_and_needs_mongo() {
     assert!(parse(&[]).unwrap().cluster.is_none());
     let err = parse(&[("WHARF_CLUSTER", "true")]).unwrap_err();
     assert!(err.to_string().contains("WHARF_CLUSTER"), "{err}");
+    // A shared secret is required.
+    let err = parse(&[
+        ("WHARF_CLUSTER", "true"),
+        ("WHATSAPP_SESSIONS_MONGO_URL", "mongodb://127.0.0.1:27017"),
+        ("WHARF_CLUSTER_SECRET", "short"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("WHARF_CLUSTER_SECRET"), "{err}");
     let c = parse(&[
         ("WHARF_CLUSTER", "true"),
         ("WHATSAPP_SESSIONS_MONGO_URL", "mongodb://127.0.0.1:27017"),
+        ("WHARF_CLUSTER_SECRET", "0123456789abcdef"),
     ])
     .unwrap();
     let cluster = c.cluster.unwrap();

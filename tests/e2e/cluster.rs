@@ -100,6 +100,10 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
         ("WAHA_SESSION_NAMESPACE".into(), ns.clone()),
         ("WHARF_WA_URL".into(), net.ws_url()),
         ("WHARF_CLUSTER".into(), "true".into()),
+        (
+            "WHARF_CLUSTER_SECRET".into(),
+            "e2e-cluster-secret-0123".into(),
+        ),
         ("WHARF_CLUSTER_LEASE_SECONDS".into(), LEASE.into()),
         ("WHARF_CLUSTER_DEAD_SECONDS".into(), DEAD.into()),
         ("WAHA_PRINT_QR".into(), "false".into()),

@@ -18,6 +18,10 @@
 //! document additionally carries the epoch, and its writes are filtered by `epoch ≤ mine`,
 //! so even a write already in flight when the fence closed cannot overwrite a newer
 //! owner's device keys.
+//!
+//! [`peer`] is the credential workers present to each other (`WHARF_CLUSTER_SECRET`).
+
+pub mod peer;
 
 use std::{
     sync::{
@@ -42,6 +46,8 @@ pub struct ClusterSettings {
     pub lease_ttl: Duration,
     /// `WHARF_CLUSTER_DEAD_SECONDS` (15): no heartbeat for this long → the worker is dead.
     pub dead_after: Duration,
+    /// `WHARF_CLUSTER_SECRET` (required): signs requests between workers.
+    pub peer: peer::PeerCredential,
 }
 
 impl ClusterSettings {
