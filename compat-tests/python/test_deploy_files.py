@@ -18,22 +18,30 @@ docker/k8s/base/secret.env.example, and validated against the Kubernetes API sch
 (`kubernetes-validate`, strict: unknown fields are errors). When `kubectl` is on PATH, its
 own kustomize build must produce the same objects.
 
-None of these need the wharf binary; they run once per pytest invocation.
+Last, one real wharf worker (the MongoDB pass only: cluster mode needs it) starts with
+each layout's worker environment as written, only the container paths, the secrets and
+the MongoDB URL replaced: the values parse, it joins as a cluster worker under the
+configured id, and the image's healthcheck command passes against it. The other tests
+need no binary.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import secrets
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
+from conftest import WHARF_BIN
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
@@ -491,3 +499,83 @@ def test_nginx_accepts_the_load_balancer_config(tmp_path):
         check=False,
     )
     assert out.returncode == 0, out.stderr
+
+
+# --------------------------------------------------------------------------- a real worker
+
+
+def _interpolate(value: str, given: dict[str, str]) -> str:
+    """Compose's `${NAME:?message}` / `${NAME:-default}` / `${NAME}` with `given`."""
+
+    def one(m: re.Match) -> str:
+        name, op, rest = m.group(1), m.group(2) or "", m.group(3) or ""
+        if name in given:
+            return given[name]
+        if op == ":-":
+            return rest
+        raise AssertionError(f"{name} is required: {rest}")
+
+    return re.sub(r"\$\{(\w+)(:[?-])?([^}]*)\}", one, value)
+
+
+def compose_worker_env(given: dict[str, str]) -> tuple[str, dict[str, str]]:
+    name, svc = sorted(compose_workers(load_compose()).items())[0]
+    return name, {k: _interpolate(str(v), given) for k, v in svc["environment"].items()}
+
+
+def k8s_worker_env(given: dict[str, str], pod_name: str, pod_ip: str) -> dict[str, str]:
+    """The container's environment as the kubelet builds it: the Secret (envFrom), then
+    `env` in order, fieldRefs from the pod, $(NAME) from earlier entries."""
+    objects = build_k8s(K8S)
+    (container,) = find(objects, "Deployment", "wharf")["spec"]["template"]["spec"]["containers"]
+    env = dict(find(objects, "Secret", "wharf")["stringData"])
+    env.update({k: given[k] for k in env if k in given})
+    fields = {"metadata.name": pod_name, "status.podIP": pod_ip}
+    for entry in container["env"]:
+        if "valueFrom" in entry:
+            env[entry["name"]] = fields[entry["valueFrom"]["fieldRef"]["fieldPath"]]
+        else:
+            env[entry["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], entry["value"])
+    return env
+
+
+@pytest.mark.parametrize("layout", ["compose", "k8s"])
+def test_a_worker_starts_with_the_layouts_environment(layout, store, start_server, tmp_path):
+    if store != "mongo":
+        pytest.skip("cluster mode needs the MongoDB store: runs in the MongoDB pass")
+    key = secrets.token_hex(16)
+    given = {"WAHA_API_KEY": key, "WHARF_CLUSTER_SECRET": secrets.token_hex(12)}
+    if layout == "compose":
+        worker_id, env = compose_worker_env(given)
+    else:
+        worker_id = "wharf-7d9c8b6f4-x2x8q"
+        env = k8s_worker_env(given, worker_id, "127.0.0.1")
+    assert env["WAHA_WORKER_ID"] == worker_id and env["WHARF_CLUSTER"] == "true"
+    # What only exists in the container, and what the harness provides (its MongoDB, a
+    # namespace of this test's own, a free port).
+    env.pop("WHATSAPP_SESSIONS_MONGO_URL")
+    for var in ["WHATSAPP_FILES_FOLDER", "WAHA_LOCAL_STORE_BASE_DIR"]:
+        if var in env:
+            env[var] = str(tmp_path / var.lower())
+    env.pop("WAHA_API_KEY")
+    srv = start_server(api_key=key, **env)
+    assert srv.get("/health").status_code == 200
+    # The image's healthcheck command (docker/Dockerfile, compose, readiness probe).
+    check = subprocess.run(
+        [str(WHARF_BIN), "healthcheck"],
+        env={"PATH": os.environ.get("PATH", ""), "PORT": str(srv.port), "WAHA_API_KEY": key},
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert check.returncode == 0, check
+    # It runs as a cluster worker under the configured id: placement names it.
+    r = srv.post("/api/sessions", json={"name": "deploy"})
+    assert r.status_code == 201, r.text
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        placed = [line for line in srv.logs().splitlines() if "session placed" in line]
+        if placed:
+            break
+        time.sleep(0.2)
+    assert placed and worker_id in placed[0], srv.logs()
