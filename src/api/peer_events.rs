@@ -8,7 +8,9 @@
 //! line at once (the peer knows it is subscribed from then on) and every
 //! [`crate::events::relay::KEEP_ALIVE`], and one envelope per line (`events::relay::line`)
 //! of every event published *on this worker* — never one relayed from elsewhere, so an
-//! event crosses at most one hop and reaches each `/ws` client once.
+//! event crosses at most one hop and reaches each `/ws` client once. `?engine=1` streams
+//! only `engine.event` (and makes this worker's sessions render it while open); without
+//! it, every other event.
 //!
 //! Access: the API-key middleware lets the path through (`auth::is_public`) and this
 //! handler demands a valid `X-Wharf-Cluster` credential for this very request line
@@ -50,34 +52,43 @@ pub async fn route(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         }
         None => return actix_web::ResponseError::error_response(&ApiError::Unauthorized),
     };
-    tracing::info!(peer, "peer subscribed to this worker's events");
+    // `?engine=1`: only `engine.event`, which sessions render while this is open; without
+    // it, everything else (see `cluster::fanout`: two links per peer, never a duplicate).
+    let engine = req.query_string() == relay::ENGINE_QUERY;
+    tracing::info!(peer, engine, "peer subscribed to this worker's events");
     // Subscribed before the first byte goes out: once the peer reads it, nothing published
     // here is missed.
     let rx = state.events.subscribe();
     let stopping = state.events.stopping();
-    let state0 = (rx, stopping, true);
-    let body = futures_util::stream::unfold(state0, |(mut rx, stopping, first)| async move {
-        if first {
-            return Some((
-                Ok::<_, Infallible>(Bytes::from_static(b"\n")),
-                (rx, stopping, false),
-            ));
-        }
-        let chunk = tokio::select! {
-            () = stopping.cancelled() => return None,
-            r = tokio::time::timeout(relay::KEEP_ALIVE, rx.recv()) => match r {
-                Err(_) => Bytes::from_static(b"\n"),
-                Ok(Ok(envelope)) => Bytes::from(relay::line(envelope.json())),
-                Ok(Err(RecvError::Lagged(n))) => {
-                    // The peer reconnects; like a slow `/ws` client, it misses these.
-                    tracing::warn!(missed = n, "peer event stream too slow; closing it");
-                    return None;
+    let guard = engine.then(|| state.events.listen_engine_events());
+    let state0 = (rx, stopping, guard, true);
+    let body =
+        futures_util::stream::unfold(state0, move |(mut rx, stopping, guard, first)| async move {
+            if first {
+                let next = (rx, stopping, guard, false);
+                return Some((Ok::<_, Infallible>(Bytes::from_static(b"\n")), next));
+            }
+            let chunk = loop {
+                tokio::select! {
+                    () = stopping.cancelled() => return None,
+                    r = tokio::time::timeout(relay::KEEP_ALIVE, rx.recv()) => match r {
+                        Err(_) => break Bytes::from_static(b"\n"),
+                        Ok(Ok(envelope)) => {
+                            if (envelope.event == "engine.event") == engine {
+                                break Bytes::from(relay::line(envelope.json()));
+                            }
+                        }
+                        Ok(Err(RecvError::Lagged(n))) => {
+                            // The peer reconnects; like a slow `/ws` client, it misses these.
+                            tracing::warn!(missed = n, "peer event stream too slow; closing it");
+                            return None;
+                        }
+                        Ok(Err(RecvError::Closed)) => return None,
+                    },
                 }
-                Ok(Err(RecvError::Closed)) => return None,
-            },
-        };
-        Some((Ok(chunk), (rx, stopping, false)))
-    });
+            };
+            Some((Ok(chunk), (rx, stopping, guard, false)))
+        });
     HttpResponse::Ok()
         .content_type("application/x-ndjson")
         .insert_header(("Cache-Control", "no-store"))

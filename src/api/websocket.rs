@@ -60,12 +60,24 @@ pub async fn route(
     let relayed = match (&state.fanout, &verdict) {
         (Some(fanout), Ok(())) => {
             let rx = state.events.subscribe_relayed();
+            let engine = sub
+                .events
+                .iter()
+                .any(|e| e == "engine.event")
+                .then(|| fanout.engine_client());
             fanout.ready(PEERS_READY_WITHIN).await;
-            Some(rx)
+            Some(Relay { rx, engine })
         }
         _ => None,
     };
     serve_with(&req, body, &state.events, sub, verdict, relayed)
+}
+
+/// A `/ws` client's share of the cluster fan-out: its subscription to relayed events and,
+/// when it asked for `engine.event`, the guard that keeps the peers' engine links open.
+struct Relay {
+    rx: broadcast::Receiver<Arc<Relayed>>,
+    engine: Option<crate::cluster::fanout::EngineClient>,
 }
 
 /// How long a `/ws` handshake waits for the peers' streams in cluster mode (a peer that
@@ -132,7 +144,7 @@ fn serve_with(
     bus: &EventBus,
     sub: Subscription,
     verdict: Result<(), &'static str>,
-    relayed: Option<broadcast::Receiver<Arc<Relayed>>>,
+    relayed: Option<Relay>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(req, body)?;
     if let Err(reason) = verdict {
@@ -159,6 +171,7 @@ fn serve_with(
     let stopping = bus.stopping();
     actix_web::rt::spawn(async move {
         let _engine_events = engine_events;
+        let (relayed, _engine_links) = relayed.map_or((None, None), |r| (Some(r.rx), r.engine));
         client(session, stream, (rx, relayed), sub, ping, stopping).await;
     });
     Ok(response)

@@ -13,11 +13,17 @@
 //!
 //! Each event is published once, on the worker running its session; that worker's local
 //! clients read it from the bus, the others through exactly one link each. Relayed
-//! envelopes are never re-exported, so there are no duplicates and no loops.
+//! envelopes are never re-exported, so there are no duplicates and no loops. Sessions
+//! render `engine.event` only while someone listens, so it has its own link per peer
+//! (`?engine=1`, which makes the peer render them), open only while a local client asked
+//! for it by name; the main link carries every other event.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -31,7 +37,7 @@ use super::ClusterSettings;
 use crate::{
     events::{
         EventBus,
-        relay::{KEEP_ALIVE, Relayed},
+        relay::{ENGINE_QUERY, KEEP_ALIVE, Relayed},
     },
     store::mongo::cluster::{ClusterStore, WorkerRow},
 };
@@ -54,7 +60,10 @@ struct Inner {
     store: ClusterStore,
     settings: ClusterSettings,
     http: reqwest::Client,
-    links: Mutex<HashMap<String, Link>>,
+    /// By (peer, engine): the engine link carries only `engine.event` (see below).
+    links: Mutex<HashMap<(String, bool), Link>>,
+    /// Local `/ws` clients that asked for `engine.event` ([`EngineClient`]).
+    engine_clients: AtomicUsize,
     /// Rings the loop: a `/ws` client connected.
     wake: Notify,
     cancel: CancellationToken,
@@ -87,6 +96,7 @@ impl FanOut {
                 settings,
                 http,
                 links: Mutex::new(HashMap::new()),
+                engine_clients: AtomicUsize::new(0),
                 wake: Notify::new(),
                 cancel: CancellationToken::new(),
                 task: Mutex::new(None),
@@ -98,7 +108,7 @@ impl FanOut {
         this
     }
 
-    fn links(&self) -> std::sync::MutexGuard<'_, HashMap<String, Link>> {
+    fn links(&self) -> std::sync::MutexGuard<'_, HashMap<(String, bool), Link>> {
         self.inner.links.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -115,9 +125,10 @@ impl FanOut {
     }
 
     /// Reconciles the links with the membership: one per live peer while this worker has
-    /// `/ws` clients, none otherwise.
+    /// `/ws` clients, plus one for `engine.event` while one of them asked for it by name;
+    /// none otherwise.
     async fn sync(&self) {
-        let wanted: Vec<WorkerRow> = if self.inner.bus.ws_clients() == 0 {
+        let peers: Vec<WorkerRow> = if self.inner.bus.ws_clients() == 0 {
             Vec::new()
         } else {
             let dead = i64::try_from(self.inner.settings.dead_after.as_millis()).unwrap_or(0);
@@ -138,17 +149,29 @@ impl FanOut {
                 }
             }
         };
+        let engine = self.inner.engine_clients.load(Ordering::Acquire) > 0;
+        let wanted: Vec<(&WorkerRow, bool)> = peers
+            .iter()
+            .flat_map(|w| [(w, false), (w, true)])
+            .filter(|(_, e)| !e || engine)
+            .collect();
         let stale: Vec<Link> = {
             let mut links = self.links();
-            let gone: Vec<String> = links
+            let gone: Vec<(String, bool)> = links
                 .iter()
-                .filter(|(id, l)| !wanted.iter().any(|w| &w.id == *id && w.url == l.url))
-                .map(|(id, _)| id.clone())
+                .filter(|((id, e), l)| {
+                    !wanted
+                        .iter()
+                        .any(|(w, we)| &w.id == id && we == e && w.url == l.url)
+                })
+                .map(|(k, _)| k.clone())
                 .collect();
-            let stale = gone.iter().filter_map(|id| links.remove(id)).collect();
-            for w in &wanted {
-                if !links.contains_key(&w.id) {
-                    links.insert(w.id.clone(), self.link(w));
+            let stale = gone.iter().filter_map(|k| links.remove(k)).collect();
+            for (w, e) in &wanted {
+                let key = (w.id.clone(), *e);
+                if !links.contains_key(&key) {
+                    let link = self.link(w, *e);
+                    links.insert(key, link);
                 }
             }
             stale
@@ -159,12 +182,18 @@ impl FanOut {
         }
     }
 
-    fn link(&self, peer: &WorkerRow) -> Link {
+    fn link(&self, peer: &WorkerRow, engine: bool) -> Link {
         let cancel = self.inner.cancel.child_token();
         let (tx, ready) = watch::channel(false);
+        let path = if engine {
+            format!("{PEER_PATH}?{ENGINE_QUERY}")
+        } else {
+            PEER_PATH.to_string()
+        };
         let task = LinkTask {
             peer: peer.id.clone(),
-            url: format!("{}{PEER_PATH}", peer.url.trim_end_matches('/')),
+            url: format!("{}{path}", peer.url.trim_end_matches('/')),
+            path,
             http: self.inner.http.clone(),
             settings: self.inner.settings.clone(),
             bus: self.inner.bus.clone(),
@@ -198,16 +227,12 @@ impl FanOut {
         self.inner.wake.notify_one();
     }
 
-    /// Peers whose stream is open now (for `/api/server/status`).
-    pub fn streaming(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .links()
-            .iter()
-            .filter(|(_, l)| *l.ready.borrow())
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.sort();
-        ids
+    /// A `/ws` client that asked for `engine.event` by name: while the returned guard
+    /// lives, every peer streams its `engine.event`s here too (and its sessions render
+    /// them). Call [`Self::ready`] after taking it.
+    pub fn engine_client(&self) -> EngineClient {
+        self.inner.engine_clients.fetch_add(1, Ordering::AcqRel);
+        EngineClient(self.clone())
     }
 
     /// Stops the loop and every link, and waits for them.
@@ -230,10 +255,23 @@ impl FanOut {
     }
 }
 
+/// Held by a `/ws` client subscribed to `engine.event` (see [`FanOut::engine_client`]);
+/// the engine links close at the next tick after the last one drops.
+#[must_use]
+pub struct EngineClient(FanOut);
+
+impl Drop for EngineClient {
+    fn drop(&mut self) {
+        self.0.inner.engine_clients.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// What one link task needs.
 struct LinkTask {
     peer: String,
     url: String,
+    /// The signed request line's path and query.
+    path: String,
     http: reqwest::Client,
     settings: ClusterSettings,
     bus: EventBus,
@@ -267,7 +305,7 @@ impl LinkTask {
 
     /// One subscription, until the stream ends: `Ok` if it had opened.
     async fn stream(&self) -> Result<(), String> {
-        let credential = self.settings.peer.sign("GET", PEER_PATH);
+        let credential = self.settings.peer.sign("GET", &self.path);
         let mut res = self
             .http
             .get(&self.url)

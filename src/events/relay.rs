@@ -17,6 +17,9 @@ use serde::Deserialize;
 /// that hears nothing for three of these reconnects.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
+/// The query string of a peer stream of `engine.event` only (see `api::peer_events`).
+pub const ENGINE_QUERY: &str = "engine=1";
+
 /// One envelope received from a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relayed {

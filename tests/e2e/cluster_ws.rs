@@ -1,7 +1,8 @@
 //! Cluster mode, operations side (issue 15 items 4 and 5): three real wharf processes on
 //! one MongoDB and one mock WhatsApp network, a session on each.
 //! - `/ws` on worker w0 streams the `message` events of the sessions w1 and w2 run (each
-//!   exactly once), and a session-scoped key there sees only its own session;
+//!   exactly once), and a session-scoped key there sees only its own session; a client
+//!   asking for `engine.event` gets those of a session on w1;
 //! - `GET /api/server/status` and `/metrics` on every worker show all workers and leases;
 //! - SIGKILL w1 while its session's webhook receiver answers 503: the event already in the
 //!   dead worker's outbox is delivered by the new owner with the same `id`, and messages
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use crate::support::{mongo::MongoServer, poll::eventually, process::Wharf, sink::Sink};
 
 const KEY: &str = "cluster-ws-test-key-0123456789";
+const SECRET: &str = "e2e-cluster-ws-secret-0123";
 const WAIT: Duration = Duration::from_secs(30);
 /// Lease 4 s, dead after 5 s: the takeover bound of `cluster.rs`.
 const TAKEOVER: Duration = Duration::from_secs(30 + 4 + 5);
@@ -80,6 +82,18 @@ fn has(seen: &[Value], session: &str, body: &str) -> bool {
     bodies(seen, session).iter().any(|b| b == body)
 }
 
+/// (status, session, body) of every request the sink saw.
+fn summary(sink: &Sink) -> Vec<(u16, String, String)> {
+    sink.received()
+        .iter()
+        .map(|r| {
+            let e = r.json();
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            (r.status, text(&e["session"]), text(&e["payload"]["body"]))
+        })
+        .collect()
+}
+
 async fn send(w: &Wharf, from: &str, to_phone: &str, text: &str) {
     let body = json!({"session": from, "chatId": format!("{to_phone}@c.us"), "text": text});
     let (st, r) = w.call(Method::POST, "/api/sendText", Some(body)).await;
@@ -107,7 +121,7 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
         ("WAHA_SESSION_NAMESPACE", ns.clone()),
         ("WHARF_WA_URL", net.ws_url()),
         ("WHARF_CLUSTER", "true".into()),
-        ("WHARF_CLUSTER_SECRET", "e2e-cluster-ws-secret-0123".into()),
+        ("WHARF_CLUSTER_SECRET", SECRET.into()),
         ("WHARF_CLUSTER_LEASE_SECONDS", "4".into()),
         ("WHARF_CLUSTER_DEAD_SECONDS", "5".into()),
         ("WAHA_PRINT_QR", "false".into()),
@@ -209,9 +223,40 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
         assert!(text.contains("\nwharf_cluster_fenced_total "), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
-    // The peer stream is for members only.
+    // The peer stream is for members only: no credential, or one signed with another
+    // secret or for another request, is refused; a member's opens with a keep-alive line.
     let (st, _) = w1.call(Method::GET, "/api/cluster/events", None).await;
     assert_eq!(st, 401, "no cluster credential");
+    let peer_get = |credential: String| {
+        reqwest::Client::new()
+            .get(format!("{}/api/cluster/events", w1.base))
+            .header("X-Wharf-Cluster", credential)
+            .send()
+    };
+    let member = wharf::cluster::peer::PeerCredential::new(SECRET, "w9");
+    let stranger = wharf::cluster::peer::PeerCredential::new("another-secret-0123456", "w9");
+    for bad in [
+        stranger.sign("GET", "/api/cluster/events"),
+        member.sign("GET", "/api/cluster/events?x=1"),
+        member.sign("POST", "/api/cluster/events"),
+    ] {
+        assert_eq!(peer_get(bad).await.unwrap().status(), 401);
+    }
+    let mut stream = peer_get(member.sign("GET", "/api/cluster/events"))
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        stream.headers()["content-type"].to_str().unwrap(),
+        "application/x-ndjson"
+    );
+    let first = tokio::time::timeout(WAIT, stream.chunk())
+        .await
+        .expect("first line in time")
+        .unwrap()
+        .expect("a first chunk");
+    assert_eq!(&first[..], b"\n");
+    drop(stream);
 
     // `/ws` on w0, admin key, messages only; and a key scoped to `wc`.
     let mut all = ws(&w0, &format!("x-api-key={KEY}&events=message")).await;
@@ -262,6 +307,33 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
     assert_eq!(bodies(&seen, "wb"), ["to-b-1", "to-b-2"], "{seen:#?}");
     assert_eq!(bodies(&seen, "wc"), ["to-c-1"], "{seen:#?}");
     drop(scoped);
+    // `engine.event` by name: sessions render it only while someone listens, so w0 opens
+    // an engine link to its peers, and wb's raw events (rendered on w1) arrive on w0.
+    let mut engine = ws(
+        &w0,
+        &format!("x-api-key={KEY}&events=engine.event&session=wb"),
+    )
+    .await;
+    send(&w0, "wa", SESSIONS[1].1, "to-b-engine").await;
+    let mut raw = Vec::new();
+    read_until(
+        &mut engine,
+        &mut raw,
+        WAIT,
+        "wb's engine.event on w0",
+        |s| !s.is_empty(),
+    )
+    .await;
+    assert!(
+        raw.iter()
+            .all(|e| e["event"] == "engine.event" && e["session"] == "wb"),
+        "{raw:#?}"
+    );
+    drop(engine);
+    read_until(&mut all, &mut seen, WAIT, "to-b-engine", |s| {
+        has(s, "wb", "to-b-engine")
+    })
+    .await;
 
     // Failover. Once everything so far is delivered (delivery is in order per session
     // and URL), wb's receiver fails: the next event stays in w1's outbox, retried.
@@ -270,11 +342,14 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
         "the messages so far delivered as webhooks",
         || async {
             let got: Vec<Value> = sink.delivered("/hook").iter().map(|r| r.json()).collect();
-            let n = got.iter().filter(|e| e["event"] == "message").count();
-            if n >= 3 {
+            let sent = ["to-b-1", "to-c-1", "to-b-2", "to-b-engine"];
+            if sent
+                .iter()
+                .all(|b| got.iter().any(|e| e["payload"]["body"] == *b))
+            {
                 Ok(())
             } else {
-                Err(format!("{n} delivered"))
+                Err(format!("the receiver saw {:?}", summary(&sink)))
             }
         },
     )
@@ -288,7 +363,7 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
             .map(|r| r.json())
             .find(|e| e["payload"]["body"] == "before-kill")
             .map(|e| e["id"].as_str().unwrap().to_string())
-            .ok_or_else(|| "not yet".to_string())
+            .ok_or_else(|| format!("the receiver saw {:?}", summary(&sink)))
     })
     .await;
     w1.kill();
