@@ -168,11 +168,9 @@ impl FanOut {
                 .collect();
             let stale = gone.iter().filter_map(|k| links.remove(k)).collect();
             for (w, e) in &wanted {
-                let key = (w.id.clone(), *e);
-                if !links.contains_key(&key) {
-                    let link = self.link(w, *e);
-                    links.insert(key, link);
-                }
+                links
+                    .entry((w.id.clone(), *e))
+                    .or_insert_with(|| self.link(w, *e));
             }
             stale
         };

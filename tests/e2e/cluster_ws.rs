@@ -61,7 +61,14 @@ async fn read_until(
             .expect("websocket open")
             .expect("websocket frame");
         if let Some(text) = msg.as_text() {
-            seen.push(serde_json::from_str(text).expect("envelope JSON"));
+            let mut e: Value = serde_json::from_str(text).expect("envelope JSON");
+            // When the test read it (same machine, same clock as the publisher).
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis();
+            e["wharfReceivedMs"] = json!(i64::try_from(now).unwrap());
+            seen.push(e);
         }
     }
 }
@@ -305,6 +312,15 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
     })
     .await;
     assert_eq!(bodies(&seen, "wb"), ["to-b-1", "to-b-2"], "{seen:#?}");
+    // Not a timed assertion: the relay's latency, for the README's design note.
+    for e in seen.iter().filter(|e| e["event"] == "message") {
+        eprintln!(
+            "relayed {} from {}: received {} ms after it was published",
+            e["payload"]["body"],
+            e["session"],
+            e["wharfReceivedMs"].as_i64().unwrap_or(0) - e["timestamp"].as_i64().unwrap_or(0)
+        );
+    }
     assert_eq!(bodies(&seen, "wc"), ["to-c-1"], "{seen:#?}");
     drop(scoped);
     // `engine.event` by name: sessions render it only while someone listens, so w0 opens
