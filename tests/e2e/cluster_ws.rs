@@ -461,3 +461,24 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
     }
     assert!(takeovers >= 1.0, "a takeover was counted");
 }
+
+/// Outside cluster mode (both stores): no peer stream, no `cluster` in the status, no
+/// `wharf_cluster_*` series — WAHA's shapes only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_cluster_mode_nothing_of_the_cluster_shows() {
+    use crate::support::app::{StoreKind, TestApp};
+    for store in StoreKind::all("cluster_ws_off") {
+        let app = TestApp::spawn(store).await;
+        let r = app.get("/api/cluster/events").await;
+        assert_eq!(r.status, 404, "{}", r.text);
+        let r = app.get("/api/server/status").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let status = r.json();
+        let mut keys: Vec<&String> = status.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["startTimestamp", "uptime", "worker"], "{status}");
+        let r = app.get("/metrics").await;
+        assert_eq!(r.status, 200);
+        assert!(!r.text.contains("wharf_cluster_"), "{}", r.text);
+    }
+}
