@@ -7,7 +7,8 @@
 //! - SIGKILL w1 while its session's webhook receiver answers 503: the event already in the
 //!   dead worker's outbox is delivered by the new owner with the same `id`, and messages
 //!   sent to that session during the gap (queued by the network for the offline device)
-//!   are delivered as webhooks afterwards, and reach the `/ws` client on w0 too.
+//!   are delivered as webhooks afterwards, and reach the `/ws` client on w0 too;
+//! - a fourth worker joins: the `/ws` client on w0 gets the events of its session.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -460,6 +461,31 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
         takeovers += line.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
     }
     assert!(takeovers >= 1.0, "a takeover was counted");
+
+    // A worker joining: w0's fan-out links to it within a tick, and the `/ws` client there
+    // gets the events of the session it runs (resent until the link is up: the join
+    // itself is not observable from outside).
+    let w3 = start("w3").await;
+    w3.pair(&net, "wd", "15558000004", json!({})).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut i = 0;
+    while bodies(&seen, "wd").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing from wd (on the new worker w3) on w0 after {i} messages"
+        );
+        i += 1;
+        send(&w0, "wa", "15558000004", &format!("to-d-{i}")).await;
+        let wait = tokio::time::Instant::now() + Duration::from_secs(3);
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(wait, all.next()).await {
+            if let Some(t) = msg.as_text() {
+                seen.push(serde_json::from_str(t).expect("envelope JSON"));
+            }
+            if !bodies(&seen, "wd").is_empty() {
+                break;
+            }
+        }
+    }
 }
 
 /// Outside cluster mode (both stores): no peer stream, no `cluster` in the status, no
