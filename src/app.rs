@@ -34,6 +34,9 @@ pub struct App {
     server: actix_web::dev::Server,
     manager: SessionManager,
     events: EventBus,
+    /// Cluster mode: the `/ws` event fan-out from the other workers; stopped and joined on
+    /// shutdown, after the `/ws` clients are closed.
+    fanout: Option<crate::cluster::fanout::FanOut>,
     stop: CancellationToken,
     /// The media lifetime sweeper (`None` when files are kept); stopped and joined on
     /// shutdown.
@@ -202,6 +205,14 @@ impl App {
             tokio::runtime::Handle::current(),
             stop.child_token(),
         );
+        let fanout = match (&config.cluster, store.cluster()) {
+            (Some(settings), Some(cluster)) => Some(crate::cluster::fanout::FanOut::start(
+                events.clone(),
+                cluster,
+                settings.clone(),
+            )),
+            _ => None,
+        };
         let config = Arc::new(config);
         let listener = TcpListener::bind((config.bind_host.as_str(), config.port))
             .with_context(|| format!("cannot listen on {}:{}", config.bind_host, config.port))?;
@@ -219,6 +230,7 @@ impl App {
             keys: crate::keys::Keys::new(store.clone(), &config.api_key),
             jwt: crate::keys::jwt::Verifier::from_settings(&config.jwt)?,
             sessions_list: Default::default(),
+            fanout: fanout.clone(),
         });
         let server = actix_web::HttpServer::new(move || api::build_app(state.clone()))
             // At least 4 workers even on 2 cores: a worker busy reading a large body must
@@ -280,6 +292,7 @@ impl App {
             server,
             manager,
             events,
+            fanout,
             stop,
             sweeper,
             retention,
@@ -334,6 +347,9 @@ impl App {
         }
         // Open WebSockets would hold the graceful HTTP stop for its whole timeout.
         self.events.close_websockets();
+        if let Some(fanout) = &self.fanout {
+            fanout.shutdown().await;
+        }
         if failed.is_none() {
             server.stop(HTTP_STOP_DEADLINE).await;
         }

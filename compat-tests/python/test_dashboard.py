@@ -177,6 +177,8 @@ def test_dashboard_login_pair_and_live_status(embedded_only, start_server, mockw
     key.send_keys(server.api_key)
     drv.find_element(By.CSS_SELECTOR, "#key-form button[type=submit]").click()
     wait.until(lambda d: d.find_element(By.ID, "connection").text == "Connected: live events on", "the /ws connection")
+    # Not a cluster: no Worker column.
+    assert not drv.find_element(By.CSS_SELECTOR, "#sessions th.worker").is_displayed()
     # A marker that a reload would wipe out.
     drv.execute_script("window.__wharfNoReload = 'still here'")
 
@@ -285,3 +287,34 @@ def test_dashboard_login_pair_and_live_status(embedded_only, start_server, mockw
     assert server.get("/api/sessions/dl").status_code == 404
     assert drv.execute_script("return window.__wharfNoReload") == "still here", "the page reloaded"
     assert drv.find_element(By.ID, "error").text == ""
+
+
+def test_dashboard_shows_each_sessions_worker_in_cluster_mode(store, start_server, browser):
+    """Cluster mode (MongoDB): the sessions table gains a Worker column, filled from the
+    `cluster.leases` of `/api/server/status` (the worker holding each session's lease)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    if store != "mongo":
+        pytest.skip("cluster mode needs the MongoDB store")
+    server = start_server(
+        WHARF_CLUSTER="true",
+        WHARF_CLUSTER_SECRET="dashboard-cluster-secret-01",
+        WAHA_WORKER_ID="dash-worker-1",
+        WAHA_DASHBOARD_USERNAME=USER,
+        WAHA_DASHBOARD_PASSWORD=PASSWORD,
+    )
+    # Started: placed on (and leased by) the only worker, whatever its connection does.
+    assert server.post("/api/sessions", json={"name": "cw"}).status_code == 201
+    leases = server.get("/api/server/status").json()["cluster"]["leases"]
+    assert [(l["session"], l["owner"]) for l in leases] == [("cw", "dash-worker-1")], leases
+
+    drv = browser
+    wait = WebDriverWait(drv, 45, poll_frequency=0.1)
+    drv.get(f"http://{USER}:{PASSWORD}@127.0.0.1:{server.port}/dashboard")
+    wait.until(lambda d: d.find_element(By.ID, "api-key")).send_keys(server.api_key)
+    drv.find_element(By.CSS_SELECTOR, "#key-form button[type=submit]").click()
+    cell = "#sessions tr[data-session='cw'] td.worker"
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, cell) and d.find_element(By.CSS_SELECTOR, cell).text == "dash-worker-1")
+    assert drv.find_element(By.CSS_SELECTOR, "#sessions th.worker").is_displayed()
+    _shot(drv, "dashboard-cluster.png")

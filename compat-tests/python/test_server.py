@@ -408,11 +408,43 @@ def test_metrics_parse_with_prometheus_openmetrics_parser(server, client):
 
 
 def test_grafana_dashboard_queries_name_served_metrics(server, client):
-    """docker/grafana-dashboard.json only queries metrics /metrics serves."""
+    """docker/grafana-dashboard.json only queries metrics /metrics serves (the
+    `wharf_cluster_*` ones: in cluster mode, see the next test)."""
+    client.ping.ping()
+    served = _served_metric_names(server)
+    queried = {m for m in _grafana_queried_metrics() if not m.startswith("wharf_cluster_")}
+    assert queried, "the dashboard queries nothing"
+    missing = sorted(queried - served)
+    assert not missing, f"the dashboard queries metrics /metrics does not serve: {missing}"
+
+
+def test_grafana_cluster_panel_queries_served_cluster_metrics(store, start_server):
+    """The dashboard's cluster panel queries only what a cluster-mode worker serves."""
+    if store != "mongo":
+        pytest.skip("cluster mode needs the MongoDB store")
+    server = start_server(WHARF_CLUSTER="true", WHARF_CLUSTER_SECRET="grafana-cluster-secret-01")
+    served = _served_metric_names(server)
+    queried = {m for m in _grafana_queried_metrics() if m.startswith("wharf_cluster_")}
+    assert queried, "the dashboard has no cluster panel"
+    missing = sorted(queried - served)
+    assert not missing, f"the cluster panel queries metrics /metrics does not serve: {missing}"
+
+
+def _grafana_queried_metrics() -> set[str]:
     import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "docker" / "grafana-dashboard.json"
+    dashboard = json.loads(path.read_text())
+    queried = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            queried.update(re.findall(r"\bwharf_[a-z_]+", target["expr"]))
+    return queried
+
+
+def _served_metric_names(server) -> set[str]:
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-    client.ping.ping()
     r = requests.get(server.url("/metrics"), headers=server.headers(), timeout=10)
     assert r.status_code == 200, r.text
     served = set()
@@ -429,12 +461,4 @@ def test_grafana_dashboard_queries_name_served_metrics(server, client):
                 served.add(name + "_total")
             if kind == "histogram":
                 served.update({name + "_bucket", name + "_sum", name + "_count"})
-    path = pathlib.Path(__file__).resolve().parents[2] / "docker" / "grafana-dashboard.json"
-    dashboard = json.loads(path.read_text())
-    queried = set()
-    for panel in dashboard["panels"]:
-        for target in panel["targets"]:
-            queried.update(re.findall(r"\bwharf_[a-z_]+", target["expr"]))
-    assert queried, "the dashboard queries nothing"
-    missing = sorted(queried - served)
-    assert not missing, f"the dashboard queries metrics /metrics does not serve: {missing}"
+    return served

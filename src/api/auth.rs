@@ -185,6 +185,8 @@ fn is_public(path: &str) -> bool {
     path == "/ping"
         // The WebSocket checks its `x-api-key` itself and closes with 1008 (WAHA §6).
         || path == "/ws"
+        // Peers' event stream checks the cluster credential itself (`api::peer_events`).
+        || path == super::peer_events::PATH
         // The dashboard checks its own Basic login (`api::dashboard`), as in WAHA.
         || path == "/dashboard"
         || path.starts_with("/dashboard/")

@@ -24,6 +24,7 @@ pub mod lids;
 pub mod observability;
 pub mod openapi;
 pub mod pairing;
+pub mod peer_events;
 pub mod presence;
 pub mod profile;
 pub mod routing;
@@ -80,6 +81,8 @@ pub struct AppState {
     pub jwt: Option<crate::keys::jwt::Verifier>,
     /// The encoded `GET /api/sessions` answers, reused while the sessions do not change.
     pub sessions_list: sessions::ListCache,
+    /// Cluster mode: the worker-to-worker event fan-out feeding `/ws` (`None` otherwise).
+    pub fanout: Option<crate::cluster::fanout::FanOut>,
 }
 
 /// Builds the actix app: WAHA routes (collected into the OpenAPI document), middleware,
@@ -102,13 +105,12 @@ pub fn build_app(
         .configure(routes)
         .split_for_parts();
     let spec = self::openapi::finish(spec);
-    let table = routing::RouteTable::new(
-        spec.paths
-            .paths
-            .keys()
-            .map(String::as_str)
-            .chain(["/ws", "/-json", "/metrics"]),
-    );
+    let table = routing::RouteTable::new(spec.paths.paths.keys().map(String::as_str).chain([
+        "/ws",
+        "/-json",
+        "/metrics",
+        peer_events::PATH,
+    ]));
     let swagger_config = Arc::new(utoipa_swagger_ui::Config::from("/-json"));
     let mut app = app
         .app_data(state)
@@ -124,6 +126,8 @@ pub fn build_app(
         )
         .route("/-json", web::get().to(openapi_json))
         .route("/ws", web::get().to(websocket::route))
+        // Cluster mode: peers' event subscriptions (not a WAHA operation).
+        .route(peer_events::PATH, web::get().to(peer_events::route))
         .route("/metrics", web::get().to(observability::metrics))
         // WAHA's UI; Basic auth, not the API key; not an operation of the document.
         .configure(dashboard::configure)

@@ -252,22 +252,46 @@ pub async fn version(state: web::Data<AppState>) -> HttpResponse {
     security(("api_key" = []))
 )]
 #[get("/api/server/status")]
-pub async fn server_status(state: web::Data<AppState>) -> HttpResponse {
+pub async fn server_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = crate::clock::now_ms();
-    HttpResponse::Ok().json(ServerStatusResponse {
+    let status = ServerStatusResponse {
         start_timestamp: state.started_at_ms,
         uptime: now - state.started_at_ms,
         worker: WorkerInfo {
             id: state.config.worker_id.clone(),
         },
-    })
+    };
+    // Cluster mode adds wharf's `cluster` object (workers, leases); WAHA's fields stay.
+    let Some(view) = cluster_view(&state).await? else {
+        return Ok(HttpResponse::Ok().json(status));
+    };
+    let mut body = serde_json::to_value(status).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["cluster"] = serde_json::to_value(view).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Cluster mode: the membership and leases as stored now (`None` outside cluster mode).
+async fn cluster_view(
+    state: &AppState,
+) -> Result<Option<crate::cluster::view::ClusterView>, ApiError> {
+    let (Some(settings), Some(store)) = (&state.config.cluster, state.manager.store().cluster())
+    else {
+        return Ok(None);
+    };
+    let view = crate::cluster::view::ClusterView::read(&store, settings).await?;
+    Ok(Some(view))
 }
 
 /// `GET /metrics` (wharf's addition; WAHA has none): Prometheus' OpenMetrics text. Behind
 /// the API key like every route, unless `WAHA_API_KEY_EXCLUDE_PATH` lists `metrics`.
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let views = state.manager.list(true).await?;
-    let text = crate::metrics::global().render(views.iter().map(|v| v.status.as_str()));
+    let mut text = crate::metrics::global().render(views.iter().map(|v| v.status.as_str()));
+    if let Some(view) = cluster_view(&state).await? {
+        // The cluster's series go before the registry's closing `# EOF`.
+        let head = text.strip_suffix("# EOF\n").unwrap_or(&text).to_string();
+        text = format!("{head}{}# EOF\n", crate::cluster::view::metrics(&view));
+    }
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(text))

@@ -79,6 +79,8 @@ use Action::{App, Control, Delete, Read, Send, Setting};
 pub const RULES: &[(&str, &str, Rule)] = &[
     // Not in the OpenAPI document.
     ("GET", "/ws", Rule::Public),
+    // Cluster mode only; the handler demands the peer credential (`api::peer_events`).
+    ("GET", "/api/cluster/events", Rule::Public),
     ("GET", "/-json", Rule::Public),
     // The dashboard: HTTP Basic auth in `api::dashboard`, not the API key.
     ("GET", "/dashboard", Rule::Public),

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     api::{AppState, auth},
     config::ApiKey,
-    events::{Envelope, EventBus, websocket::Subscription},
+    events::{Envelope, EventBus, relay::Relayed, websocket::Subscription},
     keys::Action,
 };
 
@@ -54,8 +54,35 @@ pub async fn route(
 ) -> Result<HttpResponse, actix_web::Error> {
     let mut sub = subscription(req.query_string());
     let verdict = authorize(&state, &mut sub).await;
-    serve(&req, body, &state.events, sub, verdict)
+    // Cluster mode: the events of sessions other workers run arrive through the fan-out.
+    // Subscribed first, then the links to every live peer are opened (or found open), so
+    // that from the handshake on nothing published anywhere in the cluster is missed.
+    let relayed = match (&state.fanout, &verdict) {
+        (Some(fanout), Ok(())) => {
+            let rx = state.events.subscribe_relayed();
+            let engine = sub
+                .events
+                .iter()
+                .any(|e| e == "engine.event")
+                .then(|| fanout.engine_client());
+            fanout.ready(PEERS_READY_WITHIN).await;
+            Some(Relay { rx, engine })
+        }
+        _ => None,
+    };
+    serve_with(&req, body, &state.events, sub, verdict, relayed)
 }
+
+/// A `/ws` client's share of the cluster fan-out: its subscription to relayed events and,
+/// when it asked for `engine.event`, the guard that keeps the peers' engine links open.
+struct Relay {
+    rx: broadcast::Receiver<Arc<Relayed>>,
+    engine: Option<crate::cluster::fanout::EngineClient>,
+}
+
+/// How long a `/ws` handshake waits for the peers' streams in cluster mode (a peer that
+/// died but is still in the membership must not hold clients up longer).
+const PEERS_READY_WITHIN: Duration = Duration::from_secs(3);
 
 /// Checks the subscription's `x-api-key` (WAHA §6): `Err("Unauthorized")` for a missing or
 /// unknown key; a session key (or JWT session token) has `session=*` narrowed to its own
@@ -103,6 +130,22 @@ pub fn serve(
     sub: Subscription,
     verdict: Result<(), &'static str>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    serve_with(req, body, bus, sub, verdict, None)
+}
+
+/// [`serve`], with the client's subscription to events relayed from other workers
+/// (cluster mode; `None`: this worker's events only).
+///
+/// # Errors
+/// When the request is not a WebSocket upgrade.
+fn serve_with(
+    req: &HttpRequest,
+    body: web::Payload,
+    bus: &EventBus,
+    sub: Subscription,
+    verdict: Result<(), &'static str>,
+    relayed: Option<Relay>,
+) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(req, body)?;
     if let Err(reason) = verdict {
         actix_web::rt::spawn(async move {
@@ -128,7 +171,8 @@ pub fn serve(
     let stopping = bus.stopping();
     actix_web::rt::spawn(async move {
         let _engine_events = engine_events;
-        client(session, stream, rx, sub, ping, stopping).await;
+        let (relayed, _engine_links) = relayed.map_or((None, None), |r| (Some(r.rx), r.engine));
+        client(session, stream, (rx, relayed), sub, ping, stopping).await;
     });
     Ok(response)
 }
@@ -137,7 +181,10 @@ pub fn serve(
 async fn client(
     mut session: actix_ws::Session,
     mut stream: actix_ws::MessageStream,
-    mut rx: broadcast::Receiver<Arc<Envelope>>,
+    (mut rx, mut relayed): (
+        broadcast::Receiver<Arc<Envelope>>,
+        Option<broadcast::Receiver<Arc<Relayed>>>,
+    ),
     sub: Subscription,
     ping_every: Duration,
     stopping: CancellationToken,
@@ -173,6 +220,23 @@ async fn client(
                 // The bus is gone: the server is stopping (WAHA closes with 1001).
                 Err(RecvError::Closed) => break Some(CloseCode::Away.into()),
             },
+            received = next_relayed(&mut relayed) => match received {
+                Ok(event) => {
+                    if sub.wants(&event.session, &event.event)
+                        && session.text(event.json.clone()).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::info!(missed = n, "websocket client too slow; disconnecting");
+                    break Some(CloseReason {
+                        code: CloseCode::Again,
+                        description: Some("Too slow; events were missed".into()),
+                    });
+                }
+                Err(RecvError::Closed) => break Some(CloseCode::Away.into()),
+            },
             _ = heartbeat.tick() => {
                 if !alive {
                     tracing::debug!("websocket client missed a pong; disconnecting");
@@ -198,6 +262,16 @@ async fn client(
         }
     };
     let _ = session.close(close).await;
+}
+
+/// The next relayed envelope; pending forever without a relayed subscription.
+async fn next_relayed(
+    rx: &mut Option<broadcast::Receiver<Arc<Relayed>>>,
+) -> Result<Arc<Relayed>, RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

@@ -19,9 +19,13 @@
 //! so even a write already in flight when the fence closed cannot overwrite a newer
 //! owner's device keys.
 //!
-//! [`peer`] is the credential workers present to each other (`WHARF_CLUSTER_SECRET`).
+//! [`peer`] is the credential workers present to each other (`WHARF_CLUSTER_SECRET`);
+//! [`fanout`] streams other workers' events to this worker's `/ws` clients; [`view`] is
+//! what status, metrics and the dashboard show of the cluster.
 
+pub mod fanout;
 pub mod peer;
+pub mod view;
 
 use std::{
     sync::{

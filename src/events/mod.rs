@@ -19,6 +19,7 @@
 
 mod commit;
 pub mod outbox;
+pub mod relay;
 pub mod webhook;
 pub mod websocket;
 
@@ -140,6 +141,9 @@ struct Inner {
     committer: Committer,
     settings: EventSettings,
     ws: broadcast::Sender<Arc<Envelope>>,
+    /// Cluster mode: envelopes of sessions other workers run, relayed for this worker's
+    /// `/ws` clients only (never to webhooks, never on to other peers).
+    relayed: broadcast::Sender<Arc<relay::Relayed>>,
     delivery: Delivery,
     /// WebSocket clients subscribed to `engine.event` (see [`EngineEventsGuard`]).
     engine_listeners: std::sync::atomic::AtomicUsize,
@@ -185,6 +189,7 @@ impl EventBus {
             cancel.child_token(),
         );
         let (ws, _) = broadcast::channel(WS_CHANNEL_CAPACITY);
+        let (relayed, _) = broadcast::channel(WS_CHANNEL_CAPACITY);
         Self {
             inner: Arc::new(Inner {
                 ws_closing: cancel.child_token(),
@@ -193,6 +198,7 @@ impl EventBus {
                 committer,
                 settings,
                 ws,
+                relayed,
                 delivery,
                 engine_listeners: std::sync::atomic::AtomicUsize::new(0),
             }),
@@ -310,6 +316,23 @@ impl EventBus {
     /// A new WebSocket-style subscription to every published envelope.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {
         self.inner.ws.subscribe()
+    }
+
+    /// Cluster mode: a `/ws` client's subscription to the events other workers relay.
+    pub fn subscribe_relayed(&self) -> broadcast::Receiver<Arc<relay::Relayed>> {
+        self.inner.relayed.subscribe()
+    }
+
+    /// Cluster mode: how many `/ws` clients are connected here (each holds one relayed
+    /// subscription); the fan-out keeps peer streams open only while there are some.
+    pub fn ws_clients(&self) -> usize {
+        self.inner.relayed.receiver_count()
+    }
+
+    /// Cluster mode: hands an envelope received from a peer to this worker's `/ws` clients.
+    pub fn relay(&self, event: Arc<relay::Relayed>) {
+        // No receiver is fine (the last client just left).
+        let _ = self.inner.relayed.send(event);
     }
 
     /// Boot: starts delivery for every session in `sessions` that has undelivered rows.

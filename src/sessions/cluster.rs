@@ -337,6 +337,7 @@ impl SessionManager {
             }
             ctx.fences().remove(&name);
             fence.revoke();
+            crate::cluster::view::fenced();
             let handle = {
                 let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
                 running.remove(&name)
@@ -388,6 +389,14 @@ impl SessionManager {
             }
             if lease.target.as_deref() == Some(ctx.me()) {
                 self.claim_one(ctx, &lease.session).await;
+                // Another worker held it last: a takeover (for `/metrics`).
+                let taken = ctx
+                    .fences()
+                    .get(&lease.session)
+                    .is_some_and(|f| f.epoch() > lease.epoch);
+                if taken && lease.owner.as_deref().is_some_and(|o| o != ctx.me()) {
+                    crate::cluster::view::takeover();
+                }
             }
         }
         Ok(())

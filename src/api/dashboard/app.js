@@ -18,6 +18,8 @@
   let lastQr = null;
   let qrUrl = null;
   let refreshing = null;
+  // Cluster mode: session → the worker running it (null outside cluster mode).
+  let workers = null;
   const sessions = new Map();
   const events = [];
   const eventNames = new Set();
@@ -68,6 +70,15 @@
     const list = await json("GET", "/api/sessions?all=true");
     sessions.clear();
     for (const s of list) sessions.set(s.name, s);
+    // Cluster mode: which worker holds each session's lease (the status's `cluster`
+    // object; a key that may not read the server status simply gets no column).
+    workers = null;
+    try {
+      const status = await json("GET", "/api/server/status");
+      if (status.cluster) {
+        workers = new Map(status.cluster.leases.map((l) => [l.session, l.owner || "–"]));
+      }
+    } catch (_) { workers = null; }
     renderSessions();
     if (selected) renderDetailStatus();
   }
@@ -94,9 +105,14 @@
       }
       const me = row.querySelector("td.me");
       if (me.textContent !== account(s.me)) me.textContent = account(s.me);
+      const worker = row.querySelector("td.worker");
+      worker.hidden = !workers;
+      const on = workers ? workers.get(s.name) || "–" : "";
+      if (worker.textContent !== on) worker.textContent = on;
       if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null);
     });
     for (const gone of rows.values()) gone.remove();
+    $("sessions").querySelector("th.worker").hidden = !workers;
   }
   function sessionRow(name) {
     const buttons = ACTIONS.map((a) => el("button", {
@@ -111,6 +127,7 @@
       el("th", { scope: "row" }, open),
       el("td", { class: "status" }),
       el("td", { class: "me" }),
+      el("td", { class: "worker", hidden: "" }),
       el("td", {}, ...buttons));
   }
 
