@@ -271,7 +271,13 @@ impl Session {
                     raw: serde_json::to_value(&message).unwrap_or_default(),
                 });
             }
-            other => other,
+            other @ (Outgoing::Media(_)
+            | Outgoing::Location(_)
+            | Outgoing::Contacts(_)
+            | Outgoing::Poll(_)
+            | Outgoing::Event(_)
+            | Outgoing::List(_)
+            | Outgoing::LinkPreview(_)) => other,
         };
         let vote_options = match &out {
             Outgoing::Poll(p) => Some(p.options.clone()),

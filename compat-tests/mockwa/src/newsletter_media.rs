@@ -103,8 +103,11 @@ pub(crate) fn download(net: &Arc<Net>, path: &str, query: &str) -> Option<Arc<Ve
     (token == sha256(&blob)).then_some(blob)
 }
 
-/// The media sub-message's `(media_key, direct_path, file_sha256)`.
-fn media_fields(m: &wa::Message) -> Option<(bool, Option<&str>, Option<&[u8]>)> {
+/// A media sub-message's `(has a media key, direct_path, file_sha256)`.
+type MediaFields<'a> = (bool, Option<&'a str>, Option<&'a [u8]>);
+
+/// The media sub-message's fields [`check_post`] compares.
+fn media_fields(m: &wa::Message) -> Option<MediaFields<'_>> {
     macro_rules! fields {
         ($($f:ident),*) => {$(
             if let Some(x) = m.$f.as_option() {
