@@ -130,7 +130,8 @@ def test_channel_media_post_through_the_sdk(two):
     assert sent["hasMedia"] is True and sent["to"] == cid, sent
 
     def at_b():
-        r = server.get(f"/api/b/chats/{cid}/messages", params={"limit": 10, "downloadMedia": True})
+        r = server.get(f"/api/b/chats/{cid}/messages", params={"limit": 10, "downloadMedia": "true"})
+        assert r.status_code == 200, r.text
         return [m for m in r.json() if m.get("body") == "py channel picture" and (m.get("media") or {}).get("url")]
 
     got = eventually("b's channel picture", at_b)[0]
