@@ -6,11 +6,13 @@ the `mockwa` binary (see `test_groups.py`); answers are validated with waha-py's
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from waha import models
 
 from conftest import sdk_validate
-from test_groups import mockwa, pair  # noqa: F401 (mockwa is a fixture)
+from test_groups import eventually, mockwa, pair  # noqa: F401 (mockwa is a fixture)
 
 A, B = "15550008101", "15550008102"
 
@@ -107,3 +109,40 @@ def test_channel_search_through_the_sdk(two, mockwa):  # noqa: F811
     assert categories, "categories listed"
     for c in categories:
         sdk_validate(models.ChannelCategory, c)
+
+
+def test_channel_media_post_through_the_sdk(two):
+    """waha-py's `send_image` to a `…@newsletter` chat: the follower gets the post with its
+    media, which downloads byte-identical from `/api/files` (channel media travels
+    unencrypted; mockwa refuses an encrypted post)."""
+    server, client = two
+    cid = client.channels.create("a", {"name": "py pictures"})["id"]
+    client.channels.follow("b", cid)
+    image = b"\xff\xd8\xff\xe0py-channel" * 64
+    sent = client.chatting.send_image(
+        {
+            "session": "a",
+            "chatId": cid,
+            "caption": "py channel picture",
+            "file": {"mimetype": "image/jpeg", "data": base64.b64encode(image).decode()},
+        }
+    )
+    assert sent["hasMedia"] is True and sent["to"] == cid, sent
+
+    def at_b():
+        r = server.get(f"/api/b/chats/{cid}/messages", params={"limit": 10, "downloadMedia": "true"})
+        assert r.status_code == 200, r.text
+        return [m for m in r.json() if m.get("body") == "py channel picture" and (m.get("media") or {}).get("url")]
+
+    got = eventually("b's channel picture", at_b)[0]
+    assert got["hasMedia"] is True and got["from"] == cid, got
+    url = got["media"]["url"]
+    r = server.get(url[url.index("/api/files/") :])
+    assert r.status_code == 200 and r.content == image
+
+    # A follower cannot post to it (WhatsApp's 403).
+    r = server.post(
+        "/api/sendImage",
+        json={"session": "b", "chatId": cid, "file": {"mimetype": "image/jpeg", "data": base64.b64encode(image).decode()}},
+    )
+    assert r.status_code == 403, r.text

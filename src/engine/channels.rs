@@ -112,7 +112,7 @@ pub(super) fn mex_err(e: MexError) -> Error {
     clippy::wildcard_enum_match_arm,
     reason = "transport kinds all mean the request did not complete"
 )]
-fn err(e: NewsletterError) -> Error {
+pub(super) fn err(e: NewsletterError) -> Error {
     match e {
         NewsletterError::Mex(m) => mex_err(m),
         NewsletterError::InvalidRequest(text) => Error::Refused { code: 404, text },

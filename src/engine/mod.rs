@@ -24,6 +24,7 @@
 //! [`PinnedRuntime`]), never on the caller's (an actix worker's) runtime.
 
 pub mod calls;
+mod channel_media;
 pub mod channel_search;
 pub mod channels;
 pub mod chat_actions;

@@ -257,6 +257,28 @@ impl Session {
         }
         // Votes on our own polls (and answers to our events) are encrypted with the
         // secret we generate here: remembered after the send, so they can be read.
+        // A channel's media is uploaded in the clear and posted by its upload handle.
+        let out = match out {
+            Outgoing::Media(m) if to.server == "newsletter" => {
+                let (wa_id, message) =
+                    super::channel_media::send(client, &to, m, context, envelope.id).await?;
+                return Ok(SentMessage {
+                    sent: Sent {
+                        wa_id,
+                        chat: waha_id(&to),
+                        timestamp: chrono::Utc::now().timestamp(),
+                    },
+                    raw: serde_json::to_value(&message).unwrap_or_default(),
+                });
+            }
+            other @ (Outgoing::Media(_)
+            | Outgoing::Location(_)
+            | Outgoing::Contacts(_)
+            | Outgoing::Poll(_)
+            | Outgoing::Event(_)
+            | Outgoing::List(_)
+            | Outgoing::LinkPreview(_)) => other,
+        };
         let vote_options = match &out {
             Outgoing::Poll(p) => Some(p.options.clone()),
             Outgoing::Event(_) => Some(Vec::new()),

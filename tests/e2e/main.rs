@@ -2,6 +2,7 @@
 //! process behaviour matters), against the embedded store and MongoDB.
 
 mod binary;
+mod channel_media;
 mod channel_search;
 mod channels;
 mod chat_actions;

@@ -24,6 +24,7 @@ mod directory;
 mod groups;
 mod history;
 mod logins;
+mod newsletter_media;
 mod newsletters;
 mod noise;
 mod phone;

@@ -215,7 +215,9 @@ pub(crate) fn mex(c: &mut Conn, n: &Node) -> Option<Flow> {
 /// A post to a channel (`<message to="…@newsletter">` with `<plaintext>`): only the owner
 /// may post (else a 403 nack); every device of every follower gets it as
 /// `from="…@newsletter"` with a `server_id`, muted or not (muting silences
-/// notifications on the phone, it does not stop delivery). Returns the sender's ack.
+/// notifications on the phone, it does not stop delivery). A media post must name its
+/// plaintext upload (`crate::newsletter_media::check_post`, else a 400 nack). Returns
+/// the sender's ack.
 pub(crate) fn post(
     st: &mut crate::state::State,
     me: &crate::state::DevKey,
@@ -233,6 +235,10 @@ pub(crate) fn post(
         Some(_) => return ack.a("error", "403").build(),
         None => return ack.a("error", "404").build(),
     };
+    if let Err(why) = crate::newsletter_media::check_post(st, n) {
+        tracing::debug!("channel media post refused: {why}");
+        return ack.a("error", "400").build();
+    }
     st.next_newsletter_post += 1;
     let server_id = st.next_newsletter_post.to_string();
     ack = ack.a("server_id", server_id.clone());

@@ -319,6 +319,9 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
     if path.starts_with("/mms/") && method == "POST" {
         return media_upload(net, stream, &mut req).await;
     }
+    if crate::newsletter_media::is_newsletter_path(&path) {
+        return newsletter_media(net, stream, &mut req).await;
+    }
     if path.starts_with("/v/") || path.starts_with("/mms/") {
         let blob = net.lock().media.get(&path).cloned();
         return match blob {
@@ -454,6 +457,25 @@ async fn media_upload(net: &Arc<Net>, stream: &mut TcpStream, req: &mut Request)
     }
     let url = format!("https://{}{direct_path}", net.addr);
     respond_json(stream, 200, json!({"url": url, "direct_path": direct_path})).await
+}
+
+/// Channel media (`/newsletter/…`): plaintext upload (`POST`) and download (`GET`),
+/// see [`crate::newsletter_media`].
+async fn newsletter_media(net: &Arc<Net>, stream: &mut TcpStream, req: &mut Request) -> Result<()> {
+    if req.method == "POST" {
+        let body = match read_body(stream, req, MAX_MEDIA_BODY).await {
+            Ok(b) => b,
+            Err(e) => return respond_json(stream, 413, json!({"error": e.to_string()})).await,
+        };
+        let (status, value) = crate::newsletter_media::upload(net, &req.path, body);
+        return respond_json(stream, status, value).await;
+    }
+    match crate::newsletter_media::download(net, &req.path, &req.query) {
+        Some(b) if req.method == "GET" => {
+            respond(stream, 200, "application/octet-stream", &b).await
+        }
+        _ => respond_json(stream, 404, json!({"error": "no such media"})).await,
+    }
 }
 
 #[cfg(test)]

@@ -252,6 +252,8 @@ pub(crate) struct State {
     pub(crate) newsletters: HashMap<String, Newsletter>,
     pub(crate) next_newsletter: u64,
     pub(crate) next_newsletter_post: u64,
+    /// Upload handle -> a channel's plaintext media (see `crate::newsletter_media`).
+    pub(crate) newsletter_uploads: HashMap<String, crate::newsletter_media::Upload>,
     /// Device -> its login counts (see `crate::logins`).
     pub(crate) logins: HashMap<DevKey, crate::logins::LoginStats>,
     /// Newsletter id (user part) -> its channel-directory listing (`crate::directory`).
