@@ -556,7 +556,12 @@ async fn apply_event(
             s.apply(&Input::PairingCode);
         }),
         EngineEvent::Connected { me, session: live } => {
-            if let Err(e) = store.set_me(session, Some(&me)).await {
+            // The live state starts with the stored account, so a restart or reconnect of
+            // the same account writes nothing (one store round trip per session and start,
+            // issue 16). A failed save is tried again at the next start, which begins
+            // from what the store really holds.
+            let known = state.borrow().me.as_ref() == Some(&me);
+            if !known && let Err(e) = store.set_me(session, Some(&me)).await {
                 tracing::error!(session, error = %e, "could not save me");
             }
             tracing::info!(session, id = me.id, "session is WORKING");
