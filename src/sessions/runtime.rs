@@ -131,6 +131,10 @@ pub struct RuntimeHandle {
     main: AbortHandle,
     /// Cleared by the runtime task when a stop cut its client's final flush short.
     flushed: Arc<AtomicBool>,
+    /// The stored record the session was started with (set by the manager): a config
+    /// change restarts the session, so while it runs this is what the store holds, and
+    /// API sends build their inbox from it without reading the store.
+    pub record: Option<Arc<crate::store::SessionRecord>>,
 }
 
 impl RuntimeHandle {
@@ -254,6 +258,7 @@ pub fn spawn(
         tracker,
         main,
         flushed,
+        record: None,
     }
 }
 
