@@ -479,17 +479,34 @@ impl SessionManager {
 
     /// One session.
     pub async fn get(&self, name: &str) -> Result<SessionView> {
-        let record = self.record(name).await?;
+        let record = self.current_record(name).await?;
         self.view(record).await
     }
 
     /// The stored account of a session (`None` before pairing).
     pub async fn me(&self, name: &str) -> Result<Option<MeInfo>> {
-        self.record(name).await?;
+        self.current_record(name).await?;
         if let Some(live) = self.live(name) {
             return Ok(live.me);
         }
         Ok(self.inner.store.get_me(name).await?)
+    }
+
+    /// The record of `name`: a running session's start record (what the store holds: a
+    /// config change restarts it, a delete stops it first), else the store's. Not in
+    /// cluster mode, where another worker may change the stored record meanwhile.
+    /// Spares `GET /api/sessions/{name}` a store read per call (issue 16).
+    async fn current_record(&self, name: &str) -> Result<SessionRecord> {
+        if !self.is_cluster() {
+            let running = {
+                let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+                running.get(name).and_then(|h| h.record.clone())
+            };
+            if let Some(record) = running {
+                return Ok(SessionRecord::clone(&record));
+            }
+        }
+        self.record(name).await
     }
 
     /// Creates a session (and starts it when `start`).
