@@ -223,15 +223,34 @@ impl Api {
         };
         let mut out = Commands::new();
         for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("wharf_mongo_commands_total{")
-                && let Some((labels, value)) = rest.split_once("} ")
-                && let Some(name) = labels
-                    .split(',')
-                    .find_map(|l| l.strip_prefix("command=\""))
-                    .map(|n| n.trim_end_matches('"').to_string())
+            let (family, rest) = if let Some(rest) =
+                line.strip_prefix("wharf_mongo_commands_total{")
             {
-                *out.entry(name).or_insert(0.0) += value.trim().parse::<f64>().unwrap_or(0.0);
-            }
+                ("", rest)
+            } else if let Some(rest) = line.strip_prefix("wharf_mongo_collection_commands_total{") {
+                ("@", rest)
+            } else {
+                continue;
+            };
+            let Some((labels, value)) = rest.split_once("} ") else {
+                continue;
+            };
+            let label = |key: &str| {
+                labels
+                    .split(',')
+                    .find_map(|l| l.strip_prefix(&format!("{key}=\"")))
+                    .map(|n| n.trim_end_matches('"').to_string())
+            };
+            let Some(name) = label("command") else {
+                continue;
+            };
+            // By name: "find"; by collection: "@find wa_sessions".
+            let key = if family.is_empty() {
+                name
+            } else {
+                format!("@{name} {}", label("collection").unwrap_or_default())
+            };
+            *out.entry(key).or_insert(0.0) += value.trim().parse::<f64>().unwrap_or(0.0);
         }
         out
     }
@@ -282,18 +301,30 @@ impl Api {
 /// MongoDB commands by name.
 type Commands = std::collections::BTreeMap<String, f64>;
 
-/// `after - before` per operation, e.g. `find 2.00, insert 1.50 (total 3.50)`.
+/// `after - before` per operation, e.g. `find 2.00, insert 1.50 (total 3.50)`, then one
+/// line per collection (`find wa_sessions 1.00`, largest first).
 fn per_op(before: &Commands, after: &Commands, ops: usize) -> String {
     let mut parts = Vec::new();
+    let mut by_collection = Vec::new();
     let mut total = 0.0;
     for (name, value) in after {
         let d = (value - before.get(name).copied().unwrap_or(0.0)) / ops.max(1) as f64;
-        if d > 0.0 {
+        if d <= 0.0 {
+            continue;
+        }
+        if let Some(key) = name.strip_prefix('@') {
+            by_collection.push((d, key.to_string()));
+        } else {
             parts.push(format!("{name} {d:.2}"));
             total += d;
         }
     }
-    format!("{} (total {total:.2})", parts.join(", "))
+    by_collection.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut out = format!("{} (total {total:.2})", parts.join(", "));
+    for (d, key) in by_collection {
+        out.push_str(&format!("\n      {d:>7.2}  {key}"));
+    }
+    out
 }
 
 /// One wharf process on `dir` (its store) and `port`.
@@ -327,6 +358,7 @@ fn spawn_wharf(
         .stderr(Stdio::null());
     if let Some((url, namespace)) = mongo {
         cmd.env("WHATSAPP_SESSIONS_MONGO_URL", url)
+            .env("WHARF_METRICS_MONGO_COLLECTIONS", "true")
             .env("WAHA_NAMESPACE", namespace)
             .env("WAHA_SESSION_NAMESPACE", namespace);
     }

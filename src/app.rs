@@ -149,6 +149,7 @@ impl App {
             );
         }
         crate::metrics::global().set_session_labels(config.metrics_session_labels);
+        crate::metrics::global().set_collection_labels(config.metrics_mongo_collections);
         // Before anything opens files: every session holds a few descriptors.
         let fd_limit = crate::limits::raise_nofile_limit();
         let store = open_store(&config).await?;

@@ -203,6 +203,9 @@ pub struct Config {
     pub store_allow_orphans: bool,
     /// `WHARF_METRICS_SESSION_LABELS`: label message and webhook metrics by session.
     pub metrics_session_labels: bool,
+    /// `WHARF_METRICS_MONGO_COLLECTIONS`: count MongoDB commands by collection too
+    /// (`wharf_mongo_collection_commands_total`), to see where round trips go.
+    pub metrics_mongo_collections: bool,
     /// `WHARF_MEDIA_MAX_MB` (100): the largest media file a send accepts (a `file.url`
     /// whose response is bigger, or `file.data` that decodes bigger, is a 400).
     pub media_max_bytes: u64,
@@ -701,6 +704,7 @@ impl Config {
         let egress = crate::egress::EgressPolicy::new(&egress_deny, &egress_allow);
         let store_allow_orphans = r.bool(&["WHARF_STORE_ALLOW_ORPHANS"], false);
         let metrics_session_labels = r.bool(&["WHARF_METRICS_SESSION_LABELS"], false);
+        let metrics_mongo_collections = r.bool(&["WHARF_METRICS_MONGO_COLLECTIONS"], false);
         let jwt = crate::keys::jwt::JwtSettings {
             secret: r.get(&["WHARF_JWT_SECRET"]).map(|(_, v)| Secret::new(v)),
             public_key: r
@@ -757,6 +761,7 @@ impl Config {
             egress,
             store_allow_orphans,
             metrics_session_labels,
+            metrics_mongo_collections,
             media_max_bytes,
             media_fetch_timeout,
             jwt,

@@ -63,10 +63,19 @@ struct CommandLabels {
     command: String,
 }
 
+/// `command` and `collection` (the collection name only, never the database: the set is
+/// the fixed list of collections wharf uses, whatever the number of sessions).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CollectionCommandLabels {
+    command: String,
+    collection: String,
+}
+
 /// Every metric wharf exports.
 pub struct Metrics {
     registry: Registry,
     per_session: AtomicBool,
+    per_collection: AtomicBool,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<RouteLabels, Histogram>,
     messages: Family<MessageLabels, Counter>,
@@ -78,6 +87,7 @@ pub struct Metrics {
     cpu_ms: Gauge,
     open_fds: Gauge,
     mongo_commands: Family<CommandLabels, Counter>,
+    mongo_collection_commands: Family<CollectionCommandLabels, Counter>,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -157,6 +167,13 @@ impl Metrics {
             "MongoDB commands sent (database round trips), by command name",
             mongo_commands.clone(),
         );
+        let mongo_collection_commands = Family::<CollectionCommandLabels, Counter>::default();
+        registry.register(
+            "mongo_collection_commands",
+            "MongoDB commands by command and collection name; empty unless \
+             WHARF_METRICS_MONGO_COLLECTIONS=true (for finding where round trips go)",
+            mongo_collection_commands.clone(),
+        );
         // Zero series from the start, so dashboards show 0 rather than "no data" and every
         // family is in the very first scrape.
         for direction in ["in", "out"] {
@@ -174,6 +191,7 @@ impl Metrics {
         Self {
             registry,
             per_session: AtomicBool::new(false),
+            per_collection: AtomicBool::new(false),
             http_requests,
             http_duration,
             messages,
@@ -185,16 +203,32 @@ impl Metrics {
             cpu_ms,
             open_fds,
             mongo_commands,
+            mongo_collection_commands,
         }
     }
 
-    /// One MongoDB command sent (the store's command monitor calls this).
-    pub fn mongo_command(&self, command: &str) {
+    /// One MongoDB command sent (the store's command monitor calls this); `collection`
+    /// is the collection it names, if any, counted only when
+    /// [`Metrics::set_collection_labels`] is on.
+    pub fn mongo_command(&self, command: &str, collection: Option<&str>) {
         self.mongo_commands
             .get_or_create(&CommandLabels {
                 command: command.to_string(),
             })
             .inc();
+        if self.per_collection.load(Ordering::Relaxed) {
+            self.mongo_collection_commands
+                .get_or_create(&CollectionCommandLabels {
+                    command: command.to_string(),
+                    collection: collection.unwrap_or_default().to_string(),
+                })
+                .inc();
+        }
+    }
+
+    /// Counts MongoDB commands by collection too (`WHARF_METRICS_MONGO_COLLECTIONS`).
+    pub fn set_collection_labels(&self, on: bool) {
+        self.per_collection.store(on, Ordering::Relaxed);
     }
 
     /// Adds the `session` label to message and webhook metrics from now on.

@@ -226,8 +226,17 @@ impl SessionManager {
         }
     }
 
-    /// The message/event sink of a session (config read from the store).
+    /// The message/event sink of a session: config from the record a running session was
+    /// started with (what the store holds: a config change restarts it), else read from
+    /// the store. Saves a store round trip per API send (issue 16).
     pub async fn inbox(&self, name: &str) -> Result<inbox::Inbox> {
+        let running = {
+            let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.get(name).and_then(|h| h.record.clone())
+        };
+        if let Some(record) = running {
+            return Ok(self.inbox_for(&record));
+        }
         let record = self.record(name).await?;
         Ok(self.inbox_for(&record))
     }
@@ -470,17 +479,34 @@ impl SessionManager {
 
     /// One session.
     pub async fn get(&self, name: &str) -> Result<SessionView> {
-        let record = self.record(name).await?;
+        let record = self.current_record(name).await?;
         self.view(record).await
     }
 
     /// The stored account of a session (`None` before pairing).
     pub async fn me(&self, name: &str) -> Result<Option<MeInfo>> {
-        self.record(name).await?;
+        self.current_record(name).await?;
         if let Some(live) = self.live(name) {
             return Ok(live.me);
         }
         Ok(self.inner.store.get_me(name).await?)
+    }
+
+    /// The record of `name`: a running session's start record (what the store holds: a
+    /// config change restarts it, a delete stops it first), else the store's. Not in
+    /// cluster mode, where another worker may change the stored record meanwhile.
+    /// Spares `GET /api/sessions/{name}` a store read per call (issue 16).
+    async fn current_record(&self, name: &str) -> Result<SessionRecord> {
+        if !self.is_cluster() {
+            let running = {
+                let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+                running.get(name).and_then(|h| h.record.clone())
+            };
+            if let Some(record) = running {
+                return Ok(SessionRecord::clone(&record));
+            }
+        }
+        self.record(name).await
     }
 
     /// Creates a session (and starts it when `start`).
@@ -742,7 +768,7 @@ impl SessionManager {
         };
         let mut inbox = self.inbox_for(record);
         inbox.fence = fence;
-        let handle = runtime::spawn(
+        let mut handle = runtime::spawn(
             &self.inner.rt,
             spec,
             self.inner.store.clone(),
@@ -751,6 +777,7 @@ impl SessionManager {
             inbox,
             self.inner.cancel.child_token(),
         );
+        handle.record = Some(Arc::new(record.clone()));
         tracing::info!(session = record.name, "session started");
         let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
         self.dequeue(&record.name);

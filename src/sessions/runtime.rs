@@ -131,6 +131,10 @@ pub struct RuntimeHandle {
     main: AbortHandle,
     /// Cleared by the runtime task when a stop cut its client's final flush short.
     flushed: Arc<AtomicBool>,
+    /// The stored record the session was started with (set by the manager): a config
+    /// change restarts the session, so while it runs this is what the store holds, and
+    /// API sends build their inbox from it without reading the store.
+    pub record: Option<Arc<crate::store::SessionRecord>>,
 }
 
 impl RuntimeHandle {
@@ -254,6 +258,7 @@ pub fn spawn(
         tracker,
         main,
         flushed,
+        record: None,
     }
 }
 
@@ -556,7 +561,12 @@ async fn apply_event(
             s.apply(&Input::PairingCode);
         }),
         EngineEvent::Connected { me, session: live } => {
-            if let Err(e) = store.set_me(session, Some(&me)).await {
+            // The live state starts with the stored account, so a restart or reconnect of
+            // the same account writes nothing (one store round trip per session and start,
+            // issue 16). A failed save is tried again at the next start, which begins
+            // from what the store really holds.
+            let known = state.borrow().me.as_ref() == Some(&me);
+            if !known && let Err(e) = store.set_me(session, Some(&me)).await {
                 tracing::error!(session, error = %e, "could not save me");
             }
             tracing::info!(session, id = me.id, "session is WORKING");

@@ -27,6 +27,7 @@ mod media_send;
 mod message_store;
 mod messaging;
 mod migrate;
+mod mongo_round_trips;
 mod observability;
 mod openapi;
 mod pairing;

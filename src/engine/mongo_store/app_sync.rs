@@ -36,19 +36,40 @@ impl AppSyncStore for MongoDeviceStore {
     }
 
     async fn get_version(&self, name: &str) -> Result<HashState> {
-        match self
-            .find_one(APP_STATE_VERSIONS, doc! {"_id": name})
-            .await?
-        {
-            Some(d) => decode_hash_state(&d),
-            None => Ok(HashState::default()),
+        // Cached (`cache.rs`): every sync round reads each collection's version. A miss
+        // reads the whole collection (a handful of documents, one per app-state
+        // collection) in one `find` and caches every known name, stored or not, so a sync
+        // of all five collections costs one round trip, not five.
+        let versions = &self.caches.versions;
+        if let Some(state) = versions.get(name) {
+            return Ok(state);
         }
+        let generation = versions.generation();
+        let mut stored = HashMap::new();
+        for d in self.find_all(APP_STATE_VERSIONS, doc! {}, None).await? {
+            stored.insert(get_str(&d, "_id")?, decode_hash_state(&d)?);
+        }
+        let wanted = stored.get(name).cloned().unwrap_or_default();
+        for known in APP_STATE_NAMES {
+            let state = stored.remove(known).unwrap_or_default();
+            versions.fill(known, state, generation);
+        }
+        if !APP_STATE_NAMES.contains(&name) {
+            versions.fill(name, wanted.clone(), generation);
+        }
+        Ok(wanted)
     }
 
     async fn set_version(&self, name: &str, state: HashState) -> Result<()> {
         let mut replacement = encode_hash_state(&state)?;
         replacement.insert("_id", name);
-        self.replace(APP_STATE_VERSIONS, doc! {"_id": name}, replacement)
+        self.caches
+            .versions
+            .write(
+                name,
+                state,
+                self.replace(APP_STATE_VERSIONS, doc! {"_id": name}, replacement),
+            )
             .await
     }
 

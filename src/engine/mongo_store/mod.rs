@@ -49,7 +49,7 @@
 //! bucket and the msg-secret merge, a filtered update for newer-wins tokens.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::TryStreamExt;
@@ -73,6 +73,7 @@ use whatsapp_rust::wacore::store::traits::{
 use crate::store::mongo::{DUPLICATE_KEY, is_duplicate_key, is_unreachable};
 
 mod app_sync;
+mod cache;
 mod device;
 mod dump;
 mod msg_secret;
@@ -99,6 +100,16 @@ const SENT_MESSAGES: &str = "wa_sent_messages";
 const PENDING_INBOUND: &str = "wa_pending_inbound";
 const MSG_SECRETS: &str = "wa_msg_secrets";
 
+/// The app-state collections whatsapp-rust syncs (`WAPatchName::as_str` of wacore 0.7):
+/// the names [`APP_STATE_VERSIONS`] can hold, cached together on the first read.
+const APP_STATE_NAMES: [&str; 5] = [
+    "critical_block",
+    "critical_unblock_low",
+    "regular_low",
+    "regular_high",
+    "regular",
+];
+
 /// `_id` of the single document in [`DEVICE`].
 const DEVICE_ID: &str = "device";
 
@@ -108,6 +119,14 @@ const DEVICE_ROW_ID: i32 = 1;
 
 /// Version of the `data` encoding in [`DEVICE`]; bumped if it ever changes.
 const DEVICE_FORMAT: i32 = 1;
+
+/// Version of the index set [`MongoDeviceStore::create_indexes`] makes; bump it when that
+/// set changes. The device document carries the version its database's indexes were made
+/// at (field `indexes`), so a start of an already-indexed database sends no
+/// `createIndexes` at all (9 commands per session and start before; issue 16 item 7).
+/// The document goes with the indexes: a logout drops every `wa_*` collection, deleting a
+/// session drops the database.
+const INDEXES_VERSION: i32 = 1;
 
 /// Two concurrent upserts of a new key can both miss and insert; the unique index fails
 /// one with E11000. Servers since 4.2 retry that internally, older ones (and substitutes)
@@ -146,11 +165,56 @@ pub struct MongoDeviceStore {
     /// Cluster mode: the session's lease; every write is refused once it is not provably
     /// held, and the device document is only written at an epoch ≤ this one.
     fence: Option<crate::cluster::Fence>,
+    /// What whatsapp-rust reads repeatedly, served from memory (see [`cache`]).
+    caches: Arc<Caches>,
+}
+
+/// The read caches of one store (shared by its clones).
+struct Caches {
+    /// `wa_device` (key [`DEVICE_ID`]): the device as stored, `None` when there is none.
+    device: cache::ReadCache<Option<Device>>,
+    /// The `data` bytes this store last wrote to `wa_device`: an identical save is not
+    /// sent again (whatsapp-rust saves the device on every change of any field, often
+    /// with nothing changed in what is stored).
+    device_written: StdMutex<Option<Vec<u8>>>,
+    versions: cache::ReadCache<HashState>,
+    device_lists: cache::ReadCache<Option<DeviceListRecord>>,
+    sessions: cache::ReadCache<Option<Bytes>>,
+    identities: cache::ReadCache<Option<[u8; 32]>>,
+    tc_tokens: cache::ReadCache<Option<TcTokenEntry>>,
+}
+
+impl Caches {
+    fn new() -> Self {
+        Self {
+            device: cache::ReadCache::new(1),
+            device_written: StdMutex::new(None),
+            versions: cache::ReadCache::new(16),
+            device_lists: cache::ReadCache::new(256),
+            sessions: cache::ReadCache::new(128),
+            identities: cache::ReadCache::new(256),
+            tc_tokens: cache::ReadCache::new(256),
+        }
+    }
+
+    fn device_written(&self) -> std::sync::MutexGuard<'_, Option<Vec<u8>>> {
+        self.device_written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches").finish_non_exhaustive()
+    }
 }
 
 impl MongoDeviceStore {
     /// Takes over the session's database `db` (a handle from the process's one client) and
-    /// creates the unique indexes of every collection; idempotent, so it runs on every start.
+    /// creates the unique indexes of every collection unless its device document says they
+    /// were made at [`INDEXES_VERSION`] already (one `find`, which also serves the first
+    /// `load`).
     ///
     /// Writes through the returned store are acknowledged and journaled (`j: true`) on top
     /// of `db`'s own write concern (the server default `w` when it has none; `w: 0` is
@@ -178,8 +242,34 @@ impl MongoDeviceStore {
             db,
             write_concern,
             fence: None,
+            caches: Arc::new(Caches::new()),
         };
-        store.create_indexes().await?;
+        let generation = store.caches.device.generation();
+        let stored = store.find_one(DEVICE, doc! {"_id": DEVICE_ID}).await?;
+        let indexed = stored
+            .as_ref()
+            .and_then(|d| get_i64(d, "indexes").ok())
+            .is_some_and(|v| v >= i64::from(INDEXES_VERSION));
+        if !indexed {
+            store.create_indexes().await?;
+            if stored.is_some() {
+                // Only the marker: the device itself (and its epoch) is left as it is.
+                store
+                    .coll(DEVICE)
+                    .update_one(
+                        doc! {"_id": DEVICE_ID},
+                        doc! {"$set": {"indexes": INDEXES_VERSION}},
+                    )
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        // The first `load` is answered from this read; a document that does not decode is
+        // left for `load` to report.
+        match stored.as_ref().map(decode_device).transpose() {
+            Ok(device) => store.caches.device.fill(DEVICE_ID, device, generation),
+            Err(e) => tracing::debug!(error = %e, "device document does not decode"),
+        }
         Ok(store)
     }
 
@@ -679,12 +769,19 @@ fn pending_inbound_update(
 /// field) inside a Binary.
 fn encode_device(device: &Device) -> Result<Document> {
     let json = serde_json::to_vec(device).map_err(ser_err)?;
-    Ok(doc! {
+    Ok(device_doc(&json))
+}
+
+/// The device document around `data` (the device's serde JSON). Only a store that made
+/// the indexes writes it ([`MongoDeviceStore::open`] runs first), hence the marker.
+fn device_doc(json: &[u8]) -> Document {
+    doc! {
         "_id": DEVICE_ID,
         "format": DEVICE_FORMAT,
-        "data": bin(&json),
+        "indexes": INDEXES_VERSION,
+        "data": bin(json),
         "saved_at": now_secs(),
-    })
+    }
 }
 
 fn decode_device(d: &Document) -> Result<Device> {

@@ -128,9 +128,20 @@ impl ProtocolStore for MongoDeviceStore {
         .await
     }
 
+    // Device lists and tc tokens are read through the store's caches (`cache.rs`): each
+    // send looks up the peer's devices and token again.
+
     async fn update_device_list(&self, record: DeviceListRecord) -> Result<()> {
         let (filter, update) = device_list_update(&record)?;
-        self.upsert(DEVICE_REGISTRY, filter, update).await
+        let user = record.user.clone();
+        self.caches
+            .device_lists
+            .write(
+                &user,
+                Some(record),
+                self.upsert(DEVICE_REGISTRY, filter, update),
+            )
+            .await
     }
 
     async fn update_device_lists(&self, records: Vec<DeviceListRecord>) -> Result<()> {
@@ -141,39 +152,32 @@ impl ProtocolStore for MongoDeviceStore {
                 Ok(upsert_statement(filter, update))
             })
             .collect::<Result<Vec<_>>>()?;
-        self.bulk_update(DEVICE_REGISTRY, statements).await
+        let entries = records
+            .into_iter()
+            .map(|r| (r.user.clone(), Some(r)))
+            .collect();
+        self.caches
+            .device_lists
+            .write_many(entries, self.bulk_update(DEVICE_REGISTRY, statements))
+            .await
     }
 
     async fn get_devices(&self, user: &str) -> Result<Option<DeviceListRecord>> {
-        let Some(d) = self.find_one(DEVICE_REGISTRY, doc! {"_id": user}).await? else {
-            return Ok(None);
-        };
-        let devices: Vec<DeviceInfo> = match d.get("devices") {
-            Some(v) => bson::from_bson(v.clone()).map_err(ser_err)?,
-            None => Vec::new(),
-        };
-        let raw_id = match d.get("raw_id") {
-            None | Some(Bson::Null) => None,
-            Some(_) => Some(
-                u32::try_from(get_i64(&d, "raw_id")?)
-                    .map_err(|e| StoreError::Validation(format!("raw_id of {user}: {e}")))?,
-            ),
-        };
-        let phash = match d.get("phash") {
-            None | Some(Bson::Null) => None,
-            Some(_) => Some(get_str(&d, "phash")?),
-        };
-        Ok(Some(DeviceListRecord {
-            user: get_str(&d, "_id")?,
-            devices,
-            timestamp: get_i64(&d, "timestamp")?,
-            phash,
-            raw_id,
-        }))
+        self.caches
+            .device_lists
+            .get_or_read(user, self.read_devices(user))
+            .await
     }
 
     async fn delete_devices(&self, user: &str) -> Result<()> {
-        self.delete_one(DEVICE_REGISTRY, doc! {"_id": user}).await
+        self.caches
+            .device_lists
+            .write(
+                user,
+                None,
+                self.delete_one(DEVICE_REGISTRY, doc! {"_id": user}),
+            )
+            .await
     }
 
     async fn get_group_metadata(&self, group_jid: &str) -> Result<Option<Vec<u8>>> {
@@ -196,36 +200,24 @@ impl ProtocolStore for MongoDeviceStore {
     }
 
     async fn get_tc_token(&self, jid: &str) -> Result<Option<TcTokenEntry>> {
-        let Some(d) = self.find_one(TC_TOKENS, doc! {"_id": jid}).await? else {
-            return Ok(None);
-        };
-        let sender_timestamp = match d.get("sender_timestamp") {
-            None | Some(Bson::Null) => None,
-            Some(_) => Some(get_i64(&d, "sender_timestamp")?),
-        };
-        Ok(Some(TcTokenEntry {
-            token: get_bin(&d, "token")?,
-            token_timestamp: get_i64(&d, "token_timestamp")?,
-            sender_timestamp,
-        }))
+        self.caches
+            .tc_tokens
+            .get_or_read(jid, self.read_tc_token(jid))
+            .await
     }
 
     async fn put_tc_token(&self, jid: &str, entry: &TcTokenEntry) -> Result<()> {
-        self.upsert(
-            TC_TOKENS,
-            doc! {"_id": jid},
-            doc! {"$set": {
-                "token": bin(&entry.token),
-                "token_timestamp": entry.token_timestamp,
-                "sender_timestamp": entry.sender_timestamp,
-                "updated_at": now_secs(),
-            }},
-        )
-        .await
+        self.caches
+            .tc_tokens
+            .write(jid, Some(entry.clone()), self.write_tc_token(jid, entry))
+            .await
     }
 
     async fn delete_tc_token(&self, jid: &str) -> Result<()> {
-        self.delete_one(TC_TOKENS, doc! {"_id": jid}).await
+        self.caches
+            .tc_tokens
+            .write(jid, None, self.delete_one(TC_TOKENS, doc! {"_id": jid}))
+            .await
     }
 
     async fn get_all_tc_token_jids(&self) -> Result<Vec<String>> {
@@ -245,17 +237,21 @@ impl ProtocolStore for MongoDeviceStore {
     async fn delete_expired_tc_tokens(&self, token_cutoff: i64, sender_cutoff: i64) -> Result<u32> {
         // Gone only when both windows are dead: the received token is absent (empty) or
         // older than its cutoff, and the sender bucket is absent (null) or older than its.
-        self.delete_many(
-            TC_TOKENS,
-            doc! {"$and": [
-                {"$or": [{"token": bin(&[])}, {"token_timestamp": {"$lt": token_cutoff}}]},
-                {"$or": [
-                    {"sender_timestamp": Bson::Null},
-                    {"sender_timestamp": {"$lt": sender_cutoff}},
+        let _writer = self.caches.tc_tokens.writer().await;
+        let deleted = self
+            .delete_many(
+                TC_TOKENS,
+                doc! {"$and": [
+                    {"$or": [{"token": bin(&[])}, {"token_timestamp": {"$lt": token_cutoff}}]},
+                    {"$or": [
+                        {"sender_timestamp": Bson::Null},
+                        {"sender_timestamp": {"$lt": sender_cutoff}},
+                    ]},
                 ]},
-            ]},
-        )
-        .await
+            )
+            .await;
+        self.caches.tc_tokens.clear();
+        deleted
     }
 
     async fn touch_tc_token_sender_timestamp(
@@ -266,16 +262,20 @@ impl ProtocolStore for MongoDeviceStore {
         // One atomic upsert: `$max` only ever advances the sender bucket (a null one is
         // below every number), and an existing token is never touched. A new row is a
         // byte-less placeholder, as in the reference stores.
-        self.upsert(
-            TC_TOKENS,
-            doc! {"_id": jid},
-            doc! {
-                "$max": {"sender_timestamp": sender_timestamp},
-                "$set": {"updated_at": now_secs()},
-                "$setOnInsert": {"token": bin(&[]), "token_timestamp": sender_timestamp},
-            },
-        )
-        .await
+        let _writer = self.caches.tc_tokens.writer().await;
+        let touched = self
+            .upsert(
+                TC_TOKENS,
+                doc! {"_id": jid},
+                doc! {
+                    "$max": {"sender_timestamp": sender_timestamp},
+                    "$set": {"updated_at": now_secs()},
+                    "$setOnInsert": {"token": bin(&[]), "token_timestamp": sender_timestamp},
+                },
+            )
+            .await;
+        self.caches.tc_tokens.forget(jid);
+        touched
     }
 
     async fn store_received_tc_token(
@@ -284,53 +284,13 @@ impl ProtocolStore for MongoDeviceStore {
         token: &[u8],
         token_timestamp: i64,
     ) -> Result<()> {
-        // Newer-wins without a read-modify-write: the condition is part of the update's
-        // filter, so it is evaluated atomically with the write. Nothing matched means the
-        // row is missing (insert it) or holds a fresher real token (keep it, once a read
-        // confirms it). A lost insert race or a row that changed in between goes round
-        // again against the new state.
-        self.guard()?;
-        let coll = self.coll(TC_TOKENS);
-        let set = doc! {"$set": {
-            "token": bin(token),
-            "token_timestamp": token_timestamp,
-            "updated_at": now_secs(),
-        }};
-        let filter = doc! {
-            "_id": jid,
-            "$or": [{"token": bin(&[])}, {"token_timestamp": {"$lte": token_timestamp}}],
-        };
-        for _ in 0..TC_TOKEN_ATTEMPTS {
-            let res = coll
-                .update_one(filter.clone(), set.clone())
-                .await
-                .map_err(db_err)?;
-            if res.matched_count > 0 {
-                return Ok(());
-            }
-            if let Some(current) = self.get_tc_token(jid).await? {
-                if !current.token.is_empty() && current.token_timestamp > token_timestamp {
-                    // A fresher real token is stored: keeping it is the answer.
-                    return Ok(());
-                }
-                // Changed between the update and this read: decide again.
-                continue;
-            }
-            let row = doc! {
-                "_id": jid,
-                "token": bin(token),
-                "token_timestamp": token_timestamp,
-                "updated_at": now_secs(),
-            };
-            match coll.insert_one(row).await {
-                Ok(_) => return Ok(()),
-                Err(e) if is_duplicate_key(&e) => {}
-                Err(e) => return Err(db_err(e)),
-            }
-        }
-        Err(StoreError::RetriesExhausted {
-            op: "store_received_tc_token".to_owned(),
-        })
+        let _writer = self.caches.tc_tokens.writer().await;
+        self.caches.tc_tokens.forget(jid);
+        let stored = self
+            .store_received_tc_token_uncached(jid, token, token_timestamp)
+            .await;
+        self.caches.tc_tokens.forget(jid);
+        stored
     }
 
     async fn store_sent_message(
@@ -441,5 +401,128 @@ impl ProtocolStore for MongoDeviceStore {
             coll.delete_many(doc! {"$or": any}).await.map_err(db_err)?;
         }
         Ok(())
+    }
+}
+
+impl MongoDeviceStore {
+    /// `get_devices` from the server.
+    async fn read_devices(&self, user: &str) -> Result<Option<DeviceListRecord>> {
+        let Some(d) = self.find_one(DEVICE_REGISTRY, doc! {"_id": user}).await? else {
+            return Ok(None);
+        };
+        let devices: Vec<DeviceInfo> = match d.get("devices") {
+            Some(v) => bson::from_bson(v.clone()).map_err(ser_err)?,
+            None => Vec::new(),
+        };
+        let raw_id = match d.get("raw_id") {
+            None | Some(Bson::Null) => None,
+            Some(_) => Some(
+                u32::try_from(get_i64(&d, "raw_id")?)
+                    .map_err(|e| StoreError::Validation(format!("raw_id of {user}: {e}")))?,
+            ),
+        };
+        let phash = match d.get("phash") {
+            None | Some(Bson::Null) => None,
+            Some(_) => Some(get_str(&d, "phash")?),
+        };
+        Ok(Some(DeviceListRecord {
+            user: get_str(&d, "_id")?,
+            devices,
+            timestamp: get_i64(&d, "timestamp")?,
+            phash,
+            raw_id,
+        }))
+    }
+}
+
+impl MongoDeviceStore {
+    /// `get_tc_token` from the server.
+    async fn read_tc_token(&self, jid: &str) -> Result<Option<TcTokenEntry>> {
+        let Some(d) = self.find_one(TC_TOKENS, doc! {"_id": jid}).await? else {
+            return Ok(None);
+        };
+        let sender_timestamp = match d.get("sender_timestamp") {
+            None | Some(Bson::Null) => None,
+            Some(_) => Some(get_i64(&d, "sender_timestamp")?),
+        };
+        Ok(Some(TcTokenEntry {
+            token: get_bin(&d, "token")?,
+            token_timestamp: get_i64(&d, "token_timestamp")?,
+            sender_timestamp,
+        }))
+    }
+
+    /// `put_tc_token` to the server.
+    async fn write_tc_token(&self, jid: &str, entry: &TcTokenEntry) -> Result<()> {
+        self.upsert(
+            TC_TOKENS,
+            doc! {"_id": jid},
+            doc! {"$set": {
+                "token": bin(&entry.token),
+                "token_timestamp": entry.token_timestamp,
+                "sender_timestamp": entry.sender_timestamp,
+                "updated_at": now_secs(),
+            }},
+        )
+        .await
+    }
+}
+
+impl MongoDeviceStore {
+    /// `store_received_tc_token` on the server; its reads bypass the cache (the loop
+    /// decides on the row as it is now).
+    async fn store_received_tc_token_uncached(
+        &self,
+        jid: &str,
+        token: &[u8],
+        token_timestamp: i64,
+    ) -> Result<()> {
+        // Newer-wins without a read-modify-write: the condition is part of the update's
+        // filter, so it is evaluated atomically with the write. Nothing matched means the
+        // row is missing (insert it) or holds a fresher real token (keep it, once a read
+        // confirms it). A lost insert race or a row that changed in between goes round
+        // again against the new state.
+        self.guard()?;
+        let coll = self.coll(TC_TOKENS);
+        let set = doc! {"$set": {
+            "token": bin(token),
+            "token_timestamp": token_timestamp,
+            "updated_at": now_secs(),
+        }};
+        let filter = doc! {
+            "_id": jid,
+            "$or": [{"token": bin(&[])}, {"token_timestamp": {"$lte": token_timestamp}}],
+        };
+        for _ in 0..TC_TOKEN_ATTEMPTS {
+            let res = coll
+                .update_one(filter.clone(), set.clone())
+                .await
+                .map_err(db_err)?;
+            if res.matched_count > 0 {
+                return Ok(());
+            }
+            if let Some(current) = self.read_tc_token(jid).await? {
+                if !current.token.is_empty() && current.token_timestamp > token_timestamp {
+                    // A fresher real token is stored: keeping it is the answer.
+                    return Ok(());
+                }
+                // Changed between the update and this read: decide again.
+                continue;
+            }
+            let row = doc! {
+                "_id": jid,
+                "token": bin(token),
+                "token_timestamp": token_timestamp,
+                "updated_at": now_secs(),
+            };
+            match coll.insert_one(row).await {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(db_err(e)),
+            }
+        }
+        Err(StoreError::RetriesExhausted {
+            op: "store_received_tc_token".to_owned(),
+        })
     }
 }

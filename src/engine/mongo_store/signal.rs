@@ -8,65 +8,126 @@ use super::*;
 
 #[async_trait]
 impl SignalStore for MongoDeviceStore {
+    // Identities and sessions are read through the store's caches (`cache.rs`): the
+    // same address is looked up many times (each send and receive, each device of a
+    // user), and every write of them goes through this store.
+
     async fn put_identity(&self, address: &str, key: [u8; 32]) -> Result<()> {
-        self.put_blob(IDENTITIES, address.into(), "key", &key).await
+        self.caches
+            .identities
+            .write(
+                address,
+                Some(key),
+                self.put_blob(IDENTITIES, address.into(), "key", &key),
+            )
+            .await
     }
 
     async fn put_identities_batch(&self, identities: &[(Arc<str>, [u8; 32])]) -> Result<()> {
-        self.put_blobs(
-            IDENTITIES,
-            "key",
-            identities.iter().map(|(a, k)| (a.as_ref(), k.as_slice())),
-        )
-        .await
+        let entries = identities
+            .iter()
+            .map(|(a, k)| (a.to_string(), Some(*k)))
+            .collect();
+        self.caches
+            .identities
+            .write_many(
+                entries,
+                self.put_blobs(
+                    IDENTITIES,
+                    "key",
+                    identities.iter().map(|(a, k)| (a.as_ref(), k.as_slice())),
+                ),
+            )
+            .await
     }
 
     async fn load_identity(&self, address: &str) -> Result<Option<[u8; 32]>> {
-        match self.get_blob(IDENTITIES, address.into(), "key").await? {
-            Some(key) => {
-                let len = key.len();
-                let key: [u8; 32] = key.try_into().map_err(|_| {
-                    StoreError::Validation(format!(
-                        "identity key of {address}: {len} bytes, not 32"
-                    ))
-                })?;
-                Ok(Some(key))
-            }
-            None => Ok(None),
-        }
+        self.caches
+            .identities
+            .get_or_read(address, async {
+                match self.get_blob(IDENTITIES, address.into(), "key").await? {
+                    Some(key) => {
+                        let len = key.len();
+                        let key: [u8; 32] = key.try_into().map_err(|_| {
+                            StoreError::Validation(format!(
+                                "identity key of {address}: {len} bytes, not 32"
+                            ))
+                        })?;
+                        Ok(Some(key))
+                    }
+                    None => Ok(None),
+                }
+            })
+            .await
     }
 
     async fn delete_identity(&self, address: &str) -> Result<()> {
-        self.delete_one(IDENTITIES, doc! {"_id": address}).await
+        self.caches
+            .identities
+            .write(
+                address,
+                None,
+                self.delete_one(IDENTITIES, doc! {"_id": address}),
+            )
+            .await
     }
 
     async fn get_session(&self, address: &str) -> Result<Option<Bytes>> {
-        Ok(self
-            .get_blob(SESSIONS, address.into(), "record")
-            .await?
-            .map(Bytes::from))
+        self.caches
+            .sessions
+            .get_or_read(address, async {
+                Ok(self
+                    .get_blob(SESSIONS, address.into(), "record")
+                    .await?
+                    .map(Bytes::from))
+            })
+            .await
     }
 
     async fn put_session(&self, address: &str, session: &[u8]) -> Result<()> {
-        self.put_blob(SESSIONS, address.into(), "record", session)
+        self.caches
+            .sessions
+            .write(
+                address,
+                Some(Bytes::copy_from_slice(session)),
+                self.put_blob(SESSIONS, address.into(), "record", session),
+            )
             .await
     }
 
     async fn put_sessions_batch(&self, sessions: &[(Arc<str>, Bytes)]) -> Result<()> {
-        self.put_blobs(
-            SESSIONS,
-            "record",
-            sessions.iter().map(|(a, s)| (a.as_ref(), s.as_ref())),
-        )
-        .await
+        let entries = sessions
+            .iter()
+            .map(|(a, s)| (a.to_string(), Some(s.clone())))
+            .collect();
+        self.caches
+            .sessions
+            .write_many(
+                entries,
+                self.put_blobs(
+                    SESSIONS,
+                    "record",
+                    sessions.iter().map(|(a, s)| (a.as_ref(), s.as_ref())),
+                ),
+            )
+            .await
     }
 
     async fn delete_session(&self, address: &str) -> Result<()> {
-        self.delete_one(SESSIONS, doc! {"_id": address}).await
+        self.caches
+            .sessions
+            .write(
+                address,
+                None,
+                self.delete_one(SESSIONS, doc! {"_id": address}),
+            )
+            .await
     }
 
     async fn has_session(&self, address: &str) -> Result<bool> {
-        self.exists_one(SESSIONS, doc! {"_id": address}).await
+        // The record itself (one `find` either way) so that the next `get_session` of
+        // this address is answered from memory.
+        Ok(self.get_session(address).await?.is_some())
     }
 
     async fn has_signal_state_for_user(&self, user: &str) -> Result<bool> {

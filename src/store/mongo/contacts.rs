@@ -77,7 +77,13 @@ impl MongoSession {
             .try_collect()
             .await
             .map_err(|e| self.err(&e))?;
-        for old in found.iter().filter_map(pair).filter(|old| old != p) {
+        let found: Vec<LidPair> = found.iter().filter_map(pair).collect();
+        if found.len() == 1 && found[0] == *p {
+            // Known already (the common case: every message re-learns its pair): the
+            // read was the only round trip.
+            return Ok(());
+        }
+        for old in found.iter().filter(|old| *old != p) {
             coll.delete_one(doc! { "_id": &old.lid })
                 .await
                 .map_err(|e| self.err(&e))?;
@@ -97,26 +103,45 @@ impl MongoSession {
 impl ContactBackend for MongoSession {
     async fn merge_contacts(&self, patches: &[ContactPatch]) -> Result<()> {
         self.ensure_contact_indexes().await?;
-        let coll = self.coll(CONTACTS);
-        for p in patches {
-            let old = coll
-                .find_one(doc! { "_id": &p.id })
-                .await
-                .map_err(|e| self.err(&e))?;
-            let mut c = old.as_ref().map_or_else(
-                || ContactRecord {
-                    id: p.id.clone(),
-                    ..ContactRecord::default()
-                },
-                record,
-            );
-            apply(&mut c, p);
-            coll.replace_one(doc! { "_id": &p.id }, encode(&c))
-                .upsert(true)
-                .await
-                .map_err(|e| self.err(&e))?;
+        // Every patch as update statements (no read first), all in one `update` command
+        // (ordered: a patch's statements apply in order, patches in the caller's order).
+        let statements: Vec<Bson> = patches
+            .iter()
+            .flat_map(patch_statements)
+            .map(Bson::Document)
+            .collect();
+        if statements.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let mut attempt = 0;
+        loop {
+            let reply = self
+                .db
+                .run_command(
+                    doc! { "update": CONTACTS, "updates": statements.clone(), "ordered": true },
+                )
+                .await
+                .map_err(|e| self.err(&e))?;
+            // Two first upserts of one contact can race (E11000 on `_id`): the second
+            // attempt finds the document and updates it.
+            let raced = reply.get_array("writeErrors").is_ok_and(|errors| {
+                errors.iter().all(|e| {
+                    matches!(e, Bson::Document(d)
+                        if d.get("code").and_then(super::bson_i64)
+                            == Some(i64::from(super::DUPLICATE_KEY)))
+                })
+            });
+            if raced && attempt == 0 {
+                attempt += 1;
+                continue;
+            }
+            if reply.get_array("writeErrors").is_ok() || reply.contains_key("writeConcernError") {
+                return Err(crate::store::Error::Backend(format!(
+                    "mongodb: contacts update failed: {reply}"
+                )));
+            }
+            return Ok(());
+        }
     }
 
     async fn get_contact(&self, id: &str) -> Result<Option<ContactRecord>> {
@@ -186,24 +211,59 @@ impl ContactBackend for MongoSession {
     }
 }
 
-/// The rule both backends share: carried fields overwrite, the others stay.
-fn apply(c: &mut ContactRecord, p: &ContactPatch) {
+/// One patch as `update` statements, the rule both backends share (carried fields
+/// overwrite, the others stay; `sortName` is the saved name, else the push name) without
+/// reading first:
+/// an upsert that sets the carried fields (the others get their defaults on insert), then,
+/// when only a push name is carried, `sortName` follows it where no saved name exists.
+fn patch_statements(p: &ContactPatch) -> Vec<Document> {
+    let mut set = Document::new();
     if let Some(n) = &p.name {
-        c.name = Some(n.clone());
+        set.insert("name", n.as_str());
+        set.insert("sortName", n.as_str());
     }
     if let Some(n) = &p.pushname {
-        c.pushname = Some(n.clone());
+        set.insert("pushname", n.as_str());
     }
     if let Some(b) = p.is_blocked {
-        c.is_blocked = b;
+        set.insert("isBlocked", b);
     }
     if let Some(b) = p.is_wa_contact {
-        c.is_wa_contact = b;
+        set.insert("isWAContact", b);
     }
     if let Some((url, at)) = &p.picture {
-        c.picture_url = url.clone();
-        c.picture_at = Some(*at);
+        set.insert("pictureUrl", opt(url.as_ref()));
+        set.insert("pictureAt", *at);
     }
+    let defaults = encode(&ContactRecord {
+        id: p.id.clone(),
+        pushname: p.pushname.clone(),
+        ..ContactRecord::default()
+    });
+    let mut on_insert = Document::new();
+    for (k, v) in defaults {
+        if k != "_id" && !set.contains_key(&k) {
+            on_insert.insert(k, v);
+        }
+    }
+    let mut update = Document::new();
+    if !set.is_empty() {
+        update.insert("$set", set);
+    }
+    // Never both empty: without a carried field every default goes in on insert.
+    if !on_insert.is_empty() {
+        update.insert("$setOnInsert", on_insert);
+    }
+    let mut out = vec![doc! { "q": { "_id": &p.id }, "u": update, "upsert": true }];
+    if p.name.is_none()
+        && let Some(push) = &p.pushname
+    {
+        out.push(doc! {
+            "q": { "_id": &p.id, "name": Bson::Null },
+            "u": { "$set": { "sortName": push.as_str() } },
+        });
+    }
+    out
 }
 
 fn opt(v: Option<&String>) -> Bson {

@@ -107,53 +107,74 @@ impl MessageBackend for MongoSession {
         self.ensure_message_indexes().await?;
         let messages = self.coll(MESSAGES);
         let mut msg = msg.clone();
-        let stored = messages
-            .find_one(doc! { "_id": &msg.id })
-            .projection(doc! { "ack": 1 })
-            .await
-            .map_err(|e| self.err(&e))?;
-        if let Some(old) = stored.and_then(|d| d.get("ack").and_then(bson_i64))
-            && let Ok(old) = i32::try_from(old)
-            && old != msg.ack
-            && !ack::is_advance(old, msg.ack)
-        {
-            // A receipt already moved this message further (saves race with receipts).
-            msg.set_ack(old);
-        }
-        messages
-            .replace_one(doc! { "_id": &msg.id }, encode(&msg)?)
+        // One round trip in the common case: the replacement applies only where the
+        // stored ack (if any) may be overwritten by this one — the same rule as
+        // `ack::is_advance`, or equal. Otherwise the upsert's insert hits `_id` (E11000):
+        // a receipt already moved this message further (saves race with receipts), so the
+        // stored ack is kept.
+        let may_overwrite = if msg.ack == ack::ERROR {
+            doc! { "ack": { "$in": [ack::PENDING, ack::SERVER, ack::ERROR] } }
+        } else {
+            doc! { "ack": { "$lte": msg.ack } }
+        };
+        let replaced = messages
+            .replace_one(
+                doc! { "_id": &msg.id, "$or": [ { "ack": { "$exists": false } }, may_overwrite ] },
+                encode(&msg)?,
+            )
             .upsert(true)
-            .await
-            .map_err(|e| self.err(&e))?;
+            .await;
+        match replaced {
+            Ok(_) => {}
+            Err(e) if is_duplicate_key(&e) => {
+                let stored = messages
+                    .find_one(doc! { "_id": &msg.id })
+                    .projection(doc! { "ack": 1 })
+                    .await
+                    .map_err(|e| self.err(&e))?;
+                if let Some(old) = stored.and_then(|d| d.get("ack").and_then(bson_i64))
+                    && let Ok(old) = i32::try_from(old)
+                    && old != msg.ack
+                    && !ack::is_advance(old, msg.ack)
+                {
+                    msg.set_ack(old);
+                }
+                messages
+                    .replace_one(doc! { "_id": &msg.id }, encode(&msg)?)
+                    .upsert(true)
+                    .await
+                    .map_err(|e| self.err(&e))?;
+            }
+            Err(e) => return Err(self.err(&e)),
+        }
 
-        let chats = self.coll(CHATS);
+        // The chat's two updates go out as one `update` command (unordered: the second
+        // runs whatever the first did).
         let chat_id = msg.chat_id();
         // Matches only when this message is at least as new as the chat's last one; when
         // the chat exists with a newer message, the upsert's insert hits `_id` (E11000)
         // and the chat rightly stays as it is.
-        let moved = chats
-            .update_one(
-                doc! { "_id": &chat_id, "conversationTimestamp": { "$lte": msg.timestamp } },
-                doc! { "$set": {
-                    "id": &chat_id,
-                    "conversationTimestamp": msg.timestamp,
-                    "lastMessageId": &msg.id,
-                } },
-            )
-            .upsert(true)
-            .await;
-        match moved {
-            Ok(_) => {}
-            Err(e) if is_duplicate_key(&e) => {}
-            Err(e) => return Err(self.err(&e)),
-        }
+        let mut statements = vec![Bson::Document(doc! {
+            "q": { "_id": &chat_id, "conversationTimestamp": { "$lte": msg.timestamp } },
+            "u": { "$set": {
+                "id": &chat_id,
+                "conversationTimestamp": msg.timestamp,
+                "lastMessageId": &msg.id,
+            } },
+            "upsert": true,
+        })];
         if let Some(name) = chat_name(&msg) {
-            chats
-                .update_one(doc! { "_id": &chat_id }, doc! { "$set": { "name": name } })
-                .await
-                .map_err(|e| self.err(&e))?;
+            statements.push(Bson::Document(doc! {
+                "q": { "_id": &chat_id },
+                "u": { "$set": { "name": name } },
+            }));
         }
-        Ok(())
+        let reply = self
+            .db
+            .run_command(doc! { "update": CHATS, "updates": statements, "ordered": false })
+            .await
+            .map_err(|e| self.err(&e))?;
+        check_write_reply(&reply, &[super::DUPLICATE_KEY])
     }
 
     async fn set_chat_name(&self, chat_id: &str, name: &str) -> Result<()> {
@@ -393,4 +414,26 @@ fn encode(msg: &WAMessage) -> Result<Document> {
 
 fn decode(d: Document) -> Result<WAMessage> {
     bson::from_document(d).map_err(|e| Error::Corrupt(format!("messages: {e}")))
+}
+
+/// Fails on a raw write command's `writeErrors` (other than the `allowed` codes) or
+/// `writeConcernError`.
+fn check_write_reply(reply: &Document, allowed: &[i32]) -> Result<()> {
+    if let Ok(wce) = reply.get_document("writeConcernError") {
+        return Err(Error::Backend(format!(
+            "mongodb: write concern not satisfied: {wce}"
+        )));
+    }
+    if let Ok(errors) = reply.get_array("writeErrors") {
+        for e in errors {
+            let code = e
+                .as_document()
+                .and_then(|d| d.get("code"))
+                .and_then(bson_i64);
+            if !code.is_some_and(|c| allowed.iter().any(|a| i64::from(*a) == c)) {
+                return Err(Error::Backend(format!("mongodb: write failed: {e}")));
+            }
+        }
+    }
+    Ok(())
 }

@@ -125,7 +125,8 @@ impl MongoStore {
         // (`wharf_mongo_commands_total`), which is how issue 16 measures and cuts them.
         opts.command_event_handler = Some(EventHandler::callback(|event: CommandEvent| {
             if let CommandEvent::Started(started) = event {
-                crate::metrics::global().mongo_command(&started.command_name);
+                crate::metrics::global()
+                    .mongo_command(&started.command_name, command_collection(&started.command));
             }
         }));
         let client = Client::with_options(opts).map_err(|e| redactor.error(&e))?;
@@ -326,6 +327,17 @@ impl MongoStore {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .contains_key(session)
     }
+}
+
+/// The collection a command names: the value of its first field for the collection
+/// commands (`find`, `update`, `insert`, `createIndexes`, …), the `collection` field of a
+/// `getMore`; `None` for database commands (`hello`, `ping`, `aggregate: 1`).
+fn command_collection(command: &Document) -> Option<&str> {
+    let (name, value) = command.iter().next()?;
+    if name == "getMore" {
+        return command.get_str("collection").ok();
+    }
+    value.as_str()
 }
 
 /// The server error code of a failed command or write, if any.

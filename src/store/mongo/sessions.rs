@@ -111,28 +111,45 @@ impl MongoStore {
                 .build()
         };
         let plain = |keys: Document| IndexModel::builder().keys(keys).build();
+        // One `createIndexes` per collection (4 round trips at boot instead of 7); only
+        // when one conflicts with an index someone else made are they sent one by one,
+        // keeping (and logging) the conflicting one.
         let wanted = [
-            (self.sessions(), unique(doc! { "name": 1 })),
-            (self.me(), unique(doc! { "session": 1 })),
-            (self.workers(), unique(doc! { "id": 1 })),
-            (self.workers(), plain(doc! { "worker": 1 })),
-            (self.api_keys(), unique(doc! { "id": 1 })),
-            (self.api_keys(), unique(doc! { "key": 1 })),
-            (self.api_keys(), plain(doc! { "session": 1 })),
+            (self.sessions(), vec![unique(doc! { "name": 1 })]),
+            (self.me(), vec![unique(doc! { "session": 1 })]),
+            (
+                self.workers(),
+                vec![unique(doc! { "id": 1 }), plain(doc! { "worker": 1 })],
+            ),
+            (
+                self.api_keys(),
+                vec![
+                    unique(doc! { "id": 1 }),
+                    unique(doc! { "key": 1 }),
+                    plain(doc! { "session": 1 }),
+                ],
+            ),
         ];
-        for (coll, model) in wanted {
-            let keys = model.keys.clone();
-            match coll.create_index(model).await {
-                Ok(_) => {}
-                Err(e) if INDEX_CONFLICTS.iter().any(|c| command_code(&e) == Some(*c)) => {
-                    tracing::warn!(
-                        collection = coll.name(),
-                        ?keys,
-                        error = %self.redactor.apply(&e.to_string()),
-                        "mongodb: keeping an existing, different index"
-                    );
-                }
+        for (coll, models) in wanted {
+            match coll.create_indexes(models.clone()).await {
+                Ok(_) => continue,
+                Err(e) if INDEX_CONFLICTS.iter().any(|c| command_code(&e) == Some(*c)) => {}
                 Err(e) => return Err(self.redactor.error(&e)),
+            }
+            for model in models {
+                let keys = model.keys.clone();
+                match coll.create_index(model).await {
+                    Ok(_) => {}
+                    Err(e) if INDEX_CONFLICTS.iter().any(|c| command_code(&e) == Some(*c)) => {
+                        tracing::warn!(
+                            collection = coll.name(),
+                            ?keys,
+                            error = %self.redactor.apply(&e.to_string()),
+                            "mongodb: keeping an existing, different index"
+                        );
+                    }
+                    Err(e) => return Err(self.redactor.error(&e)),
+                }
             }
         }
         Ok(())
