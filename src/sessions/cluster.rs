@@ -41,7 +41,9 @@ use crate::{
 /// The cluster state of a manager (present only in cluster mode).
 pub(super) struct Ctx {
     pub(super) settings: ClusterSettings,
-    store: ClusterStore,
+    pub(super) store: ClusterStore,
+    /// What requests are routed by (`sessions::cluster_routes`), refreshed every tick.
+    pub(super) routes: super::cluster_routes::Routes,
     /// Leases this worker holds, by session.
     fences: Mutex<HashMap<String, Fence>>,
     /// The lease loop, joined on shutdown.
@@ -59,6 +61,7 @@ impl Ctx {
         Self {
             settings,
             store,
+            routes: super::cluster_routes::Routes::default(),
             fences: Mutex::new(HashMap::new()),
             task: Mutex::new(None),
         }
@@ -154,6 +157,7 @@ impl SessionManager {
         let target = least_loaded(&live, &load, None, ctx.me())
             .map_or_else(|| ctx.me().to_string(), |w| w.id.clone());
         ctx.store.place(&record.name, &target, None).await?;
+        ctx.routes.placed(&record.name, &target);
         tracing::info!(session = record.name, worker = target, "session placed");
         if target != ctx.me() {
             return Ok(None);
@@ -184,6 +188,7 @@ impl SessionManager {
             return Ok(());
         };
         ctx.store.unwant(name).await?;
+        ctx.routes.unwanted(name);
         let fence = ctx.fences().remove(name);
         if let Some(fence) = fence {
             fence.revoke();
@@ -353,6 +358,7 @@ impl SessionManager {
     async fn claim(&self, ctx: &Ctx) -> Result<()> {
         let live = ctx.live().await?;
         let mut leases = ctx.store.desired().await?;
+        ctx.routes.publish(&live, &leases);
         let now = crate::clock::now_ms();
         let is_live = |id: &str| live.iter().any(|w| w.id == id);
         let mut load = loads(&leases);

@@ -7,6 +7,7 @@ mod channels;
 mod chat_actions;
 mod chats_api;
 mod cluster;
+mod cluster_routing;
 mod contacts;
 mod dashboard;
 mod engine_event;
