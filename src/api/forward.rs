@@ -17,8 +17,10 @@
 //!   `Authorization` untouched, so the owner authenticates it again) with
 //!   `X-Wharf-Cluster` (`cluster::peer`), and the owner's status, headers and body are
 //!   the answer;
-//! - wanted but held by no live worker (being placed, claimed or handed over): the lease
-//!   is read once from MongoDB; still in transit → the lifecycle routes
+//! - not running here and held by no live peer by the snapshot: the lease is read once
+//!   from MongoDB (a session just started or moved elsewhere goes there);
+//! - wanted but held by no live worker (being placed, claimed or handed over): still in
+//!   transit → the lifecycle routes
 //!   (`GET/PUT/DELETE /api/sessions/{s}`, `…/me`, start/stop/restart/logout) are served
 //!   here (status `STARTING`), everything else answers `503` with `Retry-After`.
 //!
@@ -289,7 +291,10 @@ pub async fn forward(
     };
     let tick = manager.cluster_tick().unwrap_or(Duration::from_secs(2));
     let mut route = manager.route(&session);
-    if route == Route::Moving && !from_peer {
+    // In transit, or not running anywhere by the snapshot (it may have been started a
+    // moment ago elsewhere): one read of its lease. Only sessions not running here and
+    // not held by a live peer pay it — requests that fail or wait anyway.
+    if matches!(route, Route::Moving | Route::Idle) && !from_peer {
         route = manager.route_fresh(&session).await;
     }
     match route {

@@ -34,6 +34,7 @@ const SESSIONS: [(&str, &str); 6] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_spread_fail_over_are_fenced_and_drain() {
     let test = "cluster::sessions_spread_fail_over_are_fenced_and_drain";
+    let _one = crate::support::cluster::ONE_CLUSTER_AT_A_TIME.lock().await;
     let Some(mongo) = MongoServer::shared(test) else {
         return;
     };

@@ -22,6 +22,12 @@ pub const LEASE: &str = "4";
 /// No heartbeat for this long → a worker is dead.
 pub const DEAD: &str = "5";
 
+/// Held by each cluster test for its whole run: each starts three wharf processes, and two
+/// such tests at once on a 2-core machine starve the lease loops (short test leases then
+/// expire and sessions churn). `tokio`'s mutex: held across awaits, not poisoned by a
+/// failed test.
+pub static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The environment of a worker of the cluster in namespace `ns`.
 pub fn cluster_env(mongo: &MongoServer, ns: &str, wa_url: &str) -> Vec<(String, String)> {
     vec![
