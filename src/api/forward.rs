@@ -11,7 +11,8 @@
 //! `/api/sessions/{start,stop,logout}`), with the same table the scope check uses
 //! (`api::scopes`) — and routes it by the lease table the lease loop keeps in memory
 //! (`sessions::cluster_routes`):
-//! - runs here, or runs nowhere (stopped, unknown): served here;
+//! - runs here, or runs nowhere (stopped, unknown; confirmed by the read below): served
+//!   here;
 //! - another live worker holds its lease: the request is sent there as it came (method,
 //!   path and query, headers but hop-by-hop ones, body; the client's `X-Api-Key` /
 //!   `Authorization` untouched, so the owner authenticates it again) with
