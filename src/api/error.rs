@@ -67,6 +67,24 @@ impl ApiError {
             message: format!("Cannot {method} {path}"),
         }
     }
+    /// 503 for a session moving between cluster workers (`api::forward` adds
+    /// `Retry-After`): wharf's, WAHA has no cluster.
+    pub fn session_moving(session: &str) -> Self {
+        Self::Http {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "Session \"{session}\" is moving to another worker. Try again shortly"
+            ),
+        }
+    }
+    /// 502 when the cluster worker running the session failed to answer a forwarded
+    /// request (it was sent; it may or may not have been done).
+    pub fn owner_failed(session: &str) -> Self {
+        Self::Http {
+            status: StatusCode::BAD_GATEWAY,
+            message: format!("The worker running session \"{session}\" did not answer"),
+        }
+    }
     /// 400 with a single string message (malformed JSON, like body-parser's).
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::Http {

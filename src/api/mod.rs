@@ -17,6 +17,7 @@ pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod files;
+pub mod forward;
 pub mod groups;
 pub mod keys;
 pub mod labels;
@@ -146,6 +147,9 @@ pub fn build_app(
             );
     }
     app.default_service(web::to(not_found))
+        // Cluster mode: a session run by another worker is answered by it (after auth, so
+        // an unauthenticated request never travels).
+        .wrap(actix_web::middleware::from_fn(forward::forward))
         .wrap(actix_web::middleware::from_fn(auth::authenticate))
         .wrap(actix_web::middleware::from_fn(rewrite_internal_errors))
         // Sees the final status (after the 500 rewrite) and the matched route template.

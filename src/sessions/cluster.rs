@@ -41,7 +41,9 @@ use crate::{
 /// The cluster state of a manager (present only in cluster mode).
 pub(super) struct Ctx {
     pub(super) settings: ClusterSettings,
-    store: ClusterStore,
+    pub(super) store: ClusterStore,
+    /// What requests are routed by (`sessions::cluster_routes`), refreshed every tick.
+    pub(super) routes: super::cluster_routes::Routes,
     /// Leases this worker holds, by session.
     fences: Mutex<HashMap<String, Fence>>,
     /// The lease loop, joined on shutdown.
@@ -59,6 +61,7 @@ impl Ctx {
         Self {
             settings,
             store,
+            routes: super::cluster_routes::Routes::default(),
             fences: Mutex::new(HashMap::new()),
             task: Mutex::new(None),
         }
@@ -154,6 +157,7 @@ impl SessionManager {
         let target = least_loaded(&live, &load, None, ctx.me())
             .map_or_else(|| ctx.me().to_string(), |w| w.id.clone());
         ctx.store.place(&record.name, &target, None).await?;
+        ctx.routes.placed(&record.name, &target);
         tracing::info!(session = record.name, worker = target, "session placed");
         if target != ctx.me() {
             return Ok(None);
@@ -184,6 +188,7 @@ impl SessionManager {
             return Ok(());
         };
         ctx.store.unwant(name).await?;
+        ctx.routes.unwanted(name);
         let fence = ctx.fences().remove(name);
         if let Some(fence) = fence {
             fence.revoke();
@@ -286,35 +291,41 @@ impl SessionManager {
             .iter()
             .map(|(n, f)| (n.clone(), f.clone()))
             .collect();
-        for (name, fence) in held {
-            if !fence.holds() {
-                continue;
-            }
-            let t0 = Instant::now();
-            match ctx
-                .store
-                .renew(
-                    &name,
-                    ctx.me(),
-                    fence.epoch(),
-                    crate::clock::now_ms(),
-                    ctx.ttl_ms(),
-                )
-                .await
-            {
-                Ok(true) => fence.extend(ctx.valid_until(t0)),
-                Ok(false) => {
-                    tracing::warn!(
-                        session = name,
-                        epoch = fence.epoch(),
-                        "session lease taken over or withdrawn; dropping the session here"
-                    );
-                    fence.revoke();
-                }
-                // The fence runs out by itself if this goes on.
-                Err(e) => tracing::warn!(session = name, error = %e, "lease renewal failed"),
-            }
-        }
+        // Concurrently: one round trip per lease, and a worker with many sessions must
+        // renew them all well within the lease (sequential renewals on a slow or loaded
+        // database let fences expire).
+        let renewals =
+            held.into_iter()
+                .filter(|(_, fence)| fence.holds())
+                .map(|(name, fence)| async move {
+                    let t0 = Instant::now();
+                    match ctx
+                        .store
+                        .renew(
+                            &name,
+                            ctx.me(),
+                            fence.epoch(),
+                            crate::clock::now_ms(),
+                            ctx.ttl_ms(),
+                        )
+                        .await
+                    {
+                        Ok(true) => fence.extend(ctx.valid_until(t0)),
+                        Ok(false) => {
+                            tracing::warn!(
+                                session = name,
+                                epoch = fence.epoch(),
+                                "session lease taken over or withdrawn; dropping the session here"
+                            );
+                            fence.revoke();
+                        }
+                        // The fence runs out by itself if this goes on.
+                        Err(e) => {
+                            tracing::warn!(session = name, error = %e, "lease renewal failed")
+                        }
+                    }
+                });
+        futures_util::future::join_all(renewals).await;
     }
 
     /// Drops, without writing anything, every session whose fence no longer holds.
@@ -352,8 +363,10 @@ impl SessionManager {
 
     /// Re-places orphans (target dead or unset) and claims what is placed here.
     async fn claim(&self, ctx: &Ctx) -> Result<()> {
+        let started = Instant::now();
         let live = ctx.live().await?;
         let mut leases = ctx.store.desired().await?;
+        ctx.routes.publish(&live, &leases);
         let now = crate::clock::now_ms();
         let is_live = |id: &str| live.iter().any(|w| w.id == id);
         let mut load = loads(&leases);
@@ -387,7 +400,11 @@ impl SessionManager {
                     lease.target = Some(to);
                 }
             }
-            if lease.target.as_deref() == Some(ctx.me()) {
+            // A claim starts a session (a few hundred ms); many at once (a mass
+            // placement, a takeover) would hold the loop past its leases' renewals, so a
+            // round claims for at most one tick and leaves the rest to the next.
+            if lease.target.as_deref() == Some(ctx.me()) && started.elapsed() < ctx.settings.tick()
+            {
                 self.claim_one(ctx, &lease.session).await;
                 // Another worker held it last: a takeover (for `/metrics`).
                 let taken = ctx

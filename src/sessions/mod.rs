@@ -12,6 +12,7 @@ pub mod calls;
 pub mod chat_actions;
 pub mod chatting;
 pub mod cluster;
+pub mod cluster_routes;
 pub mod contacts;
 pub mod convert;
 pub mod delivery;
@@ -378,6 +379,11 @@ impl SessionManager {
                 if view.assigned_worker.is_none() {
                     // Cluster mode: the worker it runs on (or is placed on), if another.
                     view.assigned_worker = self.remote_worker(&view.name).await;
+                    // Wanted and placed elsewhere (a live owner's requests are forwarded
+                    // there, so this is a session being placed, claimed or handed over).
+                    if view.assigned_worker.is_some() {
+                        view.status = SessionStatus::Starting;
+                    }
                 }
                 Ok(view)
             }

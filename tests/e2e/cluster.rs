@@ -7,17 +7,17 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use mongodb::bson::{Document, doc};
+use mongodb::bson::Document;
+use mongodb::bson::doc;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{mongo::MongoServer, poll::eventually, process::Wharf};
+use crate::support::{
+    cluster::{cluster_env, lease, logins, start_worker, wait_members, wait_where},
+    mongo::MongoServer,
+    poll::eventually,
+};
 
-const KEY: &str = "cluster-test-key-0123456789";
-/// Lease length in the test (seconds): short, so takeovers are quick.
-const LEASE: &str = "4";
-/// No heartbeat for this long → a worker is dead.
-const DEAD: &str = "5";
 /// The bound the issue sets for a takeover after the lease expired, plus the lease itself
 /// and the time to be declared dead.
 const TAKEOVER: Duration = Duration::from_secs(30 + 4 + 5);
@@ -31,59 +31,10 @@ const SESSIONS: [(&str, &str); 6] = [
     ("c6", "15557000006"),
 ];
 
-async fn start_worker(dir: &std::path::Path, id: &str, env: &[(String, String)]) -> Wharf {
-    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    all.push(("WAHA_WORKER_ID", id));
-    Wharf::start(dir, KEY, &all).await
-}
-
-/// The worker (index) on which `name` is in `status`, if any.
-async fn where_is(workers: &[Option<&Wharf>], name: &str, status: &str) -> Option<usize> {
-    for (i, w) in workers.iter().enumerate() {
-        let Some(w) = w else { continue };
-        let (_, s) = w
-            .call(Method::GET, &format!("/api/sessions/{name}"), None)
-            .await;
-        if s["status"] == status {
-            return Some(i);
-        }
-    }
-    None
-}
-
-async fn wait_where(
-    workers: &[Option<&Wharf>],
-    name: &str,
-    status: &str,
-    within: Duration,
-) -> usize {
-    eventually(within, &format!("{name} is {status} somewhere"), || async {
-        where_is(workers, name, status)
-            .await
-            .ok_or_else(|| "not yet".to_string())
-    })
-    .await
-}
-
-/// mockwa's login counts, by phone.
-fn logins(net: &mockwa::MockNetwork) -> BTreeMap<String, (bool, u64, u64)> {
-    net.devices()
-        .into_iter()
-        .map(|d| (d.phone, (d.connected, d.logins, d.replaced)))
-        .collect()
-}
-
-async fn lease(db: &mongodb::Database, name: &str) -> Document {
-    db.collection::<Document>("wharf_leases")
-        .find_one(doc! {"_id": name})
-        .await
-        .expect("read lease")
-        .expect("lease exists")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_spread_fail_over_are_fenced_and_drain() {
     let test = "cluster::sessions_spread_fail_over_are_fenced_and_drain";
+    let _one = crate::support::cluster::ONE_CLUSTER_AT_A_TIME.lock().await;
     let Some(mongo) = MongoServer::shared(test) else {
         return;
     };
@@ -94,41 +45,12 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
     let main = client.database(&format!("waha_{ns}"));
     let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let env: Vec<(String, String)> = vec![
-        ("WHATSAPP_SESSIONS_MONGO_URL".into(), mongo.url().into()),
-        ("WAHA_NAMESPACE".into(), ns.clone()),
-        ("WAHA_SESSION_NAMESPACE".into(), ns.clone()),
-        ("WHARF_WA_URL".into(), net.ws_url()),
-        ("WHARF_CLUSTER".into(), "true".into()),
-        (
-            "WHARF_CLUSTER_SECRET".into(),
-            "e2e-cluster-secret-0123".into(),
-        ),
-        ("WHARF_CLUSTER_LEASE_SECONDS".into(), LEASE.into()),
-        ("WHARF_CLUSTER_DEAD_SECONDS".into(), DEAD.into()),
-        ("WAHA_PRINT_QR".into(), "false".into()),
-    ];
+    let env = cluster_env(mongo, &ns, &net.ws_url());
     let mut w0 = start_worker(dir.path(), "w0", &env).await;
     let mut w1 = start_worker(dir.path(), "w1", &env).await;
     let w2 = start_worker(dir.path(), "w2", &env).await;
     // Every worker has announced itself before anything is placed.
-    eventually(
-        Duration::from_secs(20),
-        "three workers heartbeat",
-        || async {
-            let n = main
-                .collection::<Document>("wharf_workers")
-                .count_documents(doc! {})
-                .await
-                .map_err(|e| e.to_string())?;
-            if n == 3 {
-                Ok(())
-            } else {
-                Err(format!("{n} workers"))
-            }
-        },
-    )
-    .await;
+    wait_members(&main, 3).await;
 
     // Six sessions, all created through w0, are placed across the three workers and
     // paired wherever they landed.
@@ -223,6 +145,7 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
     let during = logins(&net);
     w2.signal("CONT");
     for name in &frozen {
+        // Once w2 dropped its copy it forwards the session's requests to w0.
         eventually(
             Duration::from_secs(20),
             &format!("resumed w2 dropped {name}"),
@@ -230,7 +153,7 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
                 let (_, s) = w2
                     .call(Method::GET, &format!("/api/sessions/{name}"), None)
                     .await;
-                if s["status"] == "STOPPED" {
+                if s["status"] == "WORKING" && s["assignedWorker"] == "w0" {
                     Ok(())
                 } else {
                     Err(s.to_string())

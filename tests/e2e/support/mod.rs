@@ -1,6 +1,7 @@
 //! Shared helpers of the `e2e` integration-test binary.
 
 pub mod app;
+pub mod cluster;
 pub mod messages;
 pub mod mongo;
 pub mod phone;
