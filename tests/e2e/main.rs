@@ -9,6 +9,7 @@ mod chats_api;
 mod cluster;
 mod contacts;
 mod dashboard;
+mod device_fds;
 mod engine_event;
 mod engine_store;
 mod errors;

@@ -27,6 +27,7 @@ mod logins;
 mod newsletters;
 mod noise;
 mod phone;
+mod prekeys;
 mod profile;
 mod proto;
 mod server;
