@@ -352,6 +352,12 @@ fn spawn_wharf(
     if let Some(idle) = device_store_idle() {
         cmd.env("WHARF_DEVICE_STORE_IDLE_SECONDS", idle);
     }
+    // Knobs compared in the README's figures: the pre-key batch and the allocator's.
+    for (k, v) in std::env::vars() {
+        if k == "WHARF_PREKEY_UPLOAD_COUNT" || k.starts_with("MALLOC_") || k == "LD_PRELOAD" {
+            cmd.env(k, v);
+        }
+    }
     if let Some((url, namespace)) = mongo {
         cmd.env("WHATSAPP_SESSIONS_MONGO_URL", url)
             .env("WAHA_NAMESPACE", namespace)

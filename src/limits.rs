@@ -64,7 +64,14 @@ pub fn check_capacity(limit: Option<u64>, store_kind: &str, sessions: usize) {
     let Some(capacity) = session_capacity(limit, store_kind) else {
         return;
     };
-    if sessions as u64 > capacity {
+    if sessions as u64 <= capacity {
+        tracing::info!(
+            "open files: the limit ({}) holds about {capacity} running sessions on the {store_kind} \
+             store ({} descriptors each); {sessions} are stored",
+            limit.unwrap_or_default(),
+            fds_per_session(store_kind),
+        );
+    } else {
         tracing::warn!(
             "open files: the limit ({}) holds about {capacity} running sessions on the {store_kind} \
              store ({} descriptors each), but {sessions} are stored; sessions past that will \

@@ -140,7 +140,9 @@ impl IdleSqlite {
 }
 
 async fn open_store(path: &std::path::Path) -> Result<Arc<SqliteStore>> {
-    SqliteStore::new(&path.to_string_lossy()).await.map(Arc::new)
+    SqliteStore::new(&path.to_string_lossy())
+        .await
+        .map(Arc::new)
 }
 
 /// Forwards each listed method to the open store. Every method of the traits is listed,

@@ -60,7 +60,11 @@ async fn send_and_receive(app: &TestApp, sink: &Sink, from: &str, to: &str, to_p
                 .iter()
                 .map(crate::support::sink::Received::json)
                 .any(|v| v["event"] == "message" && v["payload"]["body"] == text);
-            if got { Ok(()) } else { Err("not yet".to_string()) }
+            if got {
+                Ok(())
+            } else {
+                Err("not yet".to_string())
+            }
         },
     )
     .await;
@@ -97,8 +101,10 @@ async fn idle_device_store_closes_reopens_on_use_and_keeps_keys() {
 
         // What was written through closed-and-reopened stores is what a restart loads.
         let app = app.restart().await;
-        app.wait_status("a", "WORKING", Duration::from_secs(40)).await;
-        app.wait_status("b", "WORKING", Duration::from_secs(40)).await;
+        app.wait_status("a", "WORKING", Duration::from_secs(40))
+            .await;
+        app.wait_status("b", "WORKING", Duration::from_secs(40))
+            .await;
         send_and_receive(&app, &sink, "a", "b", B).await;
         send_and_receive(&app, &sink, "b", "a", A).await;
         if embedded {
@@ -149,7 +155,8 @@ async fn startup_warns_when_open_file_limit_cannot_hold_stored_sessions() {
     let base = app.dir.path().join("sessions");
     let fits = binary_log_under_limit(app.dir.path(), &base, "fits");
     assert!(
-        fits.contains("wharf listening") && !fits.contains("open files: the limit"),
+        fits.contains("holds about 22 running sessions on the sqlite store (2 descriptors each); 22 are stored")
+            && !fits.contains("sessions past that will fail"),
         "{fits}"
     );
 
@@ -162,13 +169,13 @@ async fn startup_warns_when_open_file_limit_cannot_hold_stored_sessions() {
     let over = binary_log_under_limit(app.dir.path(), &base, "over");
     assert!(
         over.contains("open files: the limit (300) holds about 22 running sessions")
-            && over.contains("23 are stored"),
+            && over.contains("but 23 are stored; sessions past that will fail"),
         "{over}"
     );
 }
 
-/// Runs the binary on the store at `base` with `ulimit -n 300` until it listens, stops it
-/// with SIGTERM; returns its log.
+/// Runs the binary on the store at `base` with `ulimit -n 300` until it has logged its
+/// open-file capacity; returns its log.
 fn binary_log_under_limit(dir: &Path, base: &Path, tag: &str) -> String {
     let port = crate::support::process::free_port();
     let log = dir.join(format!("limit-{tag}.log"));
@@ -186,30 +193,20 @@ fn binary_log_under_limit(dir: &Path, base: &Path, tag: &str) -> String {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("sh starts wharf");
-    crate::support::poll::eventually_blocking(
+    // The startup check logs one line either way (info when the sessions fit).
+    let text = crate::support::poll::eventually_blocking(
         Duration::from_secs(30),
-        "wharf logs that it listens",
+        "wharf logs its open-file capacity",
         || {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("wharf listening") {
-                Ok(())
+            if text.contains("holds about") {
+                Ok(text)
             } else {
                 Err(text)
             }
         },
     );
-    // The startup check runs after that line: the log is complete once the process has
-    // stopped (SIGTERM; `sh` exec'd the binary, so the pid is wharf's).
-    let stopped = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(stopped.success());
-    let status = crate::support::poll::eventually_blocking(
-        Duration::from_secs(20),
-        "wharf exits on SIGTERM",
-        || child.try_wait().expect("wait").ok_or_else(|| "running".to_string()),
-    );
-    assert!(status.success(), "{status:?}");
-    std::fs::read_to_string(&log).expect("log")
+    let _ = child.kill();
+    let _ = child.wait();
+    text
 }
