@@ -279,3 +279,58 @@ impl DeviceStore for IdleSqlite {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Polls `open` until it equals `want` (5 s deadline).
+    async fn wait_open(store: &IdleSqlite, want: bool) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while store.is_open().await != want {
+            assert!(Instant::now() < until, "store open = {want} within 5 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closes_only_idle_and_unheld_then_reopens_with_the_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("whatsapp.db");
+        let store = IdleSqlite::open(path.clone(), Duration::from_millis(50))
+            .await
+            .expect("open");
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(store.clone().close_when_idle(cancel.clone()));
+        store.put_identity("peer.0", [7; 32]).await.expect("write");
+
+        // An operation still holding the store keeps it open past several idle periods.
+        let held = store.store().await.expect("store");
+        let until = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < until {
+            assert!(store.is_open().await, "closed while held");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(held);
+        wait_open(&store, false).await;
+        // Closed means closed: the last connection (dropped just after leaving the slot)
+        // checkpoints and takes the WAL and shared memory away.
+        let until = Instant::now() + Duration::from_secs(5);
+        while ["whatsapp.db-wal", "whatsapp.db-shm"]
+            .iter()
+            .any(|f| dir.path().join(f).exists())
+        {
+            assert!(Instant::now() < until, "WAL and shm removed within 5 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        // The next operation reopens it and reads what was written before the close.
+        let key = store.load_identity("peer.0").await.expect("read");
+        assert_eq!(key, Some([7; 32]));
+        assert!(store.is_open().await);
+        wait_open(&store, false).await;
+
+        cancel.cancel();
+        task.await.expect("loop ends on cancel");
+    }
+}
