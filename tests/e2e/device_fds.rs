@@ -85,6 +85,16 @@ async fn idle_device_store_closes_reopens_on_use_and_keeps_keys() {
             });
             app.pair_created(&net, &body.to_string(), name, phone).await;
         }
+        // WhatsApp Web's batch by default (nothing has fetched any yet).
+        for phone in [A, B] {
+            eventually(Duration::from_secs(20), "812 pre-keys uploaded", || async {
+                match prekeys_of(&net, phone) {
+                    812 => Ok(()),
+                    n => Err(format!("{n} pre-keys")),
+                }
+            })
+            .await;
+        }
         if embedded {
             // The store was open (pairing wrote the keys through it), then idles shut.
             wait_closed(&app, "a").await;
@@ -111,6 +121,37 @@ async fn idle_device_store_closes_reopens_on_use_and_keeps_keys() {
             wait_closed(&app, "a").await;
         }
     }
+}
+
+/// One-time pre-keys the mock holds for `phone`'s (only) companion device.
+fn prekeys_of(net: &mockwa::MockNetwork, phone: &str) -> usize {
+    let devices: Vec<_> = net
+        .devices()
+        .into_iter()
+        .filter(|d| d.phone == phone)
+        .collect();
+    assert_eq!(devices.len(), 1, "{phone}'s companions");
+    devices[0].prekeys
+}
+
+/// `WHARF_PREKEY_UPLOAD_COUNT` is the batch whatsapp-rust generates and uploads on pairing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prekey_upload_count_sets_the_pairing_batch() {
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let app = TestApp::spawn_wa(
+        StoreKind::Embedded,
+        &net,
+        &[("WHARF_PREKEY_UPLOAD_COUNT", "20")],
+    )
+    .await;
+    app.pair(&net, "a", A).await;
+    eventually(Duration::from_secs(20), "20 pre-keys uploaded", || async {
+        match prekeys_of(&net, A) {
+            20 => Ok(()),
+            n => Err(format!("{n} pre-keys")),
+        }
+    })
+    .await;
 }
 
 /// With the idle close switched off (`0`), the store stays open, as before: the test
