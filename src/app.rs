@@ -196,6 +196,8 @@ impl App {
                 defaults: config.session_defaults.clone(),
                 history_depth: config.history_depth,
                 connect_timeout: config.connect_timeout,
+                device_store_idle: config.device_store_idle,
+                prekey_upload_count: config.prekey_upload_count,
                 cluster: config.cluster.clone(),
                 timers: Timers {
                     qr_timeout: config.qr_timeout,

@@ -186,6 +186,14 @@ pub struct Config {
     pub wa_version: (u32, u32, u32),
     /// `WHARF_CONNECT_TIMEOUT_SECONDS` (60): no QR or login by then → FAILED, then retried.
     pub connect_timeout: Duration,
+    /// `WHARF_DEVICE_STORE_IDLE_SECONDS` (10; 0 = never): an embedded device store
+    /// (`whatsapp.db`) unused this long closes its connection until the next use (issue 16:
+    /// descriptors and memory of idle sessions).
+    pub device_store_idle: Duration,
+    /// `WHARF_PREKEY_UPLOAD_COUNT` (812, WhatsApp Web's batch): one-time pre-keys generated
+    /// and uploaded per batch (on pairing and whenever the server runs low; 5–65,535).
+    /// Fewer make pairing cheaper (issue 16); the server asks for more when it runs low.
+    pub prekey_upload_count: usize,
     /// `WHARF_QR_TIMEOUT_SECONDS` (160 = WAHA's 60 s + 5 × 20 s): unscanned QR → FAILED.
     pub qr_timeout: Duration,
     /// `WHARF_RESTART_BACKOFF_SECONDS` (2): first delay of the automatic restart after a
@@ -680,6 +688,18 @@ impl Config {
             }
         };
         let connect_timeout = seconds(&mut r, "WHARF_CONNECT_TIMEOUT_SECONDS", 60.0);
+        let device_store_idle = r.number::<f64>(&["WHARF_DEVICE_STORE_IDLE_SECONDS"], 10.0);
+        if !(device_store_idle.is_finite() && device_store_idle >= 0.0) {
+            r.errors.push(
+                "WHARF_DEVICE_STORE_IDLE_SECONDS: expected a number of seconds (0 = never)".into(),
+            );
+        }
+        let device_store_idle = Duration::from_secs_f64(device_store_idle.clamp(0.0, 1e9));
+        let prekey_upload_count = r.number::<usize>(&["WHARF_PREKEY_UPLOAD_COUNT"], 812);
+        if !(5..=65_535).contains(&prekey_upload_count) {
+            r.errors
+                .push("WHARF_PREKEY_UPLOAD_COUNT: expected a count from 5 to 65535".into());
+        }
         let qr_timeout = seconds(&mut r, "WHARF_QR_TIMEOUT_SECONDS", 160.0);
         let restart_backoff = seconds(&mut r, "WHARF_RESTART_BACKOFF_SECONDS", 2.0);
 
@@ -754,6 +774,8 @@ impl Config {
             history_depth,
             wa_version,
             connect_timeout,
+            device_store_idle,
+            prekey_upload_count,
             qr_timeout,
             restart_backoff,
             environment: Secret::new(vars),

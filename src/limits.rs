@@ -1,17 +1,21 @@
 //! Process limits: the open-file limit that caps how many sessions one process can hold.
 //!
 //! Owns: raising the soft `RLIMIT_NOFILE` to the hard limit at start (the common default
-//! soft limit, 1,024, fails around 250 sessions on the embedded store — issue 16) and the
+//! soft limit, 1,024, failed around 250 sessions on the embedded store — issue 16) and the
 //! startup warning when even that cannot hold the stored sessions. Called once by
 //! `app::App::build` before the store opens; holds no state.
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
-/// Descriptors one running session holds, measured (issue 16) per store: on the embedded
-/// store the WhatsApp socket plus the session's SQLite files (device keys with their WAL
-/// and shared memory); on MongoDB only the socket (the driver's pool is shared).
+/// Descriptors one running session is counted for, per store. MongoDB: the WhatsApp socket
+/// (the driver's pool is shared). Embedded store: the socket plus the device store
+/// (`whatsapp.db`), whose database, WAL and shared-memory files (3) are open only while the
+/// session uses its keys and close after `WHARF_DEVICE_STORE_IDLE_SECONDS` idle
+/// (`engine::idle_sqlite`): an idle session holds 1, a busy one 4; 2 leaves room for a third
+/// of the sessions being busy at once (a restore, a broadcast). Measured in
+/// `benches/scale.rs`.
 pub fn fds_per_session(store_kind: &str) -> u64 {
-    if store_kind == "sqlite" { 4 } else { 1 }
+    if store_kind == "sqlite" { 2 } else { 1 }
 }
 
 /// Descriptors the process needs besides its sessions: the main database, listeners, the
@@ -60,7 +64,14 @@ pub fn check_capacity(limit: Option<u64>, store_kind: &str, sessions: usize) {
     let Some(capacity) = session_capacity(limit, store_kind) else {
         return;
     };
-    if sessions as u64 > capacity {
+    if sessions as u64 <= capacity {
+        tracing::info!(
+            "open files: the limit ({}) holds about {capacity} running sessions on the {store_kind} \
+             store ({} descriptors each); {sessions} are stored",
+            limit.unwrap_or_default(),
+            fds_per_session(store_kind),
+        );
+    } else {
         tracing::warn!(
             "open files: the limit ({}) holds about {capacity} running sessions on the {store_kind} \
              store ({} descriptors each), but {sessions} are stored; sessions past that will \
@@ -78,7 +89,8 @@ mod tests {
     #[test]
     fn capacity_counts_descriptors_per_store() {
         assert_eq!(session_capacity(None, "sqlite"), None);
-        assert_eq!(session_capacity(Some(1024), "sqlite"), Some(192));
+        assert_eq!(session_capacity(Some(1024), "sqlite"), Some(384));
+        assert_eq!(session_capacity(Some(300), "sqlite"), Some(22));
         assert_eq!(session_capacity(Some(1024), "mongodb"), Some(768));
         assert_eq!(session_capacity(Some(100), "sqlite"), Some(0));
     }

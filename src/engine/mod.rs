@@ -33,6 +33,7 @@ pub mod dump;
 pub mod engine_events;
 pub mod groups;
 pub mod history;
+pub mod idle_sqlite;
 pub mod labels;
 pub mod media;
 pub mod media_http;
@@ -92,6 +93,11 @@ pub struct StartSpec {
     pub device: DeviceStore,
     /// No QR or login within this long after (re)connecting → [`Error::ConnectTimeout`].
     pub connect_timeout: Duration,
+    /// An embedded device store unused this long closes until its next use (0 = never;
+    /// [`idle_sqlite`]).
+    pub device_store_idle: Duration,
+    /// One-time pre-keys generated and uploaded per batch (`WHARF_PREKEY_UPLOAD_COUNT`).
+    pub prekey_upload_count: usize,
     /// Cluster mode: the session's lease. Device-key writes and new connections are
     /// refused once it is not provably held (`crate::cluster`).
     pub fence: Option<crate::cluster::Fence>,
@@ -509,17 +515,23 @@ async fn check_sqlite(path: &std::path::Path) -> Result<(), Error> {
     .map_err(|e| Error::Damaged(e.to_string()))
 }
 
+/// The session folder created and `whatsapp.db` checked readable: the path to open.
+async fn prepare_sqlite(dir: &std::path::Path) -> Result<std::path::PathBuf, Error> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| Error::Store(e.to_string()))?;
+    let path = dir.join("whatsapp.db");
+    check_sqlite(&path).await?;
+    Ok(path)
+}
+
 pub(crate) async fn open_backend(
     device: &DeviceStore,
     fence: Option<&crate::cluster::Fence>,
 ) -> Result<Arc<dyn Backend>, Error> {
     match device {
         DeviceStore::Sqlite { dir } => {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(|e| Error::Store(e.to_string()))?;
-            let path = dir.join("whatsapp.db");
-            check_sqlite(&path).await?;
+            let path = prepare_sqlite(dir).await?;
             let store = SqliteStore::new(&path.to_string_lossy())
                 .await
                 .map_err(|e| Error::Store(chain(&e)))?;
@@ -597,7 +609,22 @@ pub async fn run(
     if let Some(fence) = &spec.fence {
         fence.check().map_err(|e| Error::Store(e.to_string()))?;
     }
-    let backend = open_backend(&spec.device, spec.fence.as_ref()).await?;
+    // Ends the idle-closing loop (if any) on every way out of this function.
+    let idle_stop = cancel.child_token();
+    let _idle_stop = idle_stop.clone().drop_guard();
+    let backend = match &spec.device {
+        DeviceStore::Sqlite { dir } if !spec.device_store_idle.is_zero() => {
+            let path = prepare_sqlite(dir).await?;
+            let store = idle_sqlite::IdleSqlite::open(path, spec.device_store_idle)
+                .await
+                .map_err(|e| Error::Store(chain(&e)))?;
+            tasks.spawn(store.clone().close_when_idle(idle_stop));
+            store as Arc<dyn Backend>
+        }
+        DeviceStore::Sqlite { .. } | DeviceStore::Mongo { .. } => {
+            open_backend(&spec.device, spec.fence.as_ref()).await?
+        }
+    };
     // The proxy carries the websocket and the media client alike.
     let proxy = spec
         .proxy
@@ -615,6 +642,7 @@ pub async fn run(
             proxy.as_ref(),
         ))
         .with_version(spec.wa_version)
+        .with_wanted_pre_key_count(spec.prekey_upload_count)
         .with_event_handler(Forwarder {
             session: spec.session.clone(),
             tx: raw_tx,

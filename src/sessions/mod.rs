@@ -141,6 +141,10 @@ pub struct ManagerSettings {
     pub history_depth: usize,
     /// No QR or login within this long → the attempt failed (then retried with backoff).
     pub connect_timeout: Duration,
+    /// `WHARF_DEVICE_STORE_IDLE_SECONDS`: idle embedded device stores close (0 = never).
+    pub device_store_idle: Duration,
+    /// `WHARF_PREKEY_UPLOAD_COUNT`: one-time pre-keys per upload batch.
+    pub prekey_upload_count: usize,
     /// QR and restart timers.
     pub timers: runtime::Timers,
     /// `WHARF_CLUSTER`: leases, placement and failover (`cluster`); needs MongoDB.
@@ -769,6 +773,8 @@ impl SessionManager {
                 .or_else(|| settings.proxy.clone()),
             device,
             connect_timeout: settings.connect_timeout,
+            device_store_idle: settings.device_store_idle,
+            prekey_upload_count: settings.prekey_upload_count,
             fence: fence.clone(),
             engine_events: self.engine_events_wanted(record),
         };

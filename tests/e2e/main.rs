@@ -12,6 +12,7 @@ mod cluster_routing;
 mod cluster_ws;
 mod contacts;
 mod dashboard;
+mod device_fds;
 mod engine_event;
 mod engine_store;
 mod errors;

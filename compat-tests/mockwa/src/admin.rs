@@ -72,6 +72,9 @@ pub struct DeviceInfo {
     /// Logins that displaced a still-open connection of the device (`conflict replaced`).
     #[serde(default)]
     pub replaced: u64,
+    /// One-time pre-keys the device has uploaded and nobody has fetched yet.
+    #[serde(default)]
+    pub prekeys: usize,
 }
 
 /// Fault settings (`POST /admin/faults`); absent fields are left unchanged.
@@ -280,6 +283,7 @@ pub(crate) fn devices(net: &Net) -> Vec<DeviceInfo> {
                 connected: d.conn.is_some(),
                 logins: stats.logins,
                 replaced: stats.replaced,
+                prekeys: d.prekeys.len(),
             }
         })
         .collect();

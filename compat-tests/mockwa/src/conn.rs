@@ -281,7 +281,7 @@ impl Conn {
                 registration: dev.reg.registration.clone(),
                 identity: dev.reg.identity.clone(),
                 skey,
-                prekey: dev.prekeys.pop_front(),
+                prekey: dev.prekeys.pop_front().map(|k| k.to_node()),
             };
             // A seeded phone sends its history right after the key share.
             let history: Vec<_> = crate::history::pushed(&mut st, &key.0)

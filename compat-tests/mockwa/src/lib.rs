@@ -28,6 +28,7 @@ mod newsletter_media;
 mod newsletters;
 mod noise;
 mod phone;
+mod prekeys;
 mod profile;
 mod proto;
 mod server;

@@ -117,7 +117,13 @@ impl FrameReader {
             return Ok(None);
         }
         let _ = self.buf.split_to(3);
-        Ok(Some(self.buf.split_to(len)))
+        let frame = self.buf.split_to(len);
+        if self.buf.is_empty() {
+            // The frame takes the whole allocation with it: an idle connection does not
+            // keep the buffer its largest frame (the 812 pre-key upload) grew to.
+            self.buf = BytesMut::new();
+        }
+        Ok(Some(frame))
     }
 }
 

@@ -224,7 +224,7 @@ fn encrypt(c: &mut Conn, n: &Node, ty: &str) -> Flow {
             if let Some(list) = child(n, "list") {
                 for k in children(list) {
                     if dev.prekeys.len() < 2000 {
-                        dev.prekeys.push_back(k.clone());
+                        dev.prekeys.push_back(crate::prekeys::PreKey::from_node(k));
                     }
                 }
             }
@@ -289,7 +289,7 @@ fn key_bundle(st: &mut State, jid: &Jid) -> Node {
         skey,
     ];
     if let Some(k) = dev.prekeys.pop_front() {
-        kids.push(k);
+        kids.push(k.to_node());
     }
     if let Some(id) = &dev.signed_identity {
         kids.push(B::new("device-identity").bytes(id.clone()).build());

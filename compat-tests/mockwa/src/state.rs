@@ -89,8 +89,8 @@ pub(crate) struct Device {
     pub(crate) reg: RegData,
     /// Latest signed prekey `<skey>` node as uploaded.
     pub(crate) skey: Option<Node>,
-    /// One-time prekeys (`<key>` nodes), consumed one per bundle fetch.
-    pub(crate) prekeys: VecDeque<Node>,
+    /// One-time prekeys (compact, see `crate::prekeys`), consumed one per bundle fetch.
+    pub(crate) prekeys: VecDeque<crate::prekeys::PreKey>,
     /// The companion-countersigned ADV identity from `pair-device-sign`.
     pub(crate) signed_identity: Option<Vec<u8>>,
     pub(crate) key_index: u32,
