@@ -285,7 +285,7 @@ fn enforce(req: &ServiceRequest, principal: &Principal) -> Result<(), ApiError> 
 }
 
 /// `?session=` (last non-empty value), else `"default"` — what the handlers read.
-fn query_session(query: &str) -> String {
+pub(super) fn query_session(query: &str) -> String {
     web::Query::<Vec<(String, String)>>::from_query(query)
         .map(web::Query::into_inner)
         .unwrap_or_default()

@@ -173,17 +173,6 @@ fn body_session(req: &ServiceRequest, body: &[u8], field: &str) -> Option<String
     }
 }
 
-/// `?session=` (last non-empty), else `default`, as the handlers read it.
-fn query_session(query: &str) -> String {
-    web::Query::<Vec<(String, String)>>::from_query(query)
-        .map(web::Query::into_inner)
-        .unwrap_or_default()
-        .into_iter()
-        .rev()
-        .find(|(k, v)| k == "session" && !v.is_empty())
-        .map_or_else(|| "default".to_string(), |(_, v)| v)
-}
-
 /// The session `req` names, buffering the body when that is where it is named.
 async fn named_session(
     req: &mut ServiceRequest,
@@ -209,7 +198,7 @@ async fn named_session(
                 .map(str::to_string),
             None,
         ),
-        Source::Query => (Some(query_session(req.query_string())), None),
+        Source::Query => (Some(super::auth::query_session(req.query_string())), None),
         Source::Body(field) => {
             let body = buffer_body(req).await?;
             (body_session(req, &body, field), Some(body))
@@ -574,8 +563,11 @@ mod tests {
             body_session(&text, br#"{"session":"a"}"#, "session").as_deref(),
             Some("default")
         );
-        assert_eq!(query_session("a=1&session=x&session="), "x");
-        assert_eq!(query_session(""), "default");
+        assert_eq!(
+            crate::api::auth::query_session("a=1&session=x&session="),
+            "x"
+        );
+        assert_eq!(crate::api::auth::query_session(""), "default");
     }
 
     #[test]

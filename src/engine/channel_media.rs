@@ -35,7 +35,7 @@ use whatsapp_rust::{
 
 use super::{
     Error,
-    outgoing_media::{MediaKind, OutgoingMedia},
+    outgoing_media::{MediaKind, OutgoingMedia, media_type},
 };
 
 /// What the CDN answered for a plaintext channel upload.
@@ -66,19 +66,6 @@ const WEB_ORIGIN: &str = "https://web.whatsapp.com";
 /// The CDN's upload path for a channel's media of `kind`.
 fn upload_path(kind: MediaType) -> String {
     format!("/newsletter/newsletter-{}", kind.mms_type())
-}
-
-/// Percent-encodes all but RFC 3986's unreserved characters (the `auth` query value).
-fn query_value(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// SHA-256 and size of a file, read in blocks on a blocking thread.
@@ -128,7 +115,7 @@ async fn upload_plain(
             let url = format!(
                 "https://{}{prefix}/{token}?auth={}&token={token}",
                 host.hostname,
-                query_value(&conn.auth)
+                super::media_http::percent(&conn.auth)
             );
             let request = HttpRequest::post(url)
                 .with_header("Content-Type", "application/octet-stream")
@@ -166,16 +153,6 @@ async fn upload_plain(
         }
     }
     Err(send_err(format!("channel media upload failed: {last}")))
-}
-
-fn media_type(kind: MediaKind) -> MediaType {
-    match kind {
-        MediaKind::Image => MediaType::Image,
-        MediaKind::Document => MediaType::Document,
-        MediaKind::Voice => MediaType::Audio,
-        MediaKind::Video | MediaKind::VideoNote => MediaType::Video,
-        MediaKind::Sticker => MediaType::Sticker,
-    }
 }
 
 /// The keyless media message of a channel post (CDN fields and plaintext hash only).
@@ -332,7 +309,7 @@ pub(super) async fn send(
 
 #[cfg(test)]
 mod tests {
-    use super::{query_value, upload_path};
+    use super::upload_path;
     use whatsapp_rust::download::MediaType;
 
     #[test]
@@ -349,6 +326,9 @@ mod tests {
             upload_path(MediaType::Document),
             "/newsletter/newsletter-document"
         );
-        assert_eq!(query_value("a+b/c=="), "a%2Bb%2Fc%3D%3D");
+        assert_eq!(
+            crate::engine::media_http::percent("a+b/c=="),
+            "a%2Bb%2Fc%3D%3D"
+        );
     }
 }

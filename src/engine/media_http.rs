@@ -83,8 +83,9 @@ fn proxied_agent(proxy: &super::proxy::Proxy) -> Option<ureq::Agent> {
     Some(config.into())
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters (proxy credentials).
-fn percent(s: &str) -> String {
+/// Percent-encodes everything but RFC 3986's unreserved characters (proxy credentials,
+/// the channel upload's `auth` query value).
+pub(super) fn percent(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

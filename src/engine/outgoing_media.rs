@@ -662,7 +662,7 @@ async fn poll_secret(
     }
 }
 
-fn media_type(kind: MediaKind) -> MediaType {
+pub(super) fn media_type(kind: MediaKind) -> MediaType {
     match kind {
         MediaKind::Image => MediaType::Image,
         MediaKind::Document => MediaType::Document,

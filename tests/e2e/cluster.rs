@@ -14,7 +14,6 @@ use serde_json::json;
 
 use crate::support::{
     cluster::{cluster_env, lease, logins, start_worker, wait_members, wait_where},
-    mongo::MongoServer,
     poll::eventually,
 };
 
@@ -34,23 +33,17 @@ const SESSIONS: [(&str, &str); 6] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_spread_fail_over_are_fenced_and_drain() {
     let test = "cluster::sessions_spread_fail_over_are_fenced_and_drain";
-    let _one = crate::support::cluster::ONE_CLUSTER_AT_A_TIME.lock().await;
-    let Some(mongo) = MongoServer::shared(test) else {
+    let Some(fx) = crate::support::cluster::ClusterFixture::start(test).await else {
         return;
     };
-    let ns = mongo.unique_namespace();
-    let client = mongodb::Client::with_uri_str(mongo.url())
-        .await
-        .expect("mongo client");
-    let main = client.database(&format!("waha_{ns}"));
-    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let env = cluster_env(mongo, &ns, &net.ws_url());
+    let (mongo, ns, client, main, net, dir) =
+        (fx.mongo, &fx.ns, &fx.client, &fx.main, &fx.net, &fx.dir);
+    let env = cluster_env(mongo, ns, &net.ws_url());
     let mut w0 = start_worker(dir.path(), "w0", &env).await;
     let mut w1 = start_worker(dir.path(), "w1", &env).await;
     let w2 = start_worker(dir.path(), "w2", &env).await;
     // Every worker has announced itself before anything is placed.
-    wait_members(&main, 3).await;
+    wait_members(main, 3).await;
 
     // Six sessions, all created through w0, are placed across the three workers and
     // paired wherever they landed.
@@ -86,7 +79,7 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
             "least-loaded placement: {owner:?}"
         );
     }
-    let before = logins(&net);
+    let before = logins(net);
     assert!(
         before.values().all(|&(c, l, r)| c && l >= 1 && r == 0),
         "{before:?}"
@@ -107,13 +100,13 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
             owner.insert(name, at);
         }
     }
-    let after_kill = logins(&net);
+    let after_kill = logins(net);
     assert!(
         after_kill.values().all(|&(c, _, r)| c && r == 0),
         "no device connected twice: {after_kill:?}"
     );
     for name in &moved {
-        let l = lease(&main, name).await;
+        let l = lease(main, name).await;
         assert!(l.get_i64("epoch").unwrap() >= 2, "taken over: {l}");
     }
 
@@ -136,13 +129,13 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
     let taken: BTreeMap<&str, i64> = {
         let mut m = BTreeMap::new();
         for name in &frozen {
-            let l = lease(&main, name).await;
+            let l = lease(main, name).await;
             assert_eq!(l.get_str("owner").unwrap(), "w0", "{l}");
             m.insert(*name, l.get_i64("epoch").unwrap());
         }
         m
     };
-    let during = logins(&net);
+    let during = logins(net);
     w2.signal("CONT");
     for name in &frozen {
         // Once w2 dropped its copy it forwards the session's requests to w0.
@@ -166,7 +159,7 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
     let log = std::fs::read_to_string(&w2.log).unwrap_or_default();
     assert!(log.contains("lease lost"), "w2 says it was fenced");
     for name in &frozen {
-        let l = lease(&main, name).await;
+        let l = lease(main, name).await;
         assert_eq!(l.get_str("owner").unwrap(), "w0", "lease stays w0's: {l}");
         assert_eq!(l.get_i64("epoch").unwrap(), taken[name], "{l}");
         // The device document was last written by the new owner's epoch, never by w2's.
@@ -186,7 +179,7 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
             .await;
         assert_eq!(s["status"], "WORKING", "{s}");
     }
-    let after_cont = logins(&net);
+    let after_cont = logins(net);
     for (phone, (connected, n, replaced)) in &after_cont {
         let (_, n_before, r_before) = during[phone];
         assert!(*connected, "{phone} connected");
@@ -208,7 +201,7 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
     .await;
     assert_eq!(code, Some(0));
     for (name, _) in SESSIONS {
-        let l = lease(&main, name).await;
+        let l = lease(main, name).await;
         assert_eq!(
             l.get_str("target").unwrap_or(""),
             "w2",
@@ -226,7 +219,7 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
             wait_where(&alive, name, "WORKING", Duration::from_secs(30)).await;
         }
     }
-    let end = logins(&net);
+    let end = logins(net);
     let replaced_after: u64 = end.values().map(|v| v.2).sum();
     assert_eq!(
         replaced_after, replaced_before,
@@ -234,5 +227,5 @@ async fn sessions_spread_fail_over_are_fenced_and_drain() {
     );
     drop(w1);
     drop(w2);
-    crate::support::mongo::drop_namespace(&client, &ns).await;
+    crate::support::mongo::drop_namespace(client, ns).await;
 }

@@ -29,7 +29,6 @@ use sha2::Sha256;
 
 use crate::support::{
     cluster::{KEY, SECRET, cluster_env, lease, logins, start_worker, wait_members, wait_where},
-    mongo::MongoServer,
     poll::eventually,
     process::Wharf,
     sink::Sink,
@@ -220,29 +219,23 @@ async fn wait_message(sink: &Sink, to: usize, text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_works_through_every_worker() {
     let test = "cluster_routing::every_operation_works_through_every_worker";
-    let _one = crate::support::cluster::ONE_CLUSTER_AT_A_TIME.lock().await;
-    let Some(mongo) = MongoServer::shared(test) else {
+    let Some(fx) = crate::support::cluster::ClusterFixture::start(test).await else {
         return;
     };
-    let ns = mongo.unique_namespace();
-    let client = mongodb::Client::with_uri_str(mongo.url())
-        .await
-        .expect("mongo client");
-    let main = client.database(&format!("waha_{ns}"));
-    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let (mongo, ns, client, main, net, dir) =
+        (fx.mongo, &fx.ns, &fx.client, &fx.main, &fx.net, &fx.dir);
     let sink = Sink::start().await;
-    let dir = tempfile::tempdir().unwrap();
     // The default lease (10 s) and death (15 s) bounds: this test moves sessions only by
     // hand-over, and short leases churn on a loaded machine (a slow lease-loop round
     // reads as a dead worker).
-    let env: Vec<(String, String)> = cluster_env(mongo, &ns, &net.ws_url())
+    let env: Vec<(String, String)> = cluster_env(mongo, ns, &net.ws_url())
         .into_iter()
         .filter(|(k, _)| k != "WHARF_CLUSTER_LEASE_SECONDS" && k != "WHARF_CLUSTER_DEAD_SECONDS")
         .collect();
     let w0 = start_worker(dir.path(), "w0", &env).await;
     let mut w1 = start_worker(dir.path(), "w1", &env).await;
     let w2 = start_worker(dir.path(), "w2", &env).await;
-    wait_members(&main, 3).await;
+    wait_members(main, 3).await;
     let w = [&w0, &w1, &w2];
 
     // 1. Sessions spread across the workers, each paired through a worker that does not
@@ -255,7 +248,7 @@ async fn every_operation_works_through_every_worker() {
         let paired = futures_util::future::join_all(
             batch
                 .iter()
-                .map(|&i| pair_through_non_owner(&w, &main, &net, i)),
+                .map(|&i| pair_through_non_owner(&w, main, net, i)),
         )
         .await;
         for (&i, o) in batch.iter().zip(paired) {
@@ -266,7 +259,7 @@ async fn every_operation_works_through_every_worker() {
         let n = owner.values().filter(|&&o| o == k).count();
         assert!(n >= SESSIONS / 3 - 1, "spread: {owner:?}");
     }
-    let before = logins(&net);
+    let before = logins(net);
 
     // 2. Through every worker, on a session another worker runs.
     for (via_i, via) in w.iter().enumerate() {
@@ -381,7 +374,7 @@ async fn every_operation_works_through_every_worker() {
         let at = worker_index(info["assignedWorker"].as_str().expect("worker"));
         owner.insert(a, at);
     }
-    let after = logins(&net);
+    let after = logins(net);
     for (phone, (connected, _, replaced)) in &after {
         assert!(*connected, "{phone} connected: {after:?}");
         assert_eq!(*replaced, before[phone].2, "{phone} never connected twice");
@@ -566,5 +559,5 @@ async fn every_operation_works_through_every_worker() {
     assert_eq!(l, 0, "w1 released everything");
     drop(w0);
     drop(w2);
-    crate::support::mongo::drop_namespace(&client, &ns).await;
+    crate::support::mongo::drop_namespace(client, ns).await;
 }

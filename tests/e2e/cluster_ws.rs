@@ -17,7 +17,7 @@ use mongodb::bson::{Document, doc};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{mongo::MongoServer, poll::eventually, process::Wharf, sink::Sink};
+use crate::support::{poll::eventually, process::Wharf, sink::Sink};
 
 const KEY: &str = "cluster-ws-test-key-0123456789";
 const SECRET: &str = "e2e-cluster-ws-secret-0123";
@@ -112,17 +112,11 @@ async fn send(w: &Wharf, from: &str, to_phone: &str, text: &str) {
 async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill() {
     let test =
         "cluster_ws::ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill";
-    let Some(mongo) = MongoServer::shared(test) else {
+    let Some(fx) = crate::support::cluster::ClusterFixture::start(test).await else {
         return;
     };
-    let ns = mongo.unique_namespace();
-    let client = mongodb::Client::with_uri_str(mongo.url())
-        .await
-        .expect("mongo client");
-    let main = client.database(&format!("waha_{ns}"));
-    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let (mongo, ns, main, net, dir) = (fx.mongo, &fx.ns, &fx.main, &fx.net, &fx.dir);
     let sink = Sink::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let env: Vec<(&str, String)> = vec![
         ("WHATSAPP_SESSIONS_MONGO_URL", mongo.url().into()),
         ("WAHA_NAMESPACE", ns.clone()),
@@ -167,7 +161,7 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
         }]
     });
     for (name, phone, at) in SESSIONS {
-        workers[at].pair(&net, name, phone, hook.clone()).await;
+        workers[at].pair(net, name, phone, hook.clone()).await;
     }
 
     // Status on every worker: the three live workers and the three leases, held by the
@@ -466,7 +460,7 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
     // gets the events of the session it runs (resent until the link is up: the join
     // itself is not observable from outside).
     let w3 = start("w3").await;
-    w3.pair(&net, "wd", "15558000004", json!({})).await;
+    w3.pair(net, "wd", "15558000004", json!({})).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut i = 0;
     while bodies(&seen, "wd").is_empty() {

@@ -1,5 +1,5 @@
 //! Cluster-mode helpers shared by the tests that run several real wharf workers on one
-//! MongoDB (`cluster.rs`, `cluster_routing.rs`): the workers' environment, starting one,
+//! MongoDB (`cluster.rs`, `cluster_routing.rs`, `cluster_ws.rs`): the workers' environment, starting one,
 //! finding where a session runs, mockwa's login counts, reading a lease document.
 //!
 //! Workers are started with ids `w0`, `w1`, … and [`where_is`] relies on it: a session's
@@ -116,4 +116,40 @@ pub async fn lease(db: &mongodb::Database, name: &str) -> Document {
         .await
         .expect("read lease")
         .expect("lease exists")
+}
+
+/// What every cluster test starts from: the cluster lock, a fresh namespace on the shared
+/// MongoDB (with its main database), a mock network and a folder for the workers.
+pub struct ClusterFixture {
+    _one: tokio::sync::MutexGuard<'static, ()>,
+    pub mongo: &'static MongoServer,
+    pub ns: String,
+    pub client: mongodb::Client,
+    pub main: mongodb::Database,
+    pub net: mockwa::MockNetwork,
+    pub dir: tempfile::TempDir,
+}
+
+impl ClusterFixture {
+    /// `None` when MongoDB is not available (the test is skipped, or fails under
+    /// `WHARF_REQUIRE_MONGO`, as `MongoServer::shared` decides).
+    pub async fn start(test: &str) -> Option<Self> {
+        let one = ONE_CLUSTER_AT_A_TIME.lock().await;
+        let mongo = MongoServer::shared(test)?;
+        let ns = mongo.unique_namespace();
+        let client = mongodb::Client::with_uri_str(mongo.url())
+            .await
+            .expect("mongo client");
+        let main = client.database(&format!("waha_{ns}"));
+        let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+        Some(Self {
+            _one: one,
+            mongo,
+            ns,
+            client,
+            main,
+            net,
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
 }
