@@ -208,14 +208,14 @@ impl App {
             tokio::runtime::Handle::current(),
             stop.child_token(),
         );
-        let fanout = match (&config.cluster, store.cluster()) {
-            (Some(settings), Some(cluster)) => Some(crate::cluster::fanout::FanOut::start(
+        let fanout = config.cluster.as_ref().map(|settings| {
+            let m = manager.clone();
+            crate::cluster::fanout::FanOut::start(
                 events.clone(),
-                cluster,
+                Arc::new(move || m.peers()),
                 settings.clone(),
-            )),
-            _ => None,
-        };
+            )
+        });
         let config = Arc::new(config);
         let listener = TcpListener::bind((config.bind_host.as_str(), config.port))
             .with_context(|| format!("cannot listen on {}:{}", config.bind_host, config.port))?;

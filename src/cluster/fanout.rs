@@ -7,7 +7,7 @@
 //! A link reads the peer's `GET /api/cluster/events` (`api::peer_events`, signed with the
 //! cluster credential) and hands every envelope to [`EventBus::relay`], which only this
 //! worker's `/ws` clients read. Links exist only while this worker has `/ws` clients; the
-//! loop reconciles them with the membership (`wharf_workers`) every tick and whenever a
+//! loop reconciles them with the membership (the lease loop's snapshot of `wharf_workers`) every tick and whenever a
 //! client connects ([`FanOut::ready`]), so a worker joining or dying is picked up within a
 //! tick, and a broken stream is redialled with a short backoff.
 //!
@@ -34,12 +34,9 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use super::ClusterSettings;
-use crate::{
-    events::{
-        EventBus,
-        relay::{ENGINE_QUERY, KEEP_ALIVE, Relayed},
-    },
-    store::mongo::cluster::{ClusterStore, WorkerRow},
+use crate::events::{
+    EventBus,
+    relay::{ENGINE_QUERY, KEEP_ALIVE, Relayed},
 };
 
 /// The peer stream's path (`api::peer_events::PATH`; repeated here so the domain side does
@@ -57,7 +54,9 @@ pub struct FanOut {
 
 struct Inner {
     bus: EventBus,
-    store: ClusterStore,
+    /// The other live workers (id, URL): the lease loop's membership snapshot, refreshed
+    /// every tick, so the fan-out reads nothing from MongoDB itself.
+    peers: Peers,
     settings: ClusterSettings,
     http: reqwest::Client,
     /// By (peer, engine): the engine link carries only `engine.event` (see below).
@@ -79,9 +78,12 @@ struct Link {
     ready: watch::Receiver<bool>,
 }
 
+/// Where the fan-out learns the other live workers (id, URL).
+pub type Peers = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
+
 impl FanOut {
     /// Builds the fan-out and starts its loop on the current runtime.
-    pub fn start(bus: EventBus, store: ClusterStore, settings: ClusterSettings) -> Self {
+    pub fn start(bus: EventBus, peers: Peers, settings: ClusterSettings) -> Self {
         let http = reqwest::Client::builder()
             // Peers are reached directly, never through a proxy from the environment.
             .no_proxy()
@@ -92,7 +94,7 @@ impl FanOut {
         let this = Self {
             inner: Arc::new(Inner {
                 bus,
-                store,
+                peers,
                 settings,
                 http,
                 links: Mutex::new(HashMap::new()),
@@ -128,29 +130,13 @@ impl FanOut {
     /// `/ws` clients, plus one for `engine.event` while one of them asked for it by name;
     /// none otherwise.
     async fn sync(&self) {
-        let peers: Vec<WorkerRow> = if self.inner.bus.ws_clients() == 0 {
+        let peers: Vec<(String, String)> = if self.inner.bus.ws_clients() == 0 {
             Vec::new()
         } else {
-            let dead = i64::try_from(self.inner.settings.dead_after.as_millis()).unwrap_or(0);
-            match self
-                .inner
-                .store
-                .live_workers(crate::clock::now_ms() - dead)
-                .await
-            {
-                Ok(live) => live
-                    .into_iter()
-                    .filter(|w| w.id != self.inner.settings.worker_id)
-                    .collect(),
-                Err(e) => {
-                    // Keep the links as they are until the membership can be read again.
-                    tracing::warn!(error = %e, "fan-out: cannot read the cluster membership");
-                    return;
-                }
-            }
+            (self.inner.peers)()
         };
         let engine = self.inner.engine_clients.load(Ordering::Acquire) > 0;
-        let wanted: Vec<(&WorkerRow, bool)> = peers
+        let wanted: Vec<(&(String, String), bool)> = peers
             .iter()
             .flat_map(|w| [(w, false), (w, true)])
             .filter(|(_, e)| !e || engine)
@@ -162,15 +148,15 @@ impl FanOut {
                 .filter(|((id, e), l)| {
                     !wanted
                         .iter()
-                        .any(|(w, we)| &w.id == id && we == e && w.url == l.url)
+                        .any(|((wid, url), we)| wid == id && we == e && *url == l.url)
                 })
                 .map(|(k, _)| k.clone())
                 .collect();
             let stale = gone.iter().filter_map(|k| links.remove(k)).collect();
             for (w, e) in &wanted {
                 links
-                    .entry((w.id.clone(), *e))
-                    .or_insert_with(|| self.link(w, *e));
+                    .entry((w.0.clone(), *e))
+                    .or_insert_with(|| self.link(&w.0, &w.1, *e));
             }
             stale
         };
@@ -180,7 +166,7 @@ impl FanOut {
         }
     }
 
-    fn link(&self, peer: &WorkerRow, engine: bool) -> Link {
+    fn link(&self, peer: &str, peer_url: &str, engine: bool) -> Link {
         let cancel = self.inner.cancel.child_token();
         let (tx, ready) = watch::channel(false);
         let path = if engine {
@@ -189,8 +175,8 @@ impl FanOut {
             PEER_PATH.to_string()
         };
         let task = LinkTask {
-            peer: peer.id.clone(),
-            url: format!("{}{path}", peer.url.trim_end_matches('/')),
+            peer: peer.to_string(),
+            url: format!("{}{path}", peer_url.trim_end_matches('/')),
             path,
             http: self.inner.http.clone(),
             settings: self.inner.settings.clone(),
@@ -200,7 +186,7 @@ impl FanOut {
         let token = cancel.clone();
         let join = tokio::spawn(async move { task.run(token).await });
         Link {
-            url: peer.url.clone(),
+            url: peer_url.to_string(),
             cancel,
             join,
             ready,
