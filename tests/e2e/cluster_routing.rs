@@ -196,24 +196,7 @@ async fn pair_through_non_owner(
 
 /// Waits until the `message` webhook of session `to` carries `text`.
 async fn wait_message(sink: &Sink, to: usize, text: &str) {
-    let path = format!("/{}", name(to));
-    eventually(
-        Duration::from_secs(30),
-        &format!("{text} at {path}"),
-        || async {
-            let got = sink
-                .delivered(&path)
-                .iter()
-                .map(crate::support::sink::Received::json)
-                .any(|v| v["event"] == "message" && v["payload"]["body"] == text);
-            if got {
-                Ok(())
-            } else {
-                Err(format!("{} deliveries", sink.delivered(&path).len()))
-            }
-        },
-    )
-    .await;
+    sink.wait_message(&format!("/{}", name(to)), text).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,24 +50,7 @@ async fn send_and_receive(app: &TestApp, sink: &Sink, from: &str, to: &str, to_p
     let body = json!({"session": from, "chatId": format!("{to_phone}@c.us"), "text": text});
     let r = app.post("/api/sendText", &body.to_string()).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let path = format!("/{to}");
-    eventually(
-        Duration::from_secs(30),
-        &format!("{to} receives {text}"),
-        || async {
-            let got = sink
-                .delivered(&path)
-                .iter()
-                .map(crate::support::sink::Received::json)
-                .any(|v| v["event"] == "message" && v["payload"]["body"] == text);
-            if got {
-                Ok(())
-            } else {
-                Err("not yet".to_string())
-            }
-        },
-    )
-    .await;
+    sink.wait_message(&format!("/{to}"), &text).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -140,6 +140,28 @@ impl Sink {
         .await
     }
 
+    /// Polls until a `message` event with body `text` was delivered on `path`; panics after
+    /// 30 s.
+    pub async fn wait_message(&self, path: &str, text: &str) {
+        eventually(
+            Duration::from_secs(30),
+            &format!("{text} at {path}"),
+            || async {
+                let got = self
+                    .delivered(path)
+                    .iter()
+                    .map(Received::json)
+                    .any(|v| v["event"] == "message" && v["payload"]["body"] == text);
+                if got {
+                    Ok(())
+                } else {
+                    Err(format!("{} deliveries", self.delivered(path).len()))
+                }
+            },
+        )
+        .await;
+    }
+
     /// Polls until at least `n` requests (any status) arrived; panics at the deadline.
     pub async fn wait_requests(&self, n: usize, deadline: Duration) {
         eventually(deadline, &format!("{n} requests"), || async {
