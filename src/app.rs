@@ -221,7 +221,6 @@ impl App {
             .with_context(|| format!("cannot listen on {}:{}", config.bind_host, config.port))?;
         let port = listener.local_addr()?.port();
         config.egress.set_own_port(port);
-        crate::egress::install(&config.egress);
         let state = web::Data::new(AppState {
             manager: manager.clone(),
             events: events.clone(),
@@ -233,6 +232,7 @@ impl App {
             keys: crate::keys::Keys::new(store.clone(), &config.api_key),
             jwt: crate::keys::jwt::Verifier::from_settings(&config.jwt)?,
             sessions_list: Default::default(),
+            media_http: config.egress.http_client(),
             fanout: fanout.clone(),
         });
         let server = actix_web::HttpServer::new(move || api::build_app(state.clone()))

@@ -138,46 +138,18 @@ impl EgressPolicy {
     }
 }
 
-/// The policies of the servers running in this process, for the fetches that have no app
-/// state at hand (media URLs of sends, link-preview pages). `App::build` installs its
-/// policy; a target refused by any installed policy is refused (one server per process
-/// outside tests, where several apps share the process and each is "wharf itself").
-static INSTALLED: std::sync::RwLock<Vec<EgressPolicy>> = std::sync::RwLock::new(Vec::new());
-
-/// Adds `policy` to those [`check_url`] and [`media_client`] apply.
-pub fn install(policy: &EgressPolicy) {
-    if let Ok(mut all) = INSTALLED.write() {
-        all.push(policy.clone());
-    }
-}
-
-fn installed() -> Vec<EgressPolicy> {
-    let all = INSTALLED.read().map(|a| a.clone()).unwrap_or_default();
-    if all.is_empty() {
-        vec![EgressPolicy::default()]
-    } else {
-        all
-    }
-}
-
-/// [`EgressPolicy::check_url`] under every installed policy.
-///
-/// # Errors
-/// The first refusal.
-pub fn check_url(url: &str) -> Result<(), EgressError> {
-    installed().iter().try_for_each(|p| p.check_url(url))
-}
-
-/// The HTTP client for user-given URLs other than webhooks (media to send, link previews):
-/// TCP_NODELAY, the installed policies on every resolved address, and on every redirect
-/// target (a redirect to a literal metadata address never reaches the resolver).
-pub fn media_client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+impl EgressPolicy {
+    /// A new HTTP client for user-given URLs other than webhooks (media to send, link
+    /// previews) under this policy: `TCP_NODELAY`, the policy on every resolved address,
+    /// and on every redirect target (a redirect to a literal metadata address never reaches
+    /// the resolver). One per app: each app's own port is its own "wharf itself" (tests run
+    /// several apps in one process, and a port a stopped app freed is an ordinary one).
+    pub fn http_client(&self) -> reqwest::Client {
+        let policy = self.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 10 {
                 attempt.error("too many redirects")
-            } else if let Err(e) = check_url(attempt.url().as_str()) {
+            } else if let Err(e) = policy.check_url(attempt.url().as_str()) {
                 attempt.error(e)
             } else {
                 attempt.follow()
@@ -187,41 +159,9 @@ pub fn media_client() -> &'static reqwest::Client {
             .tcp_nodelay(true)
             .connect_timeout(std::time::Duration::from_secs(10))
             .redirect(redirects)
-            .dns_resolver(Arc::new(InstalledResolver))
+            .dns_resolver(self.resolver())
             .build()
             .unwrap_or_default()
-    })
-}
-
-/// Resolves, then keeps the addresses every installed policy allows.
-struct InstalledResolver;
-
-impl reqwest::dns::Resolve for InstalledResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            let policies = installed();
-            let mut refused = None;
-            let allowed: Vec<SocketAddr> = found
-                .into_iter()
-                .filter(
-                    |a| match policies.iter().try_for_each(|p| p.check_addr(*a)) {
-                        Ok(()) => true,
-                        Err(e) => {
-                            refused = Some(e);
-                            false
-                        }
-                    },
-                )
-                .collect();
-            if allowed.is_empty()
-                && let Some(e) = refused
-            {
-                return Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
-        })
     }
 }
 

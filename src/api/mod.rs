@@ -82,6 +82,9 @@ pub struct AppState {
     pub jwt: Option<crate::keys::jwt::Verifier>,
     /// The encoded `GET /api/sessions` answers, reused while the sessions do not change.
     pub sessions_list: sessions::ListCache,
+    /// The client for user-given media and link-preview URLs, under this app's egress policy
+    /// (its own port included).
+    pub media_http: reqwest::Client,
     /// Cluster mode: the worker-to-worker event fan-out feeding `/ws` (`None` otherwise).
     pub fanout: Option<crate::cluster::fanout::FanOut>,
 }

@@ -77,6 +77,8 @@ pub(super) fn limits(state: &AppState) -> FetchLimits {
     FetchLimits {
         max_bytes: state.config.media_max_bytes,
         timeout: state.config.media_fetch_timeout,
+        egress: state.config.egress.clone(),
+        http: state.media_http.clone(),
     }
 }
 

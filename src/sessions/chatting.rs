@@ -90,7 +90,7 @@ impl SessionManager {
     pub async fn send_text(&self, engine: &engine::Session, req: SendText) -> Result<WAMessage> {
         if let Some(limits) = req.link_preview
             && req.mentions.is_empty()
-            && let Some(preview) = self.link_preview_for(&req.text, limits).await
+            && let Some(preview) = self.link_preview_for(&req.text, limits.clone()).await
         {
             let kind = super::sending::SendKind::LinkPreview {
                 preview,

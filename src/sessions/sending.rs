@@ -35,13 +35,18 @@ use crate::{
     },
 };
 
-/// Bounds on fetching a `file.url` (from `Config`).
-#[derive(Debug, Clone, Copy)]
+/// Bounds on fetching a `file.url` (from `Config`), and the app's client that fetches it.
+#[derive(Debug, Clone)]
 pub struct FetchLimits {
     /// Largest file accepted, bytes.
     pub max_bytes: u64,
     /// Whole-fetch deadline.
     pub timeout: Duration,
+    /// The app's egress policy: literal addresses are checked before any request (they
+    /// never reach the client's resolver).
+    pub egress: crate::egress::EgressPolicy,
+    /// The app's client for user-given URLs ([`crate::egress::EgressPolicy::http_client`]).
+    pub http: reqwest::Client,
 }
 
 /// Why a media send was refused before anything was sent (data; wording in `api/error.rs`).
@@ -174,11 +179,6 @@ impl AsRef<std::path::Path> for StagedPath {
     }
 }
 
-/// User-given URLs go through the egress policy (no metadata or link-local targets).
-fn http_client() -> &'static reqwest::Client {
-    crate::egress::media_client()
-}
-
 fn disk(e: impl std::fmt::Display) -> MediaError {
     MediaError::Disk(e.to_string())
 }
@@ -194,7 +194,7 @@ async fn temp_file() -> std::result::Result<(tokio::fs::File, tempfile::TempPath
 }
 
 /// Fetches `url` into a temp file: streamed, capped, under one deadline.
-async fn fetch(url: &str, limits: FetchLimits) -> std::result::Result<Staged, MediaError> {
+async fn fetch(url: &str, limits: &FetchLimits) -> std::result::Result<Staged, MediaError> {
     let parsed = reqwest::Url::parse(url).map_err(|_| MediaError::NotHttpUrl(url.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(MediaError::NotHttpUrl(url.to_string()));
@@ -204,11 +204,12 @@ async fn fetch(url: &str, limits: FetchLimits) -> std::result::Result<Staged, Me
         reason,
     };
     // Literal addresses never reach the policy's resolver: checked here.
-    if let Err(e) = crate::egress::check_url(url) {
+    if let Err(e) = limits.egress.check_url(url) {
         return Err(failed(e.to_string()));
     }
     let work = async {
-        let mut resp = http_client()
+        let mut resp = limits
+            .http
             .get(parsed)
             .send()
             .await
@@ -256,7 +257,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Decodes base64 `data` into a temp file, one bounded chunk at a time.
-async fn decode(data: &str, limits: FetchLimits) -> std::result::Result<Staged, MediaError> {
+async fn decode(data: &str, limits: &FetchLimits) -> std::result::Result<Staged, MediaError> {
     // A `data:<mime>;base64,` prefix is tolerated (browsers hand those out).
     let data = match data.split_once(";base64,") {
         Some((head, rest)) if head.starts_with("data:") => rest,
@@ -303,7 +304,7 @@ async fn decode(data: &str, limits: FetchLimits) -> std::result::Result<Staged, 
 }
 
 /// Validates a `file` and stages its bytes on disk.
-async fn stage(file: &FileInput, limits: FetchLimits) -> std::result::Result<Staged, MediaError> {
+async fn stage(file: &FileInput, limits: &FetchLimits) -> std::result::Result<Staged, MediaError> {
     file.mimetype().map_err(MediaError::File)?;
     match file.source().map_err(MediaError::File)? {
         FileSource::Url(url) => fetch(url, limits).await,
@@ -449,7 +450,7 @@ impl SessionManager {
     ) -> Result<WAMessage> {
         let mimetype = req.file.mimetype().map_err(MediaError::File)?.to_string();
         let (quote, reply_to) = self.reply_of(engine.name(), req.reply_to).await?;
-        let staged = stage(&req.file, limits).await?;
+        let staged = stage(&req.file, &limits).await?;
         let filename = req.file.filename.clone();
         let media = StagedMedia {
             staged,
@@ -769,7 +770,7 @@ impl SessionManager {
             }
             SendKind::LinkPreview { mut preview, image } => {
                 if let Some(image) = image {
-                    preview.thumbnail = Some(self.preview_image(&image, limits).await?);
+                    preview.thumbnail = Some(self.preview_image(&image, &limits).await?);
                 }
                 let body = preview.text.clone();
                 (
@@ -790,7 +791,7 @@ impl SessionManager {
     }
 
     /// The bytes of a link-preview image (small: WhatsApp inlines it in the message).
-    async fn preview_image(&self, image: &FileInput, limits: FetchLimits) -> Result<Vec<u8>> {
+    async fn preview_image(&self, image: &FileInput, limits: &FetchLimits) -> Result<Vec<u8>> {
         // The preview carries no mimetype; it is a JPEG thumbnail by WhatsApp's definition.
         let with_type = FileInput {
             mimetype: Some("image/jpeg".into()),
@@ -798,9 +799,9 @@ impl SessionManager {
         };
         let limits = FetchLimits {
             max_bytes: limits.max_bytes.min(PREVIEW_MAX_BYTES),
-            ..limits
+            ..limits.clone()
         };
-        let staged = stage(&with_type, limits).await?;
+        let staged = stage(&with_type, &limits).await?;
         Ok(tokio::fs::read(&staged.path).await.map_err(disk)?)
     }
 
@@ -822,7 +823,7 @@ impl SessionManager {
             url,
             data,
         };
-        let staged = stage(&file, limits).await?;
+        let staged = stage(&file, &limits).await?;
         let converted = if video {
             super::convert::video(&staged.path).await?
         } else {
@@ -978,9 +979,9 @@ mod preview {
     }
 
     /// Reads at most [`PAGE_MAX_BYTES`] of an HTML page.
-    pub async fn fetch_page(url: &str) -> Option<String> {
-        crate::egress::check_url(url).ok()?;
-        let mut resp = super::http_client().get(url).send().await.ok()?;
+    pub async fn fetch_page(url: &str, limits: &super::FetchLimits) -> Option<String> {
+        limits.egress.check_url(url).ok()?;
+        let mut resp = limits.http.get(url).send().await.ok()?;
         let html = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -1111,7 +1112,7 @@ impl SessionManager {
     ) -> Option<OutgoingLinkPreview> {
         let url = preview::first_url(text)?;
         let work = async {
-            let html = preview::fetch_page(&url).await?;
+            let html = preview::fetch_page(&url, &limits).await?;
             let meta = preview::parse(&html, &url);
             let title = meta.title?;
             let thumbnail = match meta.image {
@@ -1121,7 +1122,7 @@ impl SessionManager {
                         url: Some(image),
                         ..FileInput::default()
                     };
-                    self.preview_image(&file, limits).await.ok()
+                    self.preview_image(&file, &limits).await.ok()
                 }
                 None => None,
             };

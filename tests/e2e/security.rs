@@ -451,6 +451,51 @@ async fn media_urls_to_metadata_or_wharf_itself_are_refused() {
     }
 }
 
+/// Each app's "wharf itself" is its own port: two apps in one process (as in this test
+/// binary) do not refuse each other's ports, and a port a stopped app freed is an
+/// ordinary one. (The policy was once process-wide: a test file server that got a stopped
+/// app's port was refused by every later app.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_apps_port_is_not_refused_by_another_app() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let net = mockwa::MockNetwork::start("127.0.0.1:0").await.unwrap();
+    let mut first = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
+    let app = TestApp::spawn_wa(StoreKind::Embedded, &net, &[]).await;
+    app.pair(&net, "alice", "15550003341").await;
+    let freed: std::net::SocketAddr = first.base.trim_start_matches("http://").parse().unwrap();
+    first.stop().await;
+    // The kernel may hand this port to anything now; here, to a file server.
+    let listener = eventually(Duration::from_secs(10), "the freed port binds", || async {
+        tokio::net::TcpListener::bind(freed)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf).await;
+            let reply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+            let _ = s.write_all(reply.as_bytes()).await;
+        }
+    });
+    let send = |url: String| {
+        json!({"session": "alice", "chatId": "15550003342@c.us",
+            "file": {"mimetype": "text/plain", "filename": "a.txt", "url": url}})
+        .to_string()
+    };
+    let r = app
+        .post("/api/sendFile", &send(format!("http://{freed}/a.txt")))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // Its own port stays refused.
+    let r = app
+        .post("/api/sendFile", &send(format!("{}/api/sessions", app.base)))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("egress policy"), "{}", r.text);
+}
+
 /// A session whose device database is damaged goes FAILED at once, naming the reason,
 /// instead of sitting in STARTING while the engine's pool retries for 30 s; the other
 /// sessions are unaffected.
