@@ -35,6 +35,7 @@ mod openapi;
 mod pairing;
 mod profile_presence;
 mod proxy;
+mod qr_scanned;
 mod routing;
 mod scale;
 mod security;
