@@ -8,6 +8,7 @@ mod channels;
 mod chat_actions;
 mod chats_api;
 mod cluster;
+mod cluster_renewal;
 mod cluster_routing;
 mod cluster_ws;
 mod contacts;
