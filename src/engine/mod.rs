@@ -128,6 +128,9 @@ pub enum EngineEvent {
         /// The live handle (stale once [`run`] returns).
         session: Session,
     },
+    /// The phone accepted the QR (or code): the client signed the pairing and will log in
+    /// on the connection the server opens next. The QR timeout no longer applies.
+    Paired,
     /// Unexpected socket loss; the engine reconnects by itself.
     Disconnected,
     /// Every QR expired unscanned (terminal).
@@ -374,6 +377,7 @@ pub enum Exit {
 enum Raw {
     Qr(String, Duration),
     PairCode(String),
+    Paired,
     Connected,
     Disconnected,
     LoggedOut(String),
@@ -414,6 +418,7 @@ impl EventHandler for Forwarder {
         let raw = match &*event {
             Event::PairingQrCode(q) => Raw::Qr(q.code.clone(), q.timeout),
             Event::PairingCode(c) => Raw::PairCode(c.code.clone()),
+            Event::PairSuccess(_) => Raw::Paired,
             Event::Connected(_) => Raw::Connected,
             Event::Disconnected(_) => Raw::Disconnected,
             Event::LoggedOut(l) => Raw::LoggedOut(format!("logged out: {:?}", l.reason)),
@@ -805,6 +810,7 @@ fn translate(
         Raw::PairCode(code) => EngineEvent::PairingCode {
             code: dashed(&code),
         },
+        Raw::Paired => EngineEvent::Paired,
         Raw::Connected => {
             *deadline = None;
             let Some(me) = me_of(&live.inner.client) else {

@@ -6,8 +6,10 @@
 //! by [`super::SessionManager::shutdown`] before the sessions stop) and the fences of the
 //! leases this worker holds. Each tick (`ClusterSettings::tick`) the loop
 //! 1. heartbeats this worker's document (`wharf_workers`);
-//! 2. renews every held lease, extending its fence on success and dropping the session
-//!    without writing (no logout, no status event) when the lease is gone;
+//! 2. renews every held lease with ONE `updateMany` (filtered on this worker's id, this
+//!    process's run id and each lease's epoch), extending the fences on success; only when
+//!    it matched fewer than it held does one `find` tell which were lost, and those
+//!    sessions are dropped without writing (no logout, no status event);
 //! 3. forgets sessions whose fence expired without a renewal (a frozen or cut-off worker);
 //! 4. re-places wanted sessions whose target worker is dead (or unset) on the least-loaded
 //!    live worker, and claims the free or expired ones placed on this worker, up to its
@@ -44,6 +46,9 @@ pub(super) struct Ctx {
     pub(super) store: ClusterStore,
     /// What requests are routed by (`sessions::cluster_routes`), refreshed every tick.
     pub(super) routes: super::cluster_routes::Routes,
+    /// This process's incarnation, stored with every lease it takes: renewals match it, so
+    /// a restarted worker with the same `WAHA_WORKER_ID` never renews its predecessor's.
+    run: String,
     /// Leases this worker holds, by session.
     fences: Mutex<HashMap<String, Fence>>,
     /// The lease loop, joined on shutdown.
@@ -62,6 +67,7 @@ impl Ctx {
             settings,
             store,
             routes: super::cluster_routes::Routes::default(),
+            run: uuid::Uuid::new_v4().simple().to_string(),
             fences: Mutex::new(HashMap::new()),
             task: Mutex::new(None),
         }
@@ -73,6 +79,11 @@ impl Ctx {
 
     fn me(&self) -> &str {
         &self.settings.worker_id
+    }
+
+    /// This worker's id and this process's incarnation: who a lease names.
+    fn holder(&self) -> (&str, &str) {
+        (&self.settings.worker_id, &self.run)
     }
 
     fn ttl_ms(&self) -> i64 {
@@ -170,7 +181,7 @@ impl SessionManager {
         let t0 = Instant::now();
         let epoch = ctx
             .store
-            .acquire(name, ctx.me(), crate::clock::now_ms(), ctx.ttl_ms())
+            .acquire(name, ctx.holder(), crate::clock::now_ms(), ctx.ttl_ms())
             .await?;
         let Some(epoch) = epoch else {
             return Ok(None);
@@ -285,47 +296,63 @@ impl SessionManager {
         }
     }
 
+    /// Renews every lease this worker provably holds with one command (`updateMany`), and
+    /// only when it matched fewer finds out, with one `find`, which were lost: those are
+    /// revoked (dropped without writing by [`Self::forget_fenced`]), the rest extended.
+    /// `t0` is taken before the command: a renewal extends a fence to `t0 + lease − margin`
+    /// on the monotonic clock, whatever the command's latency.
     async fn renew_all(&self, ctx: &Ctx) {
         let held: Vec<(String, Fence)> = ctx
             .fences()
             .iter()
+            .filter(|(_, fence)| fence.holds())
             .map(|(n, f)| (n.clone(), f.clone()))
             .collect();
-        // Concurrently: one round trip per lease, and a worker with many sessions must
-        // renew them all well within the lease (sequential renewals on a slow or loaded
-        // database let fences expire).
-        let renewals =
-            held.into_iter()
-                .filter(|(_, fence)| fence.holds())
-                .map(|(name, fence)| async move {
-                    let t0 = Instant::now();
-                    match ctx
-                        .store
-                        .renew(
-                            &name,
-                            ctx.me(),
-                            fence.epoch(),
-                            crate::clock::now_ms(),
-                            ctx.ttl_ms(),
-                        )
-                        .await
-                    {
-                        Ok(true) => fence.extend(ctx.valid_until(t0)),
-                        Ok(false) => {
-                            tracing::warn!(
-                                session = name,
-                                epoch = fence.epoch(),
-                                "session lease taken over or withdrawn; dropping the session here"
-                            );
-                            fence.revoke();
-                        }
-                        // The fence runs out by itself if this goes on.
-                        Err(e) => {
-                            tracing::warn!(session = name, error = %e, "lease renewal failed")
-                        }
-                    }
-                });
-        futures_util::future::join_all(renewals).await;
+        if held.is_empty() {
+            return;
+        }
+        let t0 = Instant::now();
+        let expires_at = crate::clock::now_ms() + ctx.ttl_ms();
+        let keys: Vec<(&str, i64)> = held.iter().map(|(n, f)| (n.as_str(), f.epoch())).collect();
+        let matched = match ctx.store.renew_all(ctx.holder(), &keys, expires_at).await {
+            Ok(n) => n,
+            Err(e) => {
+                // The fences run out by themselves if this goes on.
+                tracing::warn!(error = %e, leases = held.len(), "lease renewal failed");
+                return;
+            }
+        };
+        if usize::try_from(matched).is_ok_and(|m| m == held.len()) {
+            for (_, fence) in &held {
+                fence.extend(ctx.valid_until(t0));
+            }
+            return;
+        }
+        let names: Vec<&str> = keys.iter().map(|(n, _)| *n).collect();
+        let renewed = match ctx.store.renewed(ctx.holder(), &names, expires_at).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Which ones were renewed is unknown: extend none (the lost ones must not
+                // be), and let the next tick renew them again.
+                tracing::warn!(error = %e, "cannot tell which leases were lost");
+                return;
+            }
+        };
+        for (name, fence) in &held {
+            if renewed
+                .iter()
+                .any(|(n, epoch)| n == name && *epoch == fence.epoch())
+            {
+                fence.extend(ctx.valid_until(t0));
+            } else {
+                tracing::warn!(
+                    session = name,
+                    epoch = fence.epoch(),
+                    "session lease taken over or withdrawn; dropping the session here"
+                );
+                fence.revoke();
+            }
+        }
     }
 
     /// Drops, without writing anything, every session whose fence no longer holds.

@@ -441,7 +441,10 @@ async fn run_once(
                 if matches!(event, EngineEvent::QrCode { .. }) && qr_deadline.is_none() {
                     qr_deadline = Some(tokio::time::Instant::now() + timers.qr_timeout);
                 }
-                if matches!(event, EngineEvent::Connected { .. }) {
+                // A scanned QR stops the clock: finishing the pairing (keys, pre-keys, the
+                // login on a new connection) can take seconds on a loaded store, and a
+                // timeout firing meanwhile would fail a session the phone just linked.
+                if matches!(event, EngineEvent::Connected { .. } | EngineEvent::Paired) {
                     qr_deadline = None;
                 }
                 logged_out |= matches!(event, EngineEvent::LoggedOut { .. });
@@ -578,6 +581,7 @@ async fn apply_event(
                 }
             });
         }
+        EngineEvent::Paired => tracing::info!(session, "QR accepted by the phone; logging in"),
         EngineEvent::Disconnected => state.send_modify(|s| {
             crate::metrics::global().reconnect();
             s.apply(&Input::Disconnected);

@@ -11,10 +11,13 @@
 //! * `wharf_workers`: `{_id: worker id, url, capacity, sessions, heartbeat_at}`; times are
 //!   Unix milliseconds written by the worker itself.
 //! * `wharf_leases`: `{_id: session, desired: bool, target: worker|null, owner: worker|null,
-//!   epoch: Int64, expires_at: ms}`. `desired` is the user's intent (started, not stopped);
-//!   `target` is the placement; `owner`/`epoch`/`expires_at` are the lease. `epoch` only
-//!   ever grows: it is `$inc`remented by every acquisition, in the same atomic
-//!   `findOneAndUpdate` that checks the lease is free, expired or already ours.
+//!   run: string, epoch: Int64, expires_at: ms}`. `desired` is the user's intent (started,
+//!   not stopped); `target` is the placement; `owner`/`run`/`epoch`/`expires_at` are the
+//!   lease, `run` being the holder's process incarnation (a restarted worker with the same
+//!   id has a new one). `epoch` only ever grows: it is `$inc`remented by every
+//!   acquisition, in the same atomic `findOneAndUpdate` that checks the lease is free,
+//!   expired or already ours. Renewals never change it: a worker renews all its leases
+//!   with one `updateMany` (see [`ClusterStore::renew_all`]).
 //!
 //! Expiry is judged on wall clocks (`expires_at` against the reader's `now`), so the
 //! workers' clocks must agree to well within the lease safety margin; the holder's own
@@ -266,7 +269,7 @@ impl ClusterStore {
     pub async fn acquire(
         &self,
         session: &str,
-        me: &str,
+        (me, run): (&str, &str),
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<Option<i64>> {
@@ -283,7 +286,7 @@ impl ClusterStore {
             .find_one_and_update(
                 filter,
                 doc! {
-                    "$set": {"owner": me, "expires_at": now_ms + ttl_ms},
+                    "$set": {"owner": me, "run": run, "expires_at": now_ms + ttl_ms},
                     "$inc": {"epoch": 1_i64},
                 },
             )
@@ -297,28 +300,74 @@ impl ClusterStore {
         }
     }
 
-    /// Extends `me`'s lease of epoch `epoch` to `now_ms + ttl_ms`, only while the session is
-    /// still wanted. `false`: the lease is gone (taken over, stopped, deleted).
+    /// Extends every lease in `held` (session, epoch) that `me`'s process `run` still holds
+    /// under that epoch, and whose session is still wanted, to `expires_at`, in ONE
+    /// `updateMany`: the lease loop's round trips per tick do not grow with the sessions a
+    /// worker runs. Returns how many matched; fewer than `held.len()` means some are gone
+    /// (taken over, stopped, deleted), and [`Self::renewed`] says which.
+    ///
+    /// The filter names each lease with its epoch, so a lease this process dropped (its
+    /// fence expired) but that still names it is not kept alive, and one that another
+    /// worker took in between and this one re-acquired is renewed only under its new epoch.
     ///
     /// # Errors
     /// The database failed.
-    pub async fn renew(
+    pub async fn renew_all(
         &self,
-        session: &str,
-        me: &str,
-        epoch: i64,
-        now_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<bool> {
+        (me, run): (&str, &str),
+        held: &[(&str, i64)],
+        expires_at: i64,
+    ) -> Result<u64> {
+        if held.is_empty() {
+            return Ok(0);
+        }
+        let each: Vec<Document> = held
+            .iter()
+            .map(|(session, epoch)| doc! {"_id": *session, "epoch": *epoch})
+            .collect();
         let res = self
             .leases()
-            .update_one(
-                doc! {"_id": session, "owner": me, "epoch": epoch, "desired": true},
-                doc! {"$set": {"expires_at": now_ms + ttl_ms}},
+            .update_many(
+                doc! {"owner": me, "run": run, "desired": true, "$or": each},
+                doc! {"$set": {"expires_at": expires_at}},
             )
             .await
             .map_err(|e| self.store.err(&e))?;
-        Ok(res.matched_count == 1)
+        Ok(res.matched_count)
+    }
+
+    /// After a [`Self::renew_all`] that matched fewer than it was given: the (session,
+    /// epoch) pairs among `sessions` that it did renew (still `me`'s process `run`'s, with
+    /// the `expires_at` it wrote). One `find`.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn renewed(
+        &self,
+        (me, run): (&str, &str),
+        sessions: &[&str],
+        expires_at: i64,
+    ) -> Result<Vec<(String, i64)>> {
+        let mut cursor = self
+            .leases()
+            .find(doc! {
+                "_id": {"$in": sessions},
+                "owner": me,
+                "run": run,
+                "desired": true,
+                "expires_at": expires_at,
+            })
+            .projection(doc! {"_id": 1, "epoch": 1})
+            .await
+            .map_err(|e| self.store.err(&e))?;
+        let mut out = Vec::new();
+        while let Some(d) = cursor.try_next().await.map_err(|e| self.store.err(&e))? {
+            out.push((
+                d.get_str("_id").unwrap_or_default().to_string(),
+                int(&d, "epoch"),
+            ));
+        }
+        Ok(out)
     }
 
     /// Gives the lease up (only `me`'s of `epoch`), so another worker may take it at once.

@@ -153,3 +153,17 @@ impl ClusterFixture {
         })
     }
 }
+
+impl Drop for ClusterFixture {
+    /// A failed cluster test keeps its folder (the workers' logs `out-PORT.log`) and says
+    /// where: the workers run as separate processes, so their logs are the only trace.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dir.disable_cleanup(true);
+            eprintln!(
+                "cluster test failed: workers' logs kept in {}",
+                self.dir.path().display()
+            );
+        }
+    }
+}
