@@ -187,6 +187,8 @@ fn is_public(path: &str) -> bool {
         || path == "/ws"
         // Peers' event stream checks the cluster credential itself (`api::peer_events`).
         || path == super::peer_events::PATH
+        // So does a peer's claim request (`api::peer_claim`).
+        || path == super::peer_claim::PATH
         // The dashboard checks its own Basic login (`api::dashboard`), as in WAHA.
         || path == "/dashboard"
         || path.starts_with("/dashboard/")

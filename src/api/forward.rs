@@ -186,6 +186,8 @@ async fn named_session(
         Rule::Session { from, .. } => from,
         // The deprecated session routes name it in the body's `name`.
         Rule::Admin if lifecycle => Source::Body("name"),
+        // An admin-only route about one session (the browser trace): its owner answers.
+        Rule::Admin if pattern.contains("{session}") => Source::Path,
         Rule::Admin | Rule::Public | Rule::Listing => return Ok((None, None)),
     };
     let (session, body) = match from {
@@ -268,6 +270,7 @@ pub async fn forward(
     };
     if from_peer {
         req.extensions_mut().insert(FromPeer);
+        crate::cluster::view::from_peer();
     }
     if !from_peer && req.method() == Method::GET && req.path() == "/api/sessions" {
         return list_sessions(req, next, &state).await;
@@ -315,14 +318,20 @@ pub async fn forward(
                 () = owner_lost(manager, &session, &worker, tick) => Err(Failure::Abandoned),
             };
             match sent {
-                Ok(res) => Ok(req.into_response(res)),
+                Ok(res) => {
+                    crate::cluster::view::forwarded();
+                    Ok(req.into_response(res))
+                }
                 Err(Failure::NotSent(e)) => {
                     tracing::info!(session, worker, error = %e, "owner unreachable; re-reading its lease");
                     // Never reached the owner, so it is safe to send elsewhere once.
                     match manager.route_fresh(&session).await {
                         Route::Remote { url: again, .. } if again != url => {
                             match send(&req, &cred, &again, &path_and_query, body).await {
-                                Ok(res) => Ok(req.into_response(res)),
+                                Ok(res) => {
+                                    crate::cluster::view::forwarded();
+                                    Ok(req.into_response(res))
+                                }
                                 Err(_) => Ok(moving(req, &session, tick)),
                             }
                         }

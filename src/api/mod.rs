@@ -25,6 +25,7 @@ pub mod lids;
 pub mod observability;
 pub mod openapi;
 pub mod pairing;
+pub mod peer_claim;
 pub mod peer_events;
 pub mod presence;
 pub mod profile;
@@ -114,6 +115,7 @@ pub fn build_app(
         "/-json",
         "/metrics",
         peer_events::PATH,
+        peer_claim::PATH,
     ]));
     let swagger_config = Arc::new(utoipa_swagger_ui::Config::from("/-json"));
     let mut app = app
@@ -132,6 +134,8 @@ pub fn build_app(
         .route("/ws", web::get().to(websocket::route))
         // Cluster mode: peers' event subscriptions (not a WAHA operation).
         .route(peer_events::PATH, web::get().to(peer_events::route))
+        // Cluster mode: a draining peer asks for a claim round now (not a WAHA operation).
+        .route(peer_claim::PATH, web::post().to(peer_claim::route))
         .route("/metrics", web::get().to(observability::metrics))
         // WAHA's UI; Basic auth, not the API key; not an operation of the document.
         .configure(dashboard::configure)

@@ -81,6 +81,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/ws", Rule::Public),
     // Cluster mode only; the handler demands the peer credential (`api::peer_events`).
     ("GET", "/api/cluster/events", Rule::Public),
+    // Cluster mode only; the handler demands the peer credential (`api::peer_claim`).
+    ("POST", "/api/cluster/claim", Rule::Public),
     ("GET", "/-json", Rule::Public),
     // The dashboard: HTTP Basic auth in `api::dashboard`, not the API key.
     ("GET", "/dashboard", Rule::Public),

@@ -24,6 +24,7 @@
 //! what status, metrics and the dashboard show of the cluster.
 
 pub mod fanout;
+pub mod nudge;
 pub mod peer;
 pub mod view;
 

@@ -122,6 +122,8 @@ struct WorkerLabels {
 struct Counters {
     takeovers: Counter,
     fenced: Counter,
+    forwarded: Counter,
+    from_peers: Counter,
 }
 
 fn counters() -> &'static Counters {
@@ -129,7 +131,19 @@ fn counters() -> &'static Counters {
     C.get_or_init(|| Counters {
         takeovers: Counter::default(),
         fenced: Counter::default(),
+        forwarded: Counter::default(),
+        from_peers: Counter::default(),
     })
+}
+
+/// This worker forwarded a request to the worker running its session (`api::forward`).
+pub fn forwarded() {
+    counters().forwarded.inc();
+}
+
+/// This worker received a request another worker forwarded (a valid `X-Wharf-Cluster`).
+pub fn from_peer() {
+    counters().from_peers.inc();
 }
 
 /// This worker took over a session whose lease another worker held (it died, froze or
@@ -182,6 +196,16 @@ pub fn metrics(view: &ClusterView) -> String {
         "fenced",
         "Sessions this worker dropped because it lost their lease (fenced off)",
         c.fenced.clone(),
+    );
+    registry.register(
+        "forwarded_requests",
+        "Requests this worker forwarded to the worker running their session",
+        c.forwarded.clone(),
+    );
+    registry.register(
+        "peer_requests",
+        "Requests other workers forwarded to this one (it runs their session)",
+        c.from_peers.clone(),
     );
     let mut out = String::new();
     let _ = encode(&mut out, &registry);

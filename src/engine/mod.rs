@@ -380,6 +380,11 @@ enum Raw {
     Paired,
     Connected,
     Disconnected,
+    /// The client dials WhatsApp (from [`transport`]: on the first connect and on every
+    /// reconnect). While logged in, that means the connection it had is over — the only
+    /// sign of it when the end was one the client expected (a `515` stream error: it
+    /// reconnects at once and emits no `Disconnected`).
+    Dialing,
     LoggedOut(String),
     Replaced,
     QrExhausted,
@@ -641,7 +646,7 @@ pub async fn run(
     let mut builder = Bot::builder()
         .with_runtime(PinnedRuntime(tokio::runtime::Handle::current()))
         .with_backend_arc(backend)
-        .with_transport_factory(transport(&spec, proxy.clone()))
+        .with_transport_factory(transport(&spec, proxy.clone()).dialing(raw_tx.clone()))
         .with_http_client(media_http::MediaHttp::new(
             spec.wa_url.as_deref(),
             proxy.as_ref(),
@@ -668,6 +673,8 @@ pub async fn run(
 
     // The watchdog: armed while we wait for a QR or a login, disarmed once either shows.
     let mut deadline = Some(tokio::time::Instant::now() + spec.connect_timeout);
+    // Whether the client is logged in on a connection that has not ended (for `Dialing`).
+    let mut up = false;
     let exit = loop {
         let sleep = async {
             match deadline {
@@ -682,7 +689,7 @@ pub async fn run(
             () = cancel.cancelled() => break Ok(Exit::Stopped { flushed: false }),
             Some(raw) = raw_rx.recv() => {
                 let mut stop = false;
-                for event in translate(raw, &live, &spec, &mut deadline) {
+                for event in translate(raw, &live, &spec, &mut deadline, &mut up) {
                     let terminal = is_terminal(&event);
                     if events.send(event).await.is_err() || terminal {
                         stop = true;
@@ -719,7 +726,7 @@ pub async fn run(
                 // The run loop ended by itself; report anything it said on the way out.
                 let mut terminal = false;
                 while let Ok(raw) = raw_rx.try_recv() {
-                    for event in translate(raw, &live, &spec, &mut deadline) {
+                    for event in translate(raw, &live, &spec, &mut deadline, &mut up) {
                         terminal |= is_terminal(&event);
                         let _ = events.send(event).await;
                     }
@@ -767,6 +774,7 @@ fn translate(
     live: &Session,
     spec: &StartSpec,
     deadline: &mut Option<tokio::time::Instant>,
+    up: &mut bool,
 ) -> Vec<EngineEvent> {
     vec![match raw {
         Raw::Inbound(msgs) => {
@@ -813,6 +821,7 @@ fn translate(
         Raw::Paired => EngineEvent::Paired,
         Raw::Connected => {
             *deadline = None;
+            *up = true;
             let Some(me) = me_of(&live.inner.client) else {
                 tracing::warn!(session = spec.session, "connected without an identity");
                 return Vec::new();
@@ -823,9 +832,20 @@ fn translate(
             }
         }
         Raw::Disconnected => {
+            *up = false;
             *deadline = Some(tokio::time::Instant::now() + spec.connect_timeout);
             EngineEvent::Disconnected
         }
+        // A dial while logged in: the connection ended without a `Disconnected` (one the
+        // client expected, e.g. a `515`). Reported as one, so the session leaves WORKING
+        // (STARTING until it is logged in again) instead of showing WORKING on a dead
+        // connection; the watchdog runs again as after any disconnect.
+        Raw::Dialing if *up => {
+            *up = false;
+            *deadline = Some(tokio::time::Instant::now() + spec.connect_timeout);
+            EngineEvent::Disconnected
+        }
+        Raw::Dialing => return Vec::new(),
         Raw::LoggedOut(reason) | Raw::Fatal(reason) => EngineEvent::LoggedOut { reason },
         Raw::Replaced => EngineEvent::StreamReplaced,
         Raw::QrExhausted => EngineEvent::QrExhausted,

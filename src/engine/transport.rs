@@ -36,6 +36,9 @@ pub(crate) struct NoDelayTransportFactory {
     /// Cluster mode: no dial without the session's lease, so a worker resumed after a
     /// freeze never connects a device another worker now runs.
     fence: Option<crate::cluster::Fence>,
+    /// Told of every dial (`engine::run`: a dial while logged in means the connection
+    /// ended, even one whose end the client expected and did not report).
+    dialing: Option<tokio::sync::mpsc::UnboundedSender<super::Raw>>,
 }
 
 impl NoDelayTransportFactory {
@@ -46,12 +49,19 @@ impl NoDelayTransportFactory {
             url: url.unwrap_or_else(|| WHATSAPP_WEB_WS_URL.to_string()),
             proxy,
             fence: None,
+            dialing: None,
         }
     }
 
     /// Dials only while `fence` holds (cluster mode).
     pub(crate) fn fenced(mut self, fence: Option<crate::cluster::Fence>) -> Self {
         self.fence = fence;
+        self
+    }
+
+    /// Reports each dial to `tx` (the client's event queue of `engine::run`).
+    pub(super) fn dialing(mut self, tx: tokio::sync::mpsc::UnboundedSender<super::Raw>) -> Self {
+        self.dialing = Some(tx);
         self
     }
 }
@@ -79,6 +89,10 @@ impl TransportFactory for NoDelayTransportFactory {
     async fn create_transport(
         &self,
     ) -> Result<(Arc<dyn Transport>, async_channel::Receiver<TransportEvent>), anyhow::Error> {
+        if let Some(tx) = &self.dialing {
+            // The receiver is gone once the session's run is over: nothing to tell.
+            let _ = tx.send(super::Raw::Dialing);
+        }
         if let Some(fence) = &self.fence {
             fence.check()?;
         }

@@ -53,6 +53,8 @@ pub(super) struct Ctx {
     fences: Mutex<HashMap<String, Fence>>,
     /// The lease loop, joined on shutdown.
     task: Mutex<Option<LeaseLoop>>,
+    /// Wakes the lease loop for a round now (a draining peer handed a session over).
+    wake: tokio::sync::Notify,
 }
 
 /// The running lease loop: its token and task.
@@ -70,6 +72,7 @@ impl Ctx {
             run: uuid::Uuid::new_v4().simple().to_string(),
             fences: Mutex::new(HashMap::new()),
             task: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -246,12 +249,21 @@ impl SessionManager {
             let tick = this
                 .cluster()
                 .map_or(Duration::from_secs(2), |c| c.settings.tick());
+            let Some(ctx) = this.cluster() else {
+                return;
+            };
             let mut every = tokio::time::interval(tick);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::select! {
+                let woken = tokio::select! {
                     () = token.cancelled() => return,
-                    _ = every.tick() => {}
+                    _ = every.tick() => false,
+                    // A peer handed a session over: claim it now, not a tick later (a wake
+                    // during a round is kept, and runs the next round right after it).
+                    () = ctx.wake.notified() => true,
+                };
+                if woken {
+                    every.reset();
                 }
                 tokio::select! {
                     () = token.cancelled() => return,
@@ -513,7 +525,9 @@ impl SessionManager {
         };
         let count = handles.len();
         let moves = handles.into_iter().map(|(name, handle)| {
-            let to = least_loaded(&live, &load, Some(ctx.me()), "").map(|w| w.id.clone());
+            let target = least_loaded(&live, &load, Some(ctx.me()), "");
+            let to = target.map(|w| w.id.clone());
+            let url = target.map(|w| w.url.clone());
             if let Some(to) = &to {
                 *load.entry(to.clone()).or_insert(0) += 1;
             }
@@ -531,12 +545,26 @@ impl SessionManager {
                         tracing::warn!(session = name, error = %e, "cannot release the lease");
                     }
                 }
+                // The target claims it now rather than on its next tick (up to 2 s later).
+                if let Some(url) = &url
+                    && let Err(e) = crate::cluster::nudge::claim_now(url, &ctx.settings.peer).await
+                {
+                    tracing::info!(session = name, to, error = %e, "the target will claim on its own tick");
+                }
                 tracing::info!(session = name, to, "session handed over");
             }
         });
         futures_util::future::join_all(moves).await;
         if count > 0 {
             tracing::info!("drained {count} sessions to other workers");
+        }
+    }
+
+    /// Cluster mode: runs the lease loop's next round now (`POST /api/cluster/claim`, a
+    /// draining peer's hand-over). No-op otherwise.
+    pub fn wake_lease_loop(&self) {
+        if let Some(ctx) = self.cluster() {
+            ctx.wake.notify_one();
         }
     }
 

@@ -310,9 +310,20 @@ async fn run(task: Task) {
             &cancel,
         )
         .await;
-        // Whatever happened, this connection is over: no caller may reach it any more.
-        state.send_modify(|s| s.engine = None);
+        // Whatever happened, this connection is over: no caller may reach it any more, and
+        // the session is not WORKING on it either (never WORKING without an engine: the
+        // gate's refusal would name WORKING). A failure below moves it on to FAILED.
+        state.send_modify(|s| {
+            s.apply(&Input::Disconnected);
+            s.engine = None;
+        });
+        if !matches!(outcome, Outcome::Stopped { .. }) {
+            publish_status(&inbox, &state, &mut published).await;
+        }
         match outcome {
+            // Stopped from outside: by the manager, which has already taken the session
+            // out of its registry and announces STOPPED itself; or by the lost lease's fence
+            // (cluster mode), which publishes nothing. So no event for the STARTING above.
             Outcome::Stopped { flushed: clean } => {
                 flushed.store(clean, Ordering::Release);
                 return;
