@@ -25,12 +25,13 @@
 //! It never fails on a figure, only when an event is lost or out of order. The `/metrics`
 //! counter `wharf_mongo_commands_total` (MongoDB runs) is printed per delivered event.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wharf::{
@@ -49,68 +50,194 @@ fn env_number(name: &str, default: usize) -> usize {
     }
 }
 
-/// A loopback HTTP/1.1 receiver (keep-alive, `Content-Length` bodies only, which is what
-/// wharf sends): every body goes to the channel with its arrival time. Also counts the
-/// connections it accepted (keep-alive check).
-async fn start_receiver() -> (
-    String,
-    mpsc::UnboundedReceiver<(Instant, Vec<u8>)>,
-    Arc<std::sync::atomic::AtomicUsize>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("receiver");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    let (tx, rx) = mpsc::unbounded_channel();
-    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = connections.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let _ = stream.set_nodelay(true);
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut stream = BufReader::new(stream);
-                let mut line = String::new();
-                loop {
-                    let mut length = 0usize;
-                    let mut first = true;
-                    loop {
-                        line.clear();
-                        match stream.read_line(&mut line).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => {}
-                        }
-                        let l = line.trim_end();
-                        if l.is_empty() && !first {
-                            break;
-                        }
-                        first = false;
-                        if let Some((k, v)) = l.split_once(':')
-                            && k.eq_ignore_ascii_case("content-length")
-                        {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if stream.read_exact(&mut body).await.is_err() {
-                        return;
-                    }
-                    let _ = tx.send((Instant::now(), body));
-                    if stream
-                        .get_mut()
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, rx, connections)
+/// What the receiver keeps of one request: its arrival time, the envelope `id` and the
+/// bench's payload counters (session, publisher, sequence number).
+struct Arrival {
+    at: Instant,
+    id: String,
+    s: u64,
+    p: u64,
+    n: u64,
 }
+
+/// The receiver's side of the run, read when the phases are over.
+struct Receiver {
+    url: String,
+    arrivals: mpsc::UnboundedReceiver<Arrival>,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+    /// CPU ticks (`utime + stime` of `/proc/thread-self/stat`) of the receiver's thread.
+    cpu_ticks: Arc<AtomicU64>,
+}
+
+/// A loopback HTTP/1.1 receiver as cheap as a correct one can be, so that the figure
+/// measures wharf and not the receiver: its own OS thread with a single-threaded runtime
+/// (its CPU time is read from `/proc/thread-self/stat` and printed), keep-alive,
+/// pipelining-safe, one buffer per connection, no header map and no JSON parser — only
+/// the head's end, `Content-Length`, and the envelope's `id` and payload counters are
+/// read; a request it cannot read fails the run. Every request is answered `200` with an
+/// empty body.
+fn start_receiver() -> Receiver {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("receiver");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let (tx, arrivals) = mpsc::unbounded_channel();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let cpu_ticks = Arc::new(AtomicU64::new(0));
+    let (conns, reqs, ticks) = (connections.clone(), requests.clone(), cpu_ticks.clone());
+    std::thread::Builder::new()
+        .name("bench-receiver".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("receiver runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                // The thread's CPU is sampled every 100 ms; the last sample is read after
+                // the run (the receiver is idle by then).
+                let sampler = {
+                    let ticks = ticks.clone();
+                    tokio::spawn(async move {
+                        loop {
+                            ticks.store(thread_cpu_ticks(), Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    })
+                };
+                while let Ok((stream, _)) = listener.accept().await {
+                    conns.fetch_add(1, Ordering::Relaxed);
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve(stream, tx.clone(), reqs.clone()));
+                }
+                sampler.abort();
+            });
+        })
+        .expect("receiver thread");
+    Receiver {
+        url,
+        arrivals,
+        connections,
+        requests,
+        cpu_ticks,
+    }
+}
+
+/// One keep-alive connection: answers every complete request in the buffer, then reads.
+async fn serve(
+    mut stream: tokio::net::TcpStream,
+    tx: mpsc::UnboundedSender<Arrival>,
+    requests: Arc<AtomicUsize>,
+) {
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+    let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(OK.len());
+    loop {
+        let mut start = 0;
+        while let Some(head) = find(&buf[start..], b"\r\n\r\n") {
+            let length = content_length(&buf[start..start + head]);
+            let body_at = start + head + 4;
+            if buf.len() < body_at + length {
+                break;
+            }
+            let at = Instant::now();
+            let body = &buf[body_at..body_at + length];
+            let arrival = arrival(at, body).unwrap_or_else(|| {
+                panic!("unreadable envelope: {}", String::from_utf8_lossy(body))
+            });
+            let _ = tx.send(arrival);
+            requests.fetch_add(1, Ordering::Relaxed);
+            out.extend_from_slice(OK);
+            start = body_at + length;
+        }
+        buf.drain(..start);
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        match stream.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Where `needle` starts in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `Content-Length` of a request head (0 when absent: wharf always sends it).
+fn content_length(head: &[u8]) -> usize {
+    head.split(|b| *b == b'\n')
+        .find_map(|line| {
+            let (name, value) = line.split_at(line.iter().position(|b| *b == b':')?);
+            name.eq_ignore_ascii_case(b"content-length").then(|| {
+                std::str::from_utf8(&value[1..])
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+            })?
+        })
+        .unwrap_or(0)
+}
+
+/// The envelope's `id` (its first field, as WAHA's) and the payload's `s`, `p`, `n`.
+fn arrival(at: Instant, body: &[u8]) -> Option<Arrival> {
+    let rest = body.strip_prefix(b"{\"id\":\"")?;
+    let id = std::str::from_utf8(&rest[..rest.iter().position(|b| *b == b'"')?]).ok()?;
+    let payload_at = find(body, b"\"payload\":{")? + 11;
+    let payload = &body[payload_at..];
+    let payload = &payload[..payload.iter().position(|b| *b == b'}')?];
+    let number = |key: &[u8]| -> Option<u64> {
+        let at = find(payload, key)? + key.len();
+        let digits = payload[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        std::str::from_utf8(&payload[at..at + digits])
+            .ok()?
+            .parse()
+            .ok()
+    };
+    Some(Arrival {
+        at,
+        id: id.to_string(),
+        s: number(b"\"s\":")?,
+        p: number(b"\"p\":")?,
+        n: number(b"\"n\":")?,
+    })
+}
+
+/// `utime + stime` of the calling thread, in clock ticks (`/proc/thread-self/stat`).
+fn thread_cpu_ticks() -> u64 {
+    proc_cpu_ticks("/proc/thread-self/stat")
+}
+
+/// `utime + stime` (fields 14 and 15) of a `/proc/…/stat` file; 0 if unreadable.
+fn proc_cpu_ticks(path: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return 0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let Some((_, fields)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    let fields: Vec<&str> = fields.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // fields[0] is field 3 (state): utime is field 14, stime field 15.
+    tick(11) + tick(12)
+}
+
+/// Clock ticks per second of `/proc` CPU times (`USER_HZ`, 100 on Linux).
+const TICKS_PER_S: f64 = 100.0;
 
 fn settings() -> EventSettings {
     EventSettings {
@@ -164,7 +291,7 @@ struct Phase {
 async fn phase(
     bus: &EventBus,
     url: &str,
-    hooks: &mut mpsc::UnboundedReceiver<(Instant, Vec<u8>)>,
+    hooks: &mut mpsc::UnboundedReceiver<Arrival>,
     tag: &str,
     sessions: usize,
     per_session: usize,
@@ -205,35 +332,32 @@ async fn phase(
     let published_per_s = total as f64 / (last_publish - started).as_secs_f64();
 
     let mut latencies = Vec::with_capacity(total);
-    let mut seen: HashMap<String, ()> = HashMap::with_capacity(total);
-    let mut last_n: HashMap<(u64, u64), i64> = HashMap::new();
+    let mut seen: HashSet<String> = HashSet::with_capacity(total);
+    let mut last_n: HashMap<(u64, u64), u64> = HashMap::new();
     let mut duplicates = 0;
     let mut last_arrival = started;
     while seen.len() < total {
-        let (at, body) = tokio::time::timeout(Duration::from_secs(120), hooks.recv())
+        let got = tokio::time::timeout(Duration::from_secs(120), hooks.recv())
             .await
             .unwrap_or_else(|_| panic!("{tag}: only {}/{total} events in 120 s", seen.len()))
             .expect("receiver");
-        let v: Value = serde_json::from_slice(&body).expect("envelope");
-        let id = v["id"].as_str().expect("id").to_string();
-        if seen.insert(id.clone(), ()).is_some() {
+        let Some(t0) = sent_at.get(&got.id) else {
+            panic!("{tag}: an event that was not published: {}", got.id);
+        };
+        if !seen.insert(got.id.clone()) {
             duplicates += 1;
             continue;
         }
-        let key = (
-            v["payload"]["s"].as_u64().expect("s"),
-            v["payload"]["p"].as_u64().expect("p"),
-        );
-        let n = i64::try_from(v["payload"]["n"].as_u64().expect("n")).expect("n");
-        let before = last_n.insert(key, n).unwrap_or(-1);
-        assert!(
-            n > before,
-            "{tag}: publisher {key:?} event {n} arrived after {before}"
-        );
-        if let Some(t0) = sent_at.get(&id) {
-            latencies.push(at - *t0);
+        let key = (got.s, got.p);
+        if let Some(before) = last_n.insert(key, got.n) {
+            assert!(
+                got.n > before,
+                "{tag}: publisher {key:?} event {} arrived after {before}",
+                got.n
+            );
         }
-        last_arrival = at;
+        latencies.push(got.at - *t0);
+        last_arrival = got.at;
     }
     latencies.sort();
     Phase {
@@ -303,7 +427,9 @@ async fn run() {
          ({publishers} publishers each), single queue {single} events",
         store.kind()
     );
-    let (url, mut hooks, connections) = start_receiver().await;
+    let mut receiver = start_receiver();
+    let url = receiver.url.clone();
+    let cpu_at_start = proc_cpu_ticks("/proc/self/stat");
     let cancel = CancellationToken::new();
     let bus = EventBus::new(
         store.clone(),
@@ -316,7 +442,7 @@ async fn run() {
     let agg = phase(
         &bus,
         &url,
-        &mut hooks,
+        &mut receiver.arrivals,
         "agg",
         sessions,
         per_session,
@@ -324,7 +450,21 @@ async fn run() {
     )
     .await;
     let after = mongo_commands();
-    let one = phase(&bus, &url, &mut hooks, "one", 1, single, publishers).await;
+    let one = phase(
+        &bus,
+        &url,
+        &mut receiver.arrivals,
+        "one",
+        1,
+        single,
+        publishers,
+    )
+    .await;
+    // Lets the receiver's CPU sampler take its last sample (the receiver is idle now).
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let process_ticks = proc_cpu_ticks("/proc/self/stat") - cpu_at_start;
+    let receiver_ticks = receiver.cpu_ticks.load(Ordering::Relaxed);
+    let requests = receiver.requests.load(Ordering::Relaxed);
     bus.shutdown().await;
 
     let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
@@ -376,7 +516,20 @@ async fn run() {
     );
     row(
         "receiver connections (keep-alive)",
-        format!("{}", connections.load(std::sync::atomic::Ordering::Relaxed)),
+        format!("{}", receiver.connections.load(Ordering::Relaxed)),
+        "",
+        None,
+    );
+    let per_request_us = |ticks: u64| ticks as f64 / TICKS_PER_S * 1e6 / requests.max(1) as f64;
+    row(
+        "receiver thread CPU per request",
+        format!("{:.1} µs", per_request_us(receiver_ticks)),
+        "",
+        None,
+    );
+    row(
+        "whole process CPU per request (both phases)",
+        format!("{:.1} µs", per_request_us(process_ticks)),
         "",
         None,
     );
@@ -393,7 +546,11 @@ async fn run() {
         }
     }
     println!();
-    println!("(receiver and publishers share the machine with the bus)");
+    println!(
+        "(receiver and publishers share the machine with the bus; the receiver used {:.1} % \
+         of the process CPU)",
+        100.0 * receiver_ticks as f64 / process_ticks.max(1) as f64
+    );
     cancel.cancel();
     drop(dir);
 }

@@ -15,6 +15,11 @@
 //! Isolation: each (session, url) has its own task reading small batches from the
 //! outbox, so a slow or failing receiver only holds back its own queue and memory stays
 //! bounded whatever the backlog.
+//!
+//! Per-event cost (issue 16: 100 queues to one receiver share two cores): the body is
+//! the stored bytes, sent as is (never re-serialized); a queue parses and checks its URL
+//! once, builds its fixed headers once and reuses them while the rows' custom headers do
+//! not change, signs a row once (not per attempt), and builds the request directly.
 
 use std::{
     collections::HashMap,
@@ -25,6 +30,7 @@ use std::{
     time::Duration,
 };
 
+use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha512;
@@ -60,11 +66,14 @@ struct Shared {
     outbox: Outbox,
     client: reqwest::Client,
     egress: crate::egress::EgressPolicy,
-    user_agent: String,
+    /// `content-type` and `User-Agent`: the headers every request starts with.
+    base_headers: HeaderMap,
     rt: tokio::runtime::Handle,
     cancel: CancellationToken,
     tracker: TaskTracker,
-    workers: Mutex<HashMap<(String, String), WorkerSlot>>,
+    /// Session → url → its worker. Nested so that `wake` (once per publish) looks up
+    /// with borrowed names, allocating nothing for a running worker.
+    workers: Mutex<HashMap<String, HashMap<String, WorkerSlot>>>,
 }
 
 /// How `wake` reaches a running worker.
@@ -101,12 +110,20 @@ impl Delivery {
                 tracing::error!(error = %e, "webhook client: falling back to defaults");
                 reqwest::Client::new()
             });
+        let mut base_headers = HeaderMap::new();
+        base_headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&user_agent) {
+            base_headers.insert(reqwest::header::USER_AGENT, v);
+        }
         Self {
             shared: Arc::new(Shared {
                 outbox,
                 client,
                 egress,
-                user_agent,
+                base_headers,
                 rt,
                 cancel,
                 tracker: TaskTracker::new(),
@@ -124,8 +141,7 @@ impl Delivery {
         let Ok(mut workers) = shared.workers.lock() else {
             return;
         };
-        let key = (session.to_string(), url.to_string());
-        if let Some(slot) = workers.get(&key) {
+        if let Some(slot) = workers.get(session).and_then(|urls| urls.get(url)) {
             slot.wakes.fetch_add(1, Ordering::SeqCst);
             slot.notify.notify_one();
             return;
@@ -136,12 +152,16 @@ impl Delivery {
         };
         let worker = Worker {
             shared: Arc::clone(shared),
-            session: key.0.clone(),
-            url: key.1.clone(),
+            session: session.to_string(),
+            url: url.to_string(),
+            target: target(&shared.egress, url),
             notify: Arc::clone(&slot.notify),
             wakes: Arc::clone(&slot.wakes),
         };
-        workers.insert(key, slot);
+        workers
+            .entry(session.to_string())
+            .or_default()
+            .insert(url.to_string(), slot);
         shared.tracker.spawn_on(worker.run(), &shared.rt);
     }
 
@@ -161,13 +181,41 @@ impl Delivery {
     }
 }
 
+/// The queue's URL, parsed and checked against the egress policy once: every row of a
+/// (session, url) queue has that URL and the policy is fixed for the process. `Err` is
+/// the refusal, recorded as each attempt's failure (so the rows end as dead letters, as
+/// when it was checked per request).
+fn target(egress: &crate::egress::EgressPolicy, url: &str) -> Result<reqwest::Url, String> {
+    // Literal addresses never reach the resolver, so they are checked here; names are
+    // checked after resolution (`EgressPolicy::resolver`).
+    egress.check_url(url).map_err(|e| e.to_string())?;
+    reqwest::Url::parse(url).map_err(|e| format!("builder error: {e}"))
+}
+
 /// One (session, url) queue.
 struct Worker {
     shared: Arc<Shared>,
     session: String,
     url: String,
+    /// `url` parsed, or why it may not be reached.
+    target: Result<reqwest::Url, String>,
     notify: Arc<Notify>,
     wakes: Arc<AtomicU64>,
+}
+
+/// What every attempt of one row sends: the stored body bytes and the headers but the
+/// per-request id.
+struct Prepared {
+    body: Bytes,
+    headers: HeaderMap,
+}
+
+/// The queue's base and custom headers, rebuilt only when a row's custom headers differ
+/// from the previous row's (a webhook's rows share them unless its config changed).
+#[derive(Default)]
+struct HeaderCache {
+    custom: Option<Vec<(String, String)>>,
+    headers: HeaderMap,
 }
 
 /// Why an attempt failed.
@@ -198,6 +246,7 @@ impl Worker {
         let cancel = self.shared.cancel.clone();
         let mut cursor = 0_i64;
         let mut removing: Option<tokio::task::JoinHandle<bool>> = None;
+        let mut cache = HeaderCache::default();
         loop {
             let seen = self.wakes.load(Ordering::SeqCst);
             let rows = match self
@@ -240,7 +289,7 @@ impl Worker {
             let mut cancelled = false;
             for row in rows {
                 let seq = row.seq;
-                match self.deliver(row).await {
+                match self.deliver(row, &mut cache).await {
                     Outcome::Delivered => delivered.push(seq),
                     Outcome::Dead => {}
                     Outcome::Cancelled => {
@@ -293,15 +342,21 @@ impl Worker {
         if self.wakes.load(Ordering::SeqCst) != seen {
             return false;
         }
-        workers.remove(&(self.session.clone(), self.url.clone()));
+        if let Some(urls) = workers.get_mut(&self.session) {
+            urls.remove(&self.url);
+            if urls.is_empty() {
+                workers.remove(&self.session);
+            }
+        }
         true
     }
 
     /// Delivers one row, retrying until a 2xx or the last attempt. The caller removes a
     /// delivered row.
-    async fn deliver(&self, row: Row) -> Outcome {
+    async fn deliver(&self, mut row: Row, cache: &mut HeaderCache) -> Outcome {
         let cancel = &self.shared.cancel;
         let outbox = &self.shared.outbox;
+        let prepared = self.prepare(&mut row, cache);
         let mut attempts = row.attempts;
         let mut next = row.next_attempt_ms;
         loop {
@@ -312,7 +367,7 @@ impl Worker {
             }
             let outcome = tokio::select! {
                 () = cancel.cancelled() => return Outcome::Cancelled,
-                r = self.send(&row) => r,
+                r = self.send(&prepared) => r,
             };
             match outcome {
                 Ok(()) => {
@@ -373,27 +428,51 @@ impl Worker {
         }
     }
 
-    /// One POST of the row's exact body.
+    /// The body and headers of every attempt at `row` (its body moves into the result).
+    fn prepare(&self, row: &mut Row, cache: &mut HeaderCache) -> Prepared {
+        if cache.custom.as_ref() != Some(&row.new.headers) {
+            cache.headers = custom_headers(&self.shared.base_headers, &row.new.headers);
+            cache.custom = Some(row.new.headers.clone());
+        }
+        let mut headers = cache.headers.clone();
+        headers.insert("x-webhook-timestamp", HeaderValue::from(row.new.created_ms));
+        let body = Bytes::from(std::mem::take(&mut row.new.body));
+        if let Some(key) = &row.new.hmac_key {
+            let signature = hmac_sha512_hex(key, &body);
+            if let Ok(v) = HeaderValue::from_str(&signature) {
+                headers.insert("x-webhook-hmac", v);
+                headers.insert(
+                    "x-webhook-hmac-algorithm",
+                    HeaderValue::from_static("sha512"),
+                );
+            }
+        }
+        Prepared { body, headers }
+    }
+
+    /// One POST of the row's exact body, with a fresh `X-Webhook-Request-Id`.
     ///
     /// # Cancel safety
     /// Cancel safe: dropping it abandons the request; the row stays pending.
-    async fn send(&self, row: &Row) -> Result<(), Failure> {
-        // Literal addresses never reach the resolver, so they are checked here; names
-        // are checked after resolution (`EgressPolicy::resolver`).
-        if let Err(e) = self.shared.egress.check_url(&row.new.url) {
-            return Err(Failure {
-                error: e.to_string(),
-                retry_after_ms: None,
-            });
-        }
-        let headers = request_headers(&self.shared.user_agent, row);
+    async fn send(&self, prepared: &Prepared) -> Result<(), Failure> {
+        let url = match &self.target {
+            Ok(url) => url.clone(),
+            Err(error) => {
+                return Err(Failure {
+                    error: error.clone(),
+                    retry_after_ms: None,
+                });
+            }
+        };
+        let mut request = reqwest::Request::new(reqwest::Method::POST, url);
+        let headers = request.headers_mut();
+        *headers = prepared.headers.clone();
+        headers.insert("x-webhook-request-id", request_id());
+        *request.body_mut() = Some(prepared.body.clone().into());
         let res = self
             .shared
             .client
-            .post(&row.new.url)
-            .headers(headers)
-            .body(row.new.body.clone())
-            .send()
+            .execute(request)
             .await
             .map_err(|e| Failure {
                 error: error_chain(&e),
@@ -415,17 +494,11 @@ impl Worker {
     }
 }
 
-/// WAHA's header set for one request.
-fn request_headers(user_agent: &str, row: &Row) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        reqwest::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(user_agent) {
-        headers.insert(reqwest::header::USER_AGENT, v);
-    }
-    for (name, value) in &row.new.headers {
+/// `base` plus a webhook's custom headers, in order (a custom header replaces a base one
+/// of the same name, as before; invalid ones are skipped).
+fn custom_headers(base: &HeaderMap, custom: &[(String, String)]) -> HeaderMap {
+    let mut headers = base.clone();
+    for (name, value) in custom {
         match (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
@@ -436,22 +509,16 @@ fn request_headers(user_agent: &str, row: &Row) -> HeaderMap {
             _ => tracing::warn!(header = name, "skipping an invalid custom webhook header"),
         }
     }
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        headers.insert("x-webhook-request-id", v);
-    }
-    headers.insert("x-webhook-timestamp", HeaderValue::from(row.new.created_ms));
-    if let Some(key) = &row.new.hmac_key {
-        let signature = hmac_sha512_hex(key, row.new.body.as_bytes());
-        if let Ok(v) = HeaderValue::from_str(&signature) {
-            headers.insert("x-webhook-hmac", v);
-            headers.insert(
-                "x-webhook-hmac-algorithm",
-                HeaderValue::from_static("sha512"),
-            );
-        }
-    }
     headers
+}
+
+/// A fresh `X-Webhook-Request-Id`: a v4 UUID, 32 lower-case hex digits, drawn from the
+/// thread-local generator (no system call per request).
+fn request_id() -> HeaderValue {
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+    HeaderValue::from_str(id.simple().encode_lower(&mut buf))
+        .unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 /// hex(HMAC-SHA512(key, body)), as WAHA signs (`crypto.createHmac('sha512', key)`).
