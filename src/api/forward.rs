@@ -30,7 +30,9 @@
 //! the entries of sessions running elsewhere taken from their owners' lists.
 //!
 //! Every session-named request is forwarded, reads of the database included: the owner's
-//! answer is the reference (its WORKING gate, its live state), at the cost of one hop.
+//! answer is the reference (its WORKING gate, its live state), at the cost of one hop. So
+//! is an admin route about one session (a `{session}` path segment). Both ends are counted
+//! for `/metrics` (`cluster::view::forwarded`, `cluster::view::from_peer`).
 
 use std::{sync::LazyLock, time::Duration};
 

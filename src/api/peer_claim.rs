@@ -1,10 +1,11 @@
 //! `POST /api/cluster/claim`: a peer asks this worker to claim now (cluster mode only, not
 //! a WAHA operation, not in the OpenAPI document).
 //!
-//! Owns nothing: it wakes this worker's lease loop (`SessionManager::wake_lease_loop`),
-//! whose next round — at once rather than up to a tick later — claims what is placed
-//! here. The only caller is a draining peer (`cluster::nudge`) right after it released a
-//! session it placed on this worker, which cuts the time the session runs nowhere.
+//! Owns nothing: it hands `?session=` to this worker's lease loop
+//! (`SessionManager::claim_soon`), which claims it at once (if it is still placed here)
+//! rather than up to a tick later, and runs a round. The only caller is a draining peer
+//! (`cluster::nudge`) right after it released a session it placed on this worker, which
+//! cuts the time the session runs nowhere.
 //!
 //! Access: the API-key middleware lets the path through (`auth::is_public`) and this
 //! handler demands a valid `X-Wharf-Cluster` credential for this request line, answering
@@ -24,15 +25,23 @@ pub async fn route(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
     let Some(cluster) = &state.config.cluster else {
         return super::not_found_response(&req);
     };
+    let line = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
     let verdict = req
         .headers()
         .get(peer::HEADER)
         .and_then(|v| v.to_str().ok())
-        .map(|h| cluster.peer.verify(h, "POST", PATH));
+        .map(|h| cluster.peer.verify(h, "POST", &line));
     match verdict {
         Some(Ok(worker)) => {
-            tracing::debug!(peer = worker, "a peer asks for a claim round now");
-            state.manager.wake_lease_loop();
+            let session = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+                .ok()
+                .and_then(|q| q.into_inner().into_iter().find(|(k, _)| k == "session"))
+                .map(|(_, v)| v);
+            tracing::debug!(peer = worker, session, "a peer hands a session over");
+            state.manager.claim_soon(session);
             HttpResponse::NoContent().finish()
         }
         Some(Err(e)) => {

@@ -3,9 +3,10 @@
 //!
 //! Owns the HTTP client of these calls (one pool for the process). Called by the drain
 //! (`sessions::cluster`) once it has released a session it placed on `peer`: the peer's
-//! `POST /api/cluster/claim` (`api::peer_claim`) wakes its lease loop, which claims what is
-//! placed on it at once instead of on its next tick (up to 2 s later). Best effort: a peer
-//! that does not answer still claims on its next tick.
+//! `POST /api/cluster/claim?session=…` (`api::peer_claim`) wakes its lease loop, which
+//! claims the sessions handed over at once (concurrently) instead of on its next tick (up
+//! to 2 s later, one at a time). Best effort: a peer that does not answer still claims on
+//! its next tick.
 
 use std::{sync::LazyLock, time::Duration};
 
@@ -27,14 +28,20 @@ static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
         .unwrap_or_else(|_| reqwest::Client::new())
 });
 
-/// Asks the worker at `base` to run its lease loop's round now.
+/// Asks the worker at `base` to claim `session` (placed on it and released) now.
 ///
 /// # Errors
 /// The peer could not be reached or refused (it then claims on its next tick).
-pub async fn claim_now(base: &str, cred: &PeerCredential) -> Result<(), String> {
+pub async fn claim_now(base: &str, cred: &PeerCredential, session: &str) -> Result<(), String> {
+    // Built in a block: the serializer must not live across the await (it is not `Send`).
+    let line = {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("session", session);
+        format!("{CLAIM_PATH}?{}", query.finish())
+    };
     let res = CLIENT
-        .post(format!("{base}{CLAIM_PATH}"))
-        .header(HEADER, cred.sign("POST", CLAIM_PATH))
+        .post(format!("{base}{line}"))
+        .header(HEADER, cred.sign("POST", &line))
         .send()
         .await
         .map_err(|e| e.to_string())?;

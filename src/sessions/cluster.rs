@@ -20,7 +20,9 @@
 //! A user stop marks it unwanted and releases it. SIGTERM drains: the loop is stopped,
 //! this worker leaves the membership, each session is placed elsewhere, stopped here
 //! (flushing its keys while the lease still holds) and only then released, so the next
-//! owner connects after this one disconnected.
+//! owner connects after this one disconnected; then the target is told to claim it now
+//! (`cluster::nudge` → [`SessionManager::claim_soon`]: its loop wakes and claims the
+//! sessions handed over concurrently) instead of on its next tick.
 
 use std::{
     collections::HashMap,
@@ -55,6 +57,8 @@ pub(super) struct Ctx {
     task: Mutex<Option<LeaseLoop>>,
     /// Wakes the lease loop for a round now (a draining peer handed a session over).
     wake: tokio::sync::Notify,
+    /// The sessions peers handed over since the loop last looked (claimed first).
+    handed: Mutex<Vec<String>>,
 }
 
 /// The running lease loop: its token and task.
@@ -73,6 +77,7 @@ impl Ctx {
             fences: Mutex::new(HashMap::new()),
             task: Mutex::new(None),
             wake: tokio::sync::Notify::new(),
+            handed: Mutex::new(Vec::new()),
         }
     }
 
@@ -264,6 +269,10 @@ impl SessionManager {
                 };
                 if woken {
                     every.reset();
+                    tokio::select! {
+                        () = token.cancelled() => return,
+                        () = this.claim_handed(ctx) => {}
+                    }
                 }
                 tokio::select! {
                     () = token.cancelled() => return,
@@ -547,7 +556,8 @@ impl SessionManager {
                 }
                 // The target claims it now rather than on its next tick (up to 2 s later).
                 if let Some(url) = &url
-                    && let Err(e) = crate::cluster::nudge::claim_now(url, &ctx.settings.peer).await
+                    && let Err(e) =
+                        crate::cluster::nudge::claim_now(url, &ctx.settings.peer, &name).await
                 {
                     tracing::info!(session = name, to, error = %e, "the target will claim on its own tick");
                 }
@@ -560,12 +570,36 @@ impl SessionManager {
         }
     }
 
-    /// Cluster mode: runs the lease loop's next round now (`POST /api/cluster/claim`, a
-    /// draining peer's hand-over). No-op otherwise.
-    pub fn wake_lease_loop(&self) {
+    /// Cluster mode: a peer handed `session` over (`POST /api/cluster/claim`, a draining
+    /// peer): the lease loop claims it now and runs a round. No-op otherwise.
+    pub fn claim_soon(&self, session: Option<String>) {
         if let Some(ctx) = self.cluster() {
+            if let Some(s) = session {
+                ctx.handed.lock().unwrap_or_else(|p| p.into_inner()).push(s);
+            }
             ctx.wake.notify_one();
         }
+    }
+
+    /// The lease loop, woken: claims the sessions handed over that are still placed here,
+    /// all at once (a round claims one at a time, for at most a tick).
+    async fn claim_handed(&self, ctx: &Ctx) {
+        let mut names: Vec<String> =
+            std::mem::take(&mut *ctx.handed.lock().unwrap_or_else(|p| p.into_inner()));
+        names.sort();
+        names.dedup();
+        let claims = names.iter().map(|name| async move {
+            match ctx.store.get(name).await {
+                Ok(Some(l)) if l.desired && l.target.as_deref() == Some(ctx.me()) => {
+                    self.claim_one(ctx, name).await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(session = name, error = %e, "cannot read a lease handed over")
+                }
+            }
+        });
+        futures_util::future::join_all(claims).await;
     }
 
     /// Whether cluster mode is on.

@@ -19,8 +19,9 @@
 //!
 //! The lifecycle operations that end or move `a` (restart, update, stop, start, the
 //! deprecated stop/logout, logout, delete) run last, through a non-owner, each checked by
-//! its effect on every worker; `POST /api/server/stop` runs at the very end through the
-//! worker that runs nothing. Every operation of the document must have been called.
+//! its effect on every worker; then the peers' `POST /api/cluster/claim` refuses all but
+//! the cluster credential, and `POST /api/server/stop` stops the worker it is sent to.
+//! Every operation of the document must have been called.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -955,6 +956,32 @@ async fn every_operation_of_the_document_works_through_every_worker() {
             .await;
         }
     }
+
+    // The drain's hand-over call (`POST /api/cluster/claim`, not in the document): the
+    // cluster credential for this very request line, nothing else.
+    let member = wharf::cluster::peer::PeerCredential::new(crate::support::cluster::SECRET, "w9");
+    let stranger = wharf::cluster::peer::PeerCredential::new("another-secret-0123456", "w9");
+    let claim = |credential: Option<String>| {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/api/cluster/claim", w0.base))
+            .header("X-Api-Key", KEY);
+        if let Some(c) = credential {
+            req = req.header("X-Wharf-Cluster", c);
+        }
+        async move { req.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+    };
+    for bad in [
+        None,
+        Some(stranger.sign("POST", "/api/cluster/claim")),
+        Some(member.sign("GET", "/api/cluster/claim")),
+        Some(member.sign("POST", "/api/cluster/events")),
+    ] {
+        assert_eq!(claim(bad.clone()).await, 401, "{bad:?}");
+    }
+    assert_eq!(
+        claim(Some(member.sign("POST", "/api/cluster/claim"))).await,
+        204
+    );
 
     // Last: `POST /api/server/stop` through w2 stops w2 (drained, exits).
     let (st, r) = call(&w2, Method::POST, "/api/server/stop", Some(&json!({}))).await;
