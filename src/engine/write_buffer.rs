@@ -17,6 +17,9 @@
 //! allocation is then never reclaimed for reuse, and is freed once the buffer has moved
 //! on and the next send drops the kept frame. The cost is one 4 KiB allocation each time
 //! the buffer fills (every few dozen small frames) and one frame kept per connection.
+//! Limit: the room left in an allocation after a large frame is still used by the frames
+//! that follow (keepalives, receipts), so that allocation goes only once they have filled
+//! it (heaptrack: 60 → 39 KiB per session 15 s after pairing).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
