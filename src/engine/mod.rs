@@ -46,6 +46,7 @@ pub mod profile;
 pub mod proxy;
 pub mod status;
 pub mod transport;
+mod write_buffer;
 
 use std::{sync::Arc, time::Duration};
 

@@ -12,7 +12,9 @@
 //! connection is made and tuned first, then TLS (for `wss://`) and the websocket upgrade
 //! run on it, and whatsapp-rust's `from_websocket` wraps the result exactly as its own
 //! factory would. A session with `config.proxy` gets its TCP connection from
-//! [`Proxy::connect`] (HTTP `CONNECT` or SOCKS5) instead of a direct dial.
+//! [`Proxy::connect`] (HTTP `CONNECT` or SOCKS5) instead of a direct dial. The transport is
+//! handed back wrapped in `write_buffer::ShrinkingTransport`, which lets the noise socket's
+//! write buffer shrink after a large frame.
 
 use std::sync::{Arc, OnceLock};
 
@@ -130,6 +132,10 @@ impl TransportFactory for NoDelayTransportFactory {
             http::HeaderValue::from_static(WHATSAPP_WEB_ORIGIN),
         )?;
         let (ws, _) = builder.connect_on(stream).await?;
-        Ok(from_websocket(ws))
+        let (transport, events) = from_websocket(ws);
+        Ok((
+            super::write_buffer::ShrinkingTransport::wrap(transport),
+            events,
+        ))
     }
 }

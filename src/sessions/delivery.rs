@@ -154,7 +154,10 @@ async fn run(inbox: Inbox, mut rx: mpsc::Receiver<Job>, cancel: CancellationToke
             // Publishing first keeps the backlog short.
             biased;
             Some(ready) = in_flight.next(), if !in_flight.is_empty() => {
-                publish(&inbox, ready).await;
+                // Boxed: publishing (a history import, a media message) is the largest
+                // state this task ever awaits; inline, every idle session would carry it
+                // in its task for life (~18 KiB per session in a debug build).
+                Box::pin(publish(&inbox, ready)).await;
             }
             job = rx.recv(), if !closed && in_flight.len() < IN_FLIGHT => match job {
                 Some(job) => in_flight.push_back(prepare(inbox.clone(), job, cancel.clone())),
