@@ -76,6 +76,33 @@ fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
+/// Lines of a wharf log that say a part of it missed the shutdown deadline (a session's
+/// "did not stop" skipped its final flush), and the first of them.
+fn late_stops(path: &Path) -> (usize, String) {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let late: Vec<&str> = log.lines().filter(|l| l.contains("did not stop")).collect();
+    (
+        late.len(),
+        late.first().map_or(String::new(), |l| (*l).to_string()),
+    )
+}
+
+/// Error and warning lines of a wharf log, with the first error, for the progress lines.
+fn log_health(path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    let warnings = log.lines().filter(|l| l.contains("WARN")).count();
+    let emfile = log
+        .lines()
+        .filter(|l| l.contains("Too many open files"))
+        .count();
+    format!(
+        "log: {} errors, {warnings} warnings, {emfile} \"Too many open files\"; first error: {}",
+        errors.len(),
+        errors.first().copied().unwrap_or("-")
+    )
+}
+
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
 }
@@ -469,6 +496,11 @@ impl Wharf {
     }
 }
 
+/// A figure as soon as it is measured (a long run that is stopped still leaves them).
+fn progress(line: &str) {
+    println!("[progress] {line}");
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -563,12 +595,25 @@ async fn run() {
                 .await
         });
     }
+    let mut paired = 0usize;
     while let Some(done) = tasks.join_next().await {
         if let Err(e) = done.expect("pairing task") {
             panic!("{e}\n{}", log_tail(&wharf.log));
         }
+        paired += 1;
+        if paired.is_multiple_of(1000) {
+            progress(&format!(
+                "paired {paired}/{n} in {:.1} s",
+                started.elapsed().as_secs_f64()
+            ));
+        }
     }
     let pair_time = started.elapsed();
+    progress(&format!(
+        "pairing done: {n} in {:.1} s = {:.1}/s",
+        pair_time.as_secs_f64(),
+        n as f64 / pair_time.as_secs_f64()
+    ));
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mongo_after_pairing = api.mongo_commands().await;
     let fds_full = open_fds(wharf.pid);
@@ -601,6 +646,10 @@ async fn run() {
     }
     let idle_drift = idle_samples.last().copied().unwrap_or(0.0) - idle_samples[0];
     let idle_peak = idle_samples.iter().copied().fold(0.0, f64::max) - idle_samples[0];
+    progress(&format!(
+        "fds/session 1 s after pairing {fds_per_session:.2}, idle {fds_idle:.2}; RSS/idle session \
+         {rss_paired:.3} MiB; mock {mock_kib_per_device:.0} KiB/device"
+    ));
 
     // sendText one at a time, end to end to the receiver's webhook.
     while hooks.try_recv().is_ok() {}
@@ -637,15 +686,44 @@ async fn run() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mongo_after_sends = api.mongo_commands().await;
 
+    progress(&format!(
+        "sendText p50 e2e {}, http {}",
+        ms(percentile(&e2e, 0.5)),
+        ms(percentile(&http, 0.5))
+    ));
     let list_rps = api.throughput("/api/sessions").await;
     let ping_rps = api.throughput("/ping").await;
+    progress(&format!(
+        "GET /api/sessions {list_rps:.0} req/s, GET /ping {ping_rps:.0} req/s"
+    ));
+    let first_log = wharf.log.clone();
     let shutdown_full = wharf.shutdown().await;
+    let late_full = late_stops(&first_log);
+    progress(&log_health(&first_log));
+    progress(&format!(
+        "shutdown after pairing {} ({} \"did not stop\")",
+        ms(shutdown_full),
+        late_full.0
+    ));
 
     // Restart on the same store: every session comes back.
     let wharf = spawn_wharf(dir.path(), port, &net, &mongo);
     let first_ping_full = wharf.first_ping(&api).await;
     let until = Instant::now() + Duration::from_secs(600);
-    while api.count_working().await < n + 1 {
+    let mut last_report = Instant::now();
+    loop {
+        let working = api.count_working().await;
+        if working >= n + 1 {
+            break;
+        }
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            last_report = Instant::now();
+            progress(&format!(
+                "restore: {working}/{} WORKING after {:.1} s",
+                n + 1,
+                wharf.spawned.elapsed().as_secs_f64()
+            ));
+        }
         assert!(
             Instant::now() < until,
             "restore did not finish:\n{}",
@@ -654,12 +732,26 @@ async fn run() {
         tokio::time::sleep(POLL).await;
     }
     let restore = wharf.spawned.elapsed();
+    progress(&format!(
+        "first /ping with all stored {}, restore to WORKING {}",
+        ms(first_ping_full),
+        ms(restore)
+    ));
     let mongo_after_restore = api.mongo_commands().await;
     tokio::time::sleep(idle_wait()).await;
     let rss_restored = (rss_mib(&wharf.pid.to_string()) - rss_empty) / (n + 1) as f64;
     let anon_restored = (rss_anon_mib(&wharf.pid.to_string()) - anon_empty) / (n + 1) as f64;
     let fds_restored = (open_fds(wharf.pid).saturating_sub(fds_empty)) as f64 / (n + 1) as f64;
+    let second_log = wharf.log.clone();
     let shutdown_restored = wharf.shutdown().await;
+    let late_restored = late_stops(&second_log);
+    progress(&log_health(&second_log));
+    progress(&format!(
+        "RSS/idle session after restore {rss_restored:.3} MiB, fds {fds_restored:.2}; shutdown {} \
+         ({} \"did not stop\")",
+        ms(shutdown_restored),
+        late_restored.0
+    ));
 
     let total = n + 1;
     let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
@@ -724,6 +816,20 @@ async fn run() {
         "<= 5 s",
         Some(shutdown_restored <= Duration::from_secs(5)),
     );
+    for (when, (count, first)) in [
+        ("after pairing", &late_full),
+        ("after restore", &late_restored),
+    ] {
+        row(
+            &format!("\"did not stop\" log lines, shutdown {when}"),
+            count.to_string(),
+            "0",
+            Some(*count == 0),
+        );
+        if *count > 0 {
+            println!("    first: {first}");
+        }
+    }
     row(
         "descriptors per session, 1 s after pairing",
         format!("{fds_per_session:.2}"),

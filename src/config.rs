@@ -190,9 +190,11 @@ pub struct Config {
     /// (`whatsapp.db`) unused this long closes its connection until the next use (issue 16:
     /// descriptors and memory of idle sessions).
     pub device_store_idle: Duration,
-    /// `WHARF_PREKEY_UPLOAD_COUNT` (812, WhatsApp Web's batch): one-time pre-keys generated
-    /// and uploaded per batch (on pairing and whenever the server runs low; 5–65,535).
-    /// Fewer make pairing cheaper (issue 16); the server asks for more when it runs low.
+    /// `WHARF_PREKEY_UPLOAD_COUNT` (50, whatsmeow's `WantedPreKeyCount`, i.e. what WAHA's
+    /// GOWS engine uploads; whatsapp-rust's own default is WhatsApp Web's 812): one-time
+    /// pre-keys generated and uploaded per batch (on pairing and whenever the server runs
+    /// low; 5–65,535). Fewer make pairing cheaper (issue 16); the server asks for more when
+    /// it runs low.
     pub prekey_upload_count: usize,
     /// `WHARF_QR_TIMEOUT_SECONDS` (160 = WAHA's 60 s + 5 × 20 s): unscanned QR → FAILED.
     pub qr_timeout: Duration,
@@ -695,7 +697,7 @@ impl Config {
             );
         }
         let device_store_idle = Duration::from_secs_f64(device_store_idle.clamp(0.0, 1e9));
-        let prekey_upload_count = r.number::<usize>(&["WHARF_PREKEY_UPLOAD_COUNT"], 812);
+        let prekey_upload_count = r.number::<usize>(&["WHARF_PREKEY_UPLOAD_COUNT"], 50);
         if !(5..=65_535).contains(&prekey_upload_count) {
             r.errors
                 .push("WHARF_PREKEY_UPLOAD_COUNT: expected a count from 5 to 65535".into());

@@ -3,7 +3,7 @@
 //!
 //! Why: whatsapp-rust's `SqliteStore` keeps one connection open for the client's lifetime,
 //! and in WAL mode that is three descriptors (database, `-wal`, `-shm`) plus the page cache
-//! it filled while pairing (812 pre-keys). An idle `WORKING` session needs none of it: with
+//! it filled while pairing (a batch of pre-keys). An idle `WORKING` session needs none of it: with
 //! the connection closed it holds only its WhatsApp socket (issue 16: ≤ 2 descriptors and
 //! ≤ 0.25 MiB per idle session). Durability is untouched: the same store, journal mode and
 //! `synchronous` level serve every write; closing the last connection checkpoints the WAL

@@ -68,11 +68,11 @@ async fn idle_device_store_closes_reopens_on_use_and_keeps_keys() {
             });
             app.pair_created(&net, &body.to_string(), name, phone).await;
         }
-        // WhatsApp Web's batch by default (nothing has fetched any yet).
+        // whatsmeow's batch by default (nothing has fetched any yet).
         for phone in [A, B] {
-            eventually(Duration::from_secs(20), "812 pre-keys uploaded", || async {
+            eventually(Duration::from_secs(20), "50 pre-keys uploaded", || async {
                 match prekeys_of(&net, phone) {
-                    812 => Ok(()),
+                    50 => Ok(()),
                     n => Err(format!("{n} pre-keys")),
                 }
             })

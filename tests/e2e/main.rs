@@ -35,6 +35,7 @@ mod mongo_round_trips;
 mod observability;
 mod openapi;
 mod pairing;
+mod prekey_topup;
 mod profile_presence;
 mod proxy;
 mod qr_scanned;

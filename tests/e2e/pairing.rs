@@ -254,7 +254,7 @@ async fn twenty_sessions_pair_in_parallel() {
                 let name = format!("bulk{i}");
                 let phone = format!("1555100{i:04}");
                 // Generous: the MongoDB test server (SecantusDB) takes ~1 ms per write and each
-                // new device uploads ~800 prekeys; a real MongoDB is far faster.
+                // new device uploads a batch of prekeys; a real MongoDB is far faster.
                 let s = app
                     .pair_within(&net, &name, &phone, Duration::from_secs(180))
                     .await;

@@ -291,6 +291,21 @@ pub(crate) fn devices(net: &Net) -> Vec<DeviceInfo> {
     out
 }
 
+/// Other devices fetch `count` of the device's key bundles, each consuming one one-time
+/// prekey exactly as a bundle fetch does (so crossing the low mark sends the device the
+/// server's prekey-low notification). Returns how many prekeys are left.
+pub(crate) fn take_prekeys(net: &Net, jid: &str, count: usize) -> Result<usize, AdminError> {
+    let key = dev_key(net, jid)?;
+    let j: Jid = jid
+        .parse()
+        .map_err(|_| AdminError::BadRequest(format!("not a JID: {jid}")))?;
+    let mut st = net.lock();
+    for _ in 0..count {
+        crate::proto::key_bundle(&mut st, &j);
+    }
+    Ok(st.devices.get(&key).map_or(0, |d| d.prekeys.len()))
+}
+
 /// Drops the device's socket without a stream error (the client reconnects).
 pub(crate) fn disconnect(net: &Net, jid: &str) -> Result<(), AdminError> {
     let key = dev_key(net, jid)?;

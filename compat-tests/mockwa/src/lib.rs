@@ -108,6 +108,13 @@ impl MockNetwork {
         admin::devices(&self.net)
     }
 
+    /// Other devices fetch `count` of `jid`'s key bundles, consuming its one-time prekeys
+    /// as bundle fetches do; crossing the low mark (fewer than 5 left) sends the device the
+    /// server's prekey-low notification once per upload. Returns the prekeys left.
+    pub fn take_prekeys(&self, jid: &str, count: usize) -> Result<usize, AdminError> {
+        admin::take_prekeys(&self.net, jid, count)
+    }
+
     /// Drops the device's socket (no stream error); the client reconnects.
     pub fn disconnect(&self, jid: &str) -> Result<(), AdminError> {
         admin::disconnect(&self.net, jid)

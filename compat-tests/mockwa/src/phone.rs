@@ -224,6 +224,7 @@ pub(crate) fn link(st: &mut State, req: LinkRequest<'_>) -> Result<DevKey> {
             reg: req.reg,
             skey: None,
             prekeys: Default::default(),
+            prekey_low_sent: false,
             signed_identity: None,
             key_index,
             registered: false,

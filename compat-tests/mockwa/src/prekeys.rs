@@ -1,7 +1,8 @@
 //! One-time prekeys as the mock keeps them: 35 bytes each instead of the uploaded `<key>`
 //! node (a tree of three nodes with their tags, attributes and buffers, ~0.5 KiB). A
-//! whatsapp-rust device uploads 812 of them on pairing, so this is most of what a paired
-//! device costs the mock (issue 16: hold 10,000 connected devices in one process).
+//! whatsapp-rust device uploads a batch of them on pairing (812 by its default, 50 in
+//! wharf), so this is most of what a paired device costs the mock (issue 16: hold 10,000
+//! connected devices in one process).
 //!
 //! Owns: [`PreKey`] (parse from an upload's `<key>`, rebuild the node for a bundle). Used
 //! by `proto` (upload, count, bundle fetch) and `conn` (the phone's key share); lives in

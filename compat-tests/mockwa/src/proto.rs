@@ -222,6 +222,7 @@ fn encrypt(c: &mut Conn, n: &Node, ty: &str) -> Flow {
                 dev.skey = Some(s.clone());
             }
             if let Some(list) = child(n, "list") {
+                dev.prekey_low_sent = false;
                 for k in children(list) {
                     if dev.prekeys.len() < 2000 {
                         dev.prekeys.push_back(crate::prekeys::PreKey::from_node(k));
@@ -251,7 +252,7 @@ fn encrypt(c: &mut Conn, n: &Node, ty: &str) -> Flow {
 }
 
 /// One `<user>` of a prekey fetch answer (consumes a one-time prekey).
-fn key_bundle(st: &mut State, jid: &Jid) -> Node {
+pub(crate) fn key_bundle(st: &mut State, jid: &Jid) -> Node {
     let not_found = || {
         B::new("user")
             .a("jid", jid.clone())
@@ -264,7 +265,7 @@ fn key_bundle(st: &mut State, jid: &Jid) -> Node {
     let Some(phone) = st.phone_of(jid) else {
         return not_found();
     };
-    let Some(dev) = st.devices.get_mut(&(phone, jid.device)) else {
+    let Some(dev) = st.devices.get_mut(&(phone.clone(), jid.device)) else {
         return not_found();
     };
     let Some(skey) = dev.skey.clone().or_else(|| {
@@ -294,7 +295,32 @@ fn key_bundle(st: &mut State, jid: &Jid) -> Node {
     if let Some(id) = &dev.signed_identity {
         kids.push(B::new("device-identity").bytes(id.clone()).build());
     }
-    B::new("user").a("jid", jid.clone()).kids(kids).build()
+    let low = (dev.prekeys.len() < PREKEY_LOW && !dev.prekey_low_sent).then(|| {
+        dev.prekey_low_sent = true;
+        dev.prekeys.len()
+    });
+    let user = B::new("user").a("jid", jid.clone()).kids(kids).build();
+    if let Some(left) = low {
+        st.deliver(&(phone, jid.device), prekey_low(left));
+    }
+    user
+}
+
+/// Below this many one-time prekeys the server tells the device to upload more. The real
+/// server's threshold is not public; 5 is whatsmeow's and Baileys' `MinPreKeyCount`, the
+/// count under which they top up on their own at login.
+const PREKEY_LOW: usize = 5;
+
+/// `<notification type="encrypt"><count value=N/></notification>`: the server's
+/// "prekeys running low", which makes the client upload a new batch.
+fn prekey_low(left: usize) -> Node {
+    B::new("notification")
+        .a("from", crate::wire::server_jid())
+        .a("type", "encrypt")
+        .a("id", crate::state::random_token(8))
+        .a("t", crate::state::now().to_string())
+        .kids([B::new("count").a("value", left.to_string()).build()])
+        .build()
 }
 
 /// usync: contact lookup, LID mapping and device lists.

@@ -261,6 +261,12 @@ struct PairCodeBody {
     code: String,
 }
 
+/// `POST /admin/devices/{jid}/take-prekeys` body.
+#[derive(Deserialize)]
+struct TakePrekeysBody {
+    count: usize,
+}
+
 #[derive(Deserialize)]
 struct StreamErrorBody {
     /// `"515"`, `515` or `"conflict"`.
@@ -368,6 +374,11 @@ async fn http(net: &Arc<Net>, stream: &mut TcpStream, mut req: Request) -> Resul
             parse_json::<StreamErrorBody>(&body)
                 .and_then(|b| admin::stream_error(net, jid, &b.code()))
                 .map(|()| json!({"ok": true})),
+        ),
+        ("POST", ["devices", jid, "take-prekeys"]) => admin_result(
+            parse_json::<TakePrekeysBody>(&body)
+                .and_then(|b| admin::take_prekeys(net, jid, b.count))
+                .map(|left| json!({ "prekeys": left })),
         ),
         ("GET", ["groups"]) => (200, json!(admin::groups(net))),
         ("POST", ["groups"]) => admin_result(

@@ -91,6 +91,9 @@ pub(crate) struct Device {
     pub(crate) skey: Option<Node>,
     /// One-time prekeys (compact, see `crate::prekeys`), consumed one per bundle fetch.
     pub(crate) prekeys: VecDeque<crate::prekeys::PreKey>,
+    /// A prekey-low `<notification type="encrypt"><count/>` went out since the last
+    /// upload (the server sends it once, then waits for the device's top-up).
+    pub(crate) prekey_low_sent: bool,
     /// The companion-countersigned ADV identity from `pair-device-sign`.
     pub(crate) signed_identity: Option<Vec<u8>>,
     pub(crate) key_index: u32,
