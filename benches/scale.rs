@@ -713,7 +713,7 @@ async fn run() {
     let mut last_report = Instant::now();
     loop {
         let working = api.count_working().await;
-        if working >= n + 1 {
+        if working > n {
             break;
         }
         if last_report.elapsed() >= Duration::from_secs(5) {
