@@ -15,7 +15,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{ApiError, AppState};
-use crate::cluster::{nudge::CLAIM_PATH, peer};
+use crate::cluster::nudge::CLAIM_PATH;
 
 /// The path peers call.
 pub const PATH: &str = CLAIM_PATH;
@@ -25,15 +25,7 @@ pub async fn route(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
     let Some(cluster) = &state.config.cluster else {
         return super::not_found_response(&req);
     };
-    let line = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
-    let verdict = req
-        .headers()
-        .get(peer::HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|h| cluster.peer.verify(h, "POST", &line));
+    let verdict = super::peer_events::peer_verdict(&req, &cluster.peer, "POST");
     match verdict {
         Some(Ok(worker)) => {
             let session = web::Query::<Vec<(String, String)>>::from_query(req.query_string())

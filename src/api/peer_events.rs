@@ -30,20 +30,30 @@ use crate::{cluster::peer, events::relay};
 /// The path peers subscribe to.
 pub const PATH: &str = "/api/cluster/events";
 
+/// The `X-Wharf-Cluster` credential of `req` checked for its method and request line:
+/// `None` without one, else the signing worker or why it is refused. Shared by the
+/// peer-only routes (this one and `peer_claim`).
+pub(super) fn peer_verdict(
+    req: &HttpRequest,
+    credential: &peer::PeerCredential,
+    method: &str,
+) -> Option<Result<String, peer::PeerAuthError>> {
+    let line = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
+    req.headers()
+        .get(peer::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|h| credential.verify(h, method, &line))
+}
+
 /// The actix handler.
 pub async fn route(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(cluster) = &state.config.cluster else {
         return super::not_found_response(&req);
     };
-    let line = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
-    let verdict = req
-        .headers()
-        .get(peer::HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|h| cluster.peer.verify(h, "GET", &line));
+    let verdict = peer_verdict(&req, &cluster.peer, "GET");
     let peer = match verdict {
         Some(Ok(worker)) => worker,
         Some(Err(e)) => {

@@ -583,15 +583,7 @@ fn server_wide(op: &Op) -> bool {
 
 /// The owner's count of requests it served for peers.
 async fn peer_requests(w: &Wharf) -> u64 {
-    let text = reqwest::Client::new()
-        .get(format!("{}/metrics", w.base))
-        .header("X-Api-Key", KEY)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = w.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix("wharf_cluster_peer_requests_total "))
         .and_then(|v| v.trim().parse::<f64>().ok())

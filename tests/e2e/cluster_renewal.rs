@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::support::{
-    cluster::{KEY, cluster_env, lease, start_worker, wait_members},
+    cluster::{cluster_env, lease, start_worker, wait_members},
     poll::eventually,
     process::Wharf,
 };
@@ -26,15 +26,7 @@ fn name(i: usize) -> String {
 
 /// `wharf_mongo_collection_commands_total{command, collection}` from `w`'s `/metrics`.
 async fn commands(w: &Wharf) -> BTreeMap<(String, String), u64> {
-    let text = reqwest::Client::new()
-        .get(format!("{}/metrics", w.base))
-        .header("X-Api-Key", KEY)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = w.metrics().await;
     let mut out = BTreeMap::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("wharf_mongo_collection_commands_total{") else {

@@ -204,15 +204,7 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
             assert!(expires > 0, "{s}");
         }
         // `/metrics`: the cluster series, before the closing `# EOF`.
-        let text = reqwest::Client::new()
-            .get(format!("{}/metrics", w.base))
-            .header("X-Api-Key", KEY)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = w.metrics().await;
         assert!(text.contains("\nwharf_cluster_workers 3\n"), "{text}");
         for at in 0..3 {
             let line = format!("\nwharf_cluster_sessions{{worker=\"w{at}\"}} 1\n");
@@ -439,15 +431,7 @@ async fn ws_fans_out_status_metrics_show_the_cluster_and_webhooks_survive_a_kill
     // The survivors' metrics count the takeover.
     let mut takeovers = 0.0;
     for w in alive {
-        let text = reqwest::Client::new()
-            .get(format!("{}/metrics", w.base))
-            .header("X-Api-Key", KEY)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = w.metrics().await;
         let line = text
             .lines()
             .find(|l| l.starts_with("wharf_cluster_lease_takeovers_total "))

@@ -108,13 +108,7 @@ async fn idle_device_store_closes_reopens_on_use_and_keeps_keys() {
 
 /// One-time pre-keys the mock holds for `phone`'s (only) companion device.
 fn prekeys_of(net: &mockwa::MockNetwork, phone: &str) -> usize {
-    let devices: Vec<_> = net
-        .devices()
-        .into_iter()
-        .filter(|d| d.phone == phone)
-        .collect();
-    assert_eq!(devices.len(), 1, "{phone}'s companions");
-    devices[0].prekeys
+    crate::support::only_companion(net, phone).prekeys
 }
 
 /// `WHARF_PREKEY_UPLOAD_COUNT` is the batch whatsapp-rust generates and uploads on pairing.

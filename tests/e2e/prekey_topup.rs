@@ -19,13 +19,8 @@ const B: &str = "15550007102";
 
 /// `phone`'s (only) companion device: its JID and the one-time pre-keys the mock holds.
 fn device_of(net: &mockwa::MockNetwork, phone: &str) -> (String, usize) {
-    let devices: Vec<_> = net
-        .devices()
-        .into_iter()
-        .filter(|d| d.phone == phone)
-        .collect();
-    assert_eq!(devices.len(), 1, "{phone}'s companions");
-    (devices[0].jid.clone(), devices[0].prekeys)
+    let d = crate::support::only_companion(net, phone);
+    (d.jid, d.prekeys)
 }
 
 async fn wait_prekeys(net: &mockwa::MockNetwork, phone: &str, want: usize, what: &str) {

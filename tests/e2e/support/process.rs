@@ -97,6 +97,19 @@ impl Wharf {
         }
     }
 
+    /// The `/metrics` text (with the key).
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.base))
+            .header("X-Api-Key", &self.key)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Polls `GET /api/sessions/{name}` until `want` (panics after `secs`).
     pub async fn wait_status(&self, name: &str, want: &str, secs: u64) -> Value {
         let path = format!("/api/sessions/{name}");
