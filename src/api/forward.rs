@@ -453,6 +453,8 @@ async fn list_sessions(
         // Let the handler answer its 400.
         Some(_) => return next.call(req).await.map(local),
     };
+    // Judged on the leases as they are now, not as the last lease-loop tick saw them.
+    state.manager.refresh_routes().await;
     let peers = state.manager.peers();
     // Ask the peers first (their running sessions), concurrently.
     let peer_lists = futures_util::future::join_all(peers.iter().map(|(id, url)| {

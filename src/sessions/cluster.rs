@@ -103,7 +103,7 @@ impl Ctx {
         t0 + self.settings.lease_ttl - self.settings.margin()
     }
 
-    async fn live(&self) -> Result<Vec<WorkerRow>> {
+    pub(super) async fn live(&self) -> Result<Vec<WorkerRow>> {
         let dead = i64::try_from(self.settings.dead_after.as_millis()).unwrap_or(i64::MAX);
         Ok(self
             .store

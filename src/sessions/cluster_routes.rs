@@ -177,6 +177,23 @@ impl SessionManager {
         )
     }
 
+    /// Re-reads the live workers and the wanted leases (two commands) and publishes them,
+    /// as the lease loop does each tick. For `GET /api/sessions`, which lists every
+    /// session: a lease loop a tick (or a failed tick) behind must not make a session
+    /// that runs elsewhere look stopped here, and drop out of the list.
+    pub async fn refresh_routes(&self) {
+        let Some(ctx) = self.inner.cluster.as_ref() else {
+            return;
+        };
+        match ctx.live().await {
+            Ok(live) => match ctx.store.desired().await {
+                Ok(leases) => ctx.routes.publish(&live, &leases),
+                Err(e) => tracing::warn!(error = %e, "cannot read the session leases"),
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot read the cluster members"),
+        }
+    }
+
     /// [`Self::route`] with the lease read from MongoDB (for a session in transit, or
     /// when its owner did not answer); the snapshot keeps what was read.
     pub async fn route_fresh(&self, name: &str) -> Route {
